@@ -1,0 +1,18 @@
+/** @module createApp(deps): mounts the route plugins, OpenAPI and the error mapper; never listens. */
+import { Elysia } from 'elysia'
+import type { Deps } from './deps'
+import { callbackRoutes } from './http/callback.routes'
+import { channelsRoutes } from './http/channels.routes'
+import { errorMapper } from './http/errors'
+import { healthRoutes } from './http/health.routes'
+import { docs } from './http/openapi'
+import { VERSION } from './version'
+
+export const createApp = (deps: Deps) => new Elysia()
+  .use(errorMapper(deps.log.child({ module: 'http' })))
+  .use(docs(VERSION))
+  .use(healthRoutes({ db: deps.db }))
+  .use(callbackRoutes({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now }))
+  .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,58 @@
+/**
+ * @module `wxgate demo`: the gateway in sandbox mode on a fresh database in a temporary folder, with a
+ * demo channel and a demo API key, printing ready-to-paste lines. No WeChat account is needed.
+ * The callback timestamp window is off in the demo so that the printed signed URLs keep working.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from './config'
+import { createDeps } from './deps'
+import { systemRandom, randomAlnum } from './lib/random'
+import { exitOnSignals, startServer } from './server'
+import { sha1Signature } from './wechat/signature'
+
+export const DEMO_CHANNEL = { id: 'demo', appId: 'wxd3m0000000000001', appSecret: 'demo-app-secret', token: 'demotoken' }
+
+export const runDemo = async (args: string[]): Promise<number> => {
+  const port = Number(/^--port=(\d+)$/.exec(args.find((a) => a.startsWith('--port=')) ?? '')?.[1] ?? process.env.WXGATE_PORT ?? 3000)
+  const dir = mkdtempSync(join(tmpdir(), 'wxgate-demo-'))
+  const config = loadConfig({
+    ...process.env,
+    WXGATE_DB: join(dir, 'wxgate.db'),
+    WXGATE_PORT: String(port),
+    WXGATE_CHANNEL: DEMO_CHANNEL.id,
+    WXGATE_CALLBACK_MAX_AGE: '0',
+    WXGATE_APPID: '', WXGATE_APPSECRET: '', WXGATE_TOKEN: '', WXGATE_AES_KEY: '',
+  }, '')
+  const deps = createDeps(config)
+  await deps.channels.upsert({ ...DEMO_CHANNEL, aesKey: randomAlnum(systemRandom, 43) })
+  const { key } = await deps.apiKeys.create('demo', ['admin'])
+  const server = await startServer(deps)
+  exitOnSignals(server)
+
+  const base = server.url
+  const ts = String(Math.floor(Date.now() / 1000))
+  const nonce = '12345'
+  const sig = sha1Signature([DEMO_CHANNEL.token, ts, nonce])
+  const xml = `<xml><ToUserName><![CDATA[gh_demo]]></ToUserName><FromUserName><![CDATA[o_demo_user]]></FromUserName><CreateTime>${ts}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>${ts}000001</MsgId></xml>`
+  const lines = [
+    '',
+    'wxgate demo is running (sandbox mode, nothing is sent to WeChat).',
+    `  database:   ${config.WXGATE_DB}`,
+    `  callback:   ${base}/wechat   (channel "${DEMO_CHANNEL.id}", token "${DEMO_CHANNEL.token}")`,
+    `  API docs:   ${base}/docs`,
+    `  API key:    ${key}`,
+    '',
+    'Try it:',
+    `  curl "${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}&echostr=hello"`,
+    `  curl -X POST -H 'content-type: text/xml' --data '${xml}' "${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}"`,
+    `  curl -H "Authorization: Bearer ${key}" ${base}/api/channels`,
+    `  curl ${base}/healthz`,
+    '',
+    'Stop with Ctrl-C.',
+    '',
+  ]
+  process.stdout.write(lines.join('\n'))
+  return -1
+}

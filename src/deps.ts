@@ -1,0 +1,60 @@
+/**
+ * @module Composition root: builds the database, clock, random source, logger and services from the
+ * settings. Tests pass overrides (a fixed clock, extra dispatch rules, a memory logger).
+ */
+import type { Config } from './config'
+import { createApiKeyService } from './domain/apikey.service'
+import { createCallbackService, type CallbackEvents } from './domain/callback.service'
+import { createChannelService } from './domain/channel.service'
+import { createDispatcher, type Rule } from './domain/dispatch'
+import { systemClock, type Clock } from './lib/clock'
+import { createLogger, type Logger } from './lib/log'
+import { systemRandom, type Random } from './lib/random'
+import { createScheduler } from './lib/scheduler'
+import { openDb, type Db } from './store/db'
+import { migrate } from './store/migrate'
+
+export interface DepsOverrides {
+  clock?: Clock
+  random?: Random
+  log?: Logger
+  db?: Db
+  /** Dispatch rules in order (specific first); later features append theirs here. */
+  rules?: Rule[]
+  callbackDeadlineMs?: number
+  callbackEvents?: CallbackEvents
+}
+
+export const createDeps = (config: Config, o: DepsOverrides = {}) => {
+  const clock = o.clock ?? systemClock
+  const random = o.random ?? systemRandom
+  const log = o.log ?? createLogger({ level: config.WXGATE_LOG_LEVEL })
+  for (const s of [config.WXGATE_ADMIN_TOKEN, config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY]) log.addSecret(s)
+
+  const db = o.db ?? openDb(config.WXGATE_DB)
+  migrate(db.sqlite, undefined, clock.now())
+
+  const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
+  // Secrets of stored channels are masked in logs too, not only those given in the environment.
+  for (const c of channels.list()) for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
+  const apiKeys = createApiKeyService({ db, clock, random, adminToken: config.WXGATE_ADMIN_TOKEN })
+  const dispatcher = createDispatcher(o.rules ?? [])
+  const callbacks = createCallbackService({
+    db, clock, random, log, channels, dispatcher,
+    maxAgeSeconds: config.WXGATE_CALLBACK_MAX_AGE,
+    allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN,
+    deadlineMs: o.callbackDeadlineMs,
+    events: o.callbackEvents,
+  })
+  const scheduler = createScheduler(log.child({ module: 'scheduler' }))
+
+  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler }
+}
+export type Deps = ReturnType<typeof createDeps>
+
+/** Upserts the channel the environment defines (WXGATE_CHANNEL + WXGATE_APPID/APPSECRET/TOKEN/AES_KEY). */
+export const upsertEnvChannel = async (deps: Deps): Promise<void> => {
+  const c = deps.config
+  if (!c.WXGATE_APPID || !c.WXGATE_APPSECRET) return
+  await deps.channels.upsert({ id: c.WXGATE_CHANNEL, appId: c.WXGATE_APPID, appSecret: c.WXGATE_APPSECRET, token: c.WXGATE_TOKEN ?? '', aesKey: c.WXGATE_AES_KEY ?? null })
+}

@@ -1,0 +1,103 @@
+/**
+ * @module API keys: created once and shown once, stored as SHA-256 hashes, checked on every /api call
+ * against the database (so a revoke from the CLI takes effect at once). WXGATE_ADMIN_TOKEN is a
+ * bootstrap key with every scope.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { z } from 'zod'
+import type { Clock } from '../lib/clock'
+import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../lib/errors'
+import type { Random } from '../lib/random'
+import { apiKeysRepo } from '../store/apikeys.repo'
+import type { Db } from '../store/db'
+
+export const Scope = z.enum(['send', 'bindcode', 'read', 'token', 'admin'])
+export type Scope = z.infer<typeof Scope>
+export const ALL_SCOPES: Scope[] = Scope.options
+
+export interface Principal {
+  keyId: string
+  name: string
+  scopes: Scope[]
+}
+
+export interface ApiKeyInfo {
+  id: string
+  name: string
+  prefix: string
+  scopes: Scope[]
+  createdAt: string
+  revokedAt?: string
+  lastUsedAt?: string
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
+const base64url = (b: Uint8Array) => Buffer.from(b).toString('base64url')
+
+export const parseScopes = (input: string | string[] | undefined): Scope[] => {
+  const raw = input === undefined ? ['admin'] : Array.isArray(input) ? input : input.split(',')
+  const list = raw.map((s) => s.trim()).filter(Boolean)
+  if (list.length === 0) throw new ValidationError('scopes: give at least one of send, bindcode, read, token, admin')
+  for (const s of list) {
+    if (!Scope.safeParse(s).success) throw new ValidationError(`scopes: unknown scope '${s}' (use send, bindcode, read, token, admin)`)
+  }
+  return [...new Set(list)] as Scope[]
+}
+
+export const hasScope = (p: Principal, needed: Scope): boolean => p.scopes.includes('admin') || p.scopes.includes(needed)
+
+export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random; adminToken?: string }) => {
+  const { db, clock, random } = deps
+  const repo = apiKeysRepo(db.orm)
+  const adminHash = deps.adminToken ? Buffer.from(sha256(deps.adminToken), 'hex') : undefined
+  const lastTouched = new Map<string, number>()
+
+  const toInfo = (r: ReturnType<typeof repo.list>[number]): ApiKeyInfo => ({
+    id: r.id,
+    name: r.name,
+    prefix: r.prefix,
+    scopes: r.scopes.split(',') as Scope[],
+    createdAt: new Date(r.createdAt).toISOString(),
+    ...(r.revokedAt ? { revokedAt: new Date(r.revokedAt).toISOString() } : {}),
+    ...(r.lastUsedAt ? { lastUsedAt: new Date(r.lastUsedAt).toISOString() } : {}),
+  })
+
+  return {
+    /** Creates a key; the returned `key` is never retrievable again. */
+    create: async (name: string, scopes: Scope[]): Promise<{ key: string; info: ApiKeyInfo }> => {
+      if (!name.trim()) throw new ValidationError('name: must not be empty')
+      const key = `wxg_${base64url(random.bytes(32))}`
+      const id = `key_${Buffer.from(random.bytes(6)).toString('hex')}`
+      const now = clock.now()
+      await db.tx(() => repo.insert({ id, name: name.trim(), keyHash: sha256(key), prefix: key.slice(0, 10), scopes: scopes.join(','), createdAt: now }))
+      return { key, info: toInfo(repo.list().find((r) => r.id === id)!) }
+    },
+    list: (): ApiKeyInfo[] => repo.list().map(toInfo),
+    revoke: async (id: string): Promise<void> => {
+      if (!repo.exists(id)) throw new NotFoundError(`no API key with id '${id}'`)
+      await db.tx(() => repo.revoke(id, clock.now()))
+    },
+    /** Resolves a bearer token to a principal, or throws 401. */
+    authenticate: (bearer: string | undefined): Principal => {
+      if (!bearer) throw new UnauthorizedError('missing Authorization: Bearer <api key>')
+      const hash = sha256(bearer)
+      if (adminHash && timingSafeEqual(adminHash, Buffer.from(hash, 'hex'))) {
+        return { keyId: 'admin-token', name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] }
+      }
+      // Lookup by hash: the index compares hashes, so timing reveals nothing about the key itself.
+      const row = repo.findActiveByHash(hash)
+      if (!row) throw new UnauthorizedError('invalid or revoked API key')
+      const now = clock.now()
+      // Record use at most once a minute per key, to keep writes off the hot path.
+      if ((lastTouched.get(row.id) ?? 0) < now - 60_000) {
+        lastTouched.set(row.id, now)
+        void db.tx(() => repo.touch(row.id, now)).catch(() => undefined)
+      }
+      return { keyId: row.id, name: row.name, scopes: row.scopes.split(',') as Scope[] }
+    },
+    authorize: (p: Principal, needed: Scope): void => {
+      if (!hasScope(p, needed)) throw new ForbiddenError(`this API key lacks the '${needed}' scope`)
+    },
+  }
+}
+export type ApiKeyService = ReturnType<typeof createApiKeyService>

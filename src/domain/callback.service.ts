@@ -1,0 +1,243 @@
+/**
+ * @module The WeChat callback path: check → decrypt → parse → dedup → dispatch → reply → encrypt.
+ *
+ * Exactly-once: the dedup row (unique per channel + dedup key) is inserted in the same transaction as
+ * the handlers' effects, with the reply of that first attempt. A retry of a finished message gets the
+ * stored reply; a retry while the first attempt still runs waits for it (in-process map); a failed
+ * attempt rolls back everything and answers 500 so that WeChat retries and the retry does the work.
+ * Slow work is answered `success` at the deadline and still committed.
+ */
+import type { Clock } from '../lib/clock'
+import { unixSeconds } from '../lib/clock'
+import { AppIdMismatchError, BadXmlError, InvalidSignatureError, NotFoundError } from '../lib/errors'
+import type { Logger } from '../lib/log'
+import type { Random } from '../lib/random'
+import type { Db } from '../store/db'
+import { inboundRepo } from '../store/inbound.repo'
+import { aesKeyFrom, decrypt, encryptReply } from '../wechat/crypto'
+import { dedupKey } from '../wechat/dedup-key'
+import { parseMessage, type InboundMessage } from '../wechat/messages'
+import { buildReply } from '../wechat/replies'
+import { verifyMsgSignature, verifySignature } from '../wechat/signature'
+import { parseXml } from '../wechat/xml'
+import type { Channel, ChannelService } from './channel.service'
+import type { Dispatcher } from './dispatch'
+
+export const SUCCESS = 'success'
+export const MAX_BODY_BYTES = 64 * 1024
+
+export type Query = Record<string, string | undefined>
+
+export interface CallbackAnswer {
+  status: 200
+  body: string
+  contentType: 'text/plain; charset=utf-8' | 'application/xml; charset=utf-8'
+  /** How it was answered, for logs and metrics. */
+  outcome: 'handled' | 'duplicate' | 'waited' | 'deadline'
+  msgType?: string
+  dedupKey?: string
+}
+
+export interface CallbackEvents {
+  onDuplicate?: (channelId: string) => void
+  onHandlerFailure?: (channelId: string) => void
+  onHandled?: (channelId: string, message: InboundMessage) => void
+}
+
+export interface CallbackServiceDeps {
+  db: Db
+  clock: Clock
+  random: Random
+  log: Logger
+  channels: ChannelService
+  dispatcher: Dispatcher
+  /** Seconds a signed callback stays acceptable around its timestamp; 0 = no check. */
+  maxAgeSeconds: number
+  allowEmptyToken: boolean
+  /** Answer `success` when processing takes longer than this (ms) from arrival. */
+  deadlineMs?: number
+  events?: CallbackEvents
+}
+
+/** Thrown by handle* for a failure inside processing: the route answers 500 so WeChat retries. */
+export class HandlerFailedError extends Error {
+  override name = 'HandlerFailedError'
+}
+
+export const createCallbackService = (deps: CallbackServiceDeps) => {
+  const { db, clock, random, channels, dispatcher } = deps
+  const log = deps.log.child({ module: 'callback' })
+  const deadlineMs = deps.deadlineMs ?? 4500
+  const inbound = inboundRepo(db.orm)
+  const inflight = new Map<string, Promise<string>>()
+
+  const channelOrThrow = (channelId: string): Channel => {
+    const c = channels.get(channelId)
+    if (!c) throw new NotFoundError(`unknown channel '${channelId}'`)
+    if (c.token === '') {
+      if (!deps.allowEmptyToken) throw new NotFoundError(`channel '${channelId}' has an empty callback token`)
+      log.warn('channel has an empty callback token: anyone can forge callbacks', { channel: c.id })
+    }
+    return c
+  }
+
+  const checkTimestamp = (channel: Channel, timestamp: string | undefined) => {
+    if (!timestamp || !/^\d{1,12}$/.test(timestamp)) throw new InvalidSignatureError('missing or malformed timestamp')
+    if (deps.maxAgeSeconds === 0) return
+    const skew = Math.abs(unixSeconds(clock) - Number(timestamp))
+    if (skew > deps.maxAgeSeconds) {
+      log.warn('callback timestamp too far from the server clock: a replayed URL, or check the server clock (NTP)', { channel: channel.id, skewSeconds: skew, maxAgeSeconds: deps.maxAgeSeconds })
+      throw new InvalidSignatureError('timestamp outside the accepted window')
+    }
+  }
+
+  const checkPlainSignature = (channel: Channel, q: Query) => {
+    const { signature, timestamp, nonce } = q
+    if (!signature || !nonce) throw new InvalidSignatureError('missing signature or nonce')
+    checkTimestamp(channel, timestamp)
+    if (!verifySignature({ token: channel.token, timestamp: timestamp!, nonce, signature })) {
+      throw new InvalidSignatureError('signature does not match')
+    }
+  }
+
+  /** GET: URL verification. Returns the echostr to send back unchanged. */
+  const verify = (channelId: string, q: Query): string => {
+    const channel = channelOrThrow(channelId)
+    checkPlainSignature(channel, q)
+    if (q.echostr === undefined) throw new InvalidSignatureError('missing echostr')
+    return q.echostr
+  }
+
+  /** Turns a request body into the plaintext XML fields, checking the signatures of its mode. */
+  const open = (channel: Channel, q: Query, raw: string): { fields: Record<string, unknown>; plainXml: string; encrypted: boolean } => {
+    const aes = q.encrypt_type === 'aes'
+    if (!aes || q.signature !== undefined) checkPlainSignature(channel, q)
+    if (!aes) return { fields: parseXml(raw), plainXml: raw, encrypted: false }
+
+    if (!q.msg_signature || !q.nonce) throw new InvalidSignatureError('missing msg_signature or nonce')
+    checkTimestamp(channel, q.timestamp)
+    const envelope = parseXml(raw)
+    const encrypt = envelope.Encrypt
+    if (typeof encrypt !== 'string' || encrypt === '') throw new BadXmlError('encrypted callback without <Encrypt>')
+    if (!verifyMsgSignature({ token: channel.token, timestamp: q.timestamp!, nonce: q.nonce, encrypt, msgSignature: q.msg_signature })) {
+      throw new InvalidSignatureError('msg_signature does not match')
+    }
+    if (!channel.aesKey) {
+      // Compatible mode also carries the plaintext fields, which we can serve; safe mode cannot be.
+      if (typeof envelope.MsgType === 'string' && envelope.MsgType !== '') {
+        return { fields: envelope, plainXml: raw, encrypted: false }
+      }
+      log.error('WeChat sends encrypted messages but the channel has no EncodingAESKey: set it (WXGATE_AES_KEY or `wxgate channel add --aes-key`)', { channel: channel.id })
+      throw new BadXmlError('encrypted message for a channel without EncodingAESKey')
+    }
+    try {
+      const { xml } = decrypt(encrypt, aesKeyFrom(channel.aesKey), channel.appId)
+      return { fields: parseXml(xml), plainXml: xml, encrypted: true }
+    } catch (e) {
+      if (e instanceof AppIdMismatchError) {
+        log.warn('AppID inside the ciphertext is not this channel\'s AppID', { channel: channel.id })
+      }
+      throw e
+    }
+  }
+
+  /** The one attempt that does the work: dedup row + effects + reply in one transaction. */
+  const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<string> => {
+    const now = clock.now()
+    const result = await db.tx(async (orm) => {
+      const repo = inboundRepo(orm)
+      const row = {
+        channelId: channel.id,
+        dedupKey: key,
+        msgType: message.msgType,
+        event: 'event' in message && typeof message.event === 'string' ? message.event : null,
+        fromUser: message.fromUserName,
+        createTime: message.createTime,
+        body: plainXml,
+        reply: '',
+        handledBy: 'pending',
+        receivedAt: now,
+      }
+      if (!repo.insert(row)) {
+        // Another process (or an earlier attempt) committed it first: its reply stands.
+        return { duplicate: true as const, body: repo.findReply(channel.id, key) ?? SUCCESS }
+      }
+      const out = await dispatcher.dispatch({ channel, message, orm, now, log })
+      const body = out.reply
+        ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
+        : SUCCESS
+      repo.setReply(channel.id, key, body, out.rule)
+      return { duplicate: false as const, body }
+    })
+    if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
+    else deps.events?.onHandled?.(channel.id, message)
+    return result.body
+  }
+
+  const withDeadline = <T>(p: Promise<T>, receivedAt: number): Promise<T | typeof DEADLINE> => {
+    const left = Math.max(0, receivedAt + deadlineMs - clock.now())
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const t = new Promise<typeof DEADLINE>((resolve) => { timer = setTimeout(() => resolve(DEADLINE), left) })
+    return Promise.race([p, t]).finally(() => clearTimeout(timer))
+  }
+
+  /** POST: one message or event. Throws AppError (4xx) before business logic, HandlerFailedError (500) inside it. */
+  const handle = async (channelId: string, q: Query, raw: string, receivedAt = clock.now()): Promise<CallbackAnswer> => {
+    const channel = channelOrThrow(channelId)
+    const { fields, plainXml, encrypted } = open(channel, q, raw)
+    const message = parseMessage(fields)
+    const key = dedupKey(message)
+    const ctx = { msgType: message.msgType, dedupKey: key }
+
+    const answer = (body: string, outcome: CallbackAnswer['outcome']): CallbackAnswer => {
+      if (body === SUCCESS || body === '') return { status: 200, body: SUCCESS, contentType: 'text/plain; charset=utf-8', outcome, ...ctx }
+      const out = encrypted
+        ? encryptReply({ plainXml: body, token: channel.token, key: aesKeyFrom(channel.aesKey!), appId: channel.appId, timestamp: String(unixSeconds(clock)), nonce: q.nonce!, random16: random.bytes(16) })
+        : body
+      return { status: 200, body: out, contentType: 'application/xml; charset=utf-8', outcome, ...ctx }
+    }
+
+    log.debug('callback', { channel: channel.id, dedupKey: key, msgType: message.msgType, body: plainXml })
+    const flightKey = `${channel.id}\u0000${key}`
+    for (let attempt = 0; ; attempt++) {
+      const stored = inbound.findReply(channel.id, key)
+      if (stored !== undefined && stored !== '') {
+        deps.events?.onDuplicate?.(channel.id)
+        return answer(stored, 'duplicate')
+      }
+      const running = inflight.get(flightKey)
+      if (running) {
+        deps.events?.onDuplicate?.(channel.id)
+        try {
+          const body = await withDeadline(running, receivedAt)
+          return body === DEADLINE ? answer(SUCCESS, 'deadline') : answer(body, 'waited')
+        } catch {
+          // The first attempt failed and rolled back: this copy does the work instead.
+          if (attempt < 3) continue
+          throw new HandlerFailedError('handling failed')
+        }
+      }
+      const p = process(channel, message, key, plainXml)
+      inflight.set(flightKey, p)
+      p.finally(() => { if (inflight.get(flightKey) === p) inflight.delete(flightKey) }).catch(() => undefined)
+      p.catch((e) => {
+        log.error('callback handling failed; rolled back, WeChat will retry', { channel: channel.id, dedupKey: key, msgType: message.msgType, error: e })
+        deps.events?.onHandlerFailure?.(channel.id)
+      })
+      const body = await withDeadline(p, receivedAt).catch((e) => { throw new HandlerFailedError('handling failed', { cause: e }) })
+      if (body === DEADLINE) {
+        log.warn('callback processing passed the deadline; answered success, it goes on', { channel: channel.id, dedupKey: key, msgType: message.msgType })
+        return answer(SUCCESS, 'deadline')
+      }
+      return answer(body, 'handled')
+    }
+  }
+
+  /** Deletes dedup rows older than `maxAgeMs` (72 h by default: WeChat retries within seconds). */
+  const prune = async (maxAgeMs = 72 * 3600_000): Promise<number> => db.tx((orm) => inboundRepo(orm).pruneBefore(clock.now() - maxAgeMs))
+
+  return { verify, handle, prune }
+}
+
+const DEADLINE = Symbol('deadline')
+export type CallbackService = ReturnType<typeof createCallbackService>

@@ -1,0 +1,95 @@
+/**
+ * @module Channels (one WeChat Official Account each): validation, upsert, and lookup for callbacks.
+ * Reads go to the database each time so that a channel added or changed from the CLI is served at once.
+ */
+import { z } from 'zod'
+import type { Clock } from '../lib/clock'
+import { ValidationError } from '../lib/errors'
+import type { Logger } from '../lib/log'
+import { channelsRepo, type ChannelRow } from '../store/channels.repo'
+import type { Db } from '../store/db'
+
+/** Reply texts a WeChat user sees when binding; Chinese by default, overridable per channel. */
+export const DEFAULT_REPLIES = {
+  bound: '绑定成功',
+  alreadyUsed: '该二维码已被使用',
+  expired: '二维码已过期，请重新获取',
+} as const
+export type ReplyTexts = { bound: string; alreadyUsed: string; expired: string }
+
+export const ChannelId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9_-]')
+
+export const ChannelInput = z.object({
+  id: ChannelId,
+  appId: z.string().trim().min(1, 'must not be empty').max(64),
+  appSecret: z.string().trim().min(1, 'must not be empty').max(128),
+  // WeChat's admin accepts 3-32 letters and digits; empty only with WXGATE_ALLOW_EMPTY_TOKEN.
+  token: z.string().regex(/^[A-Za-z0-9]{0,32}$/, 'must be 3-32 letters and digits').refine((t) => t.length === 0 || t.length >= 3, 'must be 3-32 letters and digits'),
+  aesKey: z.string().regex(/^[A-Za-z0-9]{43}$/, 'must be 43 characters of [A-Za-z0-9]').optional().nullable(),
+  replies: z.object({
+    bound: z.string().min(1).max(600).optional(),
+    alreadyUsed: z.string().min(1).max(600).optional(),
+    expired: z.string().min(1).max(600).optional(),
+  }).strict().optional(),
+})
+export type ChannelInput = z.infer<typeof ChannelInput>
+
+export interface Channel {
+  id: string
+  appId: string
+  appSecret: string
+  token: string
+  aesKey: string | null
+  replies: ReplyTexts
+  mode: 'plaintext' | 'safe'
+  createdAt: number
+}
+
+/** What the API and CLI may show: never a secret. */
+export interface ChannelView {
+  id: string
+  appId: string
+  mode: 'plaintext' | 'safe'
+  createdAt: string
+}
+
+const toChannel = (r: ChannelRow): Channel => ({
+  id: r.id,
+  appId: r.appId,
+  appSecret: r.appSecret,
+  token: r.token,
+  aesKey: r.aesKey,
+  replies: { ...DEFAULT_REPLIES, ...(r.replies ? (JSON.parse(r.replies) as Partial<ReplyTexts>) : {}) },
+  mode: r.aesKey ? 'safe' : 'plaintext',
+  createdAt: r.createdAt,
+})
+
+export const viewOf = (c: Channel): ChannelView => ({ id: c.id, appId: c.appId, mode: c.mode, createdAt: new Date(c.createdAt).toISOString() })
+
+export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; allowEmptyToken: boolean }) => {
+  const { db, clock, log } = deps
+  const repo = channelsRepo(db.orm)
+  return {
+    get: (id: string): Channel | undefined => {
+      const r = repo.get(id)
+      return r ? toChannel(r) : undefined
+    },
+    list: (): Channel[] => repo.list().map(toChannel),
+    /** Validates and stores a channel; `created` tells insert from update. */
+    upsert: async (input: unknown): Promise<{ created: boolean; channel: Channel }> => {
+      const parsed = ChannelInput.safeParse(input)
+      if (!parsed.success) {
+        const i = parsed.error.issues[0]!
+        throw new ValidationError(`${i.path.join('.') || 'channel'}: ${i.message}`, { details: parsed.error.issues })
+      }
+      const c = parsed.data
+      if (c.token === '' && !deps.allowEmptyToken) {
+        throw new ValidationError('token: an empty callback token lets anyone forge callbacks; set WXGATE_ALLOW_EMPTY_TOKEN=true to allow it')
+      }
+      for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
+      const { created, row } = await db.tx((orm) => channelsRepo(orm).upsert({ ...c, replies: c.replies }, clock.now()))
+      return { created, channel: toChannel(row) }
+    },
+  }
+}
+export type ChannelService = ReturnType<typeof createChannelService>

@@ -1,0 +1,66 @@
+/**
+ * @module Dispatch is data (after WxJava's WxMpMessageRouter): an ordered list of rules, the specific
+ * before the general, first match wins. A handler runs inside the callback transaction, so whatever it
+ * writes commits together with the dedup record, or not at all. It may return a passive reply, nothing
+ * (answer `success`), or PASS to leave the message to the next rule.
+ */
+import type { Drizzle } from '../store/db'
+import type { Logger } from '../lib/log'
+import type { InboundMessage } from '../wechat/messages'
+import type { Reply } from '../wechat/replies'
+import type { Channel } from './channel.service'
+
+export const PASS = Symbol('pass')
+export type HandlerResult = Reply | undefined | void | typeof PASS
+
+export interface HandlerContext {
+  channel: Channel
+  message: InboundMessage
+  /** The transaction's ORM handle: write through repos built on it. */
+  orm: Drizzle
+  /** Milliseconds since the epoch, from the injected clock. */
+  now: number
+  log: Logger
+}
+
+export interface Rule {
+  name: string
+  match: (m: InboundMessage) => boolean
+  handle: (ctx: HandlerContext) => HandlerResult | Promise<HandlerResult>
+}
+
+export interface DispatchResult {
+  rule: string
+  reply: Reply | undefined
+}
+
+/** Matchers for the common cases, so that rules read as data. */
+export const on = {
+  msgType: (t: string) => (m: InboundMessage) => m.msgType === t,
+  event: (...names: string[]) => (m: InboundMessage) => m.msgType === 'event' && 'event' in m && names.includes(String(m.event)),
+  any: () => () => true,
+}
+
+export const createDispatcher = (initial: Rule[] = []) => {
+  const rules: Rule[] = [...initial]
+  return {
+    /** Adds a rule at the end, or before the rule named `before` (for a more specific rule). */
+    add: (rule: Rule, opts: { before?: string } = {}) => {
+      const i = opts.before ? rules.findIndex((r) => r.name === opts.before) : -1
+      if (i >= 0) rules.splice(i, 0, rule)
+      else rules.push(rule)
+    },
+    rules: () => rules.map((r) => r.name),
+    dispatch: async (ctx: HandlerContext): Promise<DispatchResult> => {
+      for (const rule of rules) {
+        if (!rule.match(ctx.message)) continue
+        const out = await rule.handle(ctx)
+        if (out === PASS) continue
+        return { rule: rule.name, reply: out ?? undefined }
+      }
+      // Unknown or unhandled types are still stored (by the caller) and answered `success`.
+      return { rule: 'unhandled', reply: undefined }
+    },
+  }
+}
+export type Dispatcher = ReturnType<typeof createDispatcher>

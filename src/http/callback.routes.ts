@@ -1,0 +1,89 @@
+/**
+ * @module WeChat callbacks: `/wechat` (the default channel) and `/wechat/:channelId`. Only these need to
+ * be public. Answers are plain text or XML, never JSON and never a 2xx other than 200: WeChat treats
+ * anything else as a failure and shows the user "该公众号提供的服务出现故障".
+ */
+import { Elysia } from 'elysia'
+import { HandlerFailedError, MAX_BODY_BYTES, type CallbackService, type Query } from '../domain/callback.service'
+import { AppError, BadXmlError, PayloadTooLargeError } from '../lib/errors'
+import type { Logger } from '../lib/log'
+
+const text = (status: number, body: string, contentType = 'text/plain; charset=utf-8') =>
+  new Response(body, { status, headers: { 'content-type': contentType } })
+
+/** Reads at most `limit` bytes of the body; a longer one (declared or streamed) is a 413. */
+export const readBody = async (request: Request, limit = MAX_BODY_BYTES): Promise<string> => {
+  const declared = Number(request.headers.get('content-length') ?? NaN)
+  if (Number.isFinite(declared) && declared > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
+  if (!request.body) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength
+    if (size > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
+    chunks.push(chunk)
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
+  } catch (e) {
+    throw new BadXmlError('body is not valid UTF-8', { cause: e })
+  }
+}
+
+/**
+ * The query is read from the URL by hand rather than validated by a schema: a schema failure would be
+ * answered with JSON, and WeChat must only ever see text. Repeated parameters: the first one counts.
+ */
+const queryOf = (request: Request): Query => {
+  const q: Query = {}
+  for (const [k, v] of new URL(request.url).searchParams) if (!(k in q)) q[k] = v
+  return q
+}
+
+export const callbackRoutes = (deps: { callbacks: CallbackService; defaultChannel: string; log: Logger; now: () => number }) => {
+  const log = deps.log.child({ module: 'http/callback' })
+
+  const fail = (e: unknown, channelId: string): Response => {
+    if (e instanceof HandlerFailedError) return text(500, 'handler failed')
+    if (e instanceof AppError && [400, 401, 404, 413].includes(e.status)) {
+      log.info('callback refused', { channel: channelId, status: e.status, code: e.code, reason: e.message })
+      return text(e.status, e.message)
+    }
+    if (e instanceof AppError) {
+      log.warn('callback refused', { channel: channelId, status: 400, code: e.code, reason: e.message })
+      return text(400, e.message)
+    }
+    log.error('callback failed', { channel: channelId, error: e })
+    return text(500, 'internal error')
+  }
+
+  const get = ({ params, request }: { params?: { channelId?: string }; request: Request }) => {
+    const query = queryOf(request)
+    const channelId = params?.channelId ?? deps.defaultChannel
+    try {
+      return text(200, deps.callbacks.verify(channelId, query))
+    } catch (e) {
+      return fail(e, channelId)
+    }
+  }
+
+  const post = async ({ params, request }: { params?: { channelId?: string }; request: Request }) => {
+    const query = queryOf(request)
+    const receivedAt = deps.now()
+    const channelId = params?.channelId ?? deps.defaultChannel
+    try {
+      const raw = await readBody(request)
+      const answer = await deps.callbacks.handle(channelId, query, raw, receivedAt)
+      return text(200, answer.body, answer.contentType)
+    } catch (e) {
+      return fail(e, channelId)
+    }
+  }
+
+  const detail = (summary: string) => ({ tags: ['WeChat callback'], summary })
+  return new Elysia({ name: 'routes/callback' })
+    .get('/wechat', get, { detail: detail('URL verification for the default channel (echoes echostr)') })
+    .get('/wechat/:channelId', get, { detail: detail('URL verification for a channel (echoes echostr)') })
+    .post('/wechat', post, { parse: 'none', detail: detail('Messages and events for the default channel') })
+    .post('/wechat/:channelId', post, { parse: 'none', detail: detail('Messages and events for a channel') })
+}

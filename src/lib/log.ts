@@ -1,0 +1,83 @@
+/**
+ * @module JSON-line logger with secrets redacted at the logger itself, so a careless call cannot leak
+ * an AppSecret, access token, AES key or API key: known-sensitive field names are masked, registered
+ * secret values are masked wherever they appear, and `access_token=` in URLs is masked.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+  child(fields: Record<string, unknown>): Logger
+  /** Registers a secret value (AppSecret, token, key) to be masked in every later line. */
+  addSecret(value: string | undefined | null): void
+}
+
+const SENSITIVE_KEY = /secret|password|passwd|token|aes_?key|aeskey|api_?key|authorization|cookie|encodingaeskey/i
+const MASK = '[redacted]'
+
+export interface LoggerOptions {
+  level?: LogLevel
+  write?: (line: string) => void
+  now?: () => number
+  base?: Record<string, unknown>
+}
+
+export const createLogger = (opts: LoggerOptions = {}): Logger => {
+  const secrets = new Set<string>()
+  const state = {
+    level: opts.level ?? 'info',
+    write: opts.write ?? ((line: string) => process.stdout.write(line + '\n')),
+    now: opts.now ?? (() => Date.now()),
+  }
+
+  const scrubString = (s: string): string => {
+    let out = s.replace(/(access_token=)[^&\s"']+/gi, `$1${MASK}`)
+    for (const secret of secrets) if (secret.length >= 6 && out.includes(secret)) out = out.split(secret).join(MASK)
+    return out
+  }
+
+  const scrub = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return scrubString(v)
+    if (v === null || typeof v !== 'object') return v
+    if (depth > 6) return '[deep]'
+    if (v instanceof Error) {
+      return scrub({ name: v.name, message: v.message, code: (v as { code?: unknown }).code, stack: v.stack }, depth + 1)
+    }
+    if (Array.isArray(v)) return v.map((x) => scrub(x, depth + 1))
+    const out: Record<string, unknown> = {}
+    for (const [k, x] of Object.entries(v)) {
+      // Keys like `tokenState` or `refreshedAt` are fine; mask only values that look like the secret itself.
+      out[k] = SENSITIVE_KEY.test(k) && (typeof x === 'string' || typeof x === 'number') && !/state|status|expires|count|at$|id$/i.test(k) ? MASK : scrub(x, depth + 1)
+    }
+    return out
+  }
+
+  const make = (bound: Record<string, unknown>): Logger => {
+    const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+      if (order[level] < order[state.level]) return
+      const record = { time: new Date(state.now()).toISOString(), level, msg, ...bound, ...(fields ?? {}) }
+      state.write(JSON.stringify(scrub(record, 0)))
+    }
+    return {
+      debug: (m, f) => emit('debug', m, f),
+      info: (m, f) => emit('info', m, f),
+      warn: (m, f) => emit('warn', m, f),
+      error: (m, f) => emit('error', m, f),
+      child: (f) => make({ ...bound, ...f }),
+      addSecret: (value) => { if (value) secrets.add(value) },
+    }
+  }
+  return make(opts.base ?? {})
+}
+
+/** A logger that keeps lines in memory; for tests that assert what was (not) logged. */
+export const memoryLogger = (level: LogLevel = 'debug') => {
+  const lines: string[] = []
+  const logger = createLogger({ level, write: (l) => lines.push(l) })
+  return { logger, lines }
+}

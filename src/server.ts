@@ -1,0 +1,51 @@
+/**
+ * @module Starts the HTTP server on the configured address with the background jobs, and stops it
+ * gracefully: stop accepting, let requests and open transactions finish, close the database.
+ */
+import { createApp } from './app'
+import { upsertEnvChannel, type Deps } from './deps'
+import { VERSION } from './version'
+
+export interface RunningServer {
+  url: string
+  port: number
+  stop(): Promise<void>
+}
+
+export const startServer = async (deps: Deps, opts: { hostname?: string; port?: number } = {}): Promise<RunningServer> => {
+  await upsertEnvChannel(deps)
+  // Dedup rows are kept 72 h (WeChat retries within seconds; the margin covers clock trouble).
+  deps.scheduler.every('prune-inbound', 3600_000, () => deps.callbacks.prune(), { runNow: true })
+
+  const app = createApp(deps)
+  const hostname = opts.hostname ?? deps.config.WXGATE_HOST
+  const port = opts.port ?? deps.config.WXGATE_PORT
+  app.listen({ hostname, port, maxRequestBodySize: 1024 * 1024 })
+  const server = app.server!
+  const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
+  deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })
+
+  let stopping: Promise<void> | undefined
+  const stop = () => (stopping ??= (async () => {
+    deps.log.info('shutting down: finishing requests in flight')
+    deps.scheduler.stop()
+    await server.stop(false)
+    // Wait for the write queue to drain: every accepted callback commits or rolls back.
+    await deps.db.tx(() => undefined).catch(() => undefined)
+    deps.db.close()
+    deps.log.info('stopped')
+  })())
+  return { url, port: server.port ?? port, stop }
+}
+
+/** SIGTERM/SIGINT: graceful stop, exit 0; a hard exit after 10 s if something hangs. */
+export const exitOnSignals = (server: RunningServer) => {
+  const onSignal = (sig: string) => {
+    const hard = setTimeout(() => process.exit(1), 9_500)
+    hard.unref?.()
+    void server.stop().then(() => process.exit(0), () => process.exit(1))
+    void sig
+  }
+  process.once('SIGTERM', () => onSignal('SIGTERM'))
+  process.once('SIGINT', () => onSignal('SIGINT'))
+}

@@ -1,0 +1,29 @@
+/**
+ * @module Applies the embedded migrations (drizzle-kit SQL, see migrations.manifest.ts) that the
+ * database has not seen yet, all inside one BEGIN IMMEDIATE so two processes starting at once cannot
+ * both apply them.
+ */
+import type { Database } from 'bun:sqlite'
+import { migrations as embedded } from './migrations.manifest'
+
+export const migrate = (sqlite: Database, list: { name: string; sql: string }[] = embedded, now = Date.now()): string[] => {
+  sqlite.exec('CREATE TABLE IF NOT EXISTS _wxgate_migrations (name TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)')
+  sqlite.exec('BEGIN IMMEDIATE')
+  try {
+    const done = new Set(sqlite.query('SELECT name FROM _wxgate_migrations').all().map((r) => (r as { name: string }).name))
+    const applied: string[] = []
+    for (const m of list) {
+      if (done.has(m.name)) continue
+      for (const stmt of m.sql.split('--> statement-breakpoint')) {
+        if (stmt.trim()) sqlite.exec(stmt)
+      }
+      sqlite.query('INSERT INTO _wxgate_migrations (name, applied_at) VALUES (?, ?)').run(m.name, now)
+      applied.push(m.name)
+    }
+    sqlite.exec('COMMIT')
+    return applied
+  } catch (e) {
+    sqlite.exec('ROLLBACK')
+    throw e
+  }
+}
