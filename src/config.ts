@@ -69,13 +69,15 @@ export class ConfigInvalid extends Error {
 }
 
 /**
- * Validates the settings once. Real environment variables win over `.env` (as with dotenv).
+ * Validates the settings once. Real environment variables win over `.env` (as with dotenv); an empty
+ * variable counts as unset.
  * Throws ConfigInvalid listing every bad variable, one line each.
  */
 export const loadConfig = (env: Record<string, string | undefined> = process.env, dotenvPath = '.env'): Config => {
   const fromFile = dotenvPath && existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {}
   const merged: Record<string, string | undefined> = { ...fromFile }
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v
+  // An empty variable counts as unset (systemd units often carry `WXGATE_AES_KEY=`).
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') merged[k] = v
   const r = Config.safeParse(merged)
   if (r.success) return r.data
   const lines = r.error.issues.map((i) => {

@@ -1,0 +1,126 @@
+/** /api: bearer guard and scopes, the error shape, channels, OpenAPI, health — on the real server. */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { ADMIN_TOKEN, PLAIN, SAFE, startTestServer, type TestServer } from '../support/server'
+
+let s: TestServer
+beforeAll(async () => { s = await startTestServer() })
+afterAll(() => s.stop())
+
+const api = (path: string, init: RequestInit & { key?: string } = {}) =>
+  fetch(`${s.url}${path}`, { ...init, headers: { 'content-type': 'application/json', ...(init.key ? { authorization: `Bearer ${init.key}` } : {}), ...(init.headers ?? {}) } })
+
+const expectError = async (res: Response, status: number, code: string) => {
+  expect(res.status).toBe(status)
+  const body = await res.json() as { error: { code: string; message: string } }
+  expect(body.error.code).toBe(code)
+  expect(typeof body.error.message).toBe('string')
+  expect(body.error.message.length).toBeGreaterThan(0)
+  return body
+}
+
+describe('health', () => {
+  test('/healthz and /readyz answer 200', async () => {
+    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ status: 'ok' })
+    const r = await fetch(`${s.url}/readyz`)
+    expect(r.status).toBe(200)
+  })
+})
+
+describe('bearer guard', () => {
+  test('no key → 401 in the documented shape', async () => {
+    await expectError(await api('/api/channels'), 401, 'unauthorized')
+  })
+  test('a wrong key → 401', async () => {
+    await expectError(await api('/api/channels', { key: 'wxg_not-a-real-key' }), 401, 'unauthorized')
+  })
+  test('WXGATE_ADMIN_TOKEN has every scope', async () => {
+    expect((await api('/api/channels', { key: ADMIN_TOKEN })).status).toBe(200)
+  })
+  test('a key lacking the scope → 403; admin implies all; a revoked key → 401 at once', async () => {
+    const { key: readKey, info } = await s.deps.apiKeys.create('reader', ['read'])
+    expect((await api('/api/channels', { key: readKey })).status).toBe(200)
+    await expectError(await api('/api/channels', { key: readKey, method: 'POST', body: JSON.stringify({ id: 'x', appId: 'wx1', appSecret: 's', token: 'tok' }) }), 403, 'forbidden')
+    const { key: adminKey } = await s.deps.apiKeys.create('ops', ['admin'])
+    expect((await api('/api/channels', { key: adminKey })).status).toBe(200)
+    await s.deps.apiKeys.revoke(info.id)
+    await expectError(await api('/api/channels', { key: readKey }), 401, 'unauthorized')
+  })
+  test('only a hash of the key is stored', async () => {
+    const { key } = await s.deps.apiKeys.create('hash-check', ['read'])
+    const dump = JSON.stringify(s.deps.db.sqlite.query('SELECT * FROM api_keys').all())
+    expect(dump).not.toContain(key)
+  })
+})
+
+describe('channels', () => {
+  test('GET /api/channels lists channels without secrets', async () => {
+    const res = await api('/api/channels', { key: ADMIN_TOKEN })
+    const body = await res.json() as { items: { id: string; appId: string; mode: string; createdAt: string }[] }
+    const ids = body.items.map((c) => c.id)
+    expect(ids).toContain(PLAIN.id)
+    expect(ids).toContain(SAFE.id)
+    expect(body.items.find((c) => c.id === SAFE.id)).toMatchObject({ appId: SAFE.appId, mode: 'safe' })
+    expect(body.items.find((c) => c.id === PLAIN.id)).toMatchObject({ mode: 'plaintext' })
+    expect(Object.keys(body.items[0]!).sort()).toEqual(['appId', 'createdAt', 'id', 'mode'])
+    const text = JSON.stringify(body)
+    for (const secret of [PLAIN.appSecret, PLAIN.token, SAFE.appSecret, SAFE.aesKey]) expect(text).not.toContain(secret)
+  })
+
+  test('POST /api/channels → 201 on create, 200 on update, never a secret', async () => {
+    const input = { id: 'shop', appId: 'wx1111111111111111', appSecret: 'shop-secret-123', token: 'shoptoken', aesKey: 'B'.repeat(43), replies: { bound: '绑定好了' } }
+    const a = await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: JSON.stringify(input) })
+    expect(a.status).toBe(201)
+    const created = await a.json()
+    expect(created).toMatchObject({ id: 'shop', appId: 'wx1111111111111111', mode: 'safe' })
+    expect(JSON.stringify(created)).not.toContain('shop-secret-123')
+    const b = await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: JSON.stringify({ ...input, aesKey: undefined }) })
+    expect(b.status).toBe(200)
+    expect(await b.json()).toMatchObject({ id: 'shop', mode: 'plaintext' })
+    expect(s.deps.channels.get('shop')?.replies.bound).toBe('绑定好了')
+    expect(s.deps.channels.get('shop')?.replies.expired).toBe('二维码已过期，请重新获取')
+  })
+
+  test('malformed JSON → 400 malformed_json', async () => {
+    await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: '{"id": ' }), 400, 'malformed_json')
+  })
+
+  test('a rule broken → 422 naming the field', async () => {
+    const body = await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: JSON.stringify({ id: 'bad', appId: 'wx1', appSecret: 's', token: 'tok', aesKey: 'short' }) }), 422, 'validation_failed')
+    expect(body.error.message).toContain('aesKey')
+    const missing = await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: JSON.stringify({ id: 'bad', appSecret: 's', token: 'tok' }) }), 422, 'validation_failed')
+    expect(missing.error.message).toContain('appId')
+  })
+
+  test('an empty callback token is refused without WXGATE_ALLOW_EMPTY_TOKEN', async () => {
+    const body = await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: JSON.stringify({ id: 'empty', appId: 'wx1', appSecret: 's', token: '' }) }), 422, 'validation_failed')
+    expect(body.error.message).toContain('WXGATE_ALLOW_EMPTY_TOKEN')
+  })
+
+  test('an unknown /api route → 404 in the error shape', async () => {
+    await expectError(await api('/api/nothing-here', { key: ADMIN_TOKEN }), 404, 'not_found')
+  })
+})
+
+describe('OpenAPI', () => {
+  test('/docs/json documents every /api route with the bearer scheme and error responses', async () => {
+    const doc = await (await fetch(`${s.url}/docs/json`)).json() as { openapi: string; paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown>; summary?: string }>>; components: { securitySchemes: Record<string, { type: string; scheme: string }> } }
+    expect(doc.openapi).toStartWith('3.')
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' })
+    const get = doc.paths['/api/channels']!.get!
+    const postOp = doc.paths['/api/channels']!.post!
+    expect(get.security).toEqual([{ bearer: [] }])
+    expect(postOp.security).toEqual([{ bearer: [] }])
+    expect(Object.keys(postOp.responses)).toEqual(expect.arrayContaining(['200', '201', '400', '401', '403', '422']))
+    expect(typeof get.summary).toBe('string')
+    expect(doc.paths['/wechat']).toBeDefined()
+  })
+
+  test('Swagger UI at /docs loads its assets from this server only', async () => {
+    const html = await (await fetch(`${s.url}/docs`)).text()
+    expect(html).toContain('swagger-ui')
+    const srcs = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!)
+    expect(srcs.length).toBeGreaterThan(0)
+    for (const src of srcs) expect(src.startsWith('/')).toBe(true)
+    for (const src of srcs) expect((await fetch(`${s.url}${src}`)).status).toBe(200)
+  })
+})

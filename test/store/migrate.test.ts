@@ -1,0 +1,54 @@
+import { describe, expect, test } from 'bun:test'
+import { readdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openDb } from '../../src/store/db'
+import { migrate } from '../../src/store/migrate'
+import { migrations } from '../../src/store/migrations.manifest'
+
+describe('migrations', () => {
+  test('the embedded manifest and the migrations folder agree, file for file and byte for byte', async () => {
+    const dir = join(import.meta.dir, '..', '..', 'migrations')
+    const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()
+    expect(migrations.map((m) => `${m.name}.sql`)).toEqual(files)
+    for (const m of migrations) expect(m.sql).toBe(await Bun.file(join(dir, `${m.name}.sql`)).text())
+  })
+
+  test('applied once on a real file, with WAL, synchronous=NORMAL, busy_timeout and foreign keys', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wxgate-mig-'))
+    try {
+      const db = openDb(join(dir, 'nested', 'x.db'))
+      expect(migrate(db.sqlite)).toEqual(migrations.map((m) => m.name))
+      expect(migrate(db.sqlite)).toEqual([])
+      const pragma = (p: string) => Object.values(db.sqlite.query(`PRAGMA ${p}`).get() as object)[0]
+      expect(pragma('journal_mode')).toBe('wal')
+      expect(pragma('synchronous')).toBe(1) // NORMAL
+      expect(Number(pragma('busy_timeout'))).toBeGreaterThan(0)
+      expect(pragma('foreign_keys')).toBe(1)
+      const tables = db.sqlite.query("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => (r as { name: string }).name)
+      expect(tables).toEqual(expect.arrayContaining(['channels', 'api_keys', 'inbound_messages']))
+      db.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  test('a failing migration rolls back entirely', () => {
+    const db = openDb(':memory:')
+    migrate(db.sqlite)
+    expect(() => migrate(db.sqlite, [...migrations, { name: '9999_bad', sql: 'CREATE TABLE ok_part (x);\n--> statement-breakpoint\nNOT SQL' }])).toThrow()
+    expect(db.sqlite.query("SELECT name FROM sqlite_master WHERE name = 'ok_part'").get()).toBeNull()
+  })
+
+  test('transactions queue: an async transaction is not interleaved with another', async () => {
+    const db = openDb(':memory:')
+    db.sqlite.exec('CREATE TABLE t (v TEXT)')
+    const order: string[] = []
+    const a = db.tx(async () => { db.sqlite.exec("INSERT INTO t VALUES ('a1')"); await Bun.sleep(30); order.push('a'); throw new Error('roll back a') })
+    const b = db.tx(() => { db.sqlite.exec("INSERT INTO t VALUES ('b1')"); order.push('b') })
+    await expect(a).rejects.toThrow('roll back a')
+    await b
+    expect(order).toEqual(['a', 'b'])
+    expect(db.sqlite.query('SELECT v FROM t').all()).toEqual([{ v: 'b1' }])
+  })
+})
