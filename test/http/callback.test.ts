@@ -109,6 +109,12 @@ describe('POST plaintext mode', () => {
     expect(row).not.toBeNull()
   })
 
+  test('a user who types markup ("<!DOCTYPE html>", "]]>") gets an answer, not a 400', async () => {
+    const res = await post(`${s.url}/wechat?${signedQuery(PLAIN.token).query}`, textXml({ content: '<!DOCTYPE html> <b>&amp;' }))
+    expect(res.status).toBe(200)
+    expect(parseXml(await res.text()).Content).toBe('收到: <!DOCTYPE html> <b>&amp;')
+  })
+
   test('an unknown message type is stored and answered success', async () => {
     const before = stored(s)
     const xml = `<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[o_u]]></FromUserName><CreateTime>${nowSeconds()}</CreateTime><MsgType><![CDATA[hologram]]></MsgType><MsgId>77777777777777777</MsgId></xml>`

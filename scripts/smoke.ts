@@ -1,0 +1,77 @@
+/**
+ * Smoke test of the compiled binary, as CI runs it: --version, migrate, serve on a loopback port with a
+ * channel from the environment, a signed GET and POST (plaintext and safe mode), /healthz, /docs/json,
+ * then SIGTERM and a clean exit. Prints "ok - …" / "FAIL - …" lines.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { aesKeyFrom, decrypt, encrypt } from '../src/wechat/crypto'
+import { msgSignature, sha1Signature } from '../src/wechat/signature'
+
+const bin = resolve(process.argv[2] ?? 'dist/wxgate')
+const dir = mkdtempSync(join(tmpdir(), 'wxgate-smoke-'))
+let failures = 0
+const check = (name: string, cond: boolean, detail = '') => {
+  if (cond) console.log(`ok - ${name}`)
+  else { failures++; console.log(`FAIL - ${name}${detail ? `: ${detail}` : ''}`) }
+}
+
+const port = 30000 + Math.floor(Math.random() * 20000)
+const aesKey = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
+const env = {
+  ...process.env,
+  WXGATE_DB: join(dir, 'smoke.db'), WXGATE_PORT: String(port), WXGATE_HOST: '127.0.0.1', WXGATE_LOG_LEVEL: 'info',
+  WXGATE_APPID: 'wx2c2769f8efd9abc2', WXGATE_APPSECRET: 'smoke-app-secret', WXGATE_TOKEN: 'smoketoken', WXGATE_AES_KEY: aesKey,
+  WXGATE_ADMIN_TOKEN: 'smoke-admin-token-0123456789',
+}
+
+const version = spawnSync(bin, ['--version'], { encoding: 'utf8', env })
+check('--version prints a version', version.status === 0 && /^\d+\.\d+\.\d+/.test(version.stdout.trim()), version.stderr)
+const bad = spawnSync(bin, ['migrate'], { encoding: 'utf8', env: { ...env, WXGATE_PORT: 'x' } })
+check('a bad setting exits 2 naming it', bad.status === 2 && bad.stderr.includes('WXGATE_PORT'), bad.stderr)
+const mig = spawnSync(bin, ['migrate'], { encoding: 'utf8', env })
+check('migrate applies the embedded migrations', mig.status === 0 && mig.stdout.includes('0000_init'), mig.stdout + mig.stderr)
+
+const server = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+let out = ''
+server.stdout.on('data', (d) => { out += d })
+server.stderr.on('data', (d) => { out += d })
+const base = `http://127.0.0.1:${port}`
+let up = false
+for (let i = 0; i < 100 && !up; i++) {
+  up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false)
+  if (!up) await Bun.sleep(100)
+}
+check('serve answers /healthz', up, out)
+
+const ts = String(Math.floor(Date.now() / 1000))
+const nonce = '271828'
+const sig = sha1Signature(['smoketoken', ts, nonce])
+const get = await fetch(`${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}&echostr=smoke-echo`).catch(() => undefined)
+check('signed GET echoes echostr', get?.status === 200 && (await get.text()) === 'smoke-echo')
+const badGet = await fetch(`${base}/wechat?signature=${'0'.repeat(40)}&timestamp=${ts}&nonce=${nonce}&echostr=x`).catch(() => undefined)
+check('wrongly signed GET is 401', badGet?.status === 401)
+
+const xml = `<xml><ToUserName><![CDATA[gh_smoke]]></ToUserName><FromUserName><![CDATA[o_smoke]]></FromUserName><CreateTime>${ts}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好]]></Content><MsgId>6054768590064713728</MsgId></xml>`
+const postRes = await fetch(`${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}&openid=o_smoke`, { method: 'POST', body: xml, headers: { 'content-type': 'text/xml' } }).catch(() => undefined)
+check('signed plaintext POST answers 200 success', postRes?.status === 200 && (await postRes.text()) === 'success')
+
+const enc = encrypt(xml.replace('6054768590064713728', '6054768590064713729'), aesKeyFrom(aesKey), 'wx2c2769f8efd9abc2', new TextEncoder().encode('smoke-random-16b'))
+const msig = msgSignature({ token: 'smoketoken', timestamp: ts, nonce, encrypt: enc })
+const safe = await fetch(`${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}&encrypt_type=aes&msg_signature=${msig}`, { method: 'POST', body: `<xml><ToUserName><![CDATA[gh_smoke]]></ToUserName><Encrypt><![CDATA[${enc}]]></Encrypt></xml>` }).catch(() => undefined)
+check('signed safe-mode POST answers 200 success', safe?.status === 200 && (await safe.text()) === 'success')
+check('decryption helper round-trips', decrypt(enc, aesKeyFrom(aesKey), 'wx2c2769f8efd9abc2').xml.includes('你好'))
+
+const docs = await fetch(`${base}/docs/json`).then((r) => r.json() as Promise<{ paths?: Record<string, unknown> }>, () => undefined)
+check('/docs/json lists /api/channels', !!docs?.paths?.['/api/channels'])
+const channels = await fetch(`${base}/api/channels`, { headers: { authorization: 'Bearer smoke-admin-token-0123456789' } }).then((r) => r.json() as Promise<{ items: { id: string }[] }>, () => undefined)
+check('the environment channel is listed', channels?.items?.some((c) => c.id === 'default') === true)
+
+server.kill('SIGTERM')
+const code = await new Promise<number | null>((r) => server.on('exit', (c) => r(c)))
+check('SIGTERM stops it with exit 0', code === 0, `exit ${code}`)
+for (const secret of ['smoke-app-secret', aesKey, 'smoke-admin-token-0123456789']) check(`the log never shows a secret (${secret.slice(0, 5)}…)`, !out.includes(secret))
+rmSync(dir, { recursive: true, force: true })
+process.exit(failures ? 1 : 0)

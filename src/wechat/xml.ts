@@ -1,0 +1,117 @@
+/** @module Strict, safe reading of WeChat callback XML, and CDATA for the XML we write. */
+import { XMLParser, XMLValidator } from 'fast-xml-parser'
+import { BadXmlError } from '../lib/errors.ts'
+
+// The five predefined XML entities and numeric character references; nothing else is ever expanded.
+const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }
+const ENTITY_RE = /&(?:(lt|gt|amp|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/g
+
+/** One left-to-right pass, so `&amp;lt;` becomes `&lt;` and is not decoded twice. Unknown `&name;` stays literal. */
+const decodeEntities = (text: string): string =>
+  text.includes('&')
+    ? text.replace(ENTITY_RE, (whole, name: string | undefined, dec: string | undefined, hex: string | undefined) => {
+        if (name !== undefined) return PREDEFINED[name] ?? whole
+        const cp = dec !== undefined ? Number.parseInt(dec, 10) : Number.parseInt(hex ?? '', 16)
+        const ok = cp > 0 && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff)
+        return ok ? String.fromCodePoint(cp) : whole
+      })
+    : text
+
+/**
+ * Our own entity decoder replaces the library's: it knows no entity beyond the five predefined ones, so
+ * there is nothing to declare, nothing to nest and no entity bomb. DOCTYPE is refused before parsing anyway.
+ * The parser does not call it for CDATA sections, whose text is literal.
+ */
+const entityDecoder = {
+  setExternalEntities: () => {},
+  addInputEntities: () => {},
+  reset: () => {},
+  setXmlVersion: () => {},
+  decode: decodeEntities,
+}
+
+// parseTagValue: false keeps every leaf a string: MsgId is a 64-bit integer and loses precision as a
+// JS number (6054768590064713728 → 6054768590064714000). STYLE.md §5.
+const parser = new XMLParser({
+  ignoreAttributes: true,
+  parseTagValue: false,
+  trimValues: true,
+  processEntities: true,
+  htmlEntities: false,
+  entityDecoder,
+  ignoreDeclaration: true,
+  ignorePiTags: true,
+  cdataPropName: false,
+  commentPropName: false,
+  maxNestedTags: 32,
+})
+
+const FORBIDDEN_RE = /<!DOCTYPE|<!ENTITY/i
+const CDATA_RE = /<!\[CDATA\[[\s\S]*?\]\]>/g
+
+/** Element text inside a parent that also has child elements (mixed content) shows up under this key. */
+const TEXT_KEY = '#text'
+
+const checkTree = (node: unknown, path: string): void => {
+  if (Array.isArray(node)) {
+    for (const n of node) checkTree(n, path)
+    return
+  }
+  if (node !== null && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      // WeChat never sends mixed content; refusing it keeps every element either a string or an object.
+      if (k === TEXT_KEY) throw new BadXmlError(`mixed text and elements inside <${path}>`)
+      checkTree(v, `${path}.${k}`)
+    }
+    return
+  }
+  if (typeof node !== 'string') throw new BadXmlError(`unexpected value at ${path}`)
+}
+
+/**
+ * Parses a callback body (plaintext mode, compatible mode, the safe-mode envelope, or the decrypted
+ * plaintext) and returns the children of the `<xml>` root. Leaves are strings ('' for empty elements);
+ * nested elements are objects; a repeated element is an array (normalise with {@link asArray}).
+ * Refuses, with BadXmlError: an empty body, any DOCTYPE or ENTITY declaration, XML that does not
+ * validate, more than one root, or a root other than `xml`.
+ * https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_standard_messages.html
+ */
+export const parseXml = (raw: string): Record<string, unknown> => {
+  if (typeof raw !== 'string' || raw.trim() === '') throw new BadXmlError('empty body')
+  // Refused before anything else sees the text: no DTD, so no external or recursive entity can exist.
+  // CDATA is what a user typed ("<!DOCTYPE html>" in a chat is a valid message), so only markup outside
+  // CDATA sections is looked at; inside CDATA nothing is ever a declaration.
+  if (FORBIDDEN_RE.test(raw.replace(CDATA_RE, ''))) throw new BadXmlError('DOCTYPE and ENTITY declarations are not allowed')
+  const valid = XMLValidator.validate(raw)
+  if (valid !== true) {
+    throw new BadXmlError(`malformed XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`)
+  }
+  let doc: unknown
+  try {
+    doc = parser.parse(raw)
+  } catch (cause) {
+    // e.g. a tag named __proto__, refused by the parser as prototype pollution
+    throw new BadXmlError('malformed XML', { cause })
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new BadXmlError('not an XML document')
+  const roots = Object.keys(doc)
+  // The validator accepts several top-level elements; a document has exactly one root.
+  if (roots.length !== 1 || roots[0] !== 'xml') throw new BadXmlError('the root element must be <xml>')
+  const root = (doc as Record<string, unknown>).xml
+  if (root === '') return {}
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) {
+    throw new BadXmlError('the root element must be a single <xml> with child elements')
+  }
+  checkTree(root, 'xml')
+  return root as Record<string, unknown>
+}
+
+/** A repeated element parses as an array, a single one as a value, a missing one as undefined: always get an array. */
+export const asArray = <T = unknown>(v: T | T[] | undefined | null): T[] =>
+  v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]
+
+/**
+ * Wraps text in CDATA. A CDATA section cannot contain `]]>`, so that sequence is split across two
+ * sections (`]]` ends one, `>` starts the next); any reader joins them back into the original text.
+ */
+export const cdata = (s: string): string => `<![CDATA[${s.replaceAll(']]>', ']]]]><![CDATA[>')}]]>`
