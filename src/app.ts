@@ -6,6 +6,7 @@ import { channelsRoutes } from './http/channels.routes'
 import { errorMapper } from './http/errors'
 import { healthRoutes } from './http/health.routes'
 import { docs } from './http/openapi'
+import { tokensRoutes } from './http/tokens.routes'
 import { VERSION } from './version'
 
 export const createApp = (deps: Deps) => new Elysia()
@@ -14,5 +15,6 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(healthRoutes({ db: deps.db }))
   .use(callbackRoutes({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now }))
   .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
+  .use(tokensRoutes({ tokens: deps.tokens, apiKeys: deps.apiKeys }))
 
 export type App = ReturnType<typeof createApp>

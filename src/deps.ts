@@ -7,12 +7,14 @@ import { createApiKeyService } from './domain/apikey.service'
 import { createCallbackService, type CallbackEvents } from './domain/callback.service'
 import { createChannelService } from './domain/channel.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
+import { createTokenService } from './domain/token.service'
 import { systemClock, type Clock } from './lib/clock'
 import { createLogger, type Logger } from './lib/log'
 import { systemRandom, type Random } from './lib/random'
 import { createScheduler } from './lib/scheduler'
 import { openDb, type Db } from './store/db'
 import { migrate } from './store/migrate'
+import { createWeChatClient, type FetchLike } from './wechat-api/client'
 
 export interface DepsOverrides {
   clock?: Clock
@@ -23,6 +25,9 @@ export interface DepsOverrides {
   rules?: Rule[]
   callbackDeadlineMs?: number
   callbackEvents?: CallbackEvents
+  /** The fetch the WeChat client uses (tests: the default, against the sandbox on loopback). */
+  fetch?: FetchLike
+  wechatTimeoutMs?: number
 }
 
 export const createDeps = (config: Config, o: DepsOverrides = {}) => {
@@ -47,8 +52,10 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     events: o.callbackEvents,
   })
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))
+  const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, clock })
+  const tokens = createTokenService({ db, clock, random, log, client: wechat, channels })
 
-  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler }
+  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -56,3 +56,22 @@ export const inboundMessages = sqliteTable('inbound_messages', {
   index('inbound_received_at_idx').on(t.receivedAt),
 ])
 
+
+/**
+ * The access token of each channel and the counters that keep wxgate inside WeChat's limits.
+ * Counters are per Asia/Shanghai day (`day`), reset when the day changes.
+ */
+export const channelTokens = sqliteTable('channel_tokens', {
+  channelId: text('channel_id').primaryKey().references(() => channels.id, { onDelete: 'cascade' }),
+  accessToken: text('access_token'),
+  expiresAt: integer('expires_at'),
+  refreshedAt: integer('refreshed_at'),
+  day: text('day').notNull(),
+  refreshesToday: integer('refreshes_today').notNull().default(0),
+  forceRefreshesToday: integer('force_refreshes_today').notNull().default(0),
+  lastForceAt: integer('last_force_at'),
+  /** While set and in the future, the channel's daily quota is used up (45009): no calls are made. */
+  quotaUntil: integer('quota_until'),
+  /** JSON { errcode, errmsg, at } of the last failed refresh; cleared by a successful one. */
+  lastError: text('last_error'),
+})

@@ -1,0 +1,42 @@
+/** @module Access-token rows: the token, its expiry, and the daily counters (see schema.ts). */
+import { and, eq, ne, sql } from 'drizzle-orm'
+import type { Drizzle } from './db'
+import { channelTokens } from './schema'
+
+export type TokenRow = typeof channelTokens.$inferSelect
+
+export const tokensRepo = (orm: Drizzle) => ({
+  get: (channelId: string): TokenRow | undefined => orm.select().from(channelTokens).where(eq(channelTokens.channelId, channelId)).get(),
+  /** Creates the row if missing and resets the counters when the Asia/Shanghai day changed. */
+  ensureDay: (channelId: string, day: string): void => {
+    orm.insert(channelTokens).values({ channelId, day }).onConflictDoNothing().run()
+    orm.update(channelTokens).set({ day, refreshesToday: 0, forceRefreshesToday: 0 })
+      .where(and(eq(channelTokens.channelId, channelId), ne(channelTokens.day, day))).run()
+  },
+  storeToken: (channelId: string, p: { accessToken: string; expiresAt: number; now: number; forced: boolean }): void => {
+    orm.update(channelTokens).set({
+      accessToken: p.accessToken,
+      expiresAt: p.expiresAt,
+      refreshedAt: p.now,
+      refreshesToday: sql`${channelTokens.refreshesToday} + 1`,
+      ...(p.forced ? { forceRefreshesToday: sql`${channelTokens.forceRefreshesToday} + 1`, lastForceAt: p.now } : {}),
+      lastError: null,
+    }).where(eq(channelTokens.channelId, channelId)).run()
+  },
+  /** Counts a forced refresh that was attempted but failed: the limits count attempts. */
+  countForceAttempt: (channelId: string, now: number): void => {
+    orm.update(channelTokens).set({ forceRefreshesToday: sql`${channelTokens.forceRefreshesToday} + 1`, lastForceAt: now })
+      .where(eq(channelTokens.channelId, channelId)).run()
+  },
+  /** Compare-and-set: forget the token only if it is still the failing one. */
+  invalidateIf: (channelId: string, failing: string): boolean =>
+    orm.update(channelTokens).set({ accessToken: null, expiresAt: null })
+      .where(and(eq(channelTokens.channelId, channelId), eq(channelTokens.accessToken, failing)))
+      .returning({ id: channelTokens.channelId }).all().length > 0,
+  setError: (channelId: string, lastError: string | null): void => {
+    orm.update(channelTokens).set({ lastError }).where(eq(channelTokens.channelId, channelId)).run()
+  },
+  setQuotaUntil: (channelId: string, until: number | null): void => {
+    orm.update(channelTokens).set({ quotaUntil: until }).where(eq(channelTokens.channelId, channelId)).run()
+  },
+})
