@@ -1,0 +1,316 @@
+/**
+ * Callback throughput benchmark: wxgate's full POST /wechat path (signature check → XML parse → dedup
+ * insert in SQLite → `success`) against a bare Bun.serve that only reads the body and answers `success`.
+ *
+ *   npx bun bench/callback/run.ts [--duration=10] [--connections=64] [--warmup=2] [--rebuild] [--keep]
+ *
+ * - builds dist/wxgate if it is missing (or with --rebuild) and starts it on a free loopback port with a
+ *   fresh database in a temporary folder; starts bench/callback/bare-server.ts on another port;
+ * - drives each in turn with autocannon under Node (bench/callback/load.mjs: a separate process, so the
+ *   load generator never shares the Bun process it measures), warm-up first (not counted);
+ * - prints requests/s, p50/p99 latency, non-2xx and errors for both, the ratio and PASS/FAIL against the
+ *   targets (ratio >= 0.5 and wxgate p99 < 10 ms, defined at 64 connections);
+ * - after stopping wxgate, checks that `inbound_messages` holds exactly one row per 2xx answer.
+ *
+ * Exit code: 0 when the run completed (a missed performance target is reported, not failed);
+ * 1 on a crash, on any non-2xx answer, or when the row count does not match the 2xx count.
+ */
+import { Database } from 'bun:sqlite'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { cpus, tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import type { Subprocess } from 'bun'
+
+const ROOT = resolve(import.meta.dir, '../..')
+const HERE = import.meta.dir
+const BIN = join(ROOT, 'dist', 'wxgate')
+const HOST = '127.0.0.1'
+const TOKEN = 'benchtoken2026'
+const TARGET_RATIO = 0.5
+const TARGET_P99_MS = 10
+const TARGET_CONNECTIONS = 64
+
+// ---- options ----------------------------------------------------------------------------------------
+const { values: opt } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '64' },
+    warmup: { type: 'string', default: '2' },
+    rebuild: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+  strict: true,
+})
+if (opt.help) {
+  console.log('usage: npx bun bench/callback/run.ts [--duration=SECONDS] [--connections=N] [--warmup=SECONDS] [--rebuild] [--keep]')
+  process.exit(0)
+}
+const duration = Number(opt.duration)
+const connections = Number(opt.connections)
+const warmup = Number(opt.warmup)
+if (!(duration > 0) || !(warmup >= 0) || !Number.isInteger(connections) || connections < 1) {
+  console.error('run.ts: --duration must be > 0, --warmup >= 0, --connections a positive integer')
+  process.exit(2)
+}
+if (warmup + duration > 280) {
+  // The signed query string is reused for the whole wxgate run; WXGATE_CALLBACK_MAX_AGE is 300 s.
+  console.error('run.ts: --warmup + --duration must stay under 280 s (the signed timestamp must stay within 300 s)')
+  process.exit(2)
+}
+
+// ---- result shapes (what load.mjs prints) --------------------------------------------------------------
+interface Phase {
+  seconds: number
+  elapsedSec: number
+  responses: number
+  rps: number
+  latencyMs: { p50: number | null; p90: number | null; p99: number | null; max: number | null }
+  status2xx: number
+  non2xx: number
+  statusCodes: Record<string, number>
+  errors: number
+  timeouts: number
+  mismatches: number
+  cpu?: { wallSec: number; loadgenCores: number; serverCores?: number; machineBusy?: number }
+}
+interface LoadResult {
+  connections: number
+  warmup?: Phase
+  measured: Phase
+  requestsBuilt: number
+}
+
+// ---- processes ----------------------------------------------------------------------------------------
+const children = new Set<Subprocess>()
+
+const spawn = (cmd: string[], o: { cwd?: string; env?: Record<string, string | undefined>; log?: string; stdout?: 'pipe' | 'inherit' }) => {
+  const p = Bun.spawn(cmd, {
+    cwd: o.cwd ?? ROOT,
+    env: o.env ?? process.env,
+    stdin: 'ignore',
+    stdout: o.log ? Bun.file(o.log) : (o.stdout ?? 'inherit'),
+    stderr: o.log ? Bun.file(`${o.log}.err`) : 'inherit',
+  })
+  children.add(p)
+  void p.exited.then(() => children.delete(p))
+  return p
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (or signal number). */
+const stopProcess = async (p: Subprocess, graceMs = 12_000): Promise<number | null> => {
+  if (p.exitCode !== null || p.signalCode !== null) return p.exitCode
+  p.kill('SIGTERM')
+  const timer = setTimeout(() => p.kill('SIGKILL'), graceMs)
+  await p.exited
+  clearTimeout(timer)
+  return p.exitCode
+}
+
+const stopAll = async () => {
+  await Promise.all([...children].map((p) => stopProcess(p, 3_000).catch(() => undefined)))
+}
+
+let tmpDir: string | undefined
+const removeTmp = () => {
+  if (!tmpDir) return
+  if (opt.keep) console.error(`run.ts: kept ${tmpDir}`)
+  else rmSync(tmpDir, { recursive: true, force: true })
+  tmpDir = undefined
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    console.error(`\nrun.ts: ${sig}: stopping the servers`)
+    void stopAll().finally(() => {
+      removeTmp()
+      process.exit(130)
+    })
+  })
+}
+
+class Crash extends Error {}
+
+const freePort = () => new Promise<number>((res, rej) => {
+  const s = createServer()
+  s.on('error', rej)
+  s.listen(0, HOST, () => {
+    const a = s.address()
+    const port = typeof a === 'object' && a ? a.port : 0
+    s.close(() => res(port))
+  })
+})
+
+const tail = (path: string, lines = 20): string => {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+  } catch {
+    return ''
+  }
+}
+
+const waitReady = async (name: string, url: string, p: Subprocess, logs: string[], timeoutMs = 20_000) => {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (p.exitCode !== null || p.signalCode !== null) {
+      throw new Crash(`${name} exited before it was ready (code ${p.exitCode ?? p.signalCode})\n${logs.map((l) => tail(l)).filter(Boolean).join('\n')}`)
+    }
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) })
+      await r.arrayBuffer()
+      if (r.status === 200) return
+    } catch {
+      // not listening yet
+    }
+    await Bun.sleep(50)
+  }
+  throw new Crash(`${name} did not answer 200 on ${url} within ${timeoutMs / 1000} s\n${logs.map((l) => tail(l)).filter(Boolean).join('\n')}`)
+}
+
+const sign = (token: string, timestamp: string, nonce: string) =>
+  createHash('sha1').update([token, timestamp, nonce].sort().join('')).digest('hex')
+
+const runLoad = async (name: string, url: string, createTime: string, server: Subprocess): Promise<LoadResult> => {
+  console.error(`run.ts: ${name}: ${warmup} s warm-up, then ${duration} s measured, ${connections} connections`)
+  const p = spawn(['node', join(HERE, 'load.mjs'), `--url=${url}`, `--connections=${connections}`, `--duration=${duration}`,
+    `--warmup=${warmup}`, `--create-time=${createTime}`, `--server-pid=${server.pid}`], { stdout: 'pipe' })
+  const out = await new Response(p.stdout as ReadableStream<Uint8Array>).text()
+  const code = await p.exited
+  if (server.exitCode !== null || server.signalCode !== null) throw new Crash(`${name} exited during the load run (code ${server.exitCode ?? server.signalCode})`)
+  if (code !== 0) throw new Crash(`load generator for ${name} exited with code ${code}`)
+  const last = out.trim().split('\n').pop() ?? ''
+  try {
+    return JSON.parse(last) as LoadResult
+  } catch {
+    throw new Crash(`load generator for ${name} printed no JSON summary:\n${out}`)
+  }
+}
+
+// ---- formatting ---------------------------------------------------------------------------------------
+const fmt = (x: number | null | undefined, d = 2) => (x === null || x === undefined ? '-' : x.toFixed(d))
+const pct = (x: number | undefined) => (x === undefined ? '-' : `${Math.round(x * 100)}%`)
+const pad = (s: string, n: number) => (s.length >= n ? s : ' '.repeat(n - s.length) + s)
+const row = (cells: string[], widths: number[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[0] ?? 0) : pad(c, widths[i] ?? 0))).join('  ')
+
+// ---- main ---------------------------------------------------------------------------------------------
+const main = async (): Promise<number> => {
+  if (!Bun.which('node')) throw new Crash('node is not on PATH: the load generator (autocannon) runs under Node')
+  if (!existsSync(join(ROOT, 'node_modules', 'autocannon'))) throw new Crash('autocannon is not installed: run `npm install` in the repository')
+
+  if (opt.rebuild || !existsSync(BIN)) {
+    console.error(`run.ts: building ${BIN} (bun run build)`)
+    const b = spawn([process.execPath, 'run', 'build'], { cwd: ROOT })
+    if ((await b.exited) !== 0) throw new Crash('bun run build failed')
+  }
+
+  const tmp = mkdtempSync(join(tmpdir(), 'wxgate-bench-'))
+  tmpDir = tmp
+  const dbPath = join(tmp, 'bench.db')
+  let exitCode = 0
+  try {
+    const wxPort = await freePort()
+    let barePort = await freePort()
+    while (barePort === wxPort) barePort = await freePort()
+
+    // wxgate: its own settings only (no WXGATE_* leaking in from the caller), run in the temp folder so
+    // that no .env of the repository is read.
+    const env: Record<string, string | undefined> = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WXGATE_')))
+    Object.assign(env, {
+      WXGATE_DB: dbPath,
+      WXGATE_HOST: HOST,
+      WXGATE_PORT: String(wxPort),
+      WXGATE_LOG_LEVEL: 'warn',
+      WXGATE_CHANNEL: 'default',
+      WXGATE_APPID: 'wxbench0000000000',
+      WXGATE_APPSECRET: 'bench-app-secret-not-real',
+      WXGATE_TOKEN: TOKEN,
+    })
+    const wxLog = join(tmp, 'wxgate.log')
+    const bareLog = join(tmp, 'bare.log')
+    const wx = spawn([BIN, 'serve'], { cwd: tmp, env, log: wxLog })
+    const bare = spawn([process.execPath, join(HERE, 'bare-server.ts'), `--port=${barePort}`, `--host=${HOST}`], { log: bareLog })
+    await Promise.all([
+      waitReady('wxgate', `http://${HOST}:${wxPort}/healthz`, wx, [wxLog, `${wxLog}.err`]),
+      waitReady('bare server', `http://${HOST}:${barePort}/healthz`, bare, [bareLog, `${bareLog}.err`]),
+    ])
+
+    // One signed query string for the whole wxgate run: the signature does not cover the body.
+    const timestamp = String(Math.floor(Date.now() / 1000))
+    const nonce = 'bench' + Math.random().toString(36).slice(2, 10)
+    const query = `signature=${sign(TOKEN, timestamp, nonce)}&timestamp=${timestamp}&nonce=${nonce}&openid=o_bench`
+    const wxResult = await runLoad('wxgate', `http://${HOST}:${wxPort}/wechat?${query}`, timestamp, wx)
+    const bareResult = await runLoad('bare server', `http://${HOST}:${barePort}/wechat?${query}`, timestamp, bare)
+
+    // Stop wxgate gracefully (it drains its write queue and closes the database), then count rows.
+    const wxExit = await stopProcess(wx)
+    await stopProcess(bare)
+    if (wxExit !== 0) throw new Crash(`wxgate did not stop cleanly (exit ${wxExit ?? wx.signalCode})\n${tail(wxLog)}\n${tail(`${wxLog}.err`)}`)
+    const db = new Database(dbPath, { readonly: true })
+    const rows = (db.query('SELECT COUNT(*) AS n FROM inbound_messages').get() as { n: number }).n
+    db.close()
+
+    // ---- report --------------------------------------------------------------------------------------
+    const w = wxResult.measured
+    const b = bareResult.measured
+    const widths = [12, 9, 8, 8, 8, 8, 7, 11, 12, 13]
+    console.log('')
+    console.log(`wxgate callback benchmark: ${connections} connections, ${duration} s measured after ${warmup} s warm-up`)
+    const nodeVersion = Bun.spawnSync(['node', '--version']).stdout.toString().trim()
+    const acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version
+    console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
+    console.log('')
+    console.log(row(['server', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU'], widths))
+    for (const [name, r] of [['bare Bun', b], ['wxgate', w]] as const) {
+      console.log(row([
+        name, fmt(r.rps, 0), fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max),
+        String(r.non2xx), String(r.errors + r.mismatches), pct(r.cpu?.serverCores), pct(r.cpu?.loadgenCores),
+      ], widths))
+    }
+    // Whatever the machine did beyond the server and the load generator: kernel work not charged to either,
+    // and any other process (other people's test runs share this machine).
+    const other = (c: Phase['cpu']) =>
+      c?.machineBusy === undefined || c.serverCores === undefined ? undefined : Math.max(0, c.machineBusy * cpus().length - c.serverCores - c.loadgenCores)
+    console.log(`CPU: 100% = one core of ${cpus().length}. Machine busy: ${pct(b.cpu?.machineBusy)} during the bare run (${pct(other(b.cpu))} of a core not charged to`)
+    console.log(`server or load generator), ${pct(w.cpu?.machineBusy)} during wxgate's (${pct(other(w.cpu))} of a core elsewhere). errors = socket errors + timeouts + bodies other than 'success'.`)
+    console.log('')
+
+    const ratio = w.rps / b.rps
+    const ratioOk = ratio >= TARGET_RATIO
+    const p99 = w.latencyMs.p99 ?? Infinity
+    const p99Ok = p99 < TARGET_P99_MS
+    const note = connections === TARGET_CONNECTIONS ? '' : ` (targets are defined at ${TARGET_CONNECTIONS} connections; this run used ${connections})`
+    console.log(`ratio wxgate/bare req/s: ${ratio.toFixed(3)}   target >= ${TARGET_RATIO}   ${ratioOk ? 'PASS' : 'FAIL'}${note}`)
+    console.log(`wxgate p99 latency:      ${fmt(p99)} ms   target < ${TARGET_P99_MS} ms   ${p99Ok ? 'PASS' : 'FAIL'}${note}`)
+
+    const wx2xx = (wxResult.warmup?.status2xx ?? 0) + w.status2xx
+    const rowsOk = rows === wx2xx
+    console.log(`rows in inbound_messages: ${rows}; wxgate 2xx answers: ${wx2xx} (warm-up ${wxResult.warmup?.status2xx ?? 0} + measured ${w.status2xx}); requests sent: ${wxResult.requestsBuilt}   ${rowsOk ? 'OK' : 'MISMATCH'}`)
+    console.log(`overall: performance targets ${ratioOk && p99Ok ? 'met' : 'MISSED'}; correctness ${rowsOk ? 'OK' : 'FAILED'}`)
+
+    const non2xx = [wxResult, bareResult].reduce((n, r) => n + r.measured.non2xx + (r.warmup?.non2xx ?? 0), 0)
+    if (non2xx > 0) {
+      console.log(`FAIL: ${non2xx} non-2xx answers (wxgate: ${JSON.stringify(w.statusCodes)}, bare: ${JSON.stringify(b.statusCodes)})`)
+      console.log(tail(wxLog) + tail(`${wxLog}.err`))
+      exitCode = 1
+    }
+    if (!rowsOk) exitCode = 1
+    console.log('')
+    console.log('json: ' + JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, connections, duration, warmup, wxgate: wxResult, bare: bareResult, ratio, rows }))
+  } finally {
+    await stopAll()
+    removeTmp()
+  }
+  return exitCode
+}
+
+try {
+  process.exit(await main())
+} catch (e) {
+  console.error(`run.ts: ${e instanceof Crash ? e.message : ((e as Error)?.stack ?? String(e))}`)
+  await stopAll()
+  process.exit(1)
+}
