@@ -68,7 +68,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   const { db, clock, random, channels, dispatcher } = deps
   const log = deps.log.child({ module: 'callback' })
   const deadlineMs = deps.deadlineMs ?? 4500
-  const inbound = inboundRepo(db.orm)
+  const inbound = inboundRepo(db)
   const inflight = new Map<string, Promise<string>>()
 
   const channelOrThrow = (channelId: string): Channel => {
@@ -141,12 +141,19 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     }
   }
 
-  /** The one attempt that does the work: dedup row + effects + reply in one transaction. */
+  /**
+   * The one attempt that does the work: handlers, then the dedup row with the reply, in one transaction
+   * (one write per message). If the row already exists — another process committed it first — the
+   * transaction is rolled back, undoing the handlers' effects, and the stored reply stands.
+   */
   const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<string> => {
     const now = clock.now()
     const result = await db.tx(async (orm) => {
-      const repo = inboundRepo(orm)
-      const row = {
+      const out = await dispatcher.dispatch({ channel, message, orm, now, log })
+      const body = out.reply
+        ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
+        : SUCCESS
+      const inserted = inbound.insert({
         channelId: channel.id,
         dedupKey: key,
         msgType: message.msgType,
@@ -154,24 +161,21 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         fromUser: message.fromUserName,
         createTime: message.createTime,
         body: plainXml,
-        reply: '',
-        handledBy: 'pending',
+        reply: body,
+        handledBy: out.rule,
         receivedAt: now,
-      }
-      if (!repo.insert(row)) {
-        // Another process (or an earlier attempt) committed it first: its reply stands.
-        return { duplicate: true as const, body: repo.findReply(channel.id, key) ?? SUCCESS }
-      }
-      const out = await dispatcher.dispatch({ channel, message, orm, now, log })
-      const body = out.reply
-        ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
-        : SUCCESS
-      repo.setReply(channel.id, key, body, out.rule)
-      return { duplicate: false as const, body }
+      })
+      if (!inserted) throw new AlreadyHandled()
+      return body
+    }).then((body) => {
+      deps.events?.onHandled?.(channel.id, message)
+      return body
+    }, (e) => {
+      if (!(e instanceof AlreadyHandled)) throw e
+      deps.events?.onDuplicate?.(channel.id)
+      return inbound.findReply(channel.id, key) ?? SUCCESS
     })
-    if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
-    else deps.events?.onHandled?.(channel.id, message)
-    return result.body
+    return result
   }
 
   const withDeadline = <T>(p: Promise<T>, receivedAt: number): Promise<T | typeof DEADLINE> => {
@@ -201,7 +205,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     const flightKey = `${channel.id}\u0000${key}`
     for (let attempt = 0; ; attempt++) {
       const stored = inbound.findReply(channel.id, key)
-      if (stored !== undefined && stored !== '') {
+      if (stored !== undefined) {
         deps.events?.onDuplicate?.(channel.id)
         return answer(stored, 'duplicate')
       }
@@ -234,10 +238,12 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   }
 
   /** Deletes dedup rows older than `maxAgeMs` (72 h by default: WeChat retries within seconds). */
-  const prune = async (maxAgeMs = 72 * 3600_000): Promise<number> => db.tx((orm) => inboundRepo(orm).pruneBefore(clock.now() - maxAgeMs))
+  const prune = async (maxAgeMs = 72 * 3600_000): Promise<number> => db.tx(() => inbound.pruneBefore(clock.now() - maxAgeMs))
 
   return { verify, handle, prune }
 }
 
 const DEADLINE = Symbol('deadline')
+/** Rolls back a transaction whose dedup row turned out to exist already. */
+class AlreadyHandled extends Error {}
 export type CallbackService = ReturnType<typeof createCallbackService>

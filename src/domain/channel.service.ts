@@ -69,12 +69,21 @@ export const viewOf = (c: Channel): ChannelView => ({ id: c.id, appId: c.appId, 
 export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; allowEmptyToken: boolean }) => {
   const { db, clock, log } = deps
   const repo = channelsRepo(db.orm)
+  // Every callback looks its channel up: keep them in memory, and reload when another process (the CLI)
+  // has committed anything (data_version) or this one changed a channel.
+  let cache: Map<string, Channel> | undefined
+  let version = -1
+  const all = (): Map<string, Channel> => {
+    const v = db.dataVersion()
+    if (!cache || v !== version) {
+      cache = new Map(repo.list().map((r) => [r.id, toChannel(r)]))
+      version = v
+    }
+    return cache
+  }
   return {
-    get: (id: string): Channel | undefined => {
-      const r = repo.get(id)
-      return r ? toChannel(r) : undefined
-    },
-    list: (): Channel[] => repo.list().map(toChannel),
+    get: (id: string): Channel | undefined => all().get(id),
+    list: (): Channel[] => [...all().values()],
     /** Validates and stores a channel; `created` tells insert from update. */
     upsert: async (input: unknown): Promise<{ created: boolean; channel: Channel }> => {
       const parsed = ChannelInput.safeParse(input)
@@ -88,6 +97,7 @@ export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; 
       }
       for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
       const { created, row } = await db.tx((orm) => channelsRepo(orm).upsert({ ...c, replies: c.replies }, clock.now()))
+      cache = undefined
       return { created, channel: toChannel(row) }
     },
   }

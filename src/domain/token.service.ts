@@ -220,7 +220,10 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     // With a valid stored token the normal endpoint; without one, v2 (AppID + AppSecret, no token).
     if (usable(r)) await client.clearQuota({ accessToken: r.accessToken, appId: c.appId })
     else await client.clearQuotaBySecret({ appId: c.appId, secret: c.appSecret })
-    await db.tx((orm) => tokensRepo(orm).setQuotaUntil(channelId, null))
+    await db.tx((orm) => {
+      tokensRepo(orm).setQuotaUntil(channelId, null)
+      tokensRepo(orm).setError(channelId, null)
+    })
     log.info('quota cleared', { channel: channelId })
   }
 

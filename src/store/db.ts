@@ -20,6 +20,11 @@ export interface Db {
   readonly orm: Drizzle
   /** Runs fn inside one write transaction, after every earlier transaction has finished. */
   tx<T>(fn: (orm: Drizzle) => T | Promise<T>): Promise<T>
+  /**
+   * Changes whenever another connection (another process: the CLI) commits; our own commits leave it
+   * alone. Lets in-memory caches notice outside changes at the cost of one PRAGMA.
+   */
+  dataVersion(): number
   /** Is the database answering? (for /readyz) */
   ping(): boolean
   close(): void
@@ -34,6 +39,7 @@ export const openDb = (path: string): Db => {
   sqlite.exec('PRAGMA foreign_keys = ON')
   const orm = drizzle({ client: sqlite, schema })
 
+  const dataVersionStmt = sqlite.prepare('PRAGMA data_version')
   let tail: Promise<unknown> = Promise.resolve()
   const tx = <T>(fn: (orm: Drizzle) => T | Promise<T>): Promise<T> => {
     const run = async (): Promise<T> => {
@@ -56,6 +62,7 @@ export const openDb = (path: string): Db => {
     sqlite,
     orm,
     tx,
+    dataVersion: () => (dataVersionStmt.get() as { data_version: number }).data_version,
     ping: () => {
       try {
         return sqlite.query('SELECT 1 AS ok').get() !== null

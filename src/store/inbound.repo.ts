@@ -1,28 +1,52 @@
-/** @module Inbound callback rows: the dedup record and the first attempt's reply. */
-import { and, count, eq, lt } from 'drizzle-orm'
-import type { Drizzle } from './db'
-import { inboundMessages } from './schema'
+/**
+ * @module Inbound callback rows: the dedup record and the first attempt's reply.
+ * This is the hottest path of the gateway, so it uses bun:sqlite statements prepared once (and SQL
+ * text, not the query builder) — a SQLite-only detail kept inside the store.
+ */
+import type { Database, Statement } from 'bun:sqlite'
+import type { Db } from './db'
 
-export type InboundRow = typeof inboundMessages.$inferSelect
-export type InboundInsert = typeof inboundMessages.$inferInsert
+export interface InboundInsert {
+  channelId: string
+  dedupKey: string
+  msgType: string
+  event: string | null
+  fromUser: string
+  createTime: number
+  body: string
+  reply: string
+  handledBy: string
+  receivedAt: number
+}
 
-export const inboundRepo = (orm: Drizzle) => ({
-  /** The stored reply of an already handled message, if any. */
-  findReply: (channelId: string, dedupKey: string): string | undefined =>
-    orm.select({ reply: inboundMessages.reply }).from(inboundMessages)
-      .where(and(eq(inboundMessages.channelId, channelId), eq(inboundMessages.dedupKey, dedupKey))).get()?.reply,
-  /**
-   * Records the message; false when (channel, dedup key) is already there. The unique index decides,
-   * not a read before the write.
-   */
-  insert: (row: InboundInsert): boolean =>
-    orm.insert(inboundMessages).values(row).onConflictDoNothing().returning({ id: inboundMessages.id }).all().length > 0,
-  setReply: (channelId: string, dedupKey: string, reply: string, handledBy: string): void => {
-    orm.update(inboundMessages).set({ reply, handledBy })
-      .where(and(eq(inboundMessages.channelId, channelId), eq(inboundMessages.dedupKey, dedupKey))).run()
-  },
-  count: (channelId?: string): number =>
-    orm.select({ n: count() }).from(inboundMessages).where(channelId ? eq(inboundMessages.channelId, channelId) : undefined).get()?.n ?? 0,
-  /** Deletes rows received before `before` (ms). */
-  pruneBefore: (before: number): number => orm.delete(inboundMessages).where(lt(inboundMessages.receivedAt, before)).returning({ id: inboundMessages.id }).all().length,
+const cache = new WeakMap<Database, ReturnType<typeof prepare>>()
+const prepare = (sqlite: Database) => ({
+  findReply: sqlite.prepare<{ reply: string }, [string, string]>('SELECT reply FROM inbound_messages WHERE channel_id = ? AND dedup_key = ?'),
+  insert: sqlite.prepare<unknown, [string, string, string, string | null, string, number, string, string, string, number]>(
+    'INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, event, from_user, create_time, body, reply, handled_by, received_at) ' +
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, dedup_key) DO NOTHING'),
+  prune: sqlite.prepare<unknown, [number]>('DELETE FROM inbound_messages WHERE received_at < ?'),
+  count: sqlite.prepare<{ n: number }, []>('SELECT count(*) AS n FROM inbound_messages'),
 })
+const statements = (sqlite: Database) => {
+  let s = cache.get(sqlite)
+  if (!s) cache.set(sqlite, (s = prepare(sqlite)))
+  return s
+}
+
+export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
+  const st = () => statements(db.sqlite)
+  return {
+    /** The stored reply of an already handled message, if any. */
+    findReply: (channelId: string, dedupKey: string): string | undefined => st().findReply.get(channelId, dedupKey)?.reply,
+    /**
+     * Records the message with its reply; false when (channel, dedup key) is already there. The unique
+     * index decides, not a read before the write. Must run inside db.tx.
+     */
+    insert: (r: InboundInsert): boolean =>
+      (st().insert as Statement).run(r.channelId, r.dedupKey, r.msgType, r.event, r.fromUser, r.createTime, r.body, r.reply, r.handledBy, r.receivedAt).changes > 0,
+    count: (): number => st().count.get()?.n ?? 0,
+    /** Deletes rows received before `before` (ms). */
+    pruneBefore: (before: number): number => st().prune.run(before).changes,
+  }
+}

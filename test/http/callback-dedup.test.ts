@@ -112,9 +112,9 @@ describe('a crash mid-way', () => {
       import { openDb } from '${import.meta.dir}/../../src/store/db'
       import { inboundRepo } from '${import.meta.dir}/../../src/store/inbound.repo'
       const db = openDb(${JSON.stringify(s.dbPath)})
-      db.tx(async (orm) => {
+      db.tx(async () => {
         db.sqlite.exec("INSERT INTO test_effects (msg_id) VALUES ('${id}')")
-        inboundRepo(orm).insert({ channelId: 'default', dedupKey: 'msg:${id}', msgType: 'text', event: null, fromUser: 'o', createTime: 1, body: '', reply: '', handledBy: 'pending', receivedAt: Date.now() })
+        inboundRepo(db).insert({ channelId: 'default', dedupKey: 'msg:${id}', msgType: 'text', event: null, fromUser: 'o', createTime: 1, body: '', reply: '', handledBy: 'pending', receivedAt: Date.now() })
         process.kill(process.pid, 'SIGKILL')
       })
     `
