@@ -4,8 +4,9 @@
  *
  * bun:sqlite is synchronous and one connection carries one transaction at a time, so a transaction
  * that awaits (a callback handler may be async) must not share the connection with another writer.
- * `db.tx(fn)` queues transactions behind an async lock: BEGIN IMMEDIATE → fn → COMMIT, or ROLLBACK
- * when fn throws. Every write in the process goes through it. (SQLite-only detail, kept in the store.)
+ * `db.tx(fn)` queues transactions and runs them one at a time (with group commit, below); fn's writes
+ * commit together, or roll back when it throws. Every write in the process goes through it.
+ * (SQLite-only detail, kept in the store.)
  */
 import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
@@ -40,23 +41,65 @@ export const openDb = (path: string): Db => {
   const orm = drizzle({ client: sqlite, schema })
 
   const dataVersionStmt = sqlite.prepare('PRAGMA data_version')
-  let tail: Promise<unknown> = Promise.resolve()
-  const tx = <T>(fn: (orm: Drizzle) => T | Promise<T>): Promise<T> => {
-    const run = async (): Promise<T> => {
-      sqlite.exec('BEGIN IMMEDIATE')
-      try {
-        const out = await fn(orm)
-        sqlite.exec('COMMIT')
-        return out
-      } catch (e) {
-        if (sqlite.inTransaction) sqlite.exec('ROLLBACK')
-        throw e
+  const begin = sqlite.prepare('BEGIN IMMEDIATE')
+  const commit = sqlite.prepare('COMMIT')
+  const rollback = sqlite.prepare('ROLLBACK')
+  /**
+   * Group commit: transactions queued while another batch commits run together in one BEGIN IMMEDIATE …
+   * COMMIT, each inside its own SAVEPOINT, so each still commits or rolls back as a whole but the batch
+   * pays for one commit (the WAL write is most of a small transaction's cost). Nobody is answered before
+   * the COMMIT, so a crash mid-batch loses only work that was never acknowledged.
+   */
+  interface Job { fn: (orm: Drizzle) => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  const queue: Job[] = []
+  let draining = false
+  const MAX_BATCH = 128
+  const savepoint = sqlite.prepare('SAVEPOINT tx')
+  const release = sqlite.prepare('RELEASE tx')
+  const rollbackTo = sqlite.prepare('ROLLBACK TO tx')
+
+  const drain = async () => {
+    draining = true
+    try {
+      while (queue.length > 0) {
+        const batch = queue.splice(0, MAX_BATCH)
+        const results: { ok: boolean; value: unknown }[] = []
+        try {
+          begin.run()
+        } catch (e) {
+          for (const j of batch) j.reject(e)
+          continue
+        }
+        for (const job of batch) {
+          savepoint.run()
+          try {
+            const value = await job.fn(orm)
+            release.run()
+            results.push({ ok: true, value })
+          } catch (e) {
+            if (sqlite.inTransaction) { rollbackTo.run(); release.run() }
+            results.push({ ok: false, value: e })
+          }
+        }
+        try {
+          commit.run()
+        } catch (e) {
+          if (sqlite.inTransaction) rollback.run()
+          for (const j of batch) j.reject(e)
+          continue
+        }
+        batch.forEach((j, i) => (results[i]!.ok ? j.resolve(results[i]!.value) : j.reject(results[i]!.value)))
       }
+    } finally {
+      draining = false
     }
-    const result = tail.then(run, run)
-    tail = result.catch(() => undefined)
-    return result
   }
+
+  const tx = <T>(fn: (orm: Drizzle) => T | Promise<T>): Promise<T> => new Promise<T>((resolve, reject) => {
+    queue.push({ fn, resolve: resolve as (v: unknown) => void, reject })
+    // Start on the next microtask so that transactions queued in the same tick share the batch.
+    if (!draining) { draining = true; queueMicrotask(() => void drain()) }
+  })
 
   return {
     sqlite,

@@ -52,3 +52,20 @@ describe('migrations', () => {
     expect(db.sqlite.query('SELECT v FROM t').all()).toEqual([{ v: 'b1' }])
   })
 })
+
+describe('group commit', () => {
+  test('transactions queued together share a commit but each rolls back alone', async () => {
+    const db = openDb(':memory:')
+    db.sqlite.exec('CREATE TABLE t (v TEXT)')
+    const jobs = Array.from({ length: 10 }, (_, i) => db.tx(() => {
+      db.sqlite.exec(`INSERT INTO t VALUES ('v${i}')`)
+      if (i % 3 === 0) throw new Error(`fail ${i}`)
+      return i
+    }))
+    const settled = await Promise.allSettled(jobs)
+    expect(settled.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'rejected'])
+    expect(db.sqlite.query('SELECT v FROM t ORDER BY v').all().map((r) => (r as { v: string }).v)).toEqual(['v1', 'v2', 'v4', 'v5', 'v7', 'v8'])
+    expect(db.sqlite.inTransaction).toBe(false)
+  })
+})
+
