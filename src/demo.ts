@@ -8,21 +8,26 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from './config'
 import { createDeps } from './deps'
+import { DEMO_ACCOUNT, startSandbox } from './sandbox'
 import { systemRandom, randomAlnum } from './lib/random'
 import { exitOnSignals, startServer } from './server'
 import { sha1Signature } from './wechat/signature'
 
-export const DEMO_CHANNEL = { id: 'demo', appId: 'wxd3m0000000000001', appSecret: 'demo-app-secret', token: 'demotoken' }
+export const DEMO_CHANNEL = { id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken' }
 
 export const runDemo = async (args: string[]): Promise<number> => {
   const port = Number(/^--port=(\d+)$/.exec(args.find((a) => a.startsWith('--port=')) ?? '')?.[1] ?? process.env.WXGATE_PORT ?? 3000)
   const dir = mkdtempSync(join(tmpdir(), 'wxgate-demo-'))
+  // The sandbox WeChat runs in this process: the gateway talks to it over loopback HTTP exactly as to
+  // api.weixin.qq.com.
+  const sandbox = await startSandbox({ accounts: [DEMO_ACCOUNT] })
   const config = loadConfig({
     ...process.env,
     WXGATE_DB: join(dir, 'wxgate.db'),
     WXGATE_PORT: String(port),
     WXGATE_CHANNEL: DEMO_CHANNEL.id,
     WXGATE_CALLBACK_MAX_AGE: '0',
+    WXGATE_WECHAT_API: sandbox.url,
     WXGATE_APPID: '', WXGATE_APPSECRET: '', WXGATE_TOKEN: '', WXGATE_AES_KEY: '',
   }, '')
   const deps = createDeps(config)
@@ -43,11 +48,15 @@ export const runDemo = async (args: string[]): Promise<number> => {
     `  callback:   ${base}/wechat   (channel "${DEMO_CHANNEL.id}", token "${DEMO_CHANNEL.token}")`,
     `  API docs:   ${base}/docs`,
     `  API key:    ${key}`,
+    `  sandbox WeChat API: ${sandbox.url}   (control: ${sandbox.url}/_sandbox/received)`,
     '',
     'Try it:',
     `  curl "${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}&echostr=hello"`,
     `  curl -X POST -H 'content-type: text/xml' --data '${xml}' "${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}"`,
     `  curl -H "Authorization: Bearer ${key}" ${base}/api/channels`,
+    `  curl -H "Authorization: Bearer ${key}" ${base}/api/channels/${DEMO_CHANNEL.id}/access-token`,
+    `  curl -H "Authorization: Bearer ${key}" ${base}/api/channels/${DEMO_CHANNEL.id}/token`,
+    `  curl ${sandbox.url}/_sandbox/received`,
     `  curl ${base}/healthz`,
     '',
     'Stop with Ctrl-C.',

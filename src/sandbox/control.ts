@@ -1,0 +1,146 @@
+/**
+ * @module The sandbox control API under `/_sandbox/`: the Sandbox methods over HTTP with JSON in and out,
+ * for humans poking `wxgate demo` with curl and for tests running in another process.
+ * Where an appId is optional it defaults to the first account (the demo account by default).
+ */
+import { z } from 'zod'
+import type { SandboxRequest } from './sandbox.state'
+import type { InjectRule, Sandbox } from './sandbox.types'
+import { jsonAnswer } from './wx-reply'
+
+export const CONTROL_PREFIX = '/_sandbox/'
+
+export const InjectBody = z.object({
+  path: z.string().min(1),
+  errcode: z.number().int().optional(),
+  errmsg: z.string().optional(),
+  httpStatus: z.number().int().optional(),
+  delayMs: z.number().nonnegative().optional(),
+  hang: z.boolean().optional(),
+  // JSON cannot spell Infinity, so the string stands for it.
+  times: z.union([z.number(), z.literal('Infinity')]).optional(),
+})
+export type InjectBody = z.infer<typeof InjectBody>
+
+export const LatencyBody = z.object({ ms: z.number().nonnegative() })
+export const AccountBody = z.object({ appId: z.string().min(1).optional() })
+export const UserBody = z.object({ appId: z.string().min(1).optional(), openid: z.string().min(1), subscribed: z.boolean().optional() })
+export const SubscribedBody = z.object({ appId: z.string().min(1).optional(), openid: z.string().min(1), subscribed: z.boolean() })
+export const TemplateBody = z.object({ appId: z.string().min(1).optional(), templateId: z.string().min(1) })
+
+const HELP = {
+  endpoints: [
+    'POST /_sandbox/inject     {path, errcode?, errmsg?, httpStatus?, delayMs?, hang?, times? (number or "Infinity")}',
+    'POST /_sandbox/latency    {ms}',
+    'POST /_sandbox/revoke     {appId?}',
+    'POST /_sandbox/expire     {appId?}',
+    'GET  /_sandbox/received?path=',
+    'POST /_sandbox/users      {appId?, openid, subscribed?}',
+    'POST /_sandbox/subscribed {appId?, openid, subscribed}',
+    'POST /_sandbox/templates  {appId?, templateId}',
+    'GET  /_sandbox/delivered?appId=',
+    'GET  /_sandbox/token?appId=',
+    'GET  /_sandbox/qrcode?ticket=',
+    'POST /_sandbox/reset',
+  ],
+}
+
+const bad = (message: string, status = 400): Response => jsonAnswer({ error: message }, status)
+
+const parse = <T>(schema: z.ZodType<T>, req: SandboxRequest): T | Response => {
+  if (!req.jsonOk && req.rawBody.trim() !== '') return bad('body is not JSON')
+  const parsed = schema.safeParse(req.json ?? {})
+  if (!parsed.success) return bad(parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '))
+  return parsed.data
+}
+
+const toRule = (b: InjectBody): InjectRule => {
+  const rule: InjectRule = { path: b.path }
+  if (b.errcode !== undefined) rule.errcode = b.errcode
+  if (b.errmsg !== undefined) rule.errmsg = b.errmsg
+  if (b.httpStatus !== undefined) rule.httpStatus = b.httpStatus
+  if (b.delayMs !== undefined) rule.delayMs = b.delayMs
+  if (b.hang !== undefined) rule.hang = b.hang
+  if (b.times !== undefined) rule.times = b.times === 'Infinity' ? Infinity : b.times
+  return rule
+}
+
+type Route = (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string) => Response
+
+const OK = () => jsonAnswer({ ok: true })
+
+const POST_ROUTES: Record<string, Route> = {
+  inject: (sb, req) => {
+    const b = parse(InjectBody, req)
+    if (b instanceof Response) return b
+    sb.inject(toRule(b))
+    return OK()
+  },
+  latency: (sb, req) => {
+    const b = parse(LatencyBody, req)
+    if (b instanceof Response) return b
+    sb.setLatency(b.ms)
+    return OK()
+  },
+  revoke: (sb, req) => {
+    const b = parse(AccountBody, req)
+    if (b instanceof Response) return b
+    sb.revokeTokens(b.appId)
+    return OK()
+  },
+  expire: (sb, req) => {
+    const b = parse(AccountBody, req)
+    if (b instanceof Response) return b
+    sb.expireTokens(b.appId)
+    return OK()
+  },
+  users: (sb, req, def) => {
+    const b = parse(UserBody, req)
+    if (b instanceof Response) return b
+    sb.addUser(b.appId ?? def, b.openid, b.subscribed === undefined ? {} : { subscribed: b.subscribed })
+    return OK()
+  },
+  subscribed: (sb, req, def) => {
+    const b = parse(SubscribedBody, req)
+    if (b instanceof Response) return b
+    sb.setSubscribed(b.appId ?? def, b.openid, b.subscribed)
+    return OK()
+  },
+  templates: (sb, req, def) => {
+    const b = parse(TemplateBody, req)
+    if (b instanceof Response) return b
+    sb.addTemplate(b.appId ?? def, b.templateId)
+    return OK()
+  },
+  reset: (sb) => {
+    sb.reset()
+    return OK()
+  },
+}
+
+const GET_ROUTES: Record<string, Route> = {
+  '': () => jsonAnswer(HELP),
+  received: (sb, req) => jsonAnswer({ calls: sb.received(req.query.path || undefined) }),
+  delivered: (sb, req) => jsonAnswer({ delivered: sb.delivered(req.query.appId || undefined) }),
+  token: (sb, req, def) => {
+    const appId = req.query.appId || def
+    return jsonAnswer({ appId, access_token: sb.currentToken(appId) ?? null, forceRefreshesToday: sb.forceRefreshesToday(appId) })
+  },
+  qrcode: (sb, req) => {
+    const scene = sb.qrScene(req.query.ticket ?? '')
+    return scene ? jsonAnswer(scene) : bad('unknown ticket', 404)
+  },
+}
+
+export const handleControl = (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string): Response => {
+  const name = req.path.slice(CONTROL_PREFIX.length)
+  const routes = req.method === 'GET' ? GET_ROUTES : req.method === 'POST' ? POST_ROUTES : {}
+  const route = Object.hasOwn(routes, name) ? routes[name] : undefined
+  if (!route) return bad(`no control endpoint ${req.method} ${req.path}`, 404)
+  try {
+    return route(sandbox, req, defaultAppId)
+  } catch (e) {
+    // Unknown accounts and users, nonsense rules: the caller's mistake, said plainly.
+    return bad(e instanceof Error ? e.message : String(e))
+  }
+}

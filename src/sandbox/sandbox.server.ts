@@ -1,0 +1,135 @@
+/**
+ * @module startSandbox: a real HTTP server on loopback that imitates api.weixin.qq.com for tests and
+ * `wxgate demo`. Each call is read, recorded, then put through injections and latency, then answered by
+ * its endpoint module; `/_sandbox/` is the control API and is neither recorded nor delayed.
+ */
+import { systemClock } from '../lib/clock'
+import { CONTROL_PREFIX, handleControl } from './control'
+import { activeRule, takeRule, wait } from './injections'
+import { handleQrCreate, handleShowQrcode, qrScene } from './qrcode'
+import { handleClearQuota, handleClearQuotaV2 } from './quota'
+import { accountOrThrow, createSandboxState, resetState, type SandboxRequest, type SandboxState } from './sandbox.state'
+import { DEMO_ACCOUNT, DEMO_TEMPLATES, type Sandbox, type SandboxOptions } from './sandbox.types'
+import { addTemplate, deliveredMessages, handleTemplateSend } from './templates'
+import { currentStableToken, expireTokens, forceRefreshesToday, handleStableToken, handleToken, revokeTokens } from './tokens'
+import { addUser, handleUserInfo, setSubscribed } from './users'
+import { httpText, jsonText, wxError } from './wx-reply'
+
+type Handler = (state: SandboxState, req: SandboxRequest) => Response
+
+/** Paths exactly as WeChat's. Each handler checks its own method, as WeChat answers 43002 in-band. */
+const ROUTES: ReadonlyMap<string, Handler> = new Map([
+  ['/cgi-bin/stable_token', handleStableToken],
+  ['/cgi-bin/token', handleToken],
+  ['/cgi-bin/clear_quota', handleClearQuota],
+  ['/cgi-bin/clear_quota/v2', handleClearQuotaV2],
+  ['/cgi-bin/message/template/send', handleTemplateSend],
+  ['/cgi-bin/qrcode/create', handleQrCreate],
+  ['/cgi-bin/showqrcode', handleShowQrcode],
+  ['/cgi-bin/user/info', handleUserInfo],
+])
+
+const readRequest = async (request: Request): Promise<SandboxRequest> => {
+  const url = new URL(request.url)
+  const rawBody = request.method === 'GET' || request.method === 'HEAD' ? '' : await request.text()
+  let json: unknown
+  let jsonOk = false
+  if (rawBody.trim() !== '') {
+    try {
+      json = JSON.parse(rawBody)
+      jsonOk = true
+    } catch {
+      // Not JSON: endpoints that need JSON answer 47001, as WeChat does.
+    }
+  }
+  return { method: request.method, path: url.pathname, query: Object.fromEntries(url.searchParams), rawBody, json, jsonOk }
+}
+
+const notFound = (): Response => new Response('404 page not found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+
+export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> => {
+  const accounts = opts.accounts ?? [DEMO_ACCOUNT]
+  if (accounts.length === 0) throw new Error('sandbox: at least one account is needed')
+  const state = createSandboxState({
+    clock: opts.clock ?? systemClock,
+    random: opts.random ?? Math.random,
+    ttlSeconds: opts.tokenTtlSeconds ?? 7200,
+    accounts,
+  })
+  const demo = state.accounts.get(DEMO_ACCOUNT.appId)
+  if (demo) for (const t of DEMO_TEMPLATES) demo.templates.add(t)
+  const defaultAppId = accounts[0]?.appId ?? DEMO_ACCOUNT.appId
+  // Aborted on stop, so delayed and hanging answers end with the sandbox.
+  const stopping = new AbortController()
+
+  const answer = async (request: Request): Promise<Response> => {
+    const req = await readRequest(request)
+    if (req.path === CONTROL_PREFIX.slice(0, -1) || req.path.startsWith(CONTROL_PREFIX)) return handleControl(sandbox, req, defaultAppId)
+
+    // Recorded before any injection or latency, so a test can count attempts, failed ones included.
+    state.calls.push({ method: req.method, path: req.path, query: req.query, body: req.jsonOk ? req.json : req.rawBody || undefined, at: state.clock.now() })
+    const rule = takeRule(state, req.path)
+    if (rule?.hang) {
+      await wait(Infinity, [stopping.signal, request.signal])
+      return httpText(503)
+    }
+    const delay = state.latencyMs + (rule?.delayMs ?? 0)
+    if (delay > 0) await wait(delay, [stopping.signal, request.signal])
+    if (rule?.httpStatus !== undefined) return httpText(rule.httpStatus)
+    if (rule?.errcode !== undefined) {
+      // An explicit errmsg is used verbatim so a test can match it exactly.
+      return rule.errmsg !== undefined
+        ? jsonText(JSON.stringify({ errcode: rule.errcode, errmsg: rule.errmsg }))
+        : wxError(state.random, rule.errcode)
+    }
+    const handler = ROUTES.get(req.path)
+    return handler ? handler(state, req) : notFound()
+  }
+
+  const server = Bun.serve({
+    hostname: opts.hostname ?? '127.0.0.1',
+    port: opts.port ?? 0,
+    // 0 = no idle limit: a hang or a long delay must last as long as the test wants, not Bun's 10 s.
+    idleTimeout: 0,
+    fetch: async (request) => {
+      try {
+        return await answer(request)
+      } catch (e) {
+        // A bug in the sandbox should be visible to the test, not look like a WeChat answer.
+        return new Response(`sandbox internal error: ${e instanceof Error ? e.stack ?? e.message : String(e)}`, { status: 500 })
+      }
+    },
+  })
+
+  const sandbox: Sandbox = {
+    // origin: no trailing slash, and IPv6 hosts come bracketed.
+    url: server.url.origin,
+    stop: async () => {
+      stopping.abort()
+      await server.stop(true)
+    },
+    inject: (rule) => {
+      state.rules.push(activeRule(rule))
+    },
+    setLatency: (ms) => {
+      if (!(ms >= 0)) throw new Error(`sandbox: latency must be >= 0: ${ms}`)
+      state.latencyMs = ms
+    },
+    revokeTokens: (appId) => revokeTokens(state, appId),
+    expireTokens: (appId) => expireTokens(state, appId),
+    received: (path) => state.calls.filter((c) => path === undefined || c.path === path).map((c) => ({ ...c })),
+    calls: (path) => state.calls.reduce((n, c) => (c.path === path ? n + 1 : n), 0),
+    addUser: (appId, openid, userOpts) => addUser(state, appId, openid, userOpts),
+    setSubscribed: (appId, openid, subscribed) => setSubscribed(state, appId, openid, subscribed),
+    addTemplate: (appId, templateId) => addTemplate(state, appId, templateId),
+    delivered: (appId) => {
+      if (appId !== undefined) accountOrThrow(state, appId)
+      return deliveredMessages(state, appId)
+    },
+    currentToken: (appId) => currentStableToken(state, appId),
+    forceRefreshesToday: (appId) => forceRefreshesToday(state, appId),
+    qrScene: (ticket) => qrScene(state, ticket),
+    reset: () => resetState(state),
+  }
+  return sandbox
+}

@@ -1,0 +1,25 @@
+/** `wxgate demo` as a new user runs it: it starts, and every curl line it prints works as printed. */
+import { expect, test } from 'bun:test'
+import { spawn, spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+
+test('the demo starts and its printed curl lines work as printed', async () => {
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  const child = spawn(process.execPath, [join(import.meta.dir, '..', 'src', 'main.ts'), 'demo', `--port=${port}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WXGATE_LOG_LEVEL: 'warn' } })
+  let out = ''
+  child.stdout!.on('data', (d) => { out += d })
+  try {
+    for (let i = 0; i < 100 && !out.includes('Stop with Ctrl-C'); i++) await Bun.sleep(100)
+    expect(out).toContain('Stop with Ctrl-C')
+    const lines = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '))
+    expect(lines.length).toBeGreaterThanOrEqual(5)
+    for (const line of lines) {
+      const r = spawnSync('bash', ['-c', `${line.replace(/^curl /, 'curl -sS -w "\\n%{http_code}" ')}`], { encoding: 'utf8' })
+      const status = r.stdout.trim().split('\n').at(-1)
+      expect(`${line}\n→ ${status}`).toBe(`${line}\n→ 200`)
+    }
+  } finally {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.on('exit', r))
+  }
+}, 30_000)
