@@ -3,6 +3,7 @@
  * gracefully: stop accepting, let requests and open transactions finish, close the database.
  */
 import { createApp } from './app'
+import { callbackHandlers } from './http/callback.routes'
 import { upsertEnvChannel, type Deps } from './deps'
 import { VERSION } from './version'
 
@@ -22,8 +23,22 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   const app = createApp(deps)
   const hostname = opts.hostname ?? deps.config.WXGATE_HOST
   const port = opts.port ?? deps.config.WXGATE_PORT
-  app.listen({ hostname, port, maxRequestBodySize: 1024 * 1024 })
-  const server = app.server!
+  // The callback routes are served by Bun's native router straight to the same handlers the app
+  // mounts (and documents): WeChat's path is the hot one, and skipping the framework's per-request
+  // work roughly halves its cost. Everything else goes through Elysia.
+  const cb = callbackHandlers({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now })
+  const native = {
+    GET: (request: Request & { params?: { channelId?: string } }) => cb.get({ params: request.params, request }),
+    POST: (request: Request & { params?: { channelId?: string } }) => cb.post({ params: request.params, request }),
+  }
+  app.compile()
+  const server = Bun.serve({
+    hostname,
+    port,
+    maxRequestBodySize: 1024 * 1024,
+    routes: { '/wechat': native, '/wechat/:channelId': native },
+    fetch: (request, srv) => app.fetch(request) as Promise<Response>,
+  })
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })
 

@@ -16,18 +16,31 @@ export const readBody = async (request: Request, limit = MAX_BODY_BYTES): Promis
   const declared = Number(request.headers.get('content-length') ?? NaN)
   if (Number.isFinite(declared) && declared > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
   if (!request.body) return ''
+  let bytes: Uint8Array
+  if (Number.isFinite(declared)) {
+    // A declared length within the limit: read it in one go (Bun enforces the declared length).
+    bytes = new Uint8Array(await request.arrayBuffer())
+    if (bytes.byteLength > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
+  } else {
+    bytes = await readCapped(request.body, limit)
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+  } catch (e) {
+    throw new BadXmlError('body is not valid UTF-8', { cause: e })
+  }
+}
+
+/** A chunked body: stop reading as soon as it passes the limit. */
+const readCapped = async (body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> => {
   const chunks: Uint8Array[] = []
   let size = 0
-  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
     size += chunk.byteLength
     if (size > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
     chunks.push(chunk)
   }
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
-  } catch (e) {
-    throw new BadXmlError('body is not valid UTF-8', { cause: e })
-  }
+  return Buffer.concat(chunks)
 }
 
 /**
@@ -40,7 +53,10 @@ const queryOf = (request: Request): Query => {
   return q
 }
 
-export const callbackRoutes = (deps: { callbacks: CallbackService; defaultChannel: string; log: Logger; now: () => number }) => {
+export interface CallbackRouteDeps { callbacks: CallbackService; defaultChannel: string; log: Logger; now: () => number }
+
+/** The two handlers, usable by Elysia and by Bun.serve's native routes alike (see server.ts). */
+export const callbackHandlers = (deps: CallbackRouteDeps) => {
   const log = deps.log.child({ module: 'http/callback' })
 
   const fail = (e: unknown, channelId: string): Response => {
@@ -80,6 +96,11 @@ export const callbackRoutes = (deps: { callbacks: CallbackService; defaultChanne
     }
   }
 
+  return { get, post }
+}
+
+export const callbackRoutes = (deps: CallbackRouteDeps) => {
+  const { get, post } = callbackHandlers(deps)
   const detail = (summary: string) => ({ tags: ['WeChat callback'], summary })
   return new Elysia({ name: 'routes/callback' })
     .get('/wechat', get, { detail: detail('URL verification for the default channel (echoes echostr)') })
