@@ -11,6 +11,8 @@ import type { Logger } from '../lib/log'
 const text = (status: number, body: string, contentType = 'text/plain; charset=utf-8') =>
   new Response(body, { status, headers: { 'content-type': contentType } })
 
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
 /** Reads at most `limit` bytes of the body; a longer one (declared or streamed) is a 413. */
 export const readBody = async (request: Request, limit = MAX_BODY_BYTES): Promise<string> => {
   const declared = Number(request.headers.get('content-length') ?? NaN)
@@ -25,7 +27,7 @@ export const readBody = async (request: Request, limit = MAX_BODY_BYTES): Promis
     bytes = await readCapped(request.body, limit)
   }
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    return utf8.decode(bytes)
   } catch (e) {
     throw new BadXmlError('body is not valid UTF-8', { cause: e })
   }

@@ -44,6 +44,8 @@ const parser = new XMLParser({
   cdataPropName: false,
   commentPropName: false,
   maxNestedTags: 32,
+  // No callback of ours needs the element path as a string; building it per tag cost ~13% of a callback.
+  jPath: false,
 })
 
 const FORBIDDEN_RE = /<!DOCTYPE|<!ENTITY/i
