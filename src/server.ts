@@ -37,7 +37,7 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     port,
     maxRequestBodySize: 1024 * 1024,
     routes: { '/wechat': native, '/wechat/:channelId': native },
-    fetch: (request, srv) => app.fetch(request) as Promise<Response>,
+    fetch: (request) => app.fetch(request) as Promise<Response>,
   })
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })
