@@ -97,8 +97,9 @@ export const openDb = (path: string): Db => {
 
   const tx = <T>(fn: (orm: Drizzle) => T | Promise<T>): Promise<T> => new Promise<T>((resolve, reject) => {
     queue.push({ fn, resolve: resolve as (v: unknown) => void, reject })
-    // Start on the next microtask so that transactions queued in the same tick share the batch.
-    if (!draining) { draining = true; queueMicrotask(() => void drain()) }
+    // Start after the current I/O callbacks (setImmediate), so that the requests Bun delivered in this
+    // turn of the event loop share the batch and its one COMMIT.
+    if (!draining) { draining = true; setImmediate(() => void drain()) }
   })
 
   return {
