@@ -161,7 +161,7 @@ describe('failures', () => {
   test('stable_token answering -1 three times → the good token is kept and the refresh retried with backoff', async () => {
     const { deps, lines } = await setup(); logs.push(lines)
     const good = await deps.tokens.getToken('default')
-    clock.set(good.expiresAt - 200_000) // inside the refresh window, past any jitter
+    clock.set(good.expiresAt - 150_000) // inside the refresh window, past any jitter
     sb.inject({ path: STABLE, errcode: -1, times: 3 })
     const base = sb.calls(STABLE)
     const at: number[] = []
@@ -186,7 +186,7 @@ describe('failures', () => {
   test('while refreshes fail, callers keep getting the good token', async () => {
     const { deps, lines } = await setup(); logs.push(lines)
     const good = await deps.tokens.getToken('default')
-    clock.set(good.expiresAt - 200_000)
+    clock.set(good.expiresAt - 150_000)
     sb.inject({ path: STABLE, errcode: -1, times: Infinity })
     await deps.tokens.tick()
     expect((await deps.tokens.getToken('default')).accessToken).toBe(good.accessToken)
