@@ -8,7 +8,7 @@ import { z } from 'zod'
 import { unixSeconds } from '../lib/clock'
 import { ALNUM, type QrRecord, type SandboxRequest, type SandboxState, nextSeq, randomChars } from './sandbox.state'
 import type { QrScene } from './sandbox.types'
-import { checkAccessToken } from './tokens'
+import { readAuthedPost } from './tokens'
 import { jsonAnswer, wxError } from './wx-reply'
 
 /** Current doc: 60 s when omitted (older copies said 30 s). */
@@ -62,12 +62,9 @@ const buildTicket = (state: SandboxState, url: string, createdS: number, expireS
 }
 
 export const handleQrCreate = (state: SandboxState, req: SandboxRequest): Response => {
-  if (req.method !== 'POST') return wxError(state.random, 43002)
-  const acc = checkAccessToken(state, req)
-  if (acc instanceof Response) return acc
-  const parsed = QrCreateBody.safeParse(req.json)
-  if (!req.jsonOk || !parsed.success) return wxError(state.random, 47001)
-  const body = parsed.data
+  const post = readAuthedPost(state, req, QrCreateBody)
+  if (post instanceof Response) return post
+  const { acc, data: body } = post
   const permanent = body.action_name.startsWith('QR_LIMIT_')
   const expireSeconds = permanent ? 0 : body.expire_seconds ?? DEFAULT_EXPIRE_SECONDS
   if (!permanent && !(Number.isInteger(expireSeconds) && expireSeconds >= 1 && expireSeconds <= MAX_EXPIRE_SECONDS)) {

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod'
 import { type AccountState, type SandboxRequest, type SandboxState, shanghaiMonth } from './sandbox.state'
-import { checkAccessToken, checkAppSecret } from './tokens'
+import { checkAppSecret, readAuthedPost, readPost } from './tokens'
 import { wxError, wxOk } from './wx-reply'
 
 const CLEARS_PER_MONTH = 10
@@ -30,21 +30,18 @@ const clear = (state: SandboxState, acc: AccountState): Response => {
 }
 
 export const handleClearQuota = (state: SandboxState, req: SandboxRequest): Response => {
-  if (req.method !== 'POST') return wxError(state.random, 43002)
-  const acc = checkAccessToken(state, req)
-  if (acc instanceof Response) return acc
-  const parsed = ClearQuotaBody.safeParse(req.json)
-  if (!req.jsonOk || !parsed.success) return wxError(state.random, 47001)
-  if (!parsed.data.appid) return wxError(state.random, 41002)
-  if (parsed.data.appid !== acc.account.appId) return wxError(state.random, 40013)
+  const post = readAuthedPost(state, req, ClearQuotaBody)
+  if (post instanceof Response) return post
+  const { acc, data } = post
+  if (!data.appid) return wxError(state.random, 41002)
+  if (data.appid !== acc.account.appId) return wxError(state.random, 40013)
   return clear(state, acc)
 }
 
 /** The variant without a token, for when the token endpoint itself is out of quota. */
 export const handleClearQuotaV2 = (state: SandboxState, req: SandboxRequest): Response => {
-  if (req.method !== 'POST') return wxError(state.random, 43002)
-  const parsed = ClearQuotaV2Body.safeParse(req.json)
-  if (!req.jsonOk || !parsed.success) return wxError(state.random, 47001)
+  const parsed = readPost(state, req, ClearQuotaV2Body)
+  if (parsed instanceof Response) return parsed
   const acc = checkAppSecret(state, parsed.data.appid, parsed.data.appsecret)
   if (typeof acc === 'number') return wxError(state.random, acc)
   return clear(state, acc)

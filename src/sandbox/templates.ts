@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { type SandboxRequest, type SandboxState, accountOrThrow, nextSeq } from './sandbox.state'
 import type { DeliveredMessage } from './sandbox.types'
-import { checkAccessToken } from './tokens'
+import { readAuthedPost } from './tokens'
 import { jsonText, wxError } from './wx-reply'
 
 /** "对于同一个openid + client_msg_id, 只发送一条消息, 10分钟有效". */
@@ -42,12 +42,9 @@ const badDataKey = (data: Record<string, unknown>): string | undefined => {
 const sentAnswer = (msgid: string): Response => jsonText(`{"errcode":0,"errmsg":"ok","msgid":${msgid}}`)
 
 export const handleTemplateSend = (state: SandboxState, req: SandboxRequest): Response => {
-  if (req.method !== 'POST') return wxError(state.random, 43002)
-  const acc = checkAccessToken(state, req)
-  if (acc instanceof Response) return acc
-  const parsed = TemplateSendBody.safeParse(req.json)
-  if (!req.jsonOk || !parsed.success) return wxError(state.random, 47001)
-  const body = parsed.data
+  const post = readAuthedPost(state, req, TemplateSendBody)
+  if (post instanceof Response) return post
+  const { acc, data: body } = post
   const user = acc.users.get(body.touser)
   if (!user) return wxError(state.random, 40003)
   if (!user.subscribed) return wxError(state.random, 43004)

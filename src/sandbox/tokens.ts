@@ -96,9 +96,8 @@ const forceRefresh = (state: SandboxState, acc: AccountState, now: number): Resp
 }
 
 export const handleStableToken = (state: SandboxState, req: SandboxRequest): Response => {
-  if (req.method !== 'POST') return wxError(state.random, 43002)
-  const parsed = StableTokenBody.safeParse(req.json)
-  if (!req.jsonOk || !parsed.success) return wxError(state.random, 47001)
+  const parsed = readPost(state, req, StableTokenBody)
+  if (parsed instanceof Response) return parsed
   const acc = checkCredentials(state, parsed.data)
   if (typeof acc === 'number') return wxError(state.random, acc)
   const now = state.clock.now()
@@ -119,6 +118,25 @@ export const handleToken = (state: SandboxState, req: SandboxRequest): Response 
   const rec = issue(state, acc, 'plain', now)
   acc.plainCurrent = rec.token
   return tokenAnswer(rec, now)
+}
+
+/**
+ * The preamble of a JSON POST endpoint, in WeChat's order: the method (43002), then the token when
+ * the endpoint takes one, then the body's shape (47001). The parsed body (and account), or the error answer.
+ */
+export const readPost = <S extends z.ZodType>(state: SandboxState, req: SandboxRequest, schema: S): { data: z.infer<S> } | Response => {
+  if (req.method !== 'POST') return wxError(state.random, 43002)
+  const parsed = schema.safeParse(req.json)
+  if (!req.jsonOk || !parsed.success) return wxError(state.random, 47001)
+  return { data: parsed.data }
+}
+
+export const readAuthedPost = <S extends z.ZodType>(state: SandboxState, req: SandboxRequest, schema: S): { acc: AccountState; data: z.infer<S> } | Response => {
+  if (req.method !== 'POST') return wxError(state.random, 43002)
+  const acc = checkAccessToken(state, req)
+  if (acc instanceof Response) return acc
+  const body = readPost(state, req, schema)
+  return body instanceof Response ? body : { acc, data: body.data }
 }
 
 /** The check in front of every token-protected endpoint: the account, or the error answer. */
