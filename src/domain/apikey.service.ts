@@ -69,8 +69,9 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
       const key = `wxg_${base64url(random.bytes(32))}`
       const id = `key_${Buffer.from(random.bytes(6)).toString('hex')}`
       const now = clock.now()
-      await db.tx(() => repo.insert({ id, name: name.trim(), keyHash: sha256(key), prefix: key.slice(0, 10), scopes: scopes.join(','), createdAt: now }))
-      return { key, info: toInfo(repo.list().find((r) => r.id === id)!) }
+      const row = { id, name: name.trim(), keyHash: sha256(key), prefix: key.slice(0, 10), scopes: scopes.join(','), createdAt: now, revokedAt: null, lastUsedAt: null }
+      await db.tx(() => repo.insert(row))
+      return { key, info: toInfo(row) }
     },
     list: (): ApiKeyInfo[] => repo.list().map(toInfo),
     revoke: async (id: string): Promise<void> => {

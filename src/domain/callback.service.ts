@@ -194,7 +194,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     const ctx = { msgType: message.msgType, dedupKey: key }
 
     const answer = (body: string, outcome: CallbackAnswer['outcome']): CallbackAnswer => {
-      if (body === SUCCESS || body === '') return { status: 200, body: SUCCESS, contentType: 'text/plain; charset=utf-8', outcome, ...ctx }
+      if (body === SUCCESS) return { status: 200, body: SUCCESS, contentType: 'text/plain; charset=utf-8', outcome, ...ctx }
       const out = encrypted
         ? encryptReply({ plainXml: body, token: channel.token, key: aesKeyFrom(channel.aesKey!), appId: channel.appId, timestamp: String(unixSeconds(clock)), nonce: q.nonce!, random16: random.bytes(16) })
         : body

@@ -3,7 +3,7 @@
  * This is the hottest path of the gateway, so it uses bun:sqlite statements prepared once (and SQL
  * text, not the query builder) — a SQLite-only detail kept inside the store.
  */
-import type { Database, Statement } from 'bun:sqlite'
+import type { Database } from 'bun:sqlite'
 import type { Db } from './db'
 
 export interface InboundInsert {
@@ -26,7 +26,6 @@ const prepare = (sqlite: Database) => ({
     'INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, event, from_user, create_time, body, reply, handled_by, received_at) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, dedup_key) DO NOTHING'),
   prune: sqlite.prepare<unknown, [number]>('DELETE FROM inbound_messages WHERE received_at < ?'),
-  count: sqlite.prepare<{ n: number }, []>('SELECT count(*) AS n FROM inbound_messages'),
 })
 const statements = (sqlite: Database) => {
   let s = cache.get(sqlite)
@@ -44,8 +43,7 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
      * index decides, not a read before the write. Must run inside db.tx.
      */
     insert: (r: InboundInsert): boolean =>
-      (st().insert as Statement).run(r.channelId, r.dedupKey, r.msgType, r.event, r.fromUser, r.createTime, r.body, r.reply, r.handledBy, r.receivedAt).changes > 0,
-    count: (): number => st().count.get()?.n ?? 0,
+      st().insert.run(r.channelId, r.dedupKey, r.msgType, r.event, r.fromUser, r.createTime, r.body, r.reply, r.handledBy, r.receivedAt).changes > 0,
     /** Deletes rows received before `before` (ms). */
     pruneBefore: (before: number): number => st().prune.run(before).changes,
   }
