@@ -21,7 +21,7 @@ import { buildReply } from '../wechat/replies'
 import { verifyMsgSignature, verifySignature } from '../wechat/signature'
 import { parseXml } from '../wechat/xml'
 import type { Channel, ChannelService } from './channel.service'
-import type { Dispatcher } from './dispatch'
+import { UNHANDLED, type Dispatcher } from './dispatch'
 
 export const SUCCESS = 'success'
 export const MAX_BODY_BYTES = 64 * 1024
@@ -69,7 +69,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   const log = deps.log.child({ module: 'callback' })
   const deadlineMs = deps.deadlineMs ?? 4500
   const inbound = inboundRepo(db)
-  const inflight = new Map<string, Promise<string>>()
+  const inflight = new Map<string, Promise<Processed>>()
 
   const channelOrThrow = (channelId: string): Channel => {
     const c = channels.get(channelId)
@@ -142,17 +142,15 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   }
 
   /**
-   * The one attempt that does the work: handlers, then the dedup row with the reply, in one transaction
-   * (one write per message). If the row already exists — another process committed it first — the
-   * transaction is rolled back, undoing the handlers' effects, and the stored reply stands.
+   * The one attempt that does the work, in one transaction: first the dedup row (with `success` as its
+   * reply), then the handlers, then — only when a rule handled it or there is a reply — an update of that
+   * row. If the insert finds the row already there (a retry of a finished message, or another process
+   * committed it first), the handlers do not run and the stored reply is answered. The common case
+   * (nothing to reply) is one write and no read; a handler that throws rolls back the row with its effects.
    */
-  const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<string> => {
+  const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<Processed> => {
     const now = clock.now()
-    const result = await db.tx(async (orm) => {
-      const out = await dispatcher.dispatch({ channel, message, orm, now, log })
-      const body = out.reply
-        ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
-        : SUCCESS
+    const result = await db.tx(async (orm): Promise<Processed> => {
       const inserted = inbound.insert({
         channelId: channel.id,
         dedupKey: key,
@@ -161,20 +159,20 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         fromUser: message.fromUserName,
         createTime: message.createTime,
         body: plainXml,
-        reply: body,
-        handledBy: out.rule,
+        reply: SUCCESS,
+        handledBy: UNHANDLED,
         receivedAt: now,
       })
-      if (!inserted) throw new AlreadyHandled()
-      return body
-    }).then((body) => {
-      deps.events?.onHandled?.(channel.id, message)
-      return body
-    }, (e) => {
-      if (!(e instanceof AlreadyHandled)) throw e
-      deps.events?.onDuplicate?.(channel.id)
-      return inbound.findReply(channel.id, key) ?? SUCCESS
+      if (!inserted) return { body: inbound.findReply(channel.id, key) ?? SUCCESS, duplicate: true }
+      const out = await dispatcher.dispatch({ channel, message, orm, now, log })
+      const body = out.reply
+        ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
+        : SUCCESS
+      if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule)
+      return { body, duplicate: false }
     })
+    if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
+    else deps.events?.onHandled?.(channel.id, message)
     return result
   }
 
@@ -204,17 +202,13 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     log.debug('callback', { channel: channel.id, dedupKey: key, msgType: message.msgType, body: plainXml })
     const flightKey = `${channel.id}\u0000${key}`
     for (let attempt = 0; ; attempt++) {
-      const stored = inbound.findReply(channel.id, key)
-      if (stored !== undefined) {
-        deps.events?.onDuplicate?.(channel.id)
-        return answer(stored, 'duplicate')
-      }
+      // A copy of a message whose first attempt still runs in this process waits for it.
       const running = inflight.get(flightKey)
       if (running) {
         deps.events?.onDuplicate?.(channel.id)
         try {
-          const body = await withDeadline(running, receivedAt)
-          return body === DEADLINE ? answer(SUCCESS, 'deadline') : answer(body, 'waited')
+          const done = await withDeadline(running, receivedAt)
+          return done === DEADLINE ? answer(SUCCESS, 'deadline') : answer(done.body, 'waited')
         } catch {
           // The first attempt failed and rolled back: this copy does the work instead.
           if (attempt < 3) continue
@@ -228,12 +222,12 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         log.error('callback handling failed; rolled back, WeChat will retry', { channel: channel.id, dedupKey: key, msgType: message.msgType, error: e })
         deps.events?.onHandlerFailure?.(channel.id)
       })
-      const body = await withDeadline(p, receivedAt).catch((e) => { throw new HandlerFailedError('handling failed', { cause: e }) })
-      if (body === DEADLINE) {
+      const done = await withDeadline(p, receivedAt).catch((e) => { throw new HandlerFailedError('handling failed', { cause: e }) })
+      if (done === DEADLINE) {
         log.warn('callback processing passed the deadline; answered success, it goes on', { channel: channel.id, dedupKey: key, msgType: message.msgType })
         return answer(SUCCESS, 'deadline')
       }
-      return answer(body, 'handled')
+      return answer(done.body, done.duplicate ? 'duplicate' : 'handled')
     }
   }
 
@@ -244,6 +238,5 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
 }
 
 const DEADLINE = Symbol('deadline')
-/** Rolls back a transaction whose dedup row turned out to exist already. */
-class AlreadyHandled extends Error {}
+interface Processed { body: string; duplicate: boolean }
 export type CallbackService = ReturnType<typeof createCallbackService>

@@ -1,6 +1,7 @@
 /**
  * @module Channels (one WeChat Official Account each): validation, upsert, and lookup for callbacks.
- * Reads go to the database each time so that a channel added or changed from the CLI is served at once.
+ * Kept in memory and reloaded when the database changed, so that a channel added or changed from the CLI
+ * is served at once.
  */
 import { z } from 'zod'
 import type { Clock } from '../lib/clock'
@@ -71,14 +72,19 @@ export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; 
   const repo = channelsRepo(db.orm)
   // Every callback looks its channel up: keep them in memory, and reload when another process (the CLI)
   // has committed anything (data_version) or this one changed a channel.
+  // data_version is read at most once per turn of the event loop (a burst of callbacks shares one read).
   let cache: Map<string, Channel> | undefined
   let version = -1
+  let checked = false
   const all = (): Map<string, Channel> => {
+    if (cache && checked) return cache
     const v = db.dataVersion()
     if (!cache || v !== version) {
       cache = new Map(repo.list().map((r) => [r.id, toChannel(r)]))
       version = v
     }
+    checked = true
+    setImmediate(() => { checked = false })
     return cache
   }
   return {

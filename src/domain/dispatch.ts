@@ -11,6 +11,8 @@ import type { Reply } from '../wechat/replies'
 import type { Channel } from './channel.service'
 
 export const PASS = Symbol('pass')
+/** The rule name recorded for a message no rule handled. */
+export const UNHANDLED = 'unhandled'
 export type HandlerResult = Reply | undefined | void | typeof PASS
 
 export interface HandlerContext {
@@ -59,7 +61,7 @@ export const createDispatcher = (initial: Rule[] = []) => {
         return { rule: rule.name, reply: out ?? undefined }
       }
       // Unknown or unhandled types are still stored (by the caller) and answered `success`.
-      return { rule: 'unhandled', reply: undefined }
+      return { rule: UNHANDLED, reply: undefined }
     },
   }
 }

@@ -25,6 +25,7 @@ const prepare = (sqlite: Database) => ({
   insert: sqlite.prepare<unknown, [string, string, string, string | null, string, number, string, string, string, number]>(
     'INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, event, from_user, create_time, body, reply, handled_by, received_at) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, dedup_key) DO NOTHING'),
+  setOutcome: sqlite.prepare<unknown, [string, string, string, string]>('UPDATE inbound_messages SET reply = ?, handled_by = ? WHERE channel_id = ? AND dedup_key = ?'),
   prune: sqlite.prepare<unknown, [number]>('DELETE FROM inbound_messages WHERE received_at < ?'),
 })
 const statements = (sqlite: Database) => {
@@ -44,6 +45,10 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
      */
     insert: (r: InboundInsert): boolean =>
       st().insert.run(r.channelId, r.dedupKey, r.msgType, r.event, r.fromUser, r.createTime, r.body, r.reply, r.handledBy, r.receivedAt).changes > 0,
+    /** Records the reply and the rule of a message inserted earlier in the same transaction. */
+    setOutcome: (channelId: string, dedupKey: string, reply: string, handledBy: string): void => {
+      st().setOutcome.run(reply, handledBy, channelId, dedupKey)
+    },
     /** Deletes rows received before `before` (ms). */
     pruneBefore: (before: number): number => st().prune.run(before).changes,
   }
