@@ -104,6 +104,8 @@ describe('parseXml', () => {
       ['a second root element', '<xml><A>1</A></xml><xml><A>2</A></xml>'],
       ['a root with text only', '<xml>hello</xml>'],
       ['mixed text and elements', '<xml>hello<A>1</A></xml>'],
+      ['mixed text and elements one level down', '<xml><A>t<B>1</B></A></xml>'],
+      ['a constructor element', '<xml><constructor>x</constructor></xml>'],
       ['a __proto__ element', '<xml><__proto__><polluted>1</polluted></__proto__></xml>'],
       ['a truncated body', vectors.samples.text.slice(0, 80)],
     ]
