@@ -9,7 +9,6 @@
  */
 import type { Clock } from '../lib/clock'
 import { unixSeconds } from '../lib/clock'
-import { createDeadlines, DEADLINE } from '../lib/deadlines'
 import { AppIdMismatchError, BadXmlError, InvalidSignatureError, NotFoundError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
@@ -177,9 +176,12 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     return result
   }
 
-  const deadlines = createDeadlines()
-  const withDeadline = <T>(p: Promise<T>, receivedAt: number): Promise<T | typeof DEADLINE> =>
-    deadlines.race(p, Math.max(0, receivedAt + deadlineMs - clock.now()))
+  const withDeadline = <T>(p: Promise<T>, receivedAt: number): Promise<T | typeof DEADLINE> => {
+    const left = Math.max(0, receivedAt + deadlineMs - clock.now())
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const t = new Promise<typeof DEADLINE>((resolve) => { timer = setTimeout(() => resolve(DEADLINE), left) })
+    return Promise.race([p, t]).finally(() => clearTimeout(timer))
+  }
 
   /** POST: one message or event. Throws AppError (4xx) before business logic, HandlerFailedError (500) inside it. */
   const handle = async (channelId: string, q: Query, raw: string, receivedAt = clock.now()): Promise<CallbackAnswer> => {
@@ -235,5 +237,6 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   return { verify, handle, prune }
 }
 
+const DEADLINE = Symbol('deadline')
 interface Processed { body: string; duplicate: boolean }
 export type CallbackService = ReturnType<typeof createCallbackService>
