@@ -170,7 +170,8 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         : SUCCESS
       if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule)
       return { body, duplicate: false }
-    })
+    // A message no rule looks at is one INSERT (or one INSERT and a read): no SAVEPOINT needed around it.
+    }, { savepoint: dispatcher.matches(message) })
     if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
     else deps.events?.onHandled?.(channel.id, message)
     return result

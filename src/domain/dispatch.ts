@@ -53,6 +53,8 @@ export const createDispatcher = (initial: Rule[] = []) => {
       else rules.push(rule)
     },
     rules: () => rules.map((r) => r.name),
+    /** Would any rule look at this message? (false: dispatch answers UNHANDLED without running a handler) */
+    matches: (m: InboundMessage): boolean => rules.some((r) => r.match(m)),
     dispatch: async (ctx: HandlerContext): Promise<DispatchResult> => {
       for (const rule of rules) {
         if (!rule.match(ctx.message)) continue

@@ -16,11 +16,20 @@ import * as schema from './schema'
 
 export type Drizzle = BunSQLiteDatabase<typeof schema>
 
+export interface TxOptions {
+  /**
+   * false: fn makes at most one write statement, so that statement's own atomicity is enough and the
+   * per-transaction SAVEPOINT (two statements) is skipped. For the hottest path only (a callback no rule
+   * handles: one INSERT); anything that may write twice must keep the default.
+   */
+  savepoint?: boolean
+}
+
 export interface Db {
   readonly sqlite: Database
   readonly orm: Drizzle
   /** Runs fn inside one write transaction, after every earlier transaction has finished. */
-  tx<T>(fn: (orm: Drizzle) => T | Promise<T>): Promise<T>
+  tx<T>(fn: (orm: Drizzle) => T | Promise<T>, opts?: TxOptions): Promise<T>
   /**
    * Changes whenever another connection (another process: the CLI) commits; our own commits leave it
    * alone. Lets in-memory caches notice outside changes at the cost of one PRAGMA.
@@ -50,7 +59,7 @@ export const openDb = (path: string): Db => {
    * pays for one commit (the WAL write is most of a small transaction's cost). Nobody is answered before
    * the COMMIT, so a crash mid-batch loses only work that was never acknowledged.
    */
-  interface Job { fn: (orm: Drizzle) => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  interface Job { fn: (orm: Drizzle) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   const queue: Job[] = []
   let draining = false
   const MAX_BATCH = 128
@@ -71,13 +80,13 @@ export const openDb = (path: string): Db => {
           continue
         }
         for (const job of batch) {
-          savepoint.run()
+          if (job.savepoint) savepoint.run()
           try {
             const value = await job.fn(orm)
-            release.run()
+            if (job.savepoint) release.run()
             results.push({ ok: true, value })
           } catch (e) {
-            if (sqlite.inTransaction) { rollbackTo.run(); release.run() }
+            if (job.savepoint && sqlite.inTransaction) { rollbackTo.run(); release.run() }
             results.push({ ok: false, value: e })
           }
         }
@@ -95,8 +104,8 @@ export const openDb = (path: string): Db => {
     }
   }
 
-  const tx = <T>(fn: (orm: Drizzle) => T | Promise<T>): Promise<T> => new Promise<T>((resolve, reject) => {
-    queue.push({ fn, resolve: resolve as (v: unknown) => void, reject })
+  const tx = <T>(fn: (orm: Drizzle) => T | Promise<T>, opts: TxOptions = {}): Promise<T> => new Promise<T>((resolve, reject) => {
+    queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject })
     // Start after the current I/O callbacks (setImmediate), so that the requests Bun delivered in this
     // turn of the event loop share the batch and its one COMMIT.
     if (!draining) { draining = true; setImmediate(() => void drain()) }

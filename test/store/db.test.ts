@@ -64,4 +64,16 @@ describe('db.tx with group commit', () => {
     expect(order).toEqual(Array.from({ length: 300 }, (_, i) => i))
     expect(rows()).toHaveLength(300)
   })
+
+  test('savepoint: false (one write statement): a failing statement leaves nothing, its neighbours commit', async () => {
+    await db.tx(() => insert('dup'))
+    const results = await Promise.allSettled([
+      db.tx(() => insert('p1')),
+      db.tx(() => insert('dup'), { savepoint: false }),
+      db.tx(() => insert('p2'), { savepoint: false }),
+      db.tx(() => { insert('p3'); throw new Error('rolled back by its savepoint') }),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected'])
+    expect(rows()).toEqual(['dup', 'p1', 'p2'])
+  })
 })
