@@ -1,6 +1,7 @@
 /** @module createApp(deps): mounts the route plugins, OpenAPI and the error mapper; never listens. */
 import { Elysia } from 'elysia'
 import type { Deps } from './deps'
+import { bindRoutes } from './http/bind.routes'
 import { callbackRoutes } from './http/callback.routes'
 import { channelsRoutes } from './http/channels.routes'
 import { errorMapper } from './http/errors'
@@ -16,5 +17,6 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(callbackRoutes({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now }))
   .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
   .use(tokensRoutes({ tokens: deps.tokens, apiKeys: deps.apiKeys }))
+  .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
 
 export type App = ReturnType<typeof createApp>

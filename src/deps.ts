@@ -5,8 +5,10 @@
 import type { Config } from './config'
 import { createApiKeyService } from './domain/apikey.service'
 import { createCallbackService, type CallbackEvents } from './domain/callback.service'
+import { createBindService } from './domain/bind.service'
 import { createChannelService } from './domain/channel.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
+import { bindRules } from './domain/handlers/bind.rules'
 import { createTokenService } from './domain/token.service'
 import { systemClock, type Clock } from './lib/clock'
 import { createLogger, type Logger } from './lib/log'
@@ -43,7 +45,8 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   // Secrets of stored channels are masked in logs too, not only those given in the environment.
   for (const c of channels.list()) for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
   const apiKeys = createApiKeyService({ db, clock, random, adminToken: config.WXGATE_ADMIN_TOKEN })
-  const dispatcher = createDispatcher(o.rules ?? [])
+  // Built-in rules first (they pass what is not theirs), then the caller's.
+  const dispatcher = createDispatcher([...bindRules({ random }), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
     db, clock, random, log, channels, dispatcher,
     maxAgeSeconds: config.WXGATE_CALLBACK_MAX_AGE,
@@ -54,10 +57,22 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))
   const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, clock })
   const tokens = createTokenService({ db, clock, random, log, client: wechat, channels })
+  const bind = createBindService({
+    db, clock, random, log, channels, tokens, wechat,
+    defaultChannel: config.WXGATE_CHANNEL,
+    qrImageBase: qrImageBaseFor(config.WXGATE_WECHAT_API),
+  })
 
-  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens }
+  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind }
 }
 export type Deps = ReturnType<typeof createDeps>
+
+/**
+ * Where QR images are shown: WeChat serves showqrcode on mp.weixin.qq.com, not on the API host. With any
+ * other API base (the sandbox, or a forward proxy) the same base is used: the sandbox serves showqrcode.
+ */
+export const qrImageBaseFor = (apiBase: string): string =>
+  new URL(apiBase).hostname === 'api.weixin.qq.com' ? 'https://mp.weixin.qq.com' : apiBase
 
 /** Upserts the channel the environment defines (WXGATE_CHANNEL + WXGATE_APPID/APPSECRET/TOKEN/AES_KEY). */
 export const upsertEnvChannel = async (deps: Deps): Promise<void> => {

@@ -17,6 +17,7 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   await upsertEnvChannel(deps)
   // Dedup rows are kept 72 h (WeChat retries within seconds; the margin covers clock trouble).
   deps.scheduler.every('prune-inbound', 3600_000, () => deps.callbacks.prune(), { runNow: true })
+  deps.scheduler.every('prune-bindcodes', 3600_000, () => deps.bind.prune(), { runNow: true })
   // Tokens are refreshed in their last 300 s; a 10 s pass is fine-grained enough for that window.
   deps.scheduler.every('refresh-tokens', 10_000, () => deps.tokens.tick(), { runNow: true })
 

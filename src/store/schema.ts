@@ -75,3 +75,45 @@ export const channelTokens = sqliteTable('channel_tokens', {
   /** JSON { errcode, errmsg, at } of the last failed refresh; cleared by a successful one. */
   lastError: text('last_error'),
 })
+
+/**
+ * One-time bind codes: the code is the scene of a temporary QR code. `pending` until one user's scan
+ * consumes it with a conditional UPDATE (pending and unexpired → bound); `cancelled` by the API.
+ * "Expired" is not stored: it is a pending code whose `expires_at` has passed.
+ */
+export const bindCodes = sqliteTable('bind_codes', {
+  code: text('code').primaryKey(),
+  channelId: text('channel_id').notNull().references(() => channels.id, { onDelete: 'cascade' }),
+  subject: text('subject').notNull(),
+  label: text('label'),
+  /** pending | bound | cancelled */
+  status: text('status').notNull(),
+  qrTicket: text('qr_ticket').notNull(),
+  qrUrl: text('qr_url').notNull(),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+  openid: text('openid'),
+  boundAt: integer('bound_at'),
+}, (t) => [index('bind_codes_expires_at_idx').on(t.expiresAt)])
+
+/**
+ * Who is who: one OpenID of a channel belongs to at most one subject (the team's user id); a subject may
+ * have several OpenIDs. `seq` orders the list and carries pagination; `id` is the opaque public id.
+ */
+export const bindings = sqliteTable('bindings', {
+  seq: integer('seq').primaryKey({ autoIncrement: true }),
+  id: text('id').notNull(),
+  channelId: text('channel_id').notNull().references(() => channels.id, { onDelete: 'cascade' }),
+  openid: text('openid').notNull(),
+  subject: text('subject').notNull(),
+  /** active | unsubscribed */
+  status: text('status').notNull(),
+  /** The code that made (or last moved) this binding. */
+  code: text('code'),
+  boundAt: integer('bound_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+}, (t) => [
+  uniqueIndex('bindings_id_uq').on(t.id),
+  uniqueIndex('bindings_channel_openid_uq').on(t.channelId, t.openid),
+  index('bindings_channel_subject_idx').on(t.channelId, t.subject),
+])

@@ -1,0 +1,173 @@
+/**
+ * @module Bind codes and bindings: a team asks for a code for its user id (the subject), WeChat carries
+ * the code as the scene of a temporary QR code, and the scan event (handlers/bind.rules.ts) joins the
+ * user's OpenID to the subject.
+ */
+import { z } from 'zod'
+import type { Clock } from '../lib/clock'
+import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
+import type { Logger } from '../lib/log'
+import type { Random } from '../lib/random'
+import { bindCodesRepo, type BindCodeRow } from '../store/bindcodes.repo'
+import { bindingsRepo, type BindingRow } from '../store/bindings.repo'
+import type { Db } from '../store/db'
+import type { WeChatClient } from '../wechat-api/client'
+import { ChannelId, type ChannelService } from './channel.service'
+import type { TokenService } from './token.service'
+
+/** WeChat's limits for a temporary QR code: 60 s … 30 days. */
+export const MIN_TTL_SECONDS = 60
+export const MAX_TTL_SECONDS = 2_592_000
+export const DEFAULT_TTL_SECONDS = 600
+/** Expired codes (bound or not) are deleted this long after they expired; until then GET still answers. */
+export const CODE_GRACE_MS = 7 * 24 * 3600_000
+
+export const BindCodeInput = z.object({
+  subject: z.string().trim().min(1, 'must not be empty').max(128).meta({ description: 'Your own user id', example: 'u-42' }),
+  label: z.string().trim().min(1).max(64).optional().meta({ description: 'Shown on the bind page', example: '张三 (CRM)' }),
+  channel: ChannelId.optional().meta({ description: 'Channel id; default WXGATE_CHANNEL' }),
+  ttlSeconds: z.number().int().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).optional().meta({ description: 'Lifetime of the code and its QR code (default 600)' }),
+})
+export type BindCodeInput = z.infer<typeof BindCodeInput>
+
+export type BindCodeStatus = 'pending' | 'bound' | 'expired'
+
+export interface BindCodeView {
+  code: string
+  channel: string
+  subject: string
+  label?: string
+  status: BindCodeStatus
+  openid?: string
+  boundAt?: string
+  expiresAt: string
+}
+
+export interface BindingView {
+  id: string
+  channel: string
+  subject: string
+  openid: string
+  status: 'active' | 'unsubscribed'
+  boundAt: string
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/** A cancelled code reads as expired to the public: it can no longer be used. */
+export const statusOf = (row: BindCodeRow, now: number): BindCodeStatus =>
+  row.status === 'bound' ? 'bound' : row.status === 'pending' && row.expiresAt > now ? 'pending' : 'expired'
+
+export const bindingView = (r: BindingRow): BindingView =>
+  ({ id: r.id, channel: r.channelId, subject: r.subject, openid: r.openid, status: r.status as BindingView['status'], boundAt: iso(r.boundAt) })
+
+/** Opaque page cursor: the seq of the last row, base64url so nobody builds on its format. */
+const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString('base64url')
+const decodeCursor = (c: string): number => {
+  const m = /^s(\d{1,15})$/.exec(Buffer.from(c, 'base64url').toString())
+  if (!m) throw new ValidationError('cursor: not a cursor this API gave out')
+  return Number(m[1])
+}
+
+export interface BindServiceDeps {
+  db: Db
+  clock: Clock
+  random: Random
+  log: Logger
+  channels: ChannelService
+  tokens: TokenService
+  wechat: WeChatClient
+  defaultChannel: string
+  /** Base of the showqrcode link (https://mp.weixin.qq.com in production). */
+  qrImageBase: string
+}
+
+export const createBindService = (deps: BindServiceDeps) => {
+  const { db, clock, random, channels } = deps
+  const log = deps.log.child({ module: 'bind' })
+  const codes = bindCodesRepo(db.orm)
+  const binds = bindingsRepo(db.orm)
+
+  const view = (row: BindCodeRow): BindCodeView => {
+    const status = statusOf(row, clock.now())
+    return {
+      code: row.code,
+      channel: row.channelId,
+      subject: row.subject,
+      ...(row.label ? { label: row.label } : {}),
+      status,
+      ...(status === 'bound' && row.openid ? { openid: row.openid, boundAt: iso(row.boundAt!) } : {}),
+      expiresAt: iso(row.expiresAt),
+    }
+  }
+
+  /** Cancelled codes are gone as far as the API is concerned. */
+  const rowOrThrow = (code: string): BindCodeRow => {
+    const row = codes.get(code)
+    if (!row || row.status === 'cancelled') throw new NotFoundError(`no bind code '${code}'`)
+    return row
+  }
+
+  /**
+   * Creates a code and its temporary QR code. WeChat is asked first and the row written after: a WeChat
+   * failure (a 502 carrying its errcode) leaves nothing behind.
+   */
+  const create = async (input: BindCodeInput, base: { bindUrlBase: string }) => {
+    const channelId = input.channel ?? deps.defaultChannel
+    if (!channels.get(channelId)) throw new ValidationError(`channel: no channel '${channelId}'`)
+    const ttl = input.ttlSeconds ?? DEFAULT_TTL_SECONDS
+    // 128 random bits, URL-safe, 22 characters: well inside the 64-character scene limit.
+    const code = Buffer.from(random.bytes(16)).toString('base64url')
+    const qr = await deps.tokens.withToken(channelId, (accessToken) =>
+      deps.wechat.createQrCode(accessToken, { action_name: 'QR_STR_SCENE', expire_seconds: ttl, action_info: { scene: { scene_str: code } } }))
+    const now = clock.now()
+    const row: BindCodeRow = {
+      code, channelId, subject: input.subject, label: input.label ?? null, status: 'pending',
+      qrTicket: qr.ticket, qrUrl: qr.url, createdAt: now, expiresAt: now + ttl * 1000, openid: null, boundAt: null,
+    }
+    await db.tx((orm) => bindCodesRepo(orm).insert(row))
+    log.info('bind code created', { channel: channelId, subject: input.subject, ttlSeconds: ttl })
+    return {
+      ...view(row),
+      qr: { ticket: qr.ticket, url: qr.url, imageUrl: deps.wechat.showQrCodeUrl(qr.ticket, deps.qrImageBase) },
+      bindUrl: `${base.bindUrlBase.replace(/\/$/, '')}/bind/${code}`,
+    }
+  }
+
+  const get = (code: string): BindCodeView => view(rowOrThrow(code))
+
+  /** pending → cancelled (a later scan is answered "expired"); a bound code cannot be cancelled. */
+  const cancel = async (code: string): Promise<void> => {
+    const row = rowOrThrow(code)
+    if (row.status === 'bound') throw new ConflictError('the code is already bound; delete the binding instead (DELETE /api/bindings/:id)')
+    if (!(await db.tx((orm) => bindCodesRepo(orm).cancel(code)))) throw new ConflictError('the code was bound meanwhile')
+  }
+
+  /** What the public bind page may know: the status and the QR content, nothing about who. */
+  const page = (code: string): { status: BindCodeStatus; label?: string; qrContent: string; expiresAt: number } | undefined => {
+    const row = codes.get(code)
+    if (!row) return undefined
+    return { status: statusOf(row, clock.now()), ...(row.label ? { label: row.label } : {}), qrContent: row.qrUrl, expiresAt: row.expiresAt }
+  }
+
+  const listBindings = (q: { channel?: string; subject?: string; openid?: string; limit?: number; cursor?: string }) => {
+    const limit = q.limit ?? 50
+    const rows = binds.list({
+      channelId: q.channel, subject: q.subject, openid: q.openid,
+      afterSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
+      limit: limit + 1,
+    })
+    const more = rows.length > limit
+    const items = rows.slice(0, limit)
+    return { items: items.map(bindingView), ...(more ? { nextCursor: encodeCursor(items.at(-1)!.seq) } : {}) }
+  }
+
+  const deleteBinding = async (id: string): Promise<void> => {
+    if (!(await db.tx((orm) => bindingsRepo(orm).delete(id)))) throw new NotFoundError(`no binding '${id}'`)
+  }
+
+  const prune = async (): Promise<number> => db.tx((orm) => bindCodesRepo(orm).pruneExpiredBefore(clock.now() - CODE_GRACE_MS))
+
+  return { create, get, cancel, page, listBindings, deleteBinding, prune }
+}
+export type BindService = ReturnType<typeof createBindService>

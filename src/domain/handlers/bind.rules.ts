@@ -1,0 +1,66 @@
+/**
+ * @module Dispatch rules for binding (SPEC §4 "Bind codes"), run inside the callback transaction, so a
+ * binding commits together with the dedup record of the event that made it, or not at all.
+ *
+ * - `subscribe` with EventKey `qrscene_<code>` and `SCAN` with EventKey `<code>` consume the code with one
+ *   conditional UPDATE (pending and unexpired → bound) and bind the OpenID under the unique
+ *   (channel, openid) index; a user bound elsewhere is moved to the new subject.
+ * - A scene that is not one of our codes passes to later rules.
+ * - `unsubscribe` marks the binding `unsubscribed`; any later `subscribe` makes it `active` again.
+ */
+import type { Random } from '../../lib/random'
+import { bindCodesRepo } from '../../store/bindcodes.repo'
+import { bindingsRepo } from '../../store/bindings.repo'
+import type { InboundMessage } from '../../wechat/messages'
+import { on, PASS, type HandlerContext, type Rule } from '../dispatch'
+
+const QRSCENE_PREFIX = 'qrscene_'
+/** Our codes are 22 base64url characters; anything else cannot be one (saves a lookup for integer scenes). */
+const CODE_RE = /^[A-Za-z0-9_-]{16,64}$/
+
+/** The scene a QR scan carries, or undefined for a plain follow. */
+export const sceneOf = (m: InboundMessage): string | undefined => {
+  if (m.kind === 'subscribe') return m.eventKey?.startsWith(QRSCENE_PREFIX) ? m.eventKey.slice(QRSCENE_PREFIX.length) : undefined
+  if (m.kind === 'SCAN') return m.eventKey
+  return undefined
+}
+
+const text = (content: string) => ({ type: 'text' as const, content })
+
+export const bindRules = (deps: { random: Random }): Rule[] => {
+  const bindingId = () => `bnd_${Buffer.from(deps.random.bytes(12)).toString('base64url')}`
+
+  const scan = ({ channel, message, orm, now, log }: HandlerContext) => {
+    const openid = message.fromUserName
+    const binds = bindingsRepo(orm)
+    // Following again makes an unsubscribed binding active, whatever the QR code (or none) says.
+    if (message.kind === 'subscribe') binds.setStatus({ channelId: channel.id, openid, status: 'active', now })
+    const code = sceneOf(message)
+    if (code === undefined || !CODE_RE.test(code)) return PASS
+
+    const codes = bindCodesRepo(orm)
+    const consumed = codes.consume({ code, channelId: channel.id, openid, now })
+    if (consumed) {
+      const before = binds.byOpenid(channel.id, openid)
+      binds.bind({ id: bindingId(), channelId: channel.id, openid, subject: consumed.subject, code, now })
+      log.info('bound', { channel: channel.id, subject: consumed.subject, ...(before && before.subject !== consumed.subject ? { movedFrom: before.subject } : {}) })
+      return text(channel.replies.bound)
+    }
+    const row = codes.get(code)
+    if (!row || row.channelId !== channel.id) return PASS
+    // The same user scanning their own code again changes nothing and hears the same.
+    if (row.status === 'bound') return text(row.openid === openid ? channel.replies.bound : channel.replies.alreadyUsed)
+    return text(channel.replies.expired)
+  }
+
+  return [
+    { name: 'bind-scan', match: on.event('subscribe', 'SCAN'), handle: scan },
+    {
+      name: 'bind-unsubscribe',
+      match: on.event('unsubscribe'),
+      handle: ({ channel, message, orm, now }) => {
+        bindingsRepo(orm).setStatus({ channelId: channel.id, openid: message.fromUserName, status: 'unsubscribed', now })
+      },
+    },
+  ]
+}

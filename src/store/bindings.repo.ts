@@ -1,0 +1,44 @@
+/** @module Bindings (OpenID ↔ subject, see schema.ts): upsert under the unique (channel, openid) index, status, list, delete. */
+import { and, asc, eq, gt, type SQL } from 'drizzle-orm'
+import type { Drizzle } from './db'
+import { bindings } from './schema'
+
+export type BindingRow = typeof bindings.$inferSelect
+export type BindingStatus = 'active' | 'unsubscribed'
+
+export interface BindingFilter {
+  channelId?: string
+  subject?: string
+  openid?: string
+  /** Only rows after this seq (pagination cursor). */
+  afterSeq?: number
+  limit: number
+}
+
+export const bindingsRepo = (orm: Drizzle) => ({
+  /**
+   * Binds the OpenID to the subject: a new row, or the existing row of this (channel, openid) moved to
+   * this subject and made active again. One statement: the unique index decides, not a read.
+   */
+  bind: (p: { id: string; channelId: string; openid: string; subject: string; code: string; now: number }): BindingRow =>
+    orm.insert(bindings).values({ id: p.id, channelId: p.channelId, openid: p.openid, subject: p.subject, status: 'active', code: p.code, boundAt: p.now, updatedAt: p.now })
+      .onConflictDoUpdate({ target: [bindings.channelId, bindings.openid], set: { subject: p.subject, status: 'active', code: p.code, boundAt: p.now, updatedAt: p.now } })
+      .returning().get()!,
+  /** Sets the status of this OpenID's binding, if it has one; true when a row changed. */
+  setStatus: (p: { channelId: string; openid: string; status: BindingStatus; now: number }): boolean =>
+    orm.update(bindings).set({ status: p.status, updatedAt: p.now })
+      .where(and(eq(bindings.channelId, p.channelId), eq(bindings.openid, p.openid)))
+      .returning({ seq: bindings.seq }).all().length > 0,
+  get: (id: string): BindingRow | undefined => orm.select().from(bindings).where(eq(bindings.id, id)).get(),
+  byOpenid: (channelId: string, openid: string): BindingRow | undefined =>
+    orm.select().from(bindings).where(and(eq(bindings.channelId, channelId), eq(bindings.openid, openid))).get(),
+  list: (f: BindingFilter): BindingRow[] => {
+    const where: SQL[] = []
+    if (f.channelId !== undefined) where.push(eq(bindings.channelId, f.channelId))
+    if (f.subject !== undefined) where.push(eq(bindings.subject, f.subject))
+    if (f.openid !== undefined) where.push(eq(bindings.openid, f.openid))
+    if (f.afterSeq !== undefined) where.push(gt(bindings.seq, f.afterSeq))
+    return orm.select().from(bindings).where(and(...where)).orderBy(asc(bindings.seq)).limit(f.limit).all()
+  },
+  delete: (id: string): boolean => orm.delete(bindings).where(eq(bindings.id, id)).returning({ seq: bindings.seq }).all().length > 0,
+})
