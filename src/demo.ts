@@ -30,13 +30,19 @@ export const runDemo = async (args: string[]): Promise<number> => {
     WXGATE_WECHAT_API: sandbox.url,
     WXGATE_APPID: '', WXGATE_APPSECRET: '', WXGATE_TOKEN: '', WXGATE_AES_KEY: '',
   }, '')
-  const deps = createDeps(config)
-  await deps.channels.upsert({ ...DEMO_CHANNEL, aesKey: randomAlnum(systemRandom, 43) })
+  // The bind page gets a "模拟扫码" button: the sandbox sends the scan event a phone would cause.
+  const deps = createDeps(config, { simulateScan: (code) => sandbox.scan({ scene: code, appId: DEMO_ACCOUNT.appId }) })
+  const aesKey = randomAlnum(systemRandom, 43)
+  await deps.channels.upsert({ ...DEMO_CHANNEL, aesKey })
   const { key } = await deps.apiKeys.create('demo', ['admin'])
   const server = await startServer(deps)
   exitOnSignals(server)
 
   const base = server.url
+  // Scans in the sandbox are delivered to this gateway in safe mode, as WeChat would.
+  sandbox.setCallback(DEMO_ACCOUNT.appId, { url: `${base}/wechat/${DEMO_CHANNEL.id}`, token: DEMO_CHANNEL.token, aesKey })
+  const sample = await deps.bind.create({ subject: 'demo-user', label: '演示用户 Demo user', ttlSeconds: 3600 }, { bindUrlBase: base })
+  const auth = `-H "Authorization: Bearer ${key}"`
   const ts = String(Math.floor(Date.now() / 1000))
   const nonce = '12345'
   const sig = sha1Signature([DEMO_CHANNEL.token, ts, nonce])
@@ -53,10 +59,19 @@ export const runDemo = async (args: string[]): Promise<number> => {
     'Try it:',
     `  curl "${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}&echostr=hello"`,
     `  curl -X POST -H 'content-type: text/xml' --data '${xml}' "${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}"`,
-    `  curl -H "Authorization: Bearer ${key}" ${base}/api/channels`,
-    `  curl -H "Authorization: Bearer ${key}" ${base}/api/channels/${DEMO_CHANNEL.id}/access-token`,
-    `  curl -H "Authorization: Bearer ${key}" ${base}/api/channels/${DEMO_CHANNEL.id}/token`,
+    `  curl ${auth} ${base}/api/channels`,
+    `  curl ${auth} ${base}/api/channels/${DEMO_CHANNEL.id}/access-token`,
+    `  curl ${auth} ${base}/api/channels/${DEMO_CHANNEL.id}/token`,
     `  curl ${sandbox.url}/_sandbox/received`,
+    '',
+    'Bind a WeChat user by QR code (no phone needed):',
+    `  1. open ${sample.bindUrl} in a browser and press 模拟扫码 (simulate scan); it turns to 已绑定 by itself`,
+    '  2. or let the sandbox scan it from the command line, then look at the code and the binding:',
+    `  curl -X POST -H 'content-type: application/json' --data '{"scene":"${sample.code}"}' ${sandbox.url}/_sandbox/scan`,
+    `  curl ${auth} ${base}/api/bindcode/${sample.code}`,
+    `  curl ${auth} "${base}/api/bindings?subject=demo-user"`,
+    '  3. a code for one of your own users (the answer has its bindUrl):',
+    `  curl -X POST ${auth} -H 'content-type: application/json' --data '{"subject":"u-42","label":"张三 (CRM)"}' ${base}/api/bindcode`,
     `  curl ${base}/healthz`,
     '',
     'Stop with Ctrl-C.',

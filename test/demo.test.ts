@@ -13,11 +13,19 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(out).toContain('Stop with Ctrl-C')
     const lines = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '))
     expect(lines.length).toBeGreaterThanOrEqual(5)
+    const answers: string[] = []
     for (const line of lines) {
       const r = spawnSync('bash', ['-c', `${line.replace(/^curl /, 'curl -sS -w "\\n%{http_code}" ')}`], { encoding: 'utf8' })
       const status = r.stdout.trim().split('\n').at(-1)
-      expect(`${line}\n→ ${status}`).toBe(`${line}\n→ 200`)
+      // 201 for the line that creates a bind code.
+      expect(`${line}\n→ ${status}`).toBe(`${line}\n→ ${line.includes('/api/bindcode --') || line.endsWith('/api/bindcode') ? 201 : 200}`)
+      answers.push(r.stdout)
     }
+    // The sandbox's scan bound the sample code, in safe mode, with the Chinese reply.
+    const scanAnswer = answers[lines.findIndex((l) => l.includes('/_sandbox/scan'))]!
+    expect(scanAnswer).toContain('"replyText":"绑定成功"')
+    expect(answers[lines.findIndex((l) => l.includes('/api/bindcode/'))]).toContain('"status":"bound"')
+    expect(answers[lines.findIndex((l) => l.includes('/api/bindings?subject=demo-user'))]).toContain('"openid":"o_demo_user_0001"')
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.on('exit', r))

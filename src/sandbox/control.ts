@@ -5,7 +5,8 @@
  */
 import { z } from 'zod'
 import type { SandboxRequest } from './sandbox.state'
-import type { InjectRule, Sandbox } from './sandbox.types'
+import type { InjectRule, Sandbox, ScanOptions } from './sandbox.types'
+import { ScanError } from './scan'
 import { jsonAnswer } from './wx-reply'
 
 export const CONTROL_PREFIX = '/_sandbox/'
@@ -27,6 +28,13 @@ export const AccountBody = z.object({ appId: z.string().min(1).optional() })
 export const UserBody = z.object({ appId: z.string().min(1).optional(), openid: z.string().min(1), subscribed: z.boolean().optional() })
 export const SubscribedBody = z.object({ appId: z.string().min(1).optional(), openid: z.string().min(1), subscribed: z.boolean() })
 export const TemplateBody = z.object({ appId: z.string().min(1).optional(), templateId: z.string().min(1) })
+export const ScanBody = z.object({
+  ticket: z.string().min(1).optional(),
+  scene: z.string().min(1).optional(),
+  appId: z.string().min(1).optional(),
+  openid: z.string().min(1).optional(),
+})
+export const CallbackBody = z.object({ appId: z.string().min(1).optional(), url: z.string().min(1), token: z.string().min(1), aesKey: z.string().optional() })
 
 const HELP = {
   endpoints: [
@@ -41,6 +49,8 @@ const HELP = {
     'GET  /_sandbox/delivered?appId=',
     'GET  /_sandbox/token?appId=',
     'GET  /_sandbox/qrcode?ticket=',
+    'POST /_sandbox/callback   {appId?, url, token, aesKey?}',
+    'POST /_sandbox/scan       {ticket?, scene?, appId?, openid?}',
     'POST /_sandbox/reset',
   ],
 }
@@ -65,7 +75,7 @@ const toRule = (b: InjectBody): InjectRule => {
   return rule
 }
 
-type Route = (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string) => Response
+type Route = (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string) => Response | Promise<Response>
 
 const OK = () => jsonAnswer({ ok: true })
 
@@ -116,6 +126,23 @@ const POST_ROUTES: Record<string, Route> = {
     sb.reset()
     return OK()
   },
+  callback: (sb, req, def) => {
+    const b = parse(CallbackBody, req)
+    if (b instanceof Response) return b
+    sb.setCallback(b.appId ?? def, b.aesKey === undefined ? { url: b.url, token: b.token } : { url: b.url, token: b.token, aesKey: b.aesKey })
+    return OK()
+  },
+  // Answers once the event was delivered (or given up on), up to three timeouts later.
+  scan: async (sb, req) => {
+    const b = parse(ScanBody, req)
+    if (b instanceof Response) return b
+    const opts: ScanOptions = {}
+    if (b.ticket !== undefined) opts.ticket = b.ticket
+    if (b.scene !== undefined) opts.scene = b.scene
+    if (b.appId !== undefined) opts.appId = b.appId
+    if (b.openid !== undefined) opts.openid = b.openid
+    return jsonAnswer(await sb.scan(opts))
+  },
 }
 
 const GET_ROUTES: Record<string, Route> = {
@@ -132,14 +159,16 @@ const GET_ROUTES: Record<string, Route> = {
   },
 }
 
-export const handleControl = (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string): Response => {
+export const handleControl = async (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string): Promise<Response> => {
   const name = req.path.slice(CONTROL_PREFIX.length)
   const routes = req.method === 'GET' ? GET_ROUTES : req.method === 'POST' ? POST_ROUTES : {}
   const route = Object.hasOwn(routes, name) ? routes[name] : undefined
   if (!route) return bad(`no control endpoint ${req.method} ${req.path}`, 404)
   try {
-    return route(sandbox, req, defaultAppId)
+    return await route(sandbox, req, defaultAppId)
   } catch (e) {
+    // A scan that cannot happen says why with its status (404 unknown ticket, 409 no callback target).
+    if (e instanceof ScanError) return bad(e.message, e.status)
     // Unknown accounts and users, nonsense rules: the caller's mistake, said plainly.
     return bad(e instanceof Error ? e.message : String(e))
   }

@@ -9,6 +9,7 @@ import { activeRule, takeRule, wait } from './injections'
 import { handleQrCreate, handleShowQrcode, qrScene } from './qrcode'
 import { handleClearQuota, handleClearQuotaV2 } from './quota'
 import { accountOrThrow, createSandboxState, resetState, type SandboxRequest, type SandboxState } from './sandbox.state'
+import { scan, setCallback } from './scan'
 import { DEMO_ACCOUNT, DEMO_TEMPLATES, type Sandbox, type SandboxOptions } from './sandbox.types'
 import { addTemplate, deliveredMessages, handleTemplateSend } from './templates'
 import { currentStableToken, expireTokens, forceRefreshesToday, handleStableToken, handleToken, revokeTokens } from './tokens'
@@ -59,6 +60,9 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
   const demo = state.accounts.get(DEMO_ACCOUNT.appId)
   if (demo) for (const t of DEMO_TEMPLATES) demo.templates.add(t)
   const defaultAppId = accounts[0]?.appId ?? DEMO_ACCOUNT.appId
+  for (const [appId, target] of Object.entries(opts.callbacks ?? {})) setCallback(state, appId, target)
+  const callbackTimeoutMs = opts.callbackTimeoutMs ?? 5000
+  if (!(callbackTimeoutMs > 0)) throw new Error(`sandbox: callbackTimeoutMs must be > 0: ${callbackTimeoutMs}`)
   // Aborted on stop, so delayed and hanging answers end with the sandbox.
   const stopping = new AbortController()
 
@@ -129,6 +133,8 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     currentToken: (appId) => currentStableToken(state, appId),
     forceRefreshesToday: (appId) => forceRefreshesToday(state, appId),
     qrScene: (ticket) => qrScene(state, ticket),
+    setCallback: (appId, target) => setCallback(state, appId, target),
+    scan: (scanOpts = {}) => scan(state, scanOpts, { defaultAppId, timeoutMs: callbackTimeoutMs, stopping: stopping.signal }),
     reset: () => resetState(state),
   }
   return sandbox

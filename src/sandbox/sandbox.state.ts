@@ -3,7 +3,7 @@
  * Day and month boundaries are Asia/Shanghai (UTC+8, no DST) because that is where WeChat's quotas roll over.
  */
 import type { Clock } from '../lib/clock'
-import type { DeliveredMessage, InjectRule, ReceivedCall, SandboxAccount } from './sandbox.types'
+import type { CallbackTarget, DeliveredMessage, InjectRule, ReceivedCall, SandboxAccount } from './sandbox.types'
 
 export type TokenKind = 'stable' | 'plain'
 
@@ -41,6 +41,8 @@ export interface AccountState {
   quotaCount: number
   /** touser + "\n" + client_msg_id → first send within the dedup window. */
   dedup: Map<string, { msgid: string; at: number }>
+  /** Where scan events are pushed; configuration, so reset() keeps it. */
+  callback?: CallbackTarget
 }
 
 export interface QrRecord {

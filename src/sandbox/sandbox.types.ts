@@ -19,7 +19,64 @@ export interface SandboxOptions {
   tokenTtlSeconds?: number
   /** Randomness for tokens, tickets, msgids and rids; default Math.random (the sandbox is not protocol code). */
   random?: () => number
+  /** appId → the server URL WeChat pushes that account's events to (see Sandbox.scan). */
+  callbacks?: Record<string, CallbackTarget>
+  /** How long a pushed event waits for the server's answer before WeChat retries; default 5000, as WeChat. */
+  callbackTimeoutMs?: number
 }
+
+/** An account's server configuration on mp.weixin.qq.com: where events go and how they are signed. */
+export interface CallbackTarget {
+  /** e.g. 'http://127.0.0.1:3000/wechat/demo'; signing parameters are appended to its query. */
+  url: string
+  token: string
+  /** 43-character EncodingAESKey: when set, events are sent in safe mode (encrypted). */
+  aesKey?: string
+}
+
+export interface ScanOptions {
+  /** The QR ticket scanned; or leave it out and give `scene` (with `appId`, default the first account). */
+  ticket?: string
+  /** Without a ticket: the newest unexpired ticket of `appId` with this scene (the newest expired one if none). */
+  scene?: string
+  appId?: string
+  /** Default DEMO_SCAN_OPENID; an unknown openid becomes a new, not yet subscribed user. */
+  openid?: string
+}
+
+/** The user of `scan` when no openid is given. */
+export const DEMO_SCAN_OPENID = 'o_demo_user_0001'
+
+interface ScanBase {
+  appId: string
+  ticket: string
+  scene: string
+  openid: string
+}
+
+/** An expired code: the WeChat app only shows "二维码已过期" and nothing reaches the server. */
+export interface ScanNotSent extends ScanBase {
+  sent: false
+  reason: 'expired'
+}
+
+export interface ScanSent extends ScanBase {
+  sent: true
+  /** 'subscribe' (EventKey qrscene_<scene>) for a user who was not subscribed, 'SCAN' (EventKey <scene>) otherwise. */
+  event: 'subscribe' | 'SCAN'
+  /** HTTP status of the last attempt; 0 when it got no answer (timeout, connection refused). */
+  status: number
+  /** The last answer's body as received; in safe mode the decrypted plaintext of an encrypted reply. */
+  reply: string
+  /** The <Content> of a text reply. */
+  replyText?: string
+  /** 1 to 3: WeChat retries twice when the answer is not 200 within the timeout. */
+  attempts: number
+  /** Why the last attempt failed (no answer), or why a safe-mode reply could not be opened. */
+  error?: string
+}
+
+export type ScanResult = ScanSent | ScanNotSent
 
 /** The account `wxgate demo` talks to; its AppID and secret match the demo channel. */
 export const DEMO_ACCOUNT: SandboxAccount = { appId: 'wxd3m0000000000001', appSecret: 'demo-app-secret' }
@@ -98,6 +155,14 @@ export interface Sandbox {
   forceRefreshesToday(appId: string): number
   /** What a QR ticket stands for, so a test can simulate the scan; expired tickets are still answered. */
   qrScene(ticket: string): QrScene | undefined
+  /** Sets (or with undefined removes) the account's server URL; kept by reset(). */
+  setCallback(appId: string, target: CallbackTarget | undefined): void
+  /**
+   * A user scans a parametric QR code: the subscribe or SCAN event is POSTed to the account's callback
+   * target, signed (and encrypted in safe mode) as WeChat does. Rejects with ScanError: 400 without ticket
+   * or scene, 404 for an unknown ticket or scene, 409 when the account has no callback target.
+   */
+  scan(opts?: ScanOptions): Promise<ScanResult>
   /** Forget calls, injections, latency, tokens, quotas, dedup, deliveries and tickets; accounts, users, templates stay. */
   reset(): void
 }
