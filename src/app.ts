@@ -1,6 +1,7 @@
 /** @module createApp(deps): mounts the route plugins, OpenAPI and the error mapper; never listens. */
 import { Elysia } from 'elysia'
 import type { Deps } from './deps'
+import { bindPageRoutes } from './http/bind-page.routes'
 import { bindRoutes } from './http/bind.routes'
 import { callbackRoutes } from './http/callback.routes'
 import { channelsRoutes } from './http/channels.routes'
@@ -18,5 +19,6 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
   .use(tokensRoutes({ tokens: deps.tokens, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
+  .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))
 
 export type App = ReturnType<typeof createApp>

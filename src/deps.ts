@@ -5,7 +5,7 @@
 import type { Config } from './config'
 import { createApiKeyService } from './domain/apikey.service'
 import { createCallbackService, type CallbackEvents } from './domain/callback.service'
-import { createBindService } from './domain/bind.service'
+import { createBindService, type SimulateScan } from './domain/bind.service'
 import { createChannelService } from './domain/channel.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
 import { bindRules } from './domain/handlers/bind.rules'
@@ -30,6 +30,8 @@ export interface DepsOverrides {
   /** The fetch the WeChat client uses (tests: the default, against the sandbox on loopback). */
   fetch?: FetchLike
   wechatTimeoutMs?: number
+  /** Demo only: the bind page gets a "simulate scan" button that calls this (the sandbox sends the scan). */
+  simulateScan?: SimulateScan
 }
 
 export const createDeps = (config: Config, o: DepsOverrides = {}) => {
@@ -63,7 +65,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     qrImageBase: qrImageBaseFor(config.WXGATE_WECHAT_API),
   })
 
-  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind }
+  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -30,6 +30,9 @@ export const BindCodeInput = z.object({
 })
 export type BindCodeInput = z.infer<typeof BindCodeInput>
 
+/** The demo's stand-in for a phone: makes the sandbox WeChat send the scan event of this code. */
+export type SimulateScan = (code: string) => Promise<unknown>
+
 export type BindCodeStatus = 'pending' | 'bound' | 'expired'
 
 export interface BindCodeView {
