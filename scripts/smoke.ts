@@ -1,12 +1,13 @@
 /**
  * Smoke test of the compiled binary, as CI runs it: --version, migrate, serve on a loopback port with a
  * channel from the environment, a signed GET and POST (plaintext and safe mode), /healthz, /docs/json,
- * then SIGTERM and a clean exit. Prints "ok - …" / "FAIL - …" lines.
+ * a bind code with its page and a sandbox scan, then SIGTERM and a clean exit. Prints "ok - …" / "FAIL - …" lines.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { startSandbox } from '../src/sandbox'
 import { aesKeyFrom, decrypt, encrypt } from '../src/wechat/crypto'
 import { msgSignature, sha1Signature } from '../src/wechat/signature'
 
@@ -18,13 +19,15 @@ const check = (name: string, cond: boolean, detail = '') => {
   else { failures++; console.log(`FAIL - ${name}${detail ? `: ${detail}` : ''}`) }
 }
 
+// The sandbox WeChat (from source, in this process) stands in for api.weixin.qq.com.
+const sandbox = await startSandbox({ accounts: [{ appId: 'wx2c2769f8efd9abc2', appSecret: 'smoke-app-secret' }] })
 const port = 30000 + Math.floor(Math.random() * 20000)
 const aesKey = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
 const env = {
   ...process.env,
   WXGATE_DB: join(dir, 'smoke.db'), WXGATE_PORT: String(port), WXGATE_HOST: '127.0.0.1', WXGATE_LOG_LEVEL: 'info',
   WXGATE_APPID: 'wx2c2769f8efd9abc2', WXGATE_APPSECRET: 'smoke-app-secret', WXGATE_TOKEN: 'smoketoken', WXGATE_AES_KEY: aesKey,
-  WXGATE_ADMIN_TOKEN: 'smoke-admin-token-0123456789',
+  WXGATE_ADMIN_TOKEN: 'smoke-admin-token-0123456789', WXGATE_WECHAT_API: sandbox.url,
 }
 
 const version = spawnSync(bin, ['--version'], { encoding: 'utf8', env })
@@ -69,9 +72,25 @@ check('/docs/json lists /api/channels', !!docs?.paths?.['/api/channels'])
 const channels = await fetch(`${base}/api/channels`, { headers: { authorization: 'Bearer smoke-admin-token-0123456789' } }).then((r) => r.json() as Promise<{ items: { id: string }[] }>, () => undefined)
 check('the environment channel is listed', channels?.items?.some((c) => c.id === 'default') === true)
 
+// Bind flow through the binary: a code with its QR code from (sandbox) WeChat, our page with the SVG QR
+// code (the QR library is bundled), a scan delivered in safe mode, the page's status route says bound.
+const admin = { authorization: 'Bearer smoke-admin-token-0123456789', 'content-type': 'application/json' }
+const created = await fetch(`${base}/api/bindcode`, { method: 'POST', headers: admin, body: JSON.stringify({ subject: 'u-smoke', label: '冒烟测试' }) })
+  .then(async (r) => ({ status: r.status, body: (await r.json()) as { code: string; bindUrl: string; qr: { ticket: string } } }), () => undefined)
+check('POST /api/bindcode creates a code with a QR ticket', created?.status === 201 && !!created.body.qr?.ticket, JSON.stringify(created))
+const page = created ? await fetch(created.body.bindUrl).then((r) => r.text(), () => '') : ''
+check('the bind page shows an inline SVG QR code and the label', page.includes('<svg id="qr"') && page.includes('冒烟测试'))
+sandbox.setCallback('wx2c2769f8efd9abc2', { url: `${base}/wechat`, token: 'smoketoken', aesKey })
+const scanned = created ? await sandbox.scan({ ticket: created.body.qr.ticket, openid: 'o_smoke_scan' }).catch((e: unknown) => ({ error: String(e) })) : undefined
+check('a scan (safe mode) is answered 绑定成功', !!scanned && 'replyText' in scanned && scanned.replyText === '绑定成功', JSON.stringify(scanned))
+const status = created ? await fetch(`${base}/bind/${created.body.code}/status`).then((r) => r.json() as Promise<{ status: string }>, () => undefined) : undefined
+check('the bind status route says bound', status?.status === 'bound', JSON.stringify(status))
+
+const accessToken = sandbox.currentToken('wx2c2769f8efd9abc2') ?? 'no-token-was-fetched'
 server.kill('SIGTERM')
 const code = await new Promise<number | null>((r) => server.on('exit', (c) => r(c)))
 check('SIGTERM stops it with exit 0', code === 0, `exit ${code}`)
-for (const secret of ['smoke-app-secret', aesKey, 'smoke-admin-token-0123456789']) check(`the log never shows a secret (${secret.slice(0, 5)}…)`, !out.includes(secret))
+await sandbox.stop()
+for (const secret of ['smoke-app-secret', aesKey, 'smoke-admin-token-0123456789', accessToken]) check(`the log never shows a secret (${secret.slice(0, 5)}…)`, !out.includes(secret))
 rmSync(dir, { recursive: true, force: true })
 process.exit(failures ? 1 : 0)
