@@ -118,6 +118,8 @@ const script = (config: string) => `(() => {
     busy = true;
     try {
       const r = await fetch(C.statusUrl, { cache: 'no-store', credentials: 'same-origin', headers: { accept: 'application/json' } });
+      // 404: the code was pruned or never existed; it can no longer be used, so stop as expired.
+      if (r.status === 404) { show('expired'); return; }
       if (!r.ok) throw new Error('status ' + r.status);
       const j = await r.json();
       delay = C.pollMs;

@@ -13,7 +13,7 @@ import { launchBrowser, phonePage } from '../support/browser'
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
 const QR_URL = 'http://weixin.qq.com/q/02abcDEFghij1zZ01xHNGf'
 
-type Answer = BindStatus | 503
+type Answer = BindStatus | 503 | 404
 
 /** A tiny server for one page: `/bind/x` renders it, `/bind/x/status` answers what `answer()` says. */
 const serve = (view: Omit<BindPageView, 'nonce' | 'statusUrl'>, answer: () => Answer, onSimulate?: () => void) => {
@@ -30,7 +30,7 @@ const serve = (view: Omit<BindPageView, 'nonce' | 'statusUrl'>, answer: () => An
       if (pathname === '/bind/x/status' && req.method === 'GET') {
         stats.polls++
         const a = answer()
-        return a === 503 ? Response.json({ error: 'unavailable' }, { status: 503 }) : Response.json({ status: a }, { headers: { 'cache-control': 'no-store' } })
+        return typeof a === 'number' ? Response.json({ error: 'unavailable' }, { status: a }) : Response.json({ status: a }, { headers: { 'cache-control': 'no-store' } })
       }
       if (pathname === '/bind/x/simulate' && req.method === 'POST') {
         stats.simulated++
@@ -170,6 +170,24 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       await waitForStatus(page, 'bound', 5000)
       // Chromium logs each 503 as "Failed to load resource"; nothing else may appear.
       expect(problems.filter((p) => !p.includes('status of 503'))).toEqual([])
+    } finally {
+      await close()
+      srv.stop()
+    }
+  })
+
+  test('a code that disappeared (404 from the status route) stops polling and shows expired', async () => {
+    let answer: Answer = 'pending'
+    const srv = serve({ status: 'pending', qrContent: QR_URL, secondsLeft: 300, pollMs: 150 }, () => answer)
+    const { page, close } = await phonePage(browser)
+    try {
+      await page.goto(srv.url)
+      answer = 404
+      await waitForStatus(page, 'expired', 5000)
+      expect(await page.locator('#qr').isHidden()).toBe(true)
+      const polls = srv.stats.polls
+      await page.waitForTimeout(600)
+      expect(srv.stats.polls).toBe(polls)
     } finally {
       await close()
       srv.stop()
