@@ -117,3 +117,70 @@ export const bindings = sqliteTable('bindings', {
   uniqueIndex('bindings_channel_openid_uq').on(t.channelId, t.openid),
   index('bindings_channel_subject_idx').on(t.channelId, t.subject),
 ])
+
+/**
+ * One `POST /api/send` call: its idempotency key (unique per API key) with a hash of the body and the
+ * answer given, so that a repeat within 24 h gets the same answer and stores nothing new.
+ */
+export const sendRequests = sqliteTable('send_requests', {
+  id: text('id').primaryKey(),
+  /** Who asked: the API key id ('admin' for WXGATE_ADMIN_TOKEN). Idempotency keys are scoped to it. */
+  apiKeyId: text('api_key_id').notNull(),
+  idempotencyKey: text('idempotency_key'),
+  /** SHA-256 of the canonical request body. */
+  bodyHash: text('body_hash').notNull(),
+  /** The JSON answer of the first call (without live statuses). */
+  answer: text('answer').notNull(),
+  createdAt: integer('created_at').notNull(),
+}, (t) => [
+  uniqueIndex('send_requests_key_uq').on(t.apiKeyId, t.idempotencyKey),
+  index('send_requests_created_at_idx').on(t.createdAt),
+])
+
+/**
+ * The outbox: one row per recipient, written before `POST /api/send` answers (accepted means stored).
+ * queued → sending → sent → delivered | failed; failed also straight from queued/sending. `seq` is the
+ * order in which due messages are picked.
+ */
+export const messages = sqliteTable('messages', {
+  seq: integer('seq').primaryKey({ autoIncrement: true }),
+  id: text('id').notNull(),
+  requestId: text('request_id').notNull(),
+  channelId: text('channel_id').notNull().references(() => channels.id, { onDelete: 'cascade' }),
+  openid: text('openid').notNull(),
+  subject: text('subject'),
+  templateId: text('template_id').notNull(),
+  /** JSON of the WeChat body without touser and client_msg_id: { template_id, url?, miniprogram?, data }. */
+  payload: text('payload').notNull(),
+  /** queued | sending | sent | delivered | failed */
+  status: text('status').notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  errcode: integer('errcode'),
+  error: text('error'),
+  /** WeChat's msgid (64-bit, as text); TEMPLATESENDJOBFINISH carries it as MsgID. */
+  wechatMsgId: text('wechat_msg_id'),
+  /** When a queued message is due (ms). */
+  nextAttemptAt: integer('next_attempt_at').notNull(),
+  createdAt: integer('created_at').notNull(),
+  sentAt: integer('sent_at'),
+  finishedAt: integer('finished_at'),
+}, (t) => [
+  uniqueIndex('messages_id_uq').on(t.id),
+  index('messages_due_idx').on(t.status, t.nextAttemptAt),
+  index('messages_wechat_msg_idx').on(t.channelId, t.wechatMsgId),
+  index('messages_subject_idx').on(t.channelId, t.subject),
+  index('messages_created_at_idx').on(t.createdAt),
+  index('messages_request_idx').on(t.requestId),
+])
+
+/** Every call made to WeChat for a message, for the record (what was tried, when, and what came back). */
+export const messageAttempts = sqliteTable('message_attempts', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  messageId: text('message_id').notNull(),
+  at: integer('at').notNull(),
+  durationMs: integer('duration_ms').notNull(),
+  /** ok | transient | token | quota | permanent */
+  outcome: text('outcome').notNull(),
+  errcode: integer('errcode'),
+  error: text('error'),
+}, (t) => [index('message_attempts_message_idx').on(t.messageId)])
