@@ -8,6 +8,7 @@ import { channelsRoutes } from './http/channels.routes'
 import { errorMapper } from './http/errors'
 import { healthRoutes } from './http/health.routes'
 import { docs } from './http/openapi'
+import { sendRoutes } from './http/send.routes'
 import { tokensRoutes } from './http/tokens.routes'
 import { VERSION } from './version'
 
@@ -19,6 +20,7 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
   .use(tokensRoutes({ tokens: deps.tokens, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
+  .use(sendRoutes({ send: deps.send, apiKeys: deps.apiKeys }))
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))
 
 export type App = ReturnType<typeof createApp>

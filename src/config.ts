@@ -9,6 +9,8 @@ const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string(
 const bool = z.preprocess((v) => (v === undefined || v === '' ? 'false' : String(v).toLowerCase()), z.enum(['true', 'false', '1', '0', 'yes', 'no']))
   .transform((v) => v === 'true' || v === '1' || v === 'yes')
 
+const posInt = (message: string) => z.coerce.number({ error: message }).int(message).min(1, message)
+
 export const Config = z.object({
   WXGATE_HOST: z.string().min(1).default('127.0.0.1'),
   WXGATE_PORT: z.coerce.number({ error: 'must be a port number 0-65535' }).int('must be a port number 0-65535').min(0, 'must be a port number 0-65535').max(65535, 'must be a port number 0-65535').default(3000),
@@ -34,6 +36,12 @@ export const Config = z.object({
   WXGATE_TOKEN: optionalString,
   WXGATE_AES_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9]{43}$/, 'must be 43 characters of [A-Za-z0-9]').optional()),
   WXGATE_ALLOW_EMPTY_TOKEN: bool,
+  // Sending (the outbox): per-channel rate and calls in flight, how long a message may keep retrying,
+  // and how long finished messages are kept.
+  WXGATE_SEND_RATE: posInt('must be a whole number of messages per second, 1 or more').default(20),
+  WXGATE_SEND_CONCURRENCY: posInt('must be a whole number of calls in flight, 1 or more').default(8),
+  WXGATE_SEND_MAX_AGE: posInt('must be a whole number of seconds, 1 or more').default(86_400),
+  WXGATE_MESSAGE_RETENTION_DAYS: posInt('must be a whole number of days, 1 or more').default(30),
 }).superRefine((c, ctx) => {
   // The environment's channel is all-or-nothing: a half-configured channel would fail at the first callback.
   const given = (['WXGATE_APPID', 'WXGATE_APPSECRET', 'WXGATE_TOKEN'] as const).filter((k) => c[k] !== undefined)

@@ -9,6 +9,9 @@ import { createBindService, type SimulateScan } from './domain/bind.service'
 import { createChannelService } from './domain/channel.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
 import { bindRules } from './domain/handlers/bind.rules'
+import { deliveryRules } from './domain/handlers/delivery.rules'
+import { createOutbox } from './domain/outbox'
+import { createSendService } from './domain/send.service'
 import { createTokenService } from './domain/token.service'
 import { systemClock, type Clock } from './lib/clock'
 import { createLogger, type Logger } from './lib/log'
@@ -48,7 +51,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   for (const c of channels.list()) for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
   const apiKeys = createApiKeyService({ db, clock, random, adminToken: config.WXGATE_ADMIN_TOKEN })
   // Built-in rules first (they pass what is not theirs), then the caller's.
-  const dispatcher = createDispatcher([...bindRules({ random }), ...(o.rules ?? [])])
+  const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
     db, clock, random, log, channels, dispatcher,
     maxAgeSeconds: config.WXGATE_CALLBACK_MAX_AGE,
@@ -65,7 +68,13 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     qrImageBase: qrImageBaseFor(config.WXGATE_WECHAT_API),
   })
 
-  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, simulateScan: o.simulateScan }
+  const outbox = createOutbox({
+    db, clock, random, log, tokens, wechat,
+    options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
+  })
+  const send = createSendService({ db, clock, random, log, channels, outbox, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000 })
+
+  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, send, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

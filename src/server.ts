@@ -20,6 +20,10 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   deps.scheduler.every('prune-bindcodes', 3600_000, () => deps.bind.prune(), { runNow: true })
   // Tokens are refreshed in their last 300 s; a 10 s pass is fine-grained enough for that window.
   deps.scheduler.every('refresh-tokens', 10_000, () => deps.tokens.tick(), { runNow: true })
+  // Finished messages are kept WXGATE_MESSAGE_RETENTION_DAYS; idempotency keys 24 h.
+  deps.scheduler.every('prune-messages', 3600_000, () => deps.send.prune(), { runNow: true })
+  // The outbox resumes what was accepted and not finished (and what a crash caught mid-call) at once.
+  await deps.outbox.start()
 
   const app = createApp(deps)
   const hostname = opts.hostname ?? deps.config.WXGATE_HOST
@@ -48,6 +52,8 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     deps.log.info('shutting down: finishing requests in flight')
     deps.scheduler.stop()
     await server.stop(false)
+    // Calls to WeChat in flight are awaited and recorded; queued messages wait for the next start.
+    await deps.outbox.stop()
     // Wait for the write queue to drain: every accepted callback commits or rolls back.
     await deps.db.tx(() => undefined).catch(() => undefined)
     deps.db.close()

@@ -193,6 +193,12 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     }
   }
 
+  /** Until when (ms) the channel's daily quota is used up (45009), or undefined. A read, for the outbox. */
+  const quotaPausedUntil = (channelId: string): number | undefined => {
+    const until = repo.get(channelId)?.quotaUntil
+    return until && until > clock.now() ? until : undefined
+  }
+
   const status = async (channelId: string): Promise<TokenStatus> => {
     channelOrThrow(channelId)
     const r = await row(channelId)
@@ -255,6 +261,6 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     }
   }
 
-  return { getToken, replaceFailing, withToken, status, clearQuota, tick }
+  return { getToken, replaceFailing, withToken, status, quotaPausedUntil, clearQuota, tick }
 }
 export type TokenService = ReturnType<typeof createTokenService>

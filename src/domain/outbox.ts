@@ -1,0 +1,273 @@
+/**
+ * @module The outbox worker: sends queued template messages through WeChat, in order, with a bounded
+ * number of calls in flight and a send rate per channel, and records every attempt.
+ *
+ * - Each call carries `client_msg_id` = messageId, so WeChat delivers a message once even when it is
+ *   sent again after a lost answer or a crash ("对于同一个openid + client_msg_id, 只发送一条消息").
+ * - Transient failures (-1, 45011, HTTP 5xx, timeouts, network) are retried with exponential backoff
+ *   and jitter — the first retry within 2 s, doubling up to 60 s, after 45011 not before the next
+ *   minute — until the message is older than the maximum age; then it fails.
+ * - Token errors go through the token service (one refresh flight, then the call is retried).
+ * - Permanent errors fail the message at once with errcode and a readable error; 43004 also marks the
+ *   user's binding unsubscribed.
+ * - 45009 pauses the channel: messages stay queued until the quota is back (00:00 Asia/Shanghai or
+ *   clear-quota); the token status shows it.
+ * - At start, messages caught mid-call by a crash go back to the queue.
+ */
+import type { Clock } from '../lib/clock'
+import type { Logger } from '../lib/log'
+import type { Random } from '../lib/random'
+import { bindingsRepo } from '../store/bindings.repo'
+import type { Db } from '../store/db'
+import { messagesRepo, type MessageRow } from '../store/messages.repo'
+import { errcodeInfo } from '../wechat/errcodes'
+import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
+import type { TemplateSendBody } from '../wechat-api/endpoints'
+import { QuotaExhaustedError, type TokenService } from './token.service'
+
+export interface OutboxOptions {
+  /** Messages per second per channel. */
+  ratePerSecond: number
+  /** WeChat calls in flight per channel. */
+  concurrency: number
+  /** A message still failing this long after it was accepted fails for good (ms). */
+  maxAgeMs: number
+}
+
+export interface OutboxDeps {
+  db: Db
+  clock: Clock
+  random: Random
+  log: Logger
+  tokens: TokenService
+  wechat: WeChatClient
+  options: OutboxOptions
+}
+
+const FINAL = new Set(['sent', 'delivered', 'failed'])
+const FIRST_RETRY_MS = 1000
+const MAX_RETRY_MS = 60_000
+/** How often the worker looks for due messages when nothing woke it. */
+const IDLE_POLL_MS = 250
+
+/** What one WeChat call for a message ended in. */
+type Outcome =
+  | { kind: 'sent'; wechatMsgId: string }
+  | { kind: 'retry'; errcode: number | null; error: string; notBefore?: number }
+  | { kind: 'paused'; errcode: number | null; error: string }
+  | { kind: 'failed'; errcode: number | null; error: string }
+
+const readable = (e: WeChatApiError): string =>
+  e.errcode !== undefined ? `${errcodeInfo(e.errcode).meaning} (${e.errcode}: ${e.errmsg})${e.hint ? ` — ${e.hint}` : ''}` : e.errmsg
+
+export const classify = (e: unknown, now: number): Outcome => {
+  if (e instanceof QuotaExhaustedError) return { kind: 'paused', errcode: 45009, error: e.message }
+  if (e instanceof WeChatApiError) {
+    const errcode = e.errcode ?? null
+    if (e.class === 'quota') return { kind: 'paused', errcode, error: readable(e) }
+    if (e.class === 'permanent') return { kind: 'failed', errcode, error: readable(e) }
+    // 45011: the minute quota; WeChat says to retry next minute.
+    const notBefore = errcode === 45011 ? Math.ceil((now + 1) / 60_000) * 60_000 : undefined
+    return { kind: 'retry', errcode, error: readable(e), ...(notBefore ? { notBefore } : {}) }
+  }
+  // Anything else (a bug, a database hiccup) is retried rather than lost.
+  return { kind: 'retry', errcode: null, error: e instanceof Error ? e.message : String(e) }
+}
+
+export const createOutbox = (deps: OutboxDeps) => {
+  const { db, clock, random, tokens, wechat, options } = deps
+  const log = deps.log.child({ module: 'outbox' })
+  const repo = messagesRepo(db.orm)
+
+  interface ChannelState { inFlight: number; tokens: number; refilledAt: number }
+  const channels = new Map<string, ChannelState>()
+  const stateOf = (id: string): ChannelState => {
+    let s = channels.get(id)
+    if (!s) channels.set(id, (s = { inFlight: 0, tokens: options.ratePerSecond, refilledAt: clock.now() }))
+    return s
+  }
+  /** Token bucket: up to one second's worth of messages at once, refilled continuously. */
+  const refill = (s: ChannelState, now: number) => {
+    s.tokens = Math.min(options.ratePerSecond, s.tokens + ((now - s.refilledAt) / 1000) * options.ratePerSecond)
+    s.refilledAt = now
+  }
+
+  const waiters = new Map<string, Set<() => void>>()
+  const settled = (id: string) => {
+    const w = waiters.get(id)
+    if (!w) return
+    waiters.delete(id)
+    for (const f of w) f()
+  }
+
+  let running = false
+  let stopped = true
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let pumping: Promise<void> | undefined
+  let again = false
+  const inFlight = new Set<Promise<void>>()
+
+  const backoff = (attempts: number): number => {
+    const base = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.max(0, attempts - 1))
+    // Full jitter on the upper half: spreads retries of a batch that failed together.
+    const r = random.bytes(2)
+    return Math.round(base * (0.5 + ((r[0]! << 8) | r[1]!) / 65535 / 2))
+  }
+
+  const sendOne = async (m: MessageRow): Promise<void> => {
+    const state = stateOf(m.channelId)
+    const payload = JSON.parse(m.payload) as Omit<TemplateSendBody, 'touser' | 'client_msg_id'>
+    let calls = 0
+    const started = clock.now()
+    let outcome: Outcome
+    try {
+      const answer = await tokens.withToken(m.channelId, (accessToken) => {
+        calls++
+        return wechat.sendTemplate(accessToken, { touser: m.openid, ...payload, client_msg_id: m.id })
+      })
+      outcome = { kind: 'sent', wechatMsgId: answer.msgid }
+    } catch (e) {
+      outcome = classify(e, clock.now())
+    }
+    const now = clock.now()
+    const extraCalls = calls - 1
+    const attempts = m.attempts + extraCalls
+    try {
+      await db.tx((orm) => {
+        const r = messagesRepo(orm)
+        if (calls > 0) {
+          r.addAttempt({
+            messageId: m.id, at: started, durationMs: now - started,
+            outcome: outcome.kind === 'sent' ? 'ok' : outcome.kind === 'paused' ? 'quota' : outcome.kind === 'failed' ? 'permanent' : 'transient',
+            errcode: outcome.kind === 'sent' ? null : outcome.errcode,
+            error: outcome.kind === 'sent' ? null : outcome.error,
+          })
+        }
+        switch (outcome.kind) {
+          case 'sent':
+            r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls })
+            return
+          case 'failed':
+            r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls })
+            if (outcome.errcode === 43004) bindingsRepo(orm).setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
+            return
+          case 'paused':
+            // Not the message's fault: it waits in the queue, first in line, until the quota is back.
+            r.markRetry(m.id, { nextAttemptAt: now, errcode: outcome.errcode, error: outcome.error, extraCalls })
+            return
+          case 'retry': {
+            if (now - m.createdAt >= options.maxAgeMs) {
+              r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls })
+              return
+            }
+            const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)
+            r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls })
+          }
+        }
+      })
+    } catch (e) {
+      // The row stays `sending`: the next start requeues it, and client_msg_id keeps WeChat from delivering twice.
+      log.error('could not record a send result', { messageId: m.id, error: e })
+    }
+    if (outcome.kind === 'failed') log.warn('message failed', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, error: outcome.error })
+    else if (outcome.kind === 'retry') log.info('message will be retried', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, attempts })
+    state.inFlight--
+    if (outcome.kind === 'sent' || outcome.kind === 'failed') settled(m.id)
+    kick()
+  }
+
+  /** One pass: per channel, claim as many due messages as may go now (rate, in-flight limit, quota) and send them. */
+  const pass = async (): Promise<void> => {
+    const now = clock.now()
+    const picked: MessageRow[] = []
+    for (const channelId of repo.dueChannels(now)) {
+      if (tokens.quotaPausedUntil(channelId) !== undefined) continue
+      const s = stateOf(channelId)
+      refill(s, now)
+      const room = Math.min(options.concurrency - s.inFlight, Math.floor(s.tokens))
+      if (room <= 0) continue
+      const rows = repo.due(channelId, now, room)
+      s.inFlight += rows.length
+      s.tokens -= rows.length
+      picked.push(...rows)
+    }
+    if (picked.length === 0) return
+    const claimed = await db.tx((orm) => picked.map((m) => messagesRepo(orm).claim(m.id)))
+    claimed.forEach((row, i) => {
+      if (!row) { stateOf(picked[i]!.channelId).inFlight--; return }
+      const p = sendOne(row).finally(() => inFlight.delete(p))
+      inFlight.add(p)
+    })
+  }
+
+  const schedule = (ms: number) => {
+    if (stopped) return
+    clearTimeout(timer)
+    timer = setTimeout(() => kick(), ms)
+  }
+
+  /** Looks for work now (after an accept, a finished call, or the timer). */
+  const kick = (): void => {
+    if (stopped) return
+    if (pumping) { again = true; return }
+    pumping = (async () => {
+      do {
+        again = false
+        try {
+          await pass()
+        } catch (e) {
+          log.error('outbox pass failed', { error: e })
+        }
+      } while (again && !stopped)
+    })().finally(() => {
+      pumping = undefined
+      // The bucket refills 1/rate s per message; come back then, or when something falls due.
+      schedule(Math.min(IDLE_POLL_MS, Math.ceil(1000 / options.ratePerSecond)))
+    })
+  }
+
+  return {
+    /** Requeues what a crash left mid-call and starts the worker. */
+    start: async (): Promise<void> => {
+      const n = await db.tx((orm) => messagesRepo(orm).requeueSending(clock.now()))
+      if (n > 0) log.warn('resuming messages caught mid-send by a stop; they are sent again with the same client_msg_id', { count: n })
+      stopped = false
+      running = true
+      kick()
+    },
+    kick,
+    /** Stops picking new messages and waits for the calls in flight to be recorded. */
+    stop: async (): Promise<void> => {
+      stopped = true
+      clearTimeout(timer)
+      await pumping
+      await Promise.allSettled([...inFlight])
+      running = false
+    },
+    running: () => running,
+    /** Resolves when every message is sent/delivered/failed, or after `timeoutMs`. */
+    waitFor: async (ids: string[], timeoutMs: number): Promise<void> => {
+      if (ids.length === 0) return
+      await new Promise<void>((resolve) => {
+        const open = new Set(ids)
+        const finish = () => {
+          clearTimeout(t)
+          for (const [id, f] of listeners) waiters.get(id)?.delete(f)
+          resolve()
+        }
+        const t = setTimeout(finish, timeoutMs)
+        const listeners = ids.map((id) => {
+          const f = () => { open.delete(id); if (open.size === 0) finish() }
+          let w = waiters.get(id)
+          if (!w) waiters.set(id, (w = new Set()))
+          w.add(f)
+          return [id, f] as const
+        })
+        // Listening first, then reading: a message that finished in between is not missed.
+        for (const m of repo.getMany(ids)) if (FINAL.has(m.status)) open.delete(m.id)
+        if (open.size === 0) finish()
+      })
+    },
+  }
+}
+export type Outbox = ReturnType<typeof createOutbox>

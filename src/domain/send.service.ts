@@ -1,0 +1,243 @@
+/**
+ * @module `POST /api/send`: resolves recipients to bindings, checks the template data, and writes one
+ * outbox row per recipient — all in one transaction before the answer, so accepted means stored.
+ * Idempotency keys are scoped to the API key: the same key with the same body within 24 h answers the
+ * first answer and stores nothing; with another body it is a 409.
+ */
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import type { Clock } from '../lib/clock'
+import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
+import type { Logger } from '../lib/log'
+import type { Random } from '../lib/random'
+import { bindingsRepo, type BindingRow } from '../store/bindings.repo'
+import type { Db } from '../store/db'
+import { messagesRepo, type MessageRow, type MessageStatus, type NewMessage } from '../store/messages.repo'
+import type { ChannelService } from './channel.service'
+import type { Outbox } from './outbox'
+import { checkTemplateData, type TemplateDataWarning } from './template-data'
+
+export const MAX_RECIPIENTS = 1000
+export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000
+export const WAIT_MS = 10_000
+
+const TemplateValue = z.union([z.string(), z.object({ value: z.string(), color: z.string().optional() })])
+
+export const SendBody = z.object({
+  channel: z.string().optional().meta({ description: 'Channel id; default WXGATE_CHANNEL' }),
+  to: z.union([z.string().min(1), z.array(z.string().min(1)).max(MAX_RECIPIENTS)]).optional()
+    .meta({ description: 'Your user id(s) (subjects); each is sent to every active binding of it' }),
+  openids: z.array(z.string().min(1).max(64)).max(MAX_RECIPIENTS).optional().meta({ description: 'OpenIDs to send to directly' }),
+  templateId: z.string().min(1).max(128),
+  data: z.record(z.string().min(1).max(64), TemplateValue).meta({ description: 'Template keys → value or { value, color }', example: { thing1: '充值资金入账审核拒绝', amount2: '¥100.00', time3: '2026年11月24日 15:01' } }),
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  miniprogram: z.object({ appid: z.string().min(1), pagepath: z.string().optional() }).optional(),
+  idempotencyKey: z.string().min(1).max(128).optional().meta({ description: 'Same as the Idempotency-Key header' }),
+})
+export type SendBody = z.infer<typeof SendBody>
+
+export interface RecipientView { messageId: string; subject?: string; openid: string; status: MessageStatus; error?: string }
+export interface SendAnswer {
+  id: string
+  recipients: RecipientView[]
+  unresolved: string[]
+  warnings?: TemplateDataWarning[]
+}
+
+export interface MessageView {
+  messageId: string
+  channel: string
+  openid: string
+  subject?: string
+  templateId: string
+  status: MessageStatus
+  attempts: number
+  errcode?: number
+  error?: string
+  wechatMsgId?: string
+  createdAt: string
+  sentAt?: string
+  finishedAt?: string
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+export const messageView = (m: MessageRow): MessageView => ({
+  messageId: m.id,
+  channel: m.channelId,
+  openid: m.openid,
+  ...(m.subject !== null ? { subject: m.subject } : {}),
+  templateId: m.templateId,
+  status: m.status as MessageStatus,
+  attempts: m.attempts,
+  ...(m.errcode !== null ? { errcode: m.errcode } : {}),
+  ...(m.error !== null ? { error: m.error } : {}),
+  ...(m.wechatMsgId !== null ? { wechatMsgId: m.wechatMsgId } : {}),
+  createdAt: iso(m.createdAt),
+  ...(m.sentAt !== null ? { sentAt: iso(m.sentAt) } : {}),
+  ...(m.finishedAt !== null ? { finishedAt: iso(m.finishedAt) } : {}),
+})
+
+/** Canonical JSON (sorted keys), so that the same body in another key order is the same request. */
+const canonical = (v: unknown): string =>
+  Array.isArray(v) ? `[${v.map(canonical).join(',')}]`
+    : v !== null && typeof v === 'object' ? `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
+      : JSON.stringify(v)
+
+const encodeCursor = (seq: number) => Buffer.from(`m${seq}`).toString('base64url')
+const decodeCursor = (c: string): number => {
+  const m = /^m(\d{1,15})$/.exec(Buffer.from(c, 'base64url').toString())
+  if (!m) throw new ValidationError('cursor: not a cursor this API gave out')
+  return Number(m[1])
+}
+
+export interface SendServiceDeps {
+  db: Db
+  clock: Clock
+  random: Random
+  log: Logger
+  channels: ChannelService
+  outbox: Outbox
+  defaultChannel: string
+  /** Finished messages are deleted this long after they finished (ms). */
+  retentionMs: number
+}
+
+export const createSendService = (deps: SendServiceDeps) => {
+  const { db, clock, random, channels, outbox } = deps
+  const log = deps.log.child({ module: 'send' })
+  const repo = messagesRepo(db.orm)
+  const newId = (prefix: string) => `${prefix}_${Buffer.from(random.bytes(15)).toString('base64url')}`
+
+  /** Recipient rows for this request: active bindings queued, unsubscribed ones failed at once. */
+  const resolve = (orm: Parameters<Parameters<Db['tx']>[0]>[0], channelId: string, to: string[], openids: string[]) => {
+    const binds = bindingsRepo(orm)
+    const seen = new Set<string>()
+    const out: { openid: string; subject: string | null; unsubscribed: boolean }[] = []
+    const add = (openid: string, subject: string | null, b?: BindingRow) => {
+      if (seen.has(openid)) return
+      seen.add(openid)
+      out.push({ openid, subject, unsubscribed: b?.status === 'unsubscribed' })
+    }
+    const unresolved: string[] = []
+    for (const subject of to) {
+      const rows = binds.list({ channelId, subject, limit: MAX_RECIPIENTS })
+      if (rows.length === 0) unresolved.push(subject)
+      for (const b of rows) add(b.openid, subject, b)
+    }
+    for (const openid of openids) {
+      const b = binds.byOpenid(channelId, openid)
+      add(openid, b?.subject ?? null, b)
+    }
+    return { out, unresolved }
+  }
+
+  /**
+   * Accepts a send. Returns the answer and whether it is a replay of an earlier one. `apiKeyId` scopes the
+   * idempotency key; `headerKey` is the Idempotency-Key header.
+   */
+  const send = async (body: SendBody, ctx: { apiKeyId: string; headerKey?: string }): Promise<{ answer: SendAnswer; replay: boolean }> => {
+    if (body.idempotencyKey !== undefined && ctx.headerKey !== undefined && body.idempotencyKey !== ctx.headerKey) {
+      throw new ValidationError('idempotencyKey: differs from the Idempotency-Key header')
+    }
+    const key = body.idempotencyKey ?? ctx.headerKey
+    if (key !== undefined && (key.length === 0 || key.length > 128)) throw new ValidationError('Idempotency-Key: must be 1-128 characters')
+    const channelId = body.channel ?? deps.defaultChannel
+    if (!channels.get(channelId)) throw new ValidationError(`channel: no channel '${channelId}'`)
+    const to = [...new Set(typeof body.to === 'string' ? [body.to] : body.to ?? [])]
+    const openids = [...new Set(body.openids ?? [])]
+    if (to.length === 0 && openids.length === 0) throw new ValidationError('to: give `to` (subjects) or `openids`')
+    if (to.length + openids.length > MAX_RECIPIENTS) throw new ValidationError(`to: at most ${MAX_RECIPIENTS} recipients`)
+    const checked = checkTemplateData(body.data)
+    if (checked.errors.length > 0) throw new ValidationError(checked.errors[0]!.message, { details: checked.errors })
+
+    const { idempotencyKey: _omit, ...rest } = body
+    const bodyHash = createHash('sha256').update(canonical({ ...rest, channel: channelId })).digest('hex')
+    const payload = JSON.stringify({
+      template_id: body.templateId,
+      ...(body.url ? { url: body.url } : {}),
+      ...(body.miniprogram ? { miniprogram: body.miniprogram } : {}),
+      data: Object.fromEntries(Object.entries(body.data).map(([k, v]) => [k, typeof v === 'string' ? { value: v } : v])),
+    })
+
+    const result = await db.tx((orm) => {
+      const r = messagesRepo(orm)
+      const now = clock.now()
+      if (key !== undefined) {
+        const earlier = r.findRequest(ctx.apiKeyId, key)
+        if (earlier && now - earlier.createdAt < IDEMPOTENCY_WINDOW_MS) {
+          if (earlier.bodyHash !== bodyHash) throw new ConflictError('this Idempotency-Key was used with another body', { details: { requestId: earlier.id } })
+          return { answer: JSON.parse(earlier.answer) as SendAnswer, replay: true }
+        }
+      }
+      const { out, unresolved } = resolve(orm, channelId, to, openids)
+      if (out.length > MAX_RECIPIENTS) throw new ValidationError(`to: these subjects have ${out.length} bindings; at most ${MAX_RECIPIENTS} recipients`)
+      const id = newId('req')
+      const rows: NewMessage[] = out.map((o) => ({
+        id: newId('msg'), requestId: id, channelId, openid: o.openid, subject: o.subject, templateId: body.templateId, payload,
+        status: o.unsubscribed ? 'failed' : 'queued', attempts: 0, errcode: null, error: o.unsubscribed ? 'not_subscribed' : null,
+        wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: o.unsubscribed ? now : null,
+      }))
+      r.insertMessages(rows)
+      const answer: SendAnswer = {
+        id,
+        recipients: rows.map((m) => ({ messageId: m.id, ...(m.subject ? { subject: m.subject } : {}), openid: m.openid, status: m.status as MessageStatus, ...(m.error ? { error: m.error } : {}) })),
+        unresolved,
+        ...(checked.warnings.length > 0 ? { warnings: checked.warnings } : {}),
+      }
+      // A key older than the window is free again: the old row makes room for the new one.
+      if (key !== undefined) r.forgetRequest(ctx.apiKeyId, key)
+      // The unique index (API key, idempotency key) stands behind the check above.
+      if (!r.insertRequest({ id, apiKeyId: ctx.apiKeyId, idempotencyKey: key ?? null, bodyHash, answer: JSON.stringify(answer), createdAt: now })) {
+        throw new ConflictError('this Idempotency-Key is being used by another request')
+      }
+      return { answer, replay: false }
+    })
+    if (!result.replay) {
+      outbox.kick()
+      log.info('send accepted', { requestId: result.answer.id, channel: channelId, recipients: result.answer.recipients.length, unresolved: result.answer.unresolved.length })
+    }
+    return result
+  }
+
+  /** The answer with every recipient's current status (for ?wait=true). */
+  const refresh = (answer: SendAnswer): SendAnswer => {
+    const now = new Map(repo.getMany(answer.recipients.map((r) => r.messageId)).map((m) => [m.id, m]))
+    return {
+      ...answer,
+      recipients: answer.recipients.map((r) => {
+        const m = now.get(r.messageId)
+        return m ? { ...r, status: m.status as MessageStatus, ...(m.error ? { error: m.error } : {}) } : r
+      }),
+    }
+  }
+
+  const wait = async (answer: SendAnswer): Promise<SendAnswer> => {
+    await outbox.waitFor(answer.recipients.map((r) => r.messageId), WAIT_MS)
+    return refresh(answer)
+  }
+
+  const get = (messageId: string): MessageView => {
+    const m = repo.get(messageId)
+    if (!m) throw new NotFoundError(`no message '${messageId}'`)
+    return messageView(m)
+  }
+
+  const list = (q: { channel?: string; subject?: string; status?: MessageStatus; since?: string; limit?: number; cursor?: string }) => {
+    const limit = q.limit ?? 50
+    const since = q.since !== undefined ? Date.parse(q.since) : undefined
+    if (since !== undefined && Number.isNaN(since)) throw new ValidationError('since: not an ISO-8601 time')
+    const rows = repo.list({ channelId: q.channel, subject: q.subject, status: q.status, since, beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined, limit: limit + 1 })
+    const more = rows.length > limit
+    const items = rows.slice(0, limit)
+    return { items: items.map(messageView), ...(more ? { nextCursor: encodeCursor(items.at(-1)!.seq) } : {}) }
+  }
+
+  /** Deletes finished messages past the retention, and idempotency records past their 24 h. */
+  const prune = async (): Promise<number> => {
+    const now = clock.now()
+    return db.tx((orm) => messagesRepo(orm).prune({ finishedBefore: now - deps.retentionMs, requestsBefore: now - IDEMPOTENCY_WINDOW_MS }))
+  }
+
+  return { send, wait, get, list, prune }
+}
+export type SendService = ReturnType<typeof createSendService>

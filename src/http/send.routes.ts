@@ -1,0 +1,89 @@
+/**
+ * @module Sending (scope send) and reading messages (scope read), SPEC §4 "Sending".
+ * `POST /api/send` answers 202 once every recipient's message is stored; with `?wait=true`, 200 once
+ * every one is sent or failed, or after 10 s.
+ */
+import { Elysia } from 'elysia'
+import { z } from 'zod'
+import type { ApiKeyService } from '../domain/apikey.service'
+import { SendBody, type SendService } from '../domain/send.service'
+import { auth } from './auth'
+import { ErrorBody } from './errors'
+
+const dateTime = () => z.string().meta({ format: 'date-time' })
+const Status = z.enum(['queued', 'sending', 'sent', 'delivered', 'failed'])
+
+export const SendAnswerBody = z.object({
+  id: z.string().meta({ description: 'Id of this send request' }),
+  recipients: z.array(z.object({
+    messageId: z.string(),
+    subject: z.string().optional(),
+    openid: z.string(),
+    status: Status,
+    error: z.string().optional().meta({ description: "e.g. not_subscribed: the user's binding is unsubscribed" }),
+  })),
+  unresolved: z.array(z.string()).meta({ description: 'Subjects without any binding on the channel' }),
+  warnings: z.array(z.object({ key: z.string(), code: z.string(), message: z.string() })).optional()
+    .meta({ description: 'Values WeChat would silently alter (emoji, line breaks, colours): sent anyway' }),
+}).meta({ id: 'SendAnswer' })
+
+export const MessageBody = z.object({
+  messageId: z.string(),
+  channel: z.string(),
+  openid: z.string(),
+  subject: z.string().optional(),
+  templateId: z.string(),
+  status: Status,
+  attempts: z.number().int().meta({ description: 'Calls made to WeChat for this message' }),
+  errcode: z.number().int().optional(),
+  error: z.string().optional(),
+  wechatMsgId: z.string().optional(),
+  createdAt: dateTime(),
+  sentAt: dateTime().optional(),
+  finishedAt: dateTime().optional(),
+}).meta({ id: 'Message' })
+
+export const MessageList = z.object({ items: z.array(MessageBody), nextCursor: z.string().optional() }).meta({ id: 'MessageList' })
+
+export const MessageQuery = z.object({
+  channel: z.string().optional(),
+  subject: z.string().optional(),
+  status: Status.optional(),
+  since: z.string().optional().meta({ description: 'ISO-8601: messages created at or after' }),
+  limit: z.coerce.number().int().min(1).max(200).optional().meta({ description: 'Page size, default 50' }),
+  cursor: z.string().optional(),
+})
+
+export const sendRoutes = (deps: { send: SendService; apiKeys: ApiKeyService }) => new Elysia({ name: 'routes/send', prefix: '/api' })
+  .use(auth(deps.apiKeys))
+  .post('/send', async ({ body, query, headers, principal, set }) => {
+    const { answer, replay } = await deps.send.send(body, { apiKeyId: principal.keyId, headerKey: headers['idempotency-key'] })
+    if (query.wait === 'true' && !replay) {
+      set.status = 200
+      return deps.send.wait(answer)
+    }
+    set.status = 202
+    return answer
+  }, {
+    scope: 'send',
+    body: SendBody.meta({ id: 'SendBody' }),
+    query: z.object({ wait: z.enum(['true', 'false']).optional().meta({ description: 'true: answer 200 when every recipient is sent or failed (at most 10 s)' }) }),
+    response: { 200: SendAnswerBody, 202: SendAnswerBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+    detail: {
+      tags: ['Sending'],
+      summary: 'Send a template message to subjects (your user ids) or OpenIDs, through the durable outbox',
+      description: 'Idempotency: `idempotencyKey` or the `Idempotency-Key` header; the same key with the same body within 24 h answers the first answer and sends nothing, with another body 409. Keys are scoped to the API key. At most 1000 recipients.',
+    },
+  })
+  .get('/messages/:messageId', ({ params }) => deps.send.get(params.messageId), {
+    scope: 'read',
+    params: z.object({ messageId: z.string() }),
+    response: { 200: MessageBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
+    detail: { tags: ['Sending'], summary: 'One message: status, attempts, errcode/error, WeChat msgid' },
+  })
+  .get('/messages', ({ query }) => deps.send.list(query), {
+    scope: 'read',
+    query: MessageQuery,
+    response: { 200: MessageList, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+    detail: { tags: ['Sending'], summary: 'List messages, newest first (filters: channel, subject, status, since), paginated' },
+  })
