@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from './config'
 import { createDeps } from './deps'
-import { DEMO_ACCOUNT, startSandbox } from './sandbox'
+import { DEMO_ACCOUNT, DEMO_TEMPLATES, startSandbox } from './sandbox'
 import { systemRandom, randomAlnum } from './lib/random'
 import { exitOnSignals, startServer } from './server'
 import { sha1Signature } from './wechat/signature'
@@ -70,7 +70,11 @@ export const runDemo = async (args: string[]): Promise<number> => {
     `  curl -X POST -H 'content-type: application/json' --data '{"scene":"${sample.code}"}' ${sandbox.url}/_sandbox/scan`,
     `  curl ${auth} ${base}/api/bindcode/${sample.code}`,
     `  curl ${auth} "${base}/api/bindings?subject=demo-user"`,
-    '  3. a code for one of your own users (the answer has its bindUrl):',
+    '  3. send the bound user a template message ("order paid") and read its status:',
+    `  curl -X POST ${auth} -H 'content-type: application/json' --data '{"to":"demo-user","templateId":"${DEMO_TEMPLATES[0]}","data":{"thing1":"订单已支付","amount2":"¥100.00"}}' "${base}/api/send?wait=true"`,
+    `  curl ${auth} "${base}/api/messages?subject=demo-user"`,
+    `  curl ${sandbox.url}/_sandbox/delivered`,
+    '  4. a code for one of your own users (the answer has its bindUrl):',
     `  curl -X POST ${auth} -H 'content-type: application/json' --data '{"subject":"u-42","label":"张三 (CRM)"}' ${base}/api/bindcode`,
     `  curl ${base}/healthz`,
     '',

@@ -26,6 +26,10 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(scanAnswer).toContain('"replyText":"绑定成功"')
     expect(answers[lines.findIndex((l) => l.includes('/api/bindcode/'))]).toContain('"status":"bound"')
     expect(answers[lines.findIndex((l) => l.includes('/api/bindings?subject=demo-user'))]).toContain('"openid":"o_demo_user_0001"')
+    // The sample template message reached the bound user, and its status can be read back.
+    expect(answers[lines.findIndex((l) => l.includes('/api/send?wait=true'))]).toContain('"status":"sent"')
+    expect(answers[lines.findIndex((l) => l.includes('/api/messages?subject=demo-user'))]).toMatch(/"status":"sent".*"wechatMsgId":"\d+"/)
+    expect(answers[lines.findIndex((l) => l.includes('/_sandbox/delivered'))]).toContain('"touser":"o_demo_user_0001"')
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.on('exit', r))
