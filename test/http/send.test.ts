@@ -293,9 +293,9 @@ describe('GET /api/messages', () => {
     const ids: string[] = []
     for (let i = 0; i < 3; i++) ids.push((await send({ to: 'list-1' }, { wait: true })).recipients[0]!.messageId)
     const page1 = (await (await api('/api/messages?subject=list-1&status=sent&limit=2')).json()) as { items: Message[]; nextCursor?: string }
-    expect(page1.items.map((m) => m.messageId)).toEqual([ids[2], ids[1]])
+    expect(page1.items.map((m) => m.messageId)).toEqual([ids[2]!, ids[1]!])
     const page2 = (await (await api(`/api/messages?subject=list-1&limit=2&cursor=${page1.nextCursor}`)).json()) as typeof page1
-    expect(page2.items.map((m) => m.messageId)).toEqual([ids[0]])
+    expect(page2.items.map((m) => m.messageId)).toEqual([ids[0]!])
     expect(page2.nextCursor).toBeUndefined()
     expect(((await (await api('/api/messages?subject=list-1&status=failed')).json()) as typeof page1).items).toEqual([])
     expect((await api('/api/messages/msg_nope')).status).toBe(404)
