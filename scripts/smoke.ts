@@ -86,6 +86,13 @@ check('a scan (safe mode) is answered 绑定成功', !!scanned && 'replyText' in
 const status = created ? await fetch(`${base}/bind/${created.body.code}/status`).then((r) => r.json() as Promise<{ status: string }>, () => undefined) : undefined
 check('the bind status route says bound', status?.status === 'bound', JSON.stringify(status))
 
+// Sending through the binary's outbox to the user just bound.
+sandbox.addTemplate('wx2c2769f8efd9abc2', 'TPL_SMOKE')
+const sent = await fetch(`${base}/api/send?wait=true`, { method: 'POST', headers: admin, body: JSON.stringify({ to: 'u-smoke', templateId: 'TPL_SMOKE', data: { thing1: '订单已支付' } }) })
+  .then(async (r) => ({ status: r.status, body: (await r.json()) as { recipients?: { status: string }[] } }), () => undefined)
+check('POST /api/send?wait=true reaches the bound user (sent)', sent?.status === 200 && sent.body.recipients?.[0]?.status === 'sent', JSON.stringify(sent))
+check('the sandbox delivered it', sandbox.delivered('wx2c2769f8efd9abc2').some((d) => d.touser === 'o_smoke_scan' && d.template_id === 'TPL_SMOKE'))
+
 const accessToken = sandbox.currentToken('wx2c2769f8efd9abc2') ?? 'no-token-was-fetched'
 server.kill('SIGTERM')
 const code = await new Promise<number | null>((r) => server.on('exit', (c) => r(c)))
