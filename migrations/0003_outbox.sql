@@ -31,7 +31,7 @@ CREATE TABLE `messages` (
 );
 --> statement-breakpoint
 CREATE UNIQUE INDEX `messages_id_uq` ON `messages` (`id`);--> statement-breakpoint
-CREATE INDEX `messages_due_idx` ON `messages` (`status`,`channel_id`,`next_attempt_at`);--> statement-breakpoint
+CREATE INDEX `messages_due_idx` ON `messages` (`status`,`channel_id`,`seq`);--> statement-breakpoint
 CREATE INDEX `messages_wechat_msg_idx` ON `messages` (`channel_id`,`wechat_msg_id`);--> statement-breakpoint
 CREATE INDEX `messages_subject_idx` ON `messages` (`channel_id`,`subject`);--> statement-breakpoint
 CREATE INDEX `messages_created_at_idx` ON `messages` (`created_at`);--> statement-breakpoint

@@ -70,6 +70,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
 
   const outbox = createOutbox({
     db, clock, random, log, tokens, wechat,
+    channelIds: () => channels.list().map((c) => c.id),
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
   })
   const send = createSendService({ db, clock, random, log, channels, outbox, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000 })

@@ -41,6 +41,8 @@ export interface OutboxDeps {
   log: Logger
   tokens: TokenService
   wechat: WeChatClient
+  /** The channels to send for (the channel service's cached list). */
+  channelIds: () => string[]
   options: OutboxOptions
 }
 
@@ -83,12 +85,17 @@ export const createOutbox = (deps: OutboxDeps) => {
   const channels = new Map<string, ChannelState>()
   const stateOf = (id: string): ChannelState => {
     let s = channels.get(id)
-    if (!s) channels.set(id, (s = { inFlight: 0, tokens: options.ratePerSecond, refilledAt: clock.now() }))
+    if (!s) channels.set(id, (s = { inFlight: 0, tokens: burst, refilledAt: clock.now() }))
     return s
   }
-  /** Token bucket: up to one second's worth of messages at once, refilled continuously. */
+  /**
+   * Token bucket refilled continuously at the rate, holding at most a tenth of a second's worth: bursts
+   * stay small, so no second carries more than the rate plus that tenth (a one-second bucket let the
+   * first second carry twice the rate).
+   */
+  const burst = Math.max(1, Math.ceil(options.ratePerSecond / 10))
   const refill = (s: ChannelState, now: number) => {
-    s.tokens = Math.min(options.ratePerSecond, s.tokens + ((now - s.refilledAt) / 1000) * options.ratePerSecond)
+    s.tokens = Math.min(burst, s.tokens + ((now - s.refilledAt) / 1000) * options.ratePerSecond)
     s.refilledAt = now
   }
 
@@ -180,12 +187,11 @@ export const createOutbox = (deps: OutboxDeps) => {
   const pass = async (): Promise<void> => {
     const now = clock.now()
     const picked: MessageRow[] = []
-    for (const channelId of repo.dueChannels(now)) {
-      if (tokens.quotaPausedUntil(channelId) !== undefined) continue
+    for (const channelId of deps.channelIds()) {
       const s = stateOf(channelId)
       refill(s, now)
       const room = Math.min(options.concurrency - s.inFlight, Math.floor(s.tokens))
-      if (room <= 0) continue
+      if (room <= 0 || tokens.quotaPausedUntil(channelId) !== undefined) continue
       const rows = repo.due(channelId, now, room)
       s.inFlight += rows.length
       s.tokens -= rows.length

@@ -84,7 +84,8 @@ export const createTokenService = (deps: TokenServiceDeps) => {
   const row = async (channelId: string): Promise<TokenRow> => {
     const day = shanghaiDay(clock.now())
     const r = repo.get(channelId)
-    if (!r || r.day !== day) await db.tx((orm) => tokensRepo(orm).ensureDay(channelId, day))
+    if (r && r.day === day) return r
+    await db.tx((orm) => tokensRepo(orm).ensureDay(channelId, day))
     return repo.get(channelId)!
   }
 

@@ -1,5 +1,5 @@
 /** @module Bindings (OpenID ↔ subject, see schema.ts): upsert under the unique (channel, openid) index, status, list, delete. */
-import { and, asc, eq, gt, type SQL } from 'drizzle-orm'
+import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { bindings } from './schema'
 
@@ -14,6 +14,11 @@ export interface BindingFilter {
   afterSeq?: number
   limit: number
 }
+
+/** Prepared once per connection: looked up for every OpenID of every send. */
+const byOpenidCache = new WeakMap<Drizzle, ReturnType<typeof prepareByOpenid>>()
+const prepareByOpenid = (orm: Drizzle) =>
+  orm.select().from(bindings).where(and(eq(bindings.channelId, sql.placeholder('channelId')), eq(bindings.openid, sql.placeholder('openid')))).prepare()
 
 export const bindingsRepo = (orm: Drizzle) => ({
   /**
@@ -30,8 +35,11 @@ export const bindingsRepo = (orm: Drizzle) => ({
       .where(and(eq(bindings.channelId, p.channelId), eq(bindings.openid, p.openid)))
       .returning({ seq: bindings.seq }).all().length > 0,
   get: (id: string): BindingRow | undefined => orm.select().from(bindings).where(eq(bindings.id, id)).get(),
-  byOpenid: (channelId: string, openid: string): BindingRow | undefined =>
-    orm.select().from(bindings).where(and(eq(bindings.channelId, channelId), eq(bindings.openid, openid))).get(),
+  byOpenid: (channelId: string, openid: string): BindingRow | undefined => {
+    let st = byOpenidCache.get(orm)
+    if (!st) byOpenidCache.set(orm, (st = prepareByOpenid(orm)))
+    return st.get({ channelId, openid })
+  },
   list: (f: BindingFilter): BindingRow[] => {
     const where: SQL[] = []
     if (f.channelId !== undefined) where.push(eq(bindings.channelId, f.channelId))

@@ -166,7 +166,8 @@ export const messages = sqliteTable('messages', {
   finishedAt: integer('finished_at'),
 }, (t) => [
   uniqueIndex('messages_id_uq').on(t.id),
-  index('messages_due_idx').on(t.status, t.channelId, t.nextAttemptAt),
+  // The outbox walks a channel's queued rows in seq order and takes the first due ones.
+  index('messages_due_idx').on(t.status, t.channelId, t.seq),
   index('messages_wechat_msg_idx').on(t.channelId, t.wechatMsgId),
   index('messages_subject_idx').on(t.channelId, t.subject),
   index('messages_created_at_idx').on(t.createdAt),

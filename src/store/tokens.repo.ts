@@ -5,8 +5,16 @@ import { channelTokens } from './schema'
 
 export type TokenRow = typeof channelTokens.$inferSelect
 
+/** Prepared once per connection: read for every WeChat call. */
+const getCache = new WeakMap<Drizzle, ReturnType<typeof prepareGet>>()
+const prepareGet = (orm: Drizzle) => orm.select().from(channelTokens).where(eq(channelTokens.channelId, sql.placeholder('id'))).prepare()
+
 export const tokensRepo = (orm: Drizzle) => ({
-  get: (channelId: string): TokenRow | undefined => orm.select().from(channelTokens).where(eq(channelTokens.channelId, channelId)).get(),
+  get: (channelId: string): TokenRow | undefined => {
+    let st = getCache.get(orm)
+    if (!st) getCache.set(orm, (st = prepareGet(orm)))
+    return st.get({ id: channelId })
+  },
   /** Creates the row if missing and resets the counters when the Asia/Shanghai day changed. */
   ensureDay: (channelId: string, day: string): void => {
     orm.insert(channelTokens).values({ channelId, day }).onConflictDoNothing().run()
