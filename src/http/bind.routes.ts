@@ -53,6 +53,9 @@ export const BindingQuery = z.object({
   cursor: z.string().optional(),
 })
 
+/** 204: no body. (z.void() has no JSON Schema, so the document would drop the status.) */
+const NoContent = z.any().meta({ description: 'No content' })
+
 const CodeParams = z.object({ code: z.string() })
 const IdParams = z.object({ id: z.string() })
 const errors = { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody }
@@ -82,7 +85,7 @@ export const bindRoutes = (deps: { bind: BindService; apiKeys: ApiKeyService; pu
   }, {
     scope: 'bindcode',
     params: CodeParams,
-    response: { 204: z.void(), ...errors, 409: ErrorBody },
+    response: { 204: NoContent, ...errors, 409: ErrorBody },
     detail: { tags: ['Bind codes'], summary: 'Cancel a pending code (a later scan is answered "expired"); 409 when already bound' },
   })
   .get('/bindings', ({ query }) => deps.bind.listBindings(query), {
@@ -97,6 +100,6 @@ export const bindRoutes = (deps: { bind: BindService; apiKeys: ApiKeyService; pu
   }, {
     scope: 'bindcode',
     params: IdParams,
-    response: { 204: z.void(), ...errors },
+    response: { 204: NoContent, ...errors },
     detail: { tags: ['Bindings'], summary: 'Delete a binding (the user must bind again to receive messages)' },
   })

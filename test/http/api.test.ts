@@ -115,6 +115,25 @@ describe('OpenAPI', () => {
     expect(doc.paths['/wechat']).toBeDefined()
   })
 
+  test('every /api operation: a summary, the bearer scheme, 401 and 403, a success status with a schema', async () => {
+    type Op = { security?: unknown[]; responses: Record<string, { content?: Record<string, { schema?: unknown }> }>; summary?: string; tags?: string[] }
+    const doc = await (await fetch(`${s.url}/docs/json`)).json() as { paths: Record<string, Record<string, Op>> }
+    const ops = Object.entries(doc.paths).filter(([p]) => p.startsWith('/api/')).flatMap(([p, m]) => Object.entries(m).map(([method, op]) => ({ id: `${method.toUpperCase()} ${p}`, op })))
+    expect(ops.map((o) => o.id)).toEqual(expect.arrayContaining([
+      'POST /api/send', 'GET /api/messages', 'GET /api/messages/{messageId}', 'POST /api/bindcode', 'GET /api/bindcode/{code}',
+      'DELETE /api/bindcode/{code}', 'GET /api/bindings', 'DELETE /api/bindings/{id}', 'GET /api/channels/{id}/access-token',
+    ]))
+    for (const { id, op } of ops) {
+      expect(`${id}: ${typeof op.summary}`).toBe(`${id}: string`)
+      expect(`${id}: ${JSON.stringify(op.security)}`).toBe(`${id}: [{"bearer":[]}]`)
+      expect(`${id}: ${['401', '403'].every((c) => c in op.responses)}`).toBe(`${id}: true`)
+      const ok = Object.keys(op.responses).filter((c) => c.startsWith('2'))
+      expect(`${id}: ${ok.length > 0}`).toBe(`${id}: true`)
+      // Error responses carry the documented error shape.
+      expect(`${id}: ${JSON.stringify(op.responses['401']?.content?.['application/json']?.schema ?? null) !== 'null'}`).toBe(`${id}: true`)
+    }
+  })
+
   test('Swagger UI at /docs loads its assets from this server only', async () => {
     const html = await (await fetch(`${s.url}/docs`)).text()
     expect(html).toContain('swagger-ui')
