@@ -25,6 +25,7 @@ Usage:
   wxgate apikey revoke ID             revoke an API key
   wxgate channel add --id ID --appid A --secret S --token T [--aes-key K]   add or update a channel
   wxgate channel list                 list channels (never secrets)
+  wxgate doctor [--channel ID] [--url https://your.domain/wechat]   check a channel for real (exit 1 on a FAIL)
   wxgate --help | --version
 
 Scopes: ${ALL_SCOPES.join(', ')} (admin implies all).
@@ -115,6 +116,12 @@ const run = async (argv: string[]): Promise<number> => {
         return 0
       }
       throw new UsageError('channel needs add or list')
+    }
+    case 'doctor': {
+      const f = flags(argv.slice(1), { channel: { type: 'string' }, url: { type: 'string' } })
+      if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'`)
+      const { runDoctor } = await import('./doctor')
+      return runDoctor(config, { channel: f.values.channel as string | undefined, url: f.values.url as string | undefined })
     }
     default:
       throw new UsageError(`unknown command '${cmd}'`)
