@@ -8,6 +8,26 @@ import { z } from 'zod'
 import swaggerCss from 'swagger-ui-dist/swagger-ui.css' with { type: 'text' }
 import swaggerJs from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'text' }
 
+/**
+ * zod puts a schema named with `.meta({ id })` under its own `$defs` and points at it with
+ * `#/$defs/<id>`. In an OpenAPI document `#` is the document, not the schema, so Swagger UI cannot
+ * resolve that and shows the body as "string": inline each definition (titled with its id) instead.
+ */
+const jsonSchema = (schema: z.ZodType) => {
+  const { $schema: _, $defs = {}, ...root } = z.toJSONSchema(schema) as Record<string, unknown> & { $defs?: Record<string, unknown> }
+  const inline = (v: unknown, seen: readonly string[]): unknown => {
+    if (Array.isArray(v)) return v.map((x) => inline(x, seen))
+    if (v === null || typeof v !== 'object') return v
+    const { $ref, ...rest } = v as Record<string, unknown>
+    const id = typeof $ref === 'string' ? /^#\/\$defs\/(.+)$/.exec($ref)?.[1] : undefined
+    const own = Object.fromEntries(Object.entries(rest).map(([k, x]) => [k, inline(x, seen)]))
+    // A recursive schema keeps its (unresolvable) reference rather than looping; none of ours is.
+    if (id === undefined || !(id in $defs) || seen.includes(id)) return $ref === undefined ? own : { $ref, ...own }
+    return { title: id, ...(inline($defs[id], [...seen, id]) as Record<string, unknown>), ...own }
+  }
+  return inline(root, [])
+}
+
 export const docs = (version: string) => new Elysia({ name: 'http/openapi' })
   .get('/docs/assets/swagger-ui.css', () => new Response(swaggerCss, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=86400' } }), { detail: { hide: true } })
   .get('/docs/assets/swagger-ui-bundle.js', () => new Response(swaggerJs, { headers: { 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'public, max-age=86400' } }), { detail: { hide: true } })
@@ -16,7 +36,7 @@ export const docs = (version: string) => new Elysia({ name: 'http/openapi' })
     specPath: '/docs/json',
     provider: 'swagger-ui',
     swagger: { cdn: '/docs/assets/swagger-ui-bundle.js', theme: '/docs/assets/swagger-ui.css', autoDarkMode: false },
-    mapJsonSchema: { zod: z.toJSONSchema },
+    mapJsonSchema: { zod: jsonSchema },
     documentation: {
       info: {
         title: 'wxgate',
