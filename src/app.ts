@@ -6,7 +6,9 @@ import { bindRoutes } from './http/bind.routes'
 import { callbackRoutes } from './http/callback.routes'
 import { channelsRoutes } from './http/channels.routes'
 import { errorMapper } from './http/errors'
+import { clientOf } from './http/client-ip'
 import { healthRoutes } from './http/health.routes'
+import { metricsRoutes } from './http/metrics.routes'
 import { docs } from './http/openapi'
 import { sendRoutes } from './http/send.routes'
 import { tokensRoutes } from './http/tokens.routes'
@@ -16,7 +18,8 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(errorMapper(deps.log.child({ module: 'http' })))
   .use(docs(VERSION))
   .use(healthRoutes({ db: deps.db }))
-  .use(callbackRoutes({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now }))
+  .use(metricsRoutes({ metrics: deps.metrics }))
+  .use(callbackRoutes({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now, metrics: deps.metrics, clientOf: clientOf(deps.config.WXGATE_TRUST_PROXY) }))
   .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
   .use(tokensRoutes({ tokens: deps.tokens, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))

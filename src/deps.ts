@@ -20,6 +20,10 @@ import { createScheduler } from './lib/scheduler'
 import { openDb, type Db } from './store/db'
 import { migrate } from './store/migrate'
 import { createWeChatClient, type FetchLike } from './wechat-api/client'
+import { createMetrics } from './metrics'
+import { messagesRepo } from './store/messages.repo'
+import { tokensRepo } from './store/tokens.repo'
+import { VERSION } from './version'
 
 export interface DepsOverrides {
   clock?: Clock
@@ -49,6 +53,15 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
   // Secrets of stored channels are masked in logs too, not only those given in the environment.
   for (const c of channels.list()) for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
+  // One registry per instance (tests run several servers in one process). Gauges read the database when scraped.
+  const metrics = createMetrics({
+    version: VERSION,
+    knownChannel: (id) => channels.get(id) !== undefined,
+    channelIds: () => channels.list().map((c) => c.id),
+    outboxDepth: () => messagesRepo(db.orm).outboxDepth(),
+    tokenExpiries: () => tokensRepo(db.orm).expiries(),
+    now: () => clock.now(),
+  })
   const apiKeys = createApiKeyService({ db, clock, random, adminToken: config.WXGATE_ADMIN_TOKEN })
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
@@ -57,11 +70,15 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     maxAgeSeconds: config.WXGATE_CALLBACK_MAX_AGE,
     allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN,
     deadlineMs: o.callbackDeadlineMs,
-    events: o.callbackEvents,
+    events: {
+      onDuplicate: (id) => { metrics.callbackEvents.onDuplicate(id); o.callbackEvents?.onDuplicate?.(id) },
+      onHandlerFailure: (id) => { metrics.callbackEvents.onHandlerFailure(id); o.callbackEvents?.onHandlerFailure?.(id) },
+      onHandled: o.callbackEvents?.onHandled,
+    },
   })
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))
-  const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, clock })
-  const tokens = createTokenService({ db, clock, random, log, client: wechat, channels })
+  const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, clock, onCall: metrics.wechatCall })
+  const tokens = createTokenService({ db, clock, random, log, client: wechat, channels, onRefresh: metrics.tokenRefresh })
   const bind = createBindService({
     db, clock, random, log, channels, tokens, wechat,
     defaultChannel: config.WXGATE_CHANNEL,
@@ -72,10 +89,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     db, clock, random, log, tokens, wechat,
     channelIds: () => channels.list().map((c) => c.id),
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
+    onResult: metrics.messageResult,
   })
   const send = createSendService({ db, clock, random, log, channels, outbox, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000 })
 
-  return { config, clock, random, log, db, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, send, simulateScan: o.simulateScan }
+  return { config, clock, random, log, db, metrics, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, send, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

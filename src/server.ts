@@ -4,6 +4,8 @@
  */
 import { createApp } from './app'
 import { callbackHandlers } from './http/callback.routes'
+import { clientOf, type PeerSource } from './http/client-ip'
+import { createRequestObserver } from './http/observe'
 import { upsertEnvChannel, type Deps } from './deps'
 import { VERSION } from './version'
 
@@ -31,18 +33,32 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   // The callback routes are served by Bun's native router straight to the same handlers the app
   // mounts (and documents): WeChat's path is the hot one, and skipping the framework's per-request
   // work roughly halves its cost. Everything else goes through Elysia.
-  const cb = callbackHandlers({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now })
-  const native = {
-    GET: (request: Request & { params?: { channelId?: string } }) => cb.get({ params: request.params, request }),
-    POST: (request: Request & { params?: { channelId?: string } }) => cb.post({ params: request.params, request }),
+  // Both are counted (wxgate_http_requests_total) and logged by the observer, with the real client address.
+  const client = clientOf(deps.config.WXGATE_TRUST_PROXY)
+  const cb = callbackHandlers({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now, metrics: deps.metrics, clientOf: client })
+  const observer = createRequestObserver({ metrics: deps.metrics, log: deps.log, clientOf: client, routes: app.routes })
+  type CallbackRequest = Request & { params?: { channelId?: string } }
+  const native = (route: string) => {
+    const get = observer.bound(route, 'GET')
+    const post = observer.bound(route, 'POST')
+    return {
+      GET: (request: CallbackRequest, server: PeerSource) => {
+        const started = performance.now()
+        return get(cb.get({ params: request.params, request, server }), request, server, started)
+      },
+      POST: (request: CallbackRequest, server: PeerSource) => {
+        const started = performance.now()
+        return cb.post({ params: request.params, request, server }).then((res) => post(res, request, server, started))
+      },
+    }
   }
   app.compile()
   const server = Bun.serve({
     hostname,
     port,
     maxRequestBodySize: 1024 * 1024,
-    routes: { '/wechat': native, '/wechat/:channelId': native },
-    fetch: (request) => app.fetch(request) as Promise<Response>,
+    routes: { '/wechat': native('/wechat'), '/wechat/:channelId': native('/wechat/:channelId') },
+    fetch: (request, server) => observer.around(request, server, (r) => app.fetch(r) as Promise<Response>),
   })
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })

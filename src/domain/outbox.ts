@@ -44,6 +44,8 @@ export interface OutboxDeps {
   /** The channels to send for (the channel service's cached list). */
   channelIds: () => string[]
   options: OutboxOptions
+  /** After a result is recorded, for metrics: sent, failed (for good), retry (queued again), paused (45009). */
+  onResult?: (channelId: string, status: 'sent' | 'failed' | 'retry' | 'paused', errcode: number | null) => void
 }
 
 const FINAL = new Set(['sent', 'delivered', 'failed'])
@@ -140,7 +142,7 @@ export const createOutbox = (deps: OutboxDeps) => {
     const extraCalls = calls - 1
     const attempts = m.attempts + extraCalls
     try {
-      await db.tx((orm) => {
+      const recorded = await db.tx((orm): 'sent' | 'failed' | 'retry' | 'paused' => {
         const r = messagesRepo(orm)
         if (calls > 0) {
           r.addAttempt({
@@ -153,25 +155,27 @@ export const createOutbox = (deps: OutboxDeps) => {
         switch (outcome.kind) {
           case 'sent':
             r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls })
-            return
+            return 'sent'
           case 'failed':
             r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls })
             if (outcome.errcode === 43004) bindingsRepo(orm).setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
-            return
+            return 'failed'
           case 'paused':
             // Not the message's fault: it waits in the queue, first in line, until the quota is back.
             r.markRetry(m.id, { nextAttemptAt: now, errcode: outcome.errcode, error: outcome.error, extraCalls })
-            return
+            return 'paused'
           case 'retry': {
             if (now - m.createdAt >= options.maxAgeMs) {
               r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls })
-              return
+              return 'failed'
             }
             const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)
             r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls })
+            return 'retry'
           }
         }
       })
+      deps.onResult?.(m.channelId, recorded, outcome.kind === 'sent' ? null : outcome.errcode)
     } catch (e) {
       // The row stays `sending`: the next start requeues it, and client_msg_id keeps WeChat from delivering twice.
       log.error('could not record a send result', { messageId: m.id, error: e })

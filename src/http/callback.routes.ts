@@ -7,6 +7,8 @@ import { Elysia } from 'elysia'
 import { HandlerFailedError, MAX_BODY_BYTES, type CallbackService, type Query } from '../domain/callback.service'
 import { AppError, BadXmlError, PayloadTooLargeError } from '../lib/errors'
 import type { Logger } from '../lib/log'
+import type { CallbackOutcome } from '../metrics'
+import type { PeerSource } from './client-ip'
 
 const text = (status: number, body: string, contentType = 'text/plain; charset=utf-8') =>
   new Response(body, { status, headers: { 'content-type': contentType } })
@@ -59,46 +61,64 @@ const queryOf = (request: Request): Query => {
   return q
 }
 
-export interface CallbackRouteDeps { callbacks: CallbackService; defaultChannel: string; log: Logger; now: () => number }
+export interface CallbackRouteDeps {
+  callbacks: CallbackService
+  defaultChannel: string
+  log: Logger
+  now: () => number
+  /** Duration and outcome of each POST (src/metrics.ts). */
+  metrics?: { callback(channelId: string, seconds: number, msgType: string, outcome: CallbackOutcome): void }
+  /** The client address in refusal logs (src/http/client-ip.ts). */
+  clientOf?: (request: Request, server: PeerSource | null | undefined) => string
+}
+
+/** What both routers hand the handlers; `server` (Bun's) gives the socket peer. */
+interface Ctx { params?: { channelId?: string }; request: Request; server?: PeerSource | null }
 
 /** The two handlers, usable by Elysia and by Bun.serve's native routes alike (see server.ts). */
 export const callbackHandlers = (deps: CallbackRouteDeps) => {
   const log = deps.log.child({ module: 'http/callback' })
 
-  const fail = (e: unknown, channelId: string): Response => {
+  const clientOf = deps.clientOf ?? (() => 'unknown')
+
+  const fail = (e: unknown, channelId: string, request: Request, server: PeerSource | null | undefined): Response => {
     if (e instanceof HandlerFailedError) return text(500, 'handler failed')
     if (e instanceof AppError && [400, 401, 404, 413].includes(e.status)) {
-      log.info('callback refused', { channel: channelId, status: e.status, code: e.code, reason: e.message })
+      log.info('callback refused', { channel: channelId, client: clientOf(request, server), status: e.status, code: e.code, reason: e.message })
       return text(e.status, e.message)
     }
     if (e instanceof AppError) {
-      log.warn('callback refused', { channel: channelId, status: 400, code: e.code, reason: e.message })
+      log.warn('callback refused', { channel: channelId, client: clientOf(request, server), status: 400, code: e.code, reason: e.message })
       return text(400, e.message)
     }
-    log.error('callback failed', { channel: channelId, error: e })
+    log.error('callback failed', { channel: channelId, client: clientOf(request, server), error: e })
     return text(500, 'internal error')
   }
 
-  const get = ({ params, request }: { params?: { channelId?: string }; request: Request }) => {
+  const get = ({ params, request, server }: Ctx) => {
     const query = queryOf(request)
     const channelId = params?.channelId ?? deps.defaultChannel
     try {
       return text(200, deps.callbacks.verify(channelId, query))
     } catch (e) {
-      return fail(e, channelId)
+      return fail(e, channelId, request, server)
     }
   }
 
-  const post = async ({ params, request }: { params?: { channelId?: string }; request: Request }) => {
+  const post = async ({ params, request, server }: Ctx) => {
+    const started = performance.now()
     const query = queryOf(request)
     const receivedAt = deps.now()
     const channelId = params?.channelId ?? deps.defaultChannel
     try {
       const raw = await readBody(request)
       const answer = await deps.callbacks.handle(channelId, query, raw, receivedAt)
+      deps.metrics?.callback(channelId, (performance.now() - started) / 1000, answer.msgType ?? '', answer.outcome)
       return text(200, answer.body, answer.contentType)
     } catch (e) {
-      return fail(e, channelId)
+      const res = fail(e, channelId, request, server)
+      deps.metrics?.callback(channelId, (performance.now() - started) / 1000, '', res.status >= 500 ? 'failed' : 'rejected')
+      return res
     }
   }
 

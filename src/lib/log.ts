@@ -13,6 +13,8 @@ export interface Logger {
   warn(msg: string, fields?: Record<string, unknown>): void
   error(msg: string, fields?: Record<string, unknown>): void
   child(fields: Record<string, unknown>): Logger
+  /** Would a line at this level be written? (to skip building costly fields on hot paths) */
+  enabled(level: LogLevel): boolean
   /** Registers a secret value (AppSecret, token, key) to be masked in every later line. */
   addSecret(value: string | undefined | null): void
 }
@@ -69,6 +71,7 @@ export const createLogger = (opts: LoggerOptions = {}): Logger => {
       warn: (m, f) => emit('warn', m, f),
       error: (m, f) => emit('error', m, f),
       child: (f) => make({ ...bound, ...f }),
+      enabled: (level) => order[level] >= order[state.level],
       addSecret: (value) => { if (value) secrets.add(value) },
     }
   }

@@ -15,6 +15,9 @@ export const tokensRepo = (orm: Drizzle) => ({
     if (!st) getCache.set(orm, (st = prepareGet(orm)))
     return st.get({ id: channelId })
   },
+  /** Every channel's token expiry (ms; null without a token), for /metrics. One row per channel. */
+  expiries: (): { channelId: string; expiresAt: number | null }[] =>
+    orm.select({ channelId: channelTokens.channelId, expiresAt: channelTokens.expiresAt }).from(channelTokens).all(),
   /** Creates the row if missing and resets the counters when the Asia/Shanghai day changed. */
   ensureDay: (channelId: string, day: string): void => {
     orm.insert(channelTokens).values({ channelId, day }).onConflictDoNothing().run()

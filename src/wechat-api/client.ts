@@ -58,8 +58,12 @@ export interface WeChatClientOptions {
   timeoutMs?: number
   log: Logger
   clock: Clock
-  /** Called after each call, for metrics: endpoint, ms, errcode (0 on success, undefined for HTTP/network failures). */
-  onCall?: (endpoint: string, ms: number, errcode: number | undefined) => void
+  /**
+   * Called after each call, for metrics: the endpoint path (never the URL: the query carries the token),
+   * seconds, and undefined on success, else the errcode as text or, when WeChat gave none, the kind of
+   * failure: timeout, network, http_5xx (http_4xx…), bad_answer.
+   */
+  onCall?: (endpoint: string, seconds: number, error: string | undefined) => void
 }
 
 /** Big integer fields (msgid) lose precision in JSON.parse; quote them first. */
@@ -73,9 +77,9 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
   const call = async <S extends z.ZodType>(endpoint: string, schema: S, init: { method: 'GET' | 'POST'; query?: Record<string, string>; body?: unknown }): Promise<z.infer<S>> => {
     const url = new URL(endpoint.replace(/^\//, ''), o.baseUrl.endsWith('/') ? o.baseUrl : `${o.baseUrl}/`)
     for (const [k, v] of Object.entries(init.query ?? {})) url.searchParams.set(k, v)
-    const started = o.clock.now()
-    const fail = (e: WeChatApiError) => {
-      o.onCall?.(endpoint, o.clock.now() - started, e.errcode)
+    const started = performance.now()
+    const fail = (e: WeChatApiError, kind = e.errcode !== undefined ? String(e.errcode) : 'bad_answer') => {
+      o.onCall?.(endpoint, (performance.now() - started) / 1000, kind)
       log.warn('WeChat API call failed', { endpoint, errcode: e.errcode, errmsg: e.errmsg, class: e.class, httpStatus: e.httpStatus })
       return e
     }
@@ -89,16 +93,16 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
       })
     } catch (e) {
       const timedOut = (e as Error)?.name === 'TimeoutError' || (e as Error)?.name === 'AbortError'
-      throw fail(new WeChatApiError({ endpoint, errmsg: timedOut ? `no answer within ${timeoutMs} ms` : `network error: ${(e as Error)?.message ?? e}`, class: 'transient', cause: e }))
+      throw fail(new WeChatApiError({ endpoint, errmsg: timedOut ? `no answer within ${timeoutMs} ms` : `network error: ${(e as Error)?.message ?? e}`, class: 'transient', cause: e }), timedOut ? 'timeout' : 'network')
     }
     let text: string
     try {
       text = await res.text()
     } catch (e) {
-      throw fail(new WeChatApiError({ endpoint, errmsg: `answer cut off: ${(e as Error)?.message}`, class: 'transient', httpStatus: res.status, cause: e }))
+      throw fail(new WeChatApiError({ endpoint, errmsg: `answer cut off: ${(e as Error)?.message}`, class: 'transient', httpStatus: res.status, cause: e }), 'network')
     }
-    if (res.status >= 500) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'transient', httpStatus: res.status }))
-    if (res.status !== 200) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'permanent', httpStatus: res.status }))
+    if (res.status >= 500) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'transient', httpStatus: res.status }), 'http_5xx')
+    if (res.status !== 200) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'permanent', httpStatus: res.status }), `http_${Math.floor(res.status / 100)}xx`)
     let json: unknown
     try {
       json = JSON.parse(quoteBigInts(text))
@@ -111,7 +115,7 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
     if (!ok.success) {
       throw fail(new WeChatApiError({ endpoint, errmsg: `unexpected answer shape: ${ok.error.issues[0]?.message ?? ''}`, class: 'permanent', httpStatus: res.status }))
     }
-    o.onCall?.(endpoint, o.clock.now() - started, 0)
+    o.onCall?.(endpoint, (performance.now() - started) / 1000, undefined)
     return ok.data
   }
 

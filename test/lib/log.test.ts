@@ -8,6 +8,7 @@ describe('logger', () => {
     logger.child({ module: 'x' }).info('shown', { n: 1 })
     expect(lines.length).toBe(1)
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 'info', msg: 'shown', module: 'x', n: 1 })
+    expect([logger.enabled('debug'), logger.enabled('info'), logger.child({}).enabled('error')]).toEqual([false, true, true])
   })
   test('secrets are redacted at the logger: sensitive keys, registered values, access_token in URLs', () => {
     const { logger, lines } = memoryLogger('debug')

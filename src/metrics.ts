@@ -1,0 +1,275 @@
+/**
+ * @module Prometheus metrics (prom-client), one registry per app instance (createDeps): tests run several
+ * servers in one process, and nothing goes to prom-client's global registry.
+ *
+ * Labels are bounded: route patterns, never raw paths ('other' for unknown ones); known channels only
+ * ('(unknown)' for an id nobody configured: anyone can call /wechat/anything); known message types
+ * ('other' beyond them); WeChat endpoint paths without their query (which carries the access token).
+ *
+ * The callback path is hot (benchmarked: bench/callback): its counters and its duration histogram count
+ * into plain numbers bound once per label set — a request costs a map lookup, `n++` and a bucket search,
+ * with no allocation — and reach the registry when scraped: counters through prom-client's `collect`
+ * hook, the histogram as a registry entry of its own giving the same shape as prom-client's. A
+ * prom-client increment or observation builds its label hash and objects on every call (~0.15-0.2 µs
+ * each, and garbage); with them the callback bench lost ~4% of its throughput.
+ * Gauges of the database (outbox depth, token expiry) are computed when scraped, not kept up to date.
+ */
+import { Counter, Gauge, Histogram, Registry, type CounterConfiguration, type LabelValues, type Metric } from 'prom-client'
+import { MESSAGE_TYPES } from './wechat/messages'
+
+/** Seconds; WeChat gives up on a callback after 5 s and we answer `success` at 4.5 s. */
+export const CALLBACK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 4.5, 5]
+/** Seconds; the client times out at 5 s by default. */
+export const WECHAT_API_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export type CallbackOutcome = 'handled' | 'duplicate' | 'waited' | 'deadline' | 'rejected' | 'failed'
+export type MessageResult = 'sent' | 'failed' | 'retry' | 'paused'
+
+export interface OutboxDepth { channelId: string; depth: number; oldestCreatedAt: number | null }
+export interface TokenExpiry { channelId: string; expiresAt: number | null }
+
+export interface MetricsSources {
+  /** Is this id a configured channel? */
+  knownChannel: (id: string) => boolean
+  /** Every configured channel (their outbox gauges show 0 rather than nothing). */
+  channelIds: () => string[]
+  /** Queued + sending per channel, with the oldest one's creation time (ms); one query per scrape. */
+  outboxDepth: () => OutboxDepth[]
+  /** The stored access token's expiry (ms) per channel that has a token row. */
+  tokenExpiries: () => TokenExpiry[]
+  now: () => number
+  version: string
+}
+
+const UNKNOWN_CHANNEL = '(unknown)'
+const MSG_TYPES: ReadonlySet<string> = new Set([...MESSAGE_TYPES, 'event'])
+const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+interface Inc { inc(): void }
+interface Observe { observe(value: number): void }
+
+/** A counter child for hot paths: counts in a plain number until the next scrape. */
+class CounterCell<L extends string> implements Inc {
+  n = 0
+  flushed = 0
+  constructor(readonly labels: LabelValues<L>) {}
+  inc(): void { this.n++ }
+}
+
+/** A prom-client counter whose children are CounterCells, added to it when scraped. */
+const cellCounter = <L extends string>(config: CounterConfiguration<L>) => {
+  const cells: CounterCell<L>[] = []
+  new Counter<L>({
+    ...config,
+    collect() {
+      for (const c of cells) {
+        if (c.n === c.flushed) continue
+        this.inc(c.labels, c.n - c.flushed)
+        c.flushed = c.n
+      }
+    },
+  })
+  /** Bind once and keep: each call makes a new child. */
+  return (labels: LabelValues<L>): Inc => {
+    const c = new CounterCell<L>(labels)
+    cells.push(c)
+    return c
+  }
+}
+
+/** A histogram child for hot paths: counts per bucket (the last one past every bound), sum and count. */
+class HistogramCell implements Observe {
+  readonly counts: Float64Array
+  sum = 0
+  count = 0
+  constructor(readonly labels: Readonly<Record<string, string>>, private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1)
+  }
+  observe(value: number): void {
+    const b = this.bounds
+    let i = 0
+    while (i < b.length && value > b[i]!) i++
+    this.counts[i]!++
+    this.sum += value
+    this.count++
+  }
+}
+
+/**
+ * A histogram whose children are HistogramCells, registered as a metric of its own: the registry only
+ * asks a metric for `get()` (and `reset()`), answered here in the shape prom-client's Histogram gives
+ * (`le` first, cumulative buckets, then _sum and _count), so the text is the same.
+ */
+const cellHistogram = <L extends string>(config: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[]; registers: Registry[] }) => {
+  const bounds = [...config.buckets].sort((a, b) => a - b)
+  const cells: HistogramCell[] = []
+  const { name, help } = config
+  const metric = {
+    name, help, type: 'histogram', aggregator: 'sum', labelNames: config.labelNames,
+    get: async () => ({
+      name, help, type: 'histogram', aggregator: 'sum',
+      values: cells.flatMap((c) => {
+        let acc = 0
+        const out: { labels: Record<string, string | number>; value: number; metricName: string }[] = bounds.map((le, i) => {
+          acc += c.counts[i]!
+          return { labels: { le, ...c.labels }, value: acc, metricName: `${name}_bucket` }
+        })
+        out.push({ labels: { le: '+Inf', ...c.labels }, value: c.count, metricName: `${name}_bucket` })
+        out.push({ labels: { ...c.labels }, value: c.sum, metricName: `${name}_sum` })
+        out.push({ labels: { ...c.labels }, value: c.count, metricName: `${name}_count` })
+        return out
+      }),
+    }),
+    reset: () => {
+      for (const c of cells) { c.counts.fill(0); c.sum = 0; c.count = 0 }
+    },
+  }
+  for (const r of config.registers) r.registerMetric(metric as unknown as Metric)
+  /** Bind once and keep: each call makes a new child. */
+  return (labels: Record<L, string>): Observe => {
+    const c = new HistogramCell(labels, bounds)
+    cells.push(c)
+    return c
+  }
+}
+
+export const createMetrics = (src: MetricsSources) => {
+  const registry = new Registry()
+  const registers = [registry]
+
+  const httpRequests = cellCounter({ name: 'wxgate_http_requests_total', help: 'HTTP requests answered, by route pattern (other: no route), method and status', labelNames: ['route', 'method', 'status'] as const, registers })
+
+  const callbackDuration = cellHistogram({ name: 'wxgate_callback_duration_seconds', help: 'Time to answer a WeChat callback POST, from arrival to answer', labelNames: ['channel'] as const, buckets: CALLBACK_BUCKETS, registers })
+  const callbacks = cellCounter({ name: 'wxgate_callbacks_total', help: 'WeChat callback POSTs by channel, message type and outcome (handled, duplicate, waited, deadline, rejected, failed)', labelNames: ['channel', 'msg_type', 'outcome'] as const, registers })
+  const callbackDuplicates = cellCounter({ name: 'wxgate_callback_duplicates_total', help: 'Callbacks WeChat sent again for a message already handled or being handled', labelNames: ['channel'] as const, registers })
+  const callbackFailures = cellCounter({ name: 'wxgate_callback_handler_failures_total', help: 'Callback handlings that failed and rolled back (answered 500: WeChat retries)', labelNames: ['channel'] as const, registers })
+
+  const messages = new Counter({ name: 'wxgate_messages_total', help: 'Template message send results recorded by the outbox (sent, failed, retry, paused), with the WeChat errcode', labelNames: ['channel', 'status', 'errcode'] as const, registers })
+  const outboxDepth = new Gauge({ name: 'wxgate_outbox_depth', help: 'Messages queued or being sent', labelNames: ['channel'] as const, registers })
+  const outboxOldest = new Gauge({ name: 'wxgate_outbox_oldest_age_seconds', help: 'Age of the oldest message queued or being sent (0: none)', labelNames: ['channel'] as const, registers })
+
+  const tokenExpiry = new Gauge({ name: 'wxgate_token_expiry_seconds', help: 'Seconds until the stored access token expires (0: none or expired)', labelNames: ['channel'] as const, registers })
+  const tokenRefreshes = new Counter({ name: 'wxgate_token_refreshes_total', help: 'Access tokens fetched from WeChat, by mode (normal, forced)', labelNames: ['channel', 'mode'] as const, registers })
+
+  const apiDuration = new Histogram({ name: 'wxgate_wechat_api_duration_seconds', help: 'WeChat API calls, by endpoint path', labelNames: ['endpoint'] as const, buckets: WECHAT_API_BUCKETS, registers })
+  const apiErrors = new Counter({ name: 'wxgate_wechat_api_errors_total', help: 'Failed WeChat API calls, by endpoint and errcode (http_5xx, http_4xx, timeout, network, bad_answer when WeChat gave none)', labelNames: ['endpoint', 'errcode'] as const, registers })
+
+  // Process metrics: prom-client's collectDefaultMetrics runs under Bun but half of it is wrong there (event
+  // loop lag never sampled, V8 heap spaces all 0, "heap" = VmData); these few are read from Bun directly.
+  const cpu = new Counter({ name: 'wxgate_process_cpu_seconds_total', help: 'User and system CPU time of the process', registers })
+  const rss = new Gauge({ name: 'wxgate_process_resident_memory_bytes', help: 'Resident memory of the process', registers })
+  const heap = new Gauge({ name: 'wxgate_process_heap_used_bytes', help: 'JavaScript heap in use', registers })
+  new Gauge({ name: 'wxgate_process_start_time_seconds', help: 'When the process started (Unix time)', registers })
+    .set(Math.round((Date.now() - performance.now()) / 1000))
+  new Gauge({ name: 'wxgate_build_info', help: 'Always 1; the version in a label', labelNames: ['version'] as const, registers })
+    .labels(src.version).set(1)
+
+  // ---- bound label children -----------------------------------------------------------------------------
+  interface ChannelCells {
+    duration: Observe
+    outcomes: Map<string, Map<CallbackOutcome, Inc>>
+    duplicates: Inc
+    failures: Inc
+    label: string
+  }
+  const cellsFor = (label: string): ChannelCells => ({
+    duration: callbackDuration({ channel: label }),
+    outcomes: new Map(),
+    duplicates: callbackDuplicates({ channel: label }),
+    failures: callbackFailures({ channel: label }),
+    label,
+  })
+  const channelCells = new Map<string, ChannelCells>()
+  let unknownCells: ChannelCells | undefined
+  /** A known channel's cells are kept (there are few); an unknown id shares one set and is not remembered. */
+  const cellsOf = (channelId: string): ChannelCells => {
+    const c = channelCells.get(channelId)
+    if (c) return c
+    if (!src.knownChannel(channelId)) return (unknownCells ??= cellsFor(UNKNOWN_CHANNEL))
+    const made = cellsFor(channelId)
+    channelCells.set(channelId, made)
+    return made
+  }
+  const outcomeCell = (cells: ChannelCells, msgType: string, outcome: CallbackOutcome): Inc => {
+    const type = MSG_TYPES.has(msgType) ? msgType : msgType === '' ? '' : 'other'
+    let byOutcome = cells.outcomes.get(type)
+    if (!byOutcome) cells.outcomes.set(type, (byOutcome = new Map()))
+    let cell = byOutcome.get(outcome)
+    if (!cell) byOutcome.set(outcome, (cell = callbacks({ channel: cells.label, msg_type: type, outcome })))
+    return cell
+  }
+
+  const routeCounters = new Map<string, (status: number) => void>()
+  /** A counter for one route pattern and method, bound once; call it with each answer's status. */
+  const httpCounter = (route: string, method: string): ((status: number) => void) => {
+    const m = METHODS.has(method) ? method : 'other'
+    const key = `${m} ${route}`
+    let f = routeCounters.get(key)
+    if (!f) {
+      const byStatus = new Map<number, Inc>()
+      f = (status) => {
+        let cell = byStatus.get(status)
+        if (!cell) byStatus.set(status, (cell = httpRequests({ route, method: m, status: String(status) })))
+        cell.inc()
+      }
+      routeCounters.set(key, f)
+    }
+    return f
+  }
+
+  const endpoints = new Map<string, Observe>()
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    httpCounter,
+    /** One callback POST answered (or refused): its duration and outcome. msgType '' when not parsed. */
+    callback: (channelId: string, seconds: number, msgType: string, outcome: CallbackOutcome): void => {
+      const cells = cellsOf(channelId)
+      cells.duration.observe(seconds)
+      outcomeCell(cells, msgType, outcome).inc()
+    },
+    /** For the callback service (createDeps chains them with the caller's). */
+    callbackEvents: {
+      onDuplicate: (channelId: string) => cellsOf(channelId).duplicates.inc(),
+      onHandlerFailure: (channelId: string) => cellsOf(channelId).failures.inc(),
+    },
+    messageResult: (channelId: string, status: MessageResult, errcode: number | null): void => {
+      messages.inc({ channel: channelId, status, errcode: errcode === null ? '' : String(errcode) })
+    },
+    tokenRefresh: (channelId: string, mode: 'normal' | 'forced'): void => {
+      tokenRefreshes.inc({ channel: channelId, mode })
+    },
+    /** A WeChat API call ended: `error` is undefined on success, else the errcode or the failure kind. */
+    wechatCall: (endpoint: string, seconds: number, error: string | undefined): void => {
+      let h = endpoints.get(endpoint)
+      if (!h) endpoints.set(endpoint, (h = apiDuration.labels(endpoint)))
+      h.observe(seconds)
+      if (error !== undefined) apiErrors.inc({ endpoint, errcode: error })
+    },
+    /** The text exposition (format 0.0.4), with the scrape-time gauges read first. */
+    render: async (): Promise<string> => {
+      const now = src.now()
+      outboxDepth.reset()
+      outboxOldest.reset()
+      for (const id of src.channelIds()) {
+        outboxDepth.labels(id).set(0)
+        outboxOldest.labels(id).set(0)
+      }
+      for (const r of src.outboxDepth()) {
+        outboxDepth.labels(r.channelId).set(r.depth)
+        outboxOldest.labels(r.channelId).set(r.oldestCreatedAt === null ? 0 : Math.max(0, (now - r.oldestCreatedAt) / 1000))
+      }
+      tokenExpiry.reset()
+      for (const t of src.tokenExpiries()) tokenExpiry.labels(t.channelId).set(t.expiresAt === null ? 0 : Math.max(0, (t.expiresAt - now) / 1000))
+      const usage = process.cpuUsage()
+      cpu.reset()
+      cpu.inc((usage.user + usage.system) / 1e6)
+      const mem = process.memoryUsage()
+      rss.set(mem.rss)
+      heap.set(mem.heapUsed)
+      return registry.metrics()
+    },
+  }
+}
+export type Metrics = ReturnType<typeof createMetrics>
