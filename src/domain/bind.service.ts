@@ -5,6 +5,7 @@
  */
 import { z } from 'zod'
 import type { Clock } from '../lib/clock'
+import { pageCursor } from '../lib/cursor'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
@@ -64,13 +65,7 @@ export const statusOf = (row: BindCodeRow, now: number): BindCodeStatus =>
 export const bindingView = (r: BindingRow): BindingView =>
   ({ id: r.id, channel: r.channelId, subject: r.subject, openid: r.openid, status: r.status as BindingView['status'], boundAt: iso(r.boundAt) })
 
-/** Opaque page cursor: the seq of the last row, base64url so nobody builds on its format. */
-const encodeCursor = (seq: number) => Buffer.from(`s${seq}`).toString('base64url')
-const decodeCursor = (c: string): number => {
-  const m = /^s(\d{1,15})$/.exec(Buffer.from(c, 'base64url').toString())
-  if (!m) throw new ValidationError('cursor: not a cursor this API gave out')
-  return Number(m[1])
-}
+const cursor = pageCursor('s')
 
 export interface BindServiceDeps {
   db: Db
@@ -157,12 +152,12 @@ export const createBindService = (deps: BindServiceDeps) => {
     const limit = q.limit ?? 50
     const rows = binds.list({
       channelId: q.channel, subject: q.subject, openid: q.openid,
-      afterSeq: q.cursor ? decodeCursor(q.cursor) : undefined,
+      afterSeq: q.cursor ? cursor.decode(q.cursor) : undefined,
       limit: limit + 1,
     })
     const more = rows.length > limit
     const items = rows.slice(0, limit)
-    return { items: items.map(bindingView), ...(more ? { nextCursor: encodeCursor(items.at(-1)!.seq) } : {}) }
+    return { items: items.map(bindingView), ...(more ? { nextCursor: cursor.encode(items.at(-1)!.seq) } : {}) }
   }
 
   const deleteBinding = async (id: string): Promise<void> => {

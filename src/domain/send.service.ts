@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
 import type { Clock } from '../lib/clock'
+import { pageCursor } from '../lib/cursor'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
@@ -83,12 +84,7 @@ const canonical = (v: unknown): string =>
     : v !== null && typeof v === 'object' ? `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`
       : JSON.stringify(v)
 
-const encodeCursor = (seq: number) => Buffer.from(`m${seq}`).toString('base64url')
-const decodeCursor = (c: string): number => {
-  const m = /^m(\d{1,15})$/.exec(Buffer.from(c, 'base64url').toString())
-  if (!m) throw new ValidationError('cursor: not a cursor this API gave out')
-  return Number(m[1])
-}
+const cursor = pageCursor('m')
 
 export interface SendServiceDeps {
   db: Db
@@ -226,10 +222,10 @@ export const createSendService = (deps: SendServiceDeps) => {
     const limit = q.limit ?? 50
     const since = q.since !== undefined ? Date.parse(q.since) : undefined
     if (since !== undefined && Number.isNaN(since)) throw new ValidationError('since: not an ISO-8601 time')
-    const rows = repo.list({ channelId: q.channel, subject: q.subject, status: q.status, since, beforeSeq: q.cursor ? decodeCursor(q.cursor) : undefined, limit: limit + 1 })
+    const rows = repo.list({ channelId: q.channel, subject: q.subject, status: q.status, since, beforeSeq: q.cursor ? cursor.decode(q.cursor) : undefined, limit: limit + 1 })
     const more = rows.length > limit
     const items = rows.slice(0, limit)
-    return { items: items.map(messageView), ...(more ? { nextCursor: encodeCursor(items.at(-1)!.seq) } : {}) }
+    return { items: items.map(messageView), ...(more ? { nextCursor: cursor.encode(items.at(-1)!.seq) } : {}) }
   }
 
   /** Deletes finished messages past the retention, and idempotency records past their 24 h. */
