@@ -9,15 +9,11 @@
 // one recipient; anything else counts as a mismatch. Prints one JSON summary line on stdout; diagnostics
 // go to stderr.
 //
-// As in bench/callback/load.mjs, a phase ends gracefully: when its time is up every connection waits for
-// the answer to the request it has in flight and stops (autocannon's own stop destroys sockets with
-// requests in flight, which the server may still store). So "rows in the database == 2xx counted" is
-// exact. Latency percentiles are computed here from every response's own hrtime duration.
+// Each phase ends by draining, so "rows in the database == 2xx counted" is exact, and latency percentiles
+// are exact: see ../lib/load-phase.mjs.
 
-import autocannon from 'autocannon'
-import { execSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { runPhase } from '../lib/load-phase.mjs'
 
 const { values: args } = parseArgs({
   options: {
@@ -55,146 +51,19 @@ const runId = Date.now().toString(36)
 const bodyHead = '{"channel":"default","openids":["o_accept_' + runId + '_'
 const bodyTail = `"],"templateId":${JSON.stringify(args.template)},"data":{"thing1":"订单已支付","amount2":"¥100.00","time3":"2026年11月24日 15:01"}}`
 
-// ---- CPU accounting (Linux /proc; silently absent elsewhere) ----------------------------------------
-let clkTck = 100
-try { clkTck = Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100 } catch { /* default */ }
-
-const procCpu = (pid) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / clkTck
-  } catch {
-    return undefined
-  }
-}
-
-const machineCpu = () => {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]
-    const n = line.trim().split(/\s+/).slice(1).map(Number)
-    const idle = (n[3] ?? 0) + (n[4] ?? 0)
-    const total = n.slice(0, 8).reduce((a, b) => a + b, 0)
-    return { busy: total - idle, total }
-  } catch {
-    return undefined
-  }
-}
-
-const cpuSnapshot = () => ({
-  server: serverPid ? procCpu(serverPid) : undefined,
-  self: process.cpuUsage(),
-  machine: machineCpu(),
-  wall: performance.now(),
-})
-
-const cpuDelta = (a, b) => {
-  const wallSec = (b.wall - a.wall) / 1000
-  const self = ((b.self.user - a.self.user) + (b.self.system - a.self.system)) / 1e6
-  const out = { wallSec, loadgenCores: self / wallSec }
-  if (a.server !== undefined && b.server !== undefined) out.serverCores = (b.server - a.server) / wallSec
-  if (a.machine && b.machine && b.machine.total > a.machine.total) {
-    out.machineBusy = (b.machine.busy - a.machine.busy) / (b.machine.total - a.machine.total)
-  }
-  return out
-}
-
-// ---- one phase ----------------------------------------------------------------------------------------
-const percentile = (sorted, p) => {
-  if (sorted.length === 0) return null
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[i]
-}
-
-const round = (x, d = 3) => (x === null || x === undefined ? x : Math.round(x * 10 ** d) / 10 ** d)
-
 /** A 202 answer naming exactly one recipient (cheap check: no JSON.parse of every body). */
 const acceptedBody = (body) => body.startsWith('{"id":"req_') && body.includes('"recipients":[{"messageId":"msg_') && !body.includes('},{"messageId"')
 
-const runPhase = (seconds) => new Promise((resolve, reject) => {
-  const clients = []
-  const latencies = []
-  const statusCodes = {}
-  let ok2xx = 0
-  let non2xx = 0
-  let tLast = 0
-  let sample
-  // 2xx answers per whole second of the phase: shows whether the accept rate holds as the table grows.
-  const perSecond = []
-  const cpu0 = cpuSnapshot()
-  const t0 = cpu0.wall
-  let cpu1
-
-  const instance = autocannon({
-    url,
-    connections,
-    duration: seconds + 3600,
-    timeout: timeoutSec,
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${args.token}` },
-    setupClient: (client) => { clients.push(client) },
-    verifyBody: (body) => {
-      if (acceptedBody(body)) return true
-      if (sample === undefined) sample = body.slice(0, 500)
-      return false
-    },
-    requests: [{
-      setupRequest: (req) => {
-        req.body = bodyHead + String(sent++) + bodyTail
-        return req
-      },
-    }],
-  }, (err, result) => {
-    clearTimeout(hardStop)
-    if (err) return reject(err)
-    const elapsedSec = ((tLast || performance.now()) - t0) / 1000
-    latencies.sort((a, b) => a - b)
-    const total = ok2xx + non2xx
-    resolve({
-      seconds,
-      elapsedSec: round(elapsedSec),
-      responses: total,
-      rps: round(total / elapsedSec, 1),
-      latencyMs: {
-        p50: round(percentile(latencies, 50)),
-        p90: round(percentile(latencies, 90)),
-        p99: round(percentile(latencies, 99)),
-        max: round(latencies[latencies.length - 1] ?? null),
-      },
-      status2xx: ok2xx,
-      non2xx,
-      statusCodes,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      mismatches: result.mismatches,
-      perSecond,
-      ...(sample !== undefined ? { mismatchSample: sample } : {}),
-      cpu: cpu1 ? Object.fromEntries(Object.entries(cpuDelta(cpu0, cpu1)).map(([k, v]) => [k, round(v)])) : undefined,
-    })
-  })
-
-  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
-    tLast = performance.now()
-    statusCodes[statusCode] = (statusCodes[statusCode] ?? 0) + 1
-    if (statusCode >= 200 && statusCode < 300) {
-      ok2xx++
-      const s = Math.floor((tLast - t0) / 1000)
-      while (perSecond.length <= s) perSecond.push(0)
-      perSecond[s]++
-    } else non2xx++
-    latencies.push(responseTime)
-  })
-
-  setTimeout(() => {
-    cpu1 = cpuSnapshot()
-    for (const c of clients) c.responseMax = Math.max(1, c.reqsMade)
-  }, seconds * 1000)
-  const hardStop = setTimeout(() => { instance.stop() }, (seconds + timeoutSec + 30) * 1000)
+const phase = (seconds) => runPhase({
+  url, connections, seconds, timeoutSec, serverPid,
+  headers: { 'content-type': 'application/json', authorization: `Bearer ${args.token}` },
+  nextBody: () => bodyHead + String(sent++) + bodyTail,
+  verifyBody: acceptedBody,
 })
 
 try {
-  const warm = warmup > 0 ? await runPhase(warmup) : undefined
-  const measured = await runPhase(duration)
+  const warm = warmup > 0 ? await phase(warmup) : undefined
+  const measured = await phase(duration)
   process.stdout.write(JSON.stringify({ url, connections, warmup: warm, measured, requestsBuilt: sent }) + '\n')
   process.exit(0)
 } catch (e) {
