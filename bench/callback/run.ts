@@ -17,12 +17,12 @@
  */
 import { Database } from 'bun:sqlite'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Subprocess } from 'bun'
+import { createProcs, Crash, freePort, stopProcess, tail } from '../lib/procs'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const HERE = import.meta.dir
@@ -86,72 +86,7 @@ interface LoadResult {
 }
 
 // ---- processes ----------------------------------------------------------------------------------------
-const children = new Set<Subprocess>()
-
-const spawn = (cmd: string[], o: { cwd?: string; env?: Record<string, string | undefined>; log?: string; stdout?: 'pipe' | 'inherit' }) => {
-  const p = Bun.spawn(cmd, {
-    cwd: o.cwd ?? ROOT,
-    env: o.env ?? process.env,
-    stdin: 'ignore',
-    stdout: o.log ? Bun.file(o.log) : (o.stdout ?? 'inherit'),
-    stderr: o.log ? Bun.file(`${o.log}.err`) : 'inherit',
-  })
-  children.add(p)
-  void p.exited.then(() => children.delete(p))
-  return p
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (or signal number). */
-const stopProcess = async (p: Subprocess, graceMs = 12_000): Promise<number | null> => {
-  if (p.exitCode !== null || p.signalCode !== null) return p.exitCode
-  p.kill('SIGTERM')
-  const timer = setTimeout(() => p.kill('SIGKILL'), graceMs)
-  await p.exited
-  clearTimeout(timer)
-  return p.exitCode
-}
-
-const stopAll = async () => {
-  await Promise.all([...children].map((p) => stopProcess(p, 3_000).catch(() => undefined)))
-}
-
-let tmpDir: string | undefined
-const removeTmp = () => {
-  if (!tmpDir) return
-  if (opt.keep) console.error(`run.ts: kept ${tmpDir}`)
-  else rmSync(tmpDir, { recursive: true, force: true })
-  tmpDir = undefined
-}
-
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    console.error(`\nrun.ts: ${sig}: stopping the servers`)
-    void stopAll().finally(() => {
-      removeTmp()
-      process.exit(130)
-    })
-  })
-}
-
-class Crash extends Error {}
-
-const freePort = () => new Promise<number>((res, rej) => {
-  const s = createServer()
-  s.on('error', rej)
-  s.listen(0, HOST, () => {
-    const a = s.address()
-    const port = typeof a === 'object' && a ? a.port : 0
-    s.close(() => res(port))
-  })
-})
-
-const tail = (path: string, lines = 20): string => {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
-  } catch {
-    return ''
-  }
-}
+const { spawn, stopAll, removeTmp, setTmp } = createProcs({ root: ROOT, keep: !!opt.keep })
 
 const waitReady = async (name: string, url: string, p: Subprocess, logs: string[], timeoutMs = 20_000) => {
   const until = Date.now() + timeoutMs
@@ -208,13 +143,13 @@ const main = async (): Promise<number> => {
   }
 
   const tmp = mkdtempSync(join(tmpdir(), 'wxgate-bench-'))
-  tmpDir = tmp
+  setTmp(tmp)
   const dbPath = join(tmp, 'bench.db')
   let exitCode = 0
   try {
-    const wxPort = await freePort()
-    let barePort = await freePort()
-    while (barePort === wxPort) barePort = await freePort()
+    const wxPort = await freePort(HOST)
+    let barePort = await freePort(HOST)
+    while (barePort === wxPort) barePort = await freePort(HOST)
 
     // wxgate: its own settings only (no WXGATE_* leaking in from the caller), run in the temp folder so
     // that no .env of the repository is read.

@@ -32,12 +32,12 @@
  * mismatch. The last line is `json: {…}`.
  */
 import { Database } from 'bun:sqlite'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Subprocess } from 'bun'
+import { alive, createProcs, Crash, freePort, machineCpu, procCpu, stopProcess, tail } from '../lib/procs'
 import { DEMO_ACCOUNT, DEMO_TEMPLATES } from '../../src/sandbox'
 
 const ROOT = resolve(import.meta.dir, '../..')
@@ -106,95 +106,9 @@ const ceilingConcurrency = num('ceiling-concurrency', posInt, 'a positive intege
 const profileDir = opt.profile ? resolve(opt.profile) : undefined
 
 // ---- processes ----------------------------------------------------------------------------------------
-const children = new Set<Subprocess>()
-
-const spawn = (cmd: string[], o: { cwd?: string; env?: Record<string, string | undefined>; log?: string; stdout?: 'pipe' | 'inherit' }) => {
-  const p = Bun.spawn(cmd, {
-    cwd: o.cwd ?? ROOT,
-    env: o.env ?? process.env,
-    stdin: 'ignore',
-    stdout: o.log ? Bun.file(o.log) : (o.stdout ?? 'inherit'),
-    stderr: o.log ? Bun.file(`${o.log}.err`) : 'inherit',
-  })
-  children.add(p)
-  void p.exited.then(() => children.delete(p))
-  return p
-}
-
-const alive = (p: Subprocess) => p.exitCode === null && p.signalCode === null
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
-const stopProcess = async (p: Subprocess, graceMs = 15_000): Promise<number | null> => {
-  if (!alive(p)) return p.exitCode
-  p.kill('SIGTERM')
-  const timer = setTimeout(() => p.kill('SIGKILL'), graceMs)
-  await p.exited
-  clearTimeout(timer)
-  return p.exitCode
-}
-
-const stopAll = async () => {
-  await Promise.all([...children].map((p) => stopProcess(p, 3_000).catch(() => undefined)))
-}
-
-let tmpDir: string | undefined
-const removeTmp = () => {
-  if (!tmpDir) return
-  if (opt.keep) console.error(`run.ts: kept ${tmpDir}`)
-  else rmSync(tmpDir, { recursive: true, force: true })
-  tmpDir = undefined
-}
-
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    console.error(`\nrun.ts: ${sig}: stopping the servers`)
-    void stopAll().finally(() => {
-      removeTmp()
-      process.exit(130)
-    })
-  })
-}
-
-class Crash extends Error {}
-
-const freePort = () => new Promise<number>((res, rej) => {
-  const s = createServer()
-  s.on('error', rej)
-  s.listen(0, HOST, () => {
-    const a = s.address()
-    const port = typeof a === 'object' && a ? a.port : 0
-    s.close(() => res(port))
-  })
-})
-
-const tail = (path: string, lines = 20): string => {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
-  } catch {
-    return ''
-  }
-}
+const { spawn, stopAll, removeTmp, setTmp, tmp: tmpDir } = createProcs({ root: ROOT, keep: !!opt.keep })
 
 // ---- CPU (Linux /proc) --------------------------------------------------------------------------------
-const CLK_TCK = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
-const procCpu = (pid: number): number | undefined => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK
-  } catch {
-    return undefined
-  }
-}
-const machineCpu = (): { busy: number; total: number } | undefined => {
-  try {
-    const n = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
-    const idle = (n[3] ?? 0) + (n[4] ?? 0)
-    return { busy: n.slice(0, 8).reduce((a, b) => a + b, 0) - idle, total: n.slice(0, 8).reduce((a, b) => a + b, 0) }
-  } catch {
-    return undefined
-  }
-}
 interface CpuSnap { wall: number; gateway?: number; sandbox?: number; machine?: { busy: number; total: number } }
 const cpuSnap = (gateway: Subprocess, sandbox: Subprocess): CpuSnap => ({ wall: performance.now(), gateway: procCpu(gateway.pid), sandbox: procCpu(sandbox.pid), machine: machineCpu() })
 const cpuDelta = (a: CpuSnap, b: CpuSnap) => {
@@ -230,11 +144,11 @@ const startSandbox = async (name: string, o: { latency: number; users: number; u
 interface Gateway { proc: Subprocess; base: string; db: string; log: string }
 
 const startGateway = async (name: string, o: { rate: number; concurrency: number; sandboxUrl: string }): Promise<Gateway> => {
-  const dir = join(tmpDir!, name)
+  const dir = join(tmpDir(), name)
   mkdirSync(dir, { recursive: true })
   const db = join(dir, 'wxgate.db')
   const log = join(dir, 'wxgate.log')
-  const port = await freePort()
+  const port = await freePort(HOST)
   // Its own settings only (no WXGATE_* of the caller), run in the temp folder so no .env is read.
   const env: Record<string, string | undefined> = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WXGATE_')))
   Object.assign(env, {
@@ -274,7 +188,7 @@ const startGateway = async (name: string, o: { rate: number; concurrency: number
 
 /** SIGTERM (graceful: wxgate finishes calls in flight and closes the database); a non-zero exit is a crash. */
 const stopGateway = async (name: string, g: Gateway) => {
-  const code = await stopProcess(g.proc)
+  const code = await stopProcess(g.proc, 15_000)
   if (code !== 0) throw new Crash(`wxgate (${name}) did not stop cleanly (exit ${code ?? g.proc.signalCode})\n${tail(g.log)}\n${tail(`${g.log}.err`)}`)
 }
 
@@ -321,7 +235,7 @@ const runAccept = async () => {
     throw new Crash(`load generator printed no JSON summary:\n${out}`)
   }
   await stopGateway('accept', gw)
-  await stopProcess(sb.proc)
+  await stopProcess(sb.proc, 15_000)
   const db = new Database(gw.db, { readonly: true })
   const rows = (db.query('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n
   const requests = (db.query('SELECT COUNT(*) AS n FROM send_requests').get() as { n: number }).n
@@ -393,7 +307,7 @@ const runDrain = async (name: string, o: { messages: number; rate: number; concu
   const calls = (await getJson<{ calls: { body: { client_msg_id?: string } }[] }>(`${sb.url}/_sandbox/received?path=${encodeURIComponent(SEND_PATH)}`)).calls
   const tokenCalls = (await getJson<{ calls: unknown[] }>(`${sb.url}/_sandbox/received?path=${encodeURIComponent('/cgi-bin/stable_token')}`)).calls.length
   await stopGateway(name, gw)
-  await stopProcess(sb.proc)
+  await stopProcess(sb.proc, 15_000)
 
   // Database: every message sent, and the ids the API handed out are the ids stored.
   const db = new Database(gw.db, { readonly: true })
@@ -480,7 +394,7 @@ const main = async (): Promise<number> => {
     if ((await b.exited) !== 0) throw new Crash('bun run build failed')
   }
   if (profileDir) mkdirSync(profileDir, { recursive: true })
-  tmpDir = mkdtempSync(join(tmpdir(), 'wxgate-bench-send-'))
+  setTmp(mkdtempSync(join(tmpdir(), 'wxgate-bench-send-')))
   let exitCode = 0
   try {
     const accept = opt['skip-accept'] ? undefined : await runAccept()
