@@ -53,11 +53,12 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
   // Secrets of stored channels are masked in logs too, not only those given in the environment.
   for (const c of channels.list()) for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
+  const channelIds = () => channels.list().map((c) => c.id)
   // One registry per instance (tests run several servers in one process). Gauges read the database when scraped.
   const metrics = createMetrics({
     version: VERSION,
     knownChannel: (id) => channels.get(id) !== undefined,
-    channelIds: () => channels.list().map((c) => c.id),
+    channelIds,
     outboxDepth: () => messagesRepo(db.orm).outboxDepth(),
     tokenExpiries: () => tokensRepo(db.orm).expiries(),
     now: () => clock.now(),
@@ -77,7 +78,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     },
   })
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))
-  const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, clock, onCall: metrics.wechatCall })
+  const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, onCall: metrics.wechatCall })
   const tokens = createTokenService({ db, clock, random, log, client: wechat, channels, onRefresh: metrics.tokenRefresh })
   const bind = createBindService({
     db, clock, random, log, channels, tokens, wechat,
@@ -87,7 +88,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
 
   const outbox = createOutbox({
     db, clock, random, log, tokens, wechat,
-    channelIds: () => channels.list().map((c) => c.id),
+    channelIds,
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
     onResult: metrics.messageResult,
   })

@@ -5,7 +5,6 @@
  * travels in the query string, so URLs are never logged — only the endpoint path.
  */
 import type { z } from 'zod'
-import type { Clock } from '../lib/clock'
 import { AppError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import { errcodeInfo, ipFromErrmsg, type ErrcodeClass } from '../wechat/errcodes'
@@ -57,7 +56,6 @@ export interface WeChatClientOptions {
   fetch?: FetchLike
   timeoutMs?: number
   log: Logger
-  clock: Clock
   /**
    * Called after each call, for metrics: the endpoint path (never the URL: the query carries the token),
    * seconds, and undefined on success, else the errcode as text or, when WeChat gave none, the kind of
