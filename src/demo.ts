@@ -5,7 +5,7 @@
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { loadConfig } from './config'
 import { createDeps } from './deps'
 import { DEMO_ACCOUNT, DEMO_TEMPLATES, startSandbox } from './sandbox'
@@ -14,6 +14,10 @@ import { exitOnSignals, startServer } from './server'
 import { sha1Signature } from './wechat/signature'
 
 export const DEMO_CHANNEL = { id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken' }
+
+/** How to run this same wxgate again: the compiled binary, or Bun with the source from a checkout. */
+const selfCommand = (): string =>
+  basename(process.execPath).startsWith('bun') ? `${process.execPath} ${process.argv[1] ?? 'src/main.ts'}` : process.execPath
 
 export const runDemo = async (args: string[]): Promise<number> => {
   const port = Number(/^--port=(\d+)$/.exec(args.find((a) => a.startsWith('--port=')) ?? '')?.[1] ?? process.env.WXGATE_PORT ?? 3000)
@@ -77,6 +81,9 @@ export const runDemo = async (args: string[]): Promise<number> => {
     '  4. a code for one of your own users (the answer has its bindUrl):',
     `  curl -X POST ${auth} -H 'content-type: application/json' --data '{"subject":"u-42","label":"张三 (CRM)"}' ${base}/api/bindcode`,
     `  curl ${base}/healthz`,
+    '',
+    'Check the demo channel the way you will check your real account (wxgate doctor, against the sandbox):',
+    `  WXGATE_DB=${config.WXGATE_DB} WXGATE_WECHAT_API=${sandbox.url} WXGATE_CHANNEL=${DEMO_CHANNEL.id} ${selfCommand()} doctor --url ${base}/wechat`,
     '',
     'Stop with Ctrl-C.',
     '',

@@ -30,6 +30,12 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(answers[lines.findIndex((l) => l.includes('/api/send?wait=true'))]).toContain('"status":"sent"')
     expect(answers[lines.findIndex((l) => l.includes('/api/messages?subject=demo-user'))]).toMatch(/"status":"sent".*"wechatMsgId":"\d+"/)
     expect(answers[lines.findIndex((l) => l.includes('/_sandbox/delivered'))]).toContain('"touser":"o_demo_user_0001"')
+    // The printed doctor line checks the demo channel against the sandbox, every check ok.
+    const doctor = out.split('\n').map((l) => l.trim()).find((l) => l.includes(' doctor --url '))!
+    const d = spawnSync('bash', ['-c', doctor], { encoding: 'utf8' })
+    expect(`${doctor}\n→ exit ${d.status}\n${d.stdout}${d.stderr}`).toContain('→ exit 0')
+    expect(d.stdout).toContain('ok   appid/appsecret')
+    expect(d.stdout).toContain('ok   callback url')
   } finally {
     child.kill('SIGTERM')
     await new Promise((r) => child.on('exit', r))
