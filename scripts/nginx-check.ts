@@ -16,11 +16,11 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { type Sandbox, startSandbox } from '../src/sandbox'
 import { sha1Signature } from '../src/wechat/signature'
+import { freePort, startGatewayProcess } from '../test/support/gateway-process'
 
 const bin = resolve(process.argv[2] ?? 'dist/wxgate')
 const SITE = resolve(import.meta.dir, '..', 'deploy', 'nginx.conf')
@@ -34,11 +34,15 @@ const check = (name: string, cond: boolean, detail = '') => {
   else { failures++; console.log(`FAIL - ${name}${detail ? `: ${detail}` : ''}`) }
 }
 const children: ChildProcess[] = []
+let stopGateway: (() => Promise<unknown>) | undefined
 const cleanup = () => {
   // SIGTERM: nginx's master then ends its workers (after SIGKILL they would linger); the gateway drains.
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+  void stopGateway?.()
   rmSync(dir, { recursive: true, force: true })
 }
+// Every wait below has its own deadline; this one ends a run that hangs anyway, with a FAIL line.
+setTimeout(() => abort('the nginx check finished within 180 s'), 180_000)
 const abort = (why: string): never => {
   check(why, false)
   cleanup()
@@ -51,15 +55,6 @@ if (!nginxBin) abort('nginx is installed (apt-get install -y nginx)')
 const nginxVersion = spawnSync(nginxBin!, ['-v'], { encoding: 'utf8' }).stderr.trim()
 check(`nginx found: ${nginxBin} (${nginxVersion})`, /nginx\//.test(nginxVersion))
 if (!existsSync(bin)) abort(`${bin} exists (npm run build)`)
-
-const freePort = () => new Promise<number>((res, rej) => {
-  const s = createServer()
-  s.once('error', rej)
-  s.listen(0, '127.0.0.1', () => {
-    const port = (s.address() as { port: number }).port
-    s.close(() => res(port))
-  })
-})
 
 // ---------------------------------------------------------------------------------------------------
 // Rendering deploy/nginx.conf. Each edit must match exactly as often as expected: when the file changes
@@ -146,8 +141,12 @@ const startNginx = async (c: { prefix: string; conf: string; errorLog: string },
   const up = await waitFor(async () => proc.exitCode === null && (await fetch(`http://127.0.0.1:${port}/`, { redirect: 'manual' })).status > 0)
   const stop = async () => {
     if (proc.exitCode !== null) return proc.exitCode
+    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
     proc.kill('SIGQUIT') // graceful shutdown
-    return new Promise<number | null>((r) => proc.once('exit', (code) => r(code)))
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+    const code = await exited
+    clearTimeout(timer)
+    return code
   }
   return { up, stop, output: () => `${out}${existsSync(c.errorLog) ? readFileSync(c.errorLog, 'utf8') : ''}`.trim() }
 }
@@ -161,35 +160,27 @@ const main = async () => {
   const TOKEN = 'nginxchecktoken'
   const ADMIN = 'nginx-check-admin-token-0123456789'
   sandbox = await startSandbox({ accounts: [{ appId: APPID, appSecret: 'nginx-check-app-secret' }] })
-  const gatewayPort = await freePort()
-  const gateway = spawn(bin, ['serve'], {
-    env: {
-      ...process.env,
-      WXGATE_DB: join(dir, 'wxgate.db'), WXGATE_HOST: '127.0.0.1', WXGATE_PORT: String(gatewayPort), WXGATE_LOG_LEVEL: 'info',
-      WXGATE_APPID: APPID, WXGATE_APPSECRET: 'nginx-check-app-secret', WXGATE_TOKEN: TOKEN,
-      WXGATE_ADMIN_TOKEN: ADMIN, WXGATE_WECHAT_API: sandbox.url, WXGATE_TRUST_PROXY: 'loopback',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: dir,
-  })
-  children.push(gateway)
-  let gatewayOut = ''
-  const logLines: string[] = []
-  let partial = ''
-  const onLog = (d: Buffer) => {
-    gatewayOut += d
-    partial += d
-    const lines = partial.split('\n')
-    partial = lines.pop() ?? ''
-    logLines.push(...lines.filter(Boolean))
-  }
-  gateway.stdout!.on('data', onLog)
-  gateway.stderr!.on('data', onLog)
-  const direct = `http://127.0.0.1:${gatewayPort}`
-  check('the gateway (wxgate serve) answers /healthz directly', await waitFor(async () => (await fetch(`${direct}/healthz`)).ok, 10_000), gatewayOut)
+  const gateway = await startGatewayProcess({
+    command: (port) => ({
+      cmd: [bin, 'serve'],
+      cwd: dir,
+      env: {
+        ...process.env,
+        WXGATE_DB: join(dir, 'wxgate.db'), WXGATE_HOST: '127.0.0.1', WXGATE_PORT: String(port), WXGATE_LOG_LEVEL: 'info',
+        WXGATE_APPID: APPID, WXGATE_APPSECRET: 'nginx-check-app-secret', WXGATE_TOKEN: TOKEN,
+        WXGATE_ADMIN_TOKEN: ADMIN, WXGATE_WECHAT_API: sandbox!.url, WXGATE_TRUST_PROXY: 'loopback',
+      },
+    }),
+  }).catch((e: unknown) => abort(`the gateway (wxgate serve) answers /healthz directly: ${e instanceof Error ? e.message : String(e)}`))
+  stopGateway = () => gateway.stop('SIGTERM')
+  check('the gateway (wxgate serve) answers /healthz directly', true)
+  const gatewayPort = gateway.port
+  const direct = gateway.base
+  /** Complete log lines so far (the last, unfinished one left out). */
+  const logLines = () => gateway.output().split('\n').slice(0, -1).filter(Boolean)
 
   type LogLine = Record<string, unknown>
-  const parsed = (from: number): LogLine[] => logLines.slice(from).flatMap((l) => {
+  const parsed = (from: number): LogLine[] => logLines().slice(from).flatMap((l) => {
     try { return [JSON.parse(l) as LogLine] } catch { return [] }
   })
   /** Waits for log lines after `from` that carry a `client` field and match; all of them, once seen. */
@@ -280,15 +271,15 @@ const main = async () => {
   check('port 80 server block: anything else is a 301 to https://', redirect.status === 301 && /^https:\/\/[^/]+\/api\/channels\?x=1$/.test(redirect.location), `${redirect.status} location=${redirect.location}`)
 
   // 3. The client address in the gateway's log ----------------------------------------------------------
-  let mark = logLines.length
+  let mark = logLines().length
   const spoofed = await answer(`${viaTls}/api/channels`, { headers: { ...admin, 'x-forwarded-for': '1.2.3.4' } })
   clientCheck('through nginx with a spoofed X-Forwarded-For: 1.2.3.4, the gateway logs client 127.0.0.1 (GET /api/channels)',
     spoofed.status === 200 ? await clientLines(mark, (l) => routeOf(l).includes('/api/channels')) : [], '127.0.0.1', 'GET /api/channels')
-  mark = logLines.length
+  mark = logLines().length
   const refused = await answer(`${viaTls}/wechat?signature=${'0'.repeat(40)}&timestamp=${Math.floor(Date.now() / 1000)}&nonce=1&echostr=x`, { headers: { 'x-forwarded-for': '1.2.3.4' } })
   clientCheck('through nginx with a spoofed X-Forwarded-For: 1.2.3.4, a refused callback (401) is logged with client 127.0.0.1',
     refused.status === 401 ? await clientLines(mark, (l) => String(l.msg).includes('callback')) : [], '127.0.0.1', 'the refused callback')
-  mark = logLines.length
+  mark = logLines().length
   const trusted = await answer(`${direct}/api/channels`, { headers: { ...admin, 'x-forwarded-for': '203.0.113.9' } })
   clientCheck('straight to the gateway from loopback with X-Forwarded-For: 203.0.113.9, it logs client 203.0.113.9 (loopback is trusted)',
     trusted.status === 200 ? await clientLines(mark, (l) => routeOf(l).includes('/api/channels')) : [], '203.0.113.9', 'GET /api/channels')
@@ -302,7 +293,7 @@ const main = async () => {
   check('nginx -t accepts the rendering with only "allow 10.0.0.0/8; deny all;"', t2.ok, t2.out)
   const nginx2 = await startNginx(denied, httpsPort)
   check('nginx starts with that rendering', nginx2.up, nginx2.output())
-  mark = logLines.length
+  mark = logLines().length
   const forbidden = await answer(`${viaTls}/api/channels`, { headers: admin })
   check('GET /api/channels with the admin key from a client outside the allow list: 403 from nginx',
     forbidden.status === 403 && /nginx/.test(forbidden.server + forbidden.body), `${show(forbidden)} server=${forbidden.server}`)
@@ -320,9 +311,9 @@ const main = async () => {
   check('nginx stops on SIGQUIT (graceful) with exit 0', stop2 === 0, `exit ${stop2}: ${nginx2.output()}`)
 
   // 5. Stop the gateway -----------------------------------------------------------------------------
-  gateway.kill('SIGTERM')
-  const code = gateway.exitCode ?? await new Promise<number | null>((r) => gateway.once('exit', (c) => r(c)))
+  const code = await gateway.stop('SIGTERM')
   check('the gateway stops on SIGTERM with exit 0', code === 0, `exit ${code}`)
+  const gatewayOut = gateway.output()
   check('the gateway log never shows the AppSecret or the admin key', !gatewayOut.includes('nginx-check-app-secret') && !gatewayOut.includes(ADMIN))
 }
 

@@ -3,11 +3,12 @@
  * channel from the environment, a signed GET and POST (plaintext and safe mode), /healthz, /docs/json,
  * a bind code with its page and a sandbox scan, then SIGTERM and a clean exit. Prints "ok - …" / "FAIL - …" lines.
  */
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { startSandbox } from '../src/sandbox'
+import { type GatewayProcess, startGatewayProcess } from '../test/support/gateway-process'
 import { aesKeyFrom, decrypt, encrypt } from '../src/wechat/crypto'
 import { msgSignature, sha1Signature } from '../src/wechat/signature'
 
@@ -19,35 +20,43 @@ const check = (name: string, cond: boolean, detail = '') => {
   else { failures++; console.log(`FAIL - ${name}${detail ? `: ${detail}` : ''}`) }
 }
 
+// Every wait below has its own deadline; this one ends a run that hangs anyway, with a FAIL line.
+let server: GatewayProcess | undefined
+setTimeout(() => {
+  console.log('FAIL - the smoke test finished within 120 s')
+  server?.proc.kill('SIGKILL')
+  process.exit(1)
+}, 120_000)
+
 // The sandbox WeChat (from source, in this process) stands in for api.weixin.qq.com.
 const sandbox = await startSandbox({ accounts: [{ appId: 'wx2c2769f8efd9abc2', appSecret: 'smoke-app-secret' }] })
-const port = 30000 + Math.floor(Math.random() * 20000)
 const aesKey = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
 const env = {
   ...process.env,
-  WXGATE_DB: join(dir, 'smoke.db'), WXGATE_PORT: String(port), WXGATE_HOST: '127.0.0.1', WXGATE_LOG_LEVEL: 'info',
+  WXGATE_DB: join(dir, 'smoke.db'), WXGATE_HOST: '127.0.0.1', WXGATE_LOG_LEVEL: 'info',
   WXGATE_APPID: 'wx2c2769f8efd9abc2', WXGATE_APPSECRET: 'smoke-app-secret', WXGATE_TOKEN: 'smoketoken', WXGATE_AES_KEY: aesKey,
   WXGATE_ADMIN_TOKEN: 'smoke-admin-token-0123456789', WXGATE_WECHAT_API: sandbox.url,
 }
 
-const version = spawnSync(bin, ['--version'], { encoding: 'utf8', env })
+const version = spawnSync(bin, ['--version'], { encoding: 'utf8', env, timeout: 30_000 })
 check('--version prints a version', version.status === 0 && /^\d+\.\d+\.\d+/.test(version.stdout.trim()), version.stderr)
-const bad = spawnSync(bin, ['migrate'], { encoding: 'utf8', env: { ...env, WXGATE_PORT: 'x' } })
+const bad = spawnSync(bin, ['migrate'], { encoding: 'utf8', env: { ...env, WXGATE_PORT: 'x' }, timeout: 30_000 })
 check('a bad setting exits 2 naming it', bad.status === 2 && bad.stderr.includes('WXGATE_PORT'), bad.stderr)
-const mig = spawnSync(bin, ['migrate'], { encoding: 'utf8', env })
+const mig = spawnSync(bin, ['migrate'], { encoding: 'utf8', env, timeout: 30_000 })
 check('migrate applies the embedded migrations', mig.status === 0 && mig.stdout.includes('0000_init'), mig.stdout + mig.stderr)
 
-const server = spawn(bin, ['serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-let out = ''
-server.stdout.on('data', (d) => { out += d })
-server.stderr.on('data', (d) => { out += d })
-const base = `http://127.0.0.1:${port}`
-let up = false
-for (let i = 0; i < 100 && !up; i++) {
-  up = await fetch(`${base}/healthz`).then((r) => r.ok, () => false)
-  if (!up) await Bun.sleep(100)
+server = await startGatewayProcess({ command: (port) => ({ cmd: [bin, 'serve'], env: { ...env, WXGATE_PORT: String(port) } }) })
+  .catch((e: unknown) => {
+    check('serve answers /healthz', false, String(e))
+    return undefined
+  })
+if (!server) {
+  await sandbox.stop()
+  rmSync(dir, { recursive: true, force: true })
+  process.exit(1)
 }
-check('serve answers /healthz', up, out)
+check('serve answers /healthz', true)
+const base = server.base
 
 const ts = String(Math.floor(Date.now() / 1000))
 const nonce = '271828'
@@ -94,10 +103,10 @@ check('POST /api/send?wait=true reaches the bound user (sent)', sent?.status ===
 check('the sandbox delivered it', sandbox.delivered('wx2c2769f8efd9abc2').some((d) => d.touser === 'o_smoke_scan' && d.template_id === 'TPL_SMOKE'))
 
 const accessToken = sandbox.currentToken('wx2c2769f8efd9abc2') ?? 'no-token-was-fetched'
-server.kill('SIGTERM')
-const code = await new Promise<number | null>((r) => server.on('exit', (c) => r(c)))
+const code = await server.stop('SIGTERM')
 check('SIGTERM stops it with exit 0', code === 0, `exit ${code}`)
 await sandbox.stop()
+const out = server.output()
 for (const secret of ['smoke-app-secret', aesKey, 'smoke-admin-token-0123456789', accessToken]) check(`the log never shows a secret (${secret.slice(0, 5)}…)`, !out.includes(secret))
 rmSync(dir, { recursive: true, force: true })
 process.exit(failures ? 1 : 0)

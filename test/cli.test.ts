@@ -1,10 +1,11 @@
 /** The CLI as a user runs it (`bun src/main.ts …`), on a real database file, with a server running. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sha1Signature } from '../src/wechat/signature'
+import { startGatewayProcess } from './support/gateway-process'
 
 const main = join(import.meta.dir, '..', 'src', 'main.ts')
 let dir: string
@@ -82,16 +83,11 @@ describe('commands', () => {
 
 describe('while the server runs on the same database', () => {
   test('a key created by the CLI works at once, and a revoke takes effect at once; a channel added is served at once', async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000)
-    const server = spawn(process.execPath, [main, 'serve'], { cwd: dir, env: { ...process.env, ...env, WXGATE_PORT: String(port), WXGATE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    server.stdout!.on('data', (d) => { out += d })
+    const server = await startGatewayProcess({
+      command: (port) => ({ cmd: [process.execPath, main, 'serve'], cwd: dir, env: { ...process.env, ...env, WXGATE_PORT: String(port), WXGATE_LOG_LEVEL: 'info' } }),
+    })
     try {
-      const base = `http://127.0.0.1:${port}`
-      for (let i = 0; i < 100; i++) {
-        if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break
-        await Bun.sleep(100)
-      }
+      const base = server.base
       const created = cli(['apikey', 'create', '--name', 'crm', '--scopes', 'read,send'])
       expect(created.code).toBe(0)
       const key = created.stdout.trim().split('\n').at(-1)!
@@ -109,12 +105,10 @@ describe('while the server runs on the same database', () => {
       const ts = String(Math.floor(Date.now() / 1000))
       const r = await fetch(`${base}/wechat/live?signature=${sha1Signature(['livetoken', ts, '7'])}&timestamp=${ts}&nonce=7&echostr=ok`)
       expect(await r.text()).toBe('ok')
-      expect(out).not.toContain('live-secret')
+      expect(server.output()).not.toContain('live-secret')
     } finally {
-      server.kill('SIGTERM')
-      const code = await new Promise((resolve) => server.on('exit', (c) => resolve(c)))
-      expect(code).toBe(0)
+      expect(await server.stop('SIGTERM')).toBe(0)
     }
-    expect(out).toContain('"msg":"stopped"')
+    expect(server.output()).toContain('"msg":"stopped"')
   }, 30_000)
 })

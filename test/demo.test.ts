@@ -1,16 +1,16 @@
 /** `wxgate demo` as a new user runs it: it starts, and every curl line it prints works as printed. */
 import { expect, test } from 'bun:test'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { startGatewayProcess } from './support/gateway-process'
 
 test('the demo starts and its printed curl lines work as printed', async () => {
-  const port = 20000 + Math.floor(Math.random() * 20000)
-  const child = spawn(process.execPath, [join(import.meta.dir, '..', 'src', 'main.ts'), 'demo', `--port=${port}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WXGATE_LOG_LEVEL: 'warn' } })
-  let out = ''
-  child.stdout!.on('data', (d) => { out += d })
+  const child = await startGatewayProcess({
+    command: (port) => ({ cmd: [process.execPath, join(import.meta.dir, '..', 'src', 'main.ts'), 'demo', `--port=${port}`], env: { ...process.env, WXGATE_LOG_LEVEL: 'warn' } }),
+    ready: ({ output }) => output.includes('Stop with Ctrl-C'),
+  })
+  const out = child.output()
   try {
-    for (let i = 0; i < 100 && !out.includes('Stop with Ctrl-C'); i++) await Bun.sleep(100)
-    expect(out).toContain('Stop with Ctrl-C')
     const lines = out.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '))
     expect(lines.length).toBeGreaterThanOrEqual(5)
     const answers: string[] = []
@@ -37,7 +37,6 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(d.stdout).toContain('ok   appid/appsecret')
     expect(d.stdout).toContain('ok   callback url')
   } finally {
-    child.kill('SIGTERM')
-    await new Promise((r) => child.on('exit', r))
+    await child.stop('SIGTERM')
   }
 }, 30_000)

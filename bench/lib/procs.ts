@@ -4,7 +4,6 @@
  * ports, log tails, and /proc CPU readings.
  */
 import { readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import type { Subprocess } from 'bun'
 
 /** A failure of the run itself (a server died, the build failed): reported without a stack. */
@@ -22,15 +21,7 @@ export const stopProcess = async (p: Subprocess, graceMs = 12_000): Promise<numb
   return p.exitCode
 }
 
-export const freePort = (host: string) => new Promise<number>((res, rej) => {
-  const s = createServer()
-  s.on('error', rej)
-  s.listen(0, host, () => {
-    const a = s.address()
-    const port = typeof a === 'object' && a ? a.port : 0
-    s.close(() => res(port))
-  })
-})
+export { freePort } from '../../test/support/gateway-process'
 
 /** The last lines of a log file ('' when it is missing). */
 export const tail = (path: string, lines = 20): string => {

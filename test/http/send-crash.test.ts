@@ -6,11 +6,11 @@
  */
 import { Database } from 'bun:sqlite'
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
+import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process'
 
 const ADMIN = 'crash-admin-token-0123456789abcdef'
 const N = 1000
@@ -27,23 +27,17 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-const port = 20000 + Math.floor(Math.random() * 20000)
-const base = `http://127.0.0.1:${port}`
-const gateway = async (): Promise<ChildProcess> => {
-  const child = spawn(process.execPath, [join(import.meta.dir, '..', '..', 'src', 'main.ts'), 'serve'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+/** The gateway as a process on the test's database (a fresh port each start). */
+const gateway = (): Promise<GatewayProcess> => startGatewayProcess({
+  command: (port) => ({
+    cmd: [process.execPath, join(import.meta.dir, '..', '..', 'src', 'main.ts'), 'serve'],
     env: {
       ...process.env, WXGATE_DB: join(dir, 'wxgate.db'), WXGATE_PORT: String(port), WXGATE_HOST: '127.0.0.1', WXGATE_LOG_LEVEL: 'error',
       WXGATE_ADMIN_TOKEN: ADMIN, WXGATE_WECHAT_API: sb.url, WXGATE_APPID: DEMO_ACCOUNT.appId, WXGATE_APPSECRET: DEMO_ACCOUNT.appSecret,
       WXGATE_TOKEN: 'crashtoken', WXGATE_SEND_RATE: '2000', WXGATE_SEND_CONCURRENCY: '64',
     },
-  })
-  for (let i = 0; i < 100; i++) {
-    if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) return child
-    await Bun.sleep(100)
-  }
-  throw new Error('gateway did not start')
-}
+  }),
+})
 const statuses = () => {
   const db = new Database(join(dir, 'wxgate.db'), { readonly: true })
   try {
@@ -55,7 +49,7 @@ const statuses = () => {
 
 test('SIGKILL with 1,000 messages in flight: after a restart all are sent, each delivered exactly once', async () => {
   let child = await gateway()
-  const res = await fetch(`${base}/api/send`, {
+  const res = await fetch(`${child.base}/api/send`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ openids: Array.from({ length: N }, (_, i) => `o_crash_${i}`), templateId: 'TPL_DEMO_ORDER_PAID', data: { thing1: '订单已支付' } }),
@@ -66,8 +60,7 @@ test('SIGKILL with 1,000 messages in flight: after a restart all are sent, each 
 
   // Kill it while calls are open: some messages sent, a batch in flight, most still queued.
   while (sb.calls('/cgi-bin/message/template/send') < 200) await Bun.sleep(5)
-  child.kill('SIGKILL')
-  await new Promise((r) => child.once('exit', r))
+  await child.stop('SIGKILL')
   const atKill = { received: sb.calls('/cgi-bin/message/template/send'), delivered: sb.delivered(DEMO_ACCOUNT.appId).length, rows: statuses() }
   expect(atKill.rows.sending ?? 0).toBeGreaterThan(0) // caught mid-call
   expect(atKill.delivered).toBeLessThan(N)
@@ -83,7 +76,6 @@ test('SIGKILL with 1,000 messages in flight: after a restart all are sent, each 
     // Some calls reached WeChat twice (the ones in flight at the kill) and were delivered once.
     expect(sb.calls('/cgi-bin/message/template/send')).toBeGreaterThan(N)
   } finally {
-    child.kill('SIGTERM')
-    await new Promise((r) => child.once('exit', r))
+    await child.stop('SIGTERM')
   }
 }, 60_000)
