@@ -262,6 +262,8 @@ const main = async () => {
   check('GET /docs through nginx: 200 (allowed)', docs.status === 200 && docs.body.includes('swagger-ui'), show(docs))
   const big = await answer(`${viaTls}/wechat?${signed()}`, { method: 'POST', body: 'x'.repeat(70 * 1024), headers: { 'content-type': 'text/xml' } })
   check('a callback body over 64 KiB is refused by nginx: 413 (client_max_body_size 64k)', big.status === 413 && /nginx/.test(big.server + big.body), `${show(big)} server=${big.server}`)
+  const bigApi = await answer(`${viaTls}/api/send`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ openids: ['o_x'], templateId: 'T', data: { thing1: 'x'.repeat(1024 * 1024) } }) })
+  check('an API body over 1 MiB is refused by nginx: 413 in the API\'s JSON error shape', bigApi.status === 413 && bigApi.body.includes('"code":"payload_too_large"'), show(bigApi))
 
   const echo80 = await getEcho(via80, 'echo-port-80')
   check('port 80 server block: signed GET /wechat answers 200 with the echostr (not a redirect)', echo80.status === 200 && echo80.body === 'echo-port-80', show(echo80))

@@ -5,6 +5,7 @@
 import { createApp } from './app'
 import { callbackHandlers } from './http/callback.routes'
 import { clientOf, type PeerSource } from './http/client-ip'
+import { bodyTooLarge } from './http/errors'
 import { createRequestObserver } from './http/observe'
 import { upsertEnvChannel, type Deps } from './deps'
 import { VERSION } from './version'
@@ -56,9 +57,11 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   const server = Bun.serve({
     hostname,
     port,
-    maxRequestBodySize: 1024 * 1024,
+    // A hard stop for bodies without a declared length; declared ones are judged by their own limits
+    // first (64 KiB for callbacks, API_BODY_LIMIT for the API) and answered in their own shape.
+    maxRequestBodySize: 8 * 1024 * 1024,
     routes: { '/wechat': native('/wechat'), '/wechat/:channelId': native('/wechat/:channelId') },
-    fetch: (request, server) => observer.around(request, server, (r) => app.fetch(r) as Promise<Response>),
+    fetch: (request, server) => observer.around(request, server, (r) => bodyTooLarge(r) ?? app.fetch(r) as Promise<Response>),
   })
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })

@@ -20,6 +20,19 @@ export type ErrorBody = z.infer<typeof ErrorBody>
 export const errorBody = (code: string, message: string, details?: unknown): ErrorBody =>
   ({ error: { code, message, ...(details === undefined ? {} : { details }) } })
 
+/**
+ * API bodies are JSON and small (1,000 recipients with their data fit in far less); a declared length
+ * above this is refused before a byte is read, in the error shape. Bun's own hard limit (server.ts) sits
+ * above it and only meets bodies sent without a length.
+ */
+export const API_BODY_LIMIT = 1024 * 1024
+
+export const bodyTooLarge = (request: Request, limit = API_BODY_LIMIT): Response | undefined => {
+  const length = Number(request.headers.get('content-length') ?? 0)
+  if (!(length > limit)) return undefined
+  return Response.json(errorBody('payload_too_large', `the request body is ${length} bytes; the limit is ${limit} bytes`, { limit }), { status: 413 })
+}
+
 /** Elysia's validation error carries a JSON message; turn it into "field: problem". */
 const describeValidation = (error: unknown): { message: string; details?: unknown } => {
   try {

@@ -84,6 +84,15 @@ describe('channels', () => {
     await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: '{"id": ' }), 400, 'malformed_json')
   })
 
+  test('a body over 1 MiB → 413 in the error shape, whatever the route; just under it is read as usual', async () => {
+    const big = JSON.stringify({ openids: ['o_x'], templateId: 'T', data: { thing1: 'x'.repeat(1024 * 1024) } })
+    const body = await expectError(await api('/api/send', { key: ADMIN_TOKEN, method: 'POST', body: big }), 413, 'payload_too_large')
+    expect(body.error.message).toContain('1048576')
+    await expectError(await api('/api/no-such-route', { method: 'POST', body: big }), 413, 'payload_too_large')
+    const under = `{"id": ${' '.repeat(1024 * 1024 - 20)}`
+    await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: under }), 400, 'malformed_json')
+  })
+
   test('a rule broken → 422 naming the field', async () => {
     const body = await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: JSON.stringify({ id: 'bad', appId: 'wx1', appSecret: 's', token: 'tok', aesKey: 'short' }) }), 422, 'validation_failed')
     expect(body.error.message).toContain('aesKey')
