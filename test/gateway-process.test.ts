@@ -18,7 +18,7 @@ test('a gateway that cannot bind its port is started again on a fresh one', asyn
     const g = await startGatewayProcess({
       command: (port) => {
         ports.push(port)
-        return { cmd: [process.execPath, main, 'serve'], env: env(ports.length === 1 ? taken.port : port) }
+        return { cmd: [process.execPath, main, 'serve'], env: env(ports.length === 1 ? taken.port! : port) }
       },
     })
     expect(ports).toHaveLength(2)

@@ -17,10 +17,13 @@ export const BindStatusBody = z.object({ status: z.enum(['pending', 'bound', 'ex
 
 const Params = z.object({ code: z.string() })
 
+/** WeChat's in-app browser on a phone ("MicroMessenger"; the desktop apps add WindowsWechat/MacWechat and have no long press). */
+export const isWeChatMobile = (ua: string) => /MicroMessenger/i.test(ua) && !/WindowsWechat|MacWechat/i.test(ua)
+
 export const bindPageRoutes = (deps: { bind: BindService; clock: Clock; random: Random; simulateScan?: SimulateScan }) => {
   const html = (status: number, body: string, nonce: string) => new Response(body, { status, headers: bindPageHeaders(nonce) })
   const app = new Elysia({ name: 'routes/bind-page' })
-    .get('/bind/:code', ({ params }) => {
+    .get('/bind/:code', ({ params, request }) => {
       const nonce = Buffer.from(deps.random.bytes(16)).toString('base64')
       const p = deps.bind.page(params.code)
       if (!p) {
@@ -36,6 +39,7 @@ export const bindPageRoutes = (deps: { bind: BindService; clock: Clock; random: 
         statusUrl: `${self}/status`,
         nonce,
         ...(deps.simulateScan ? { simulateScanUrl: `${self}/simulate-scan` } : {}),
+        inWeChat: isWeChatMobile(request.headers.get('user-agent') ?? ''),
       }), nonce)
     }, {
       params: Params,

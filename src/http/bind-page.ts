@@ -2,6 +2,7 @@
  * @module The bind page (`/bind/:code`): a self-contained HTML document with the QR code, a countdown and a
  * status poller. Pure: the caller passes the status, the seconds left (from the server clock) and the CSP nonce.
  */
+import { PNG } from 'pngjs'
 import { create as createQr } from 'qrcode'
 
 export type BindStatus = 'pending' | 'bound' | 'expired'
@@ -22,6 +23,8 @@ export interface BindPageView {
   pollMs?: number
   /** Sandbox demo only: a same-origin URL the "simulate scan" button POSTs to. No button when absent. */
   simulateScanUrl?: string
+  /** Opened in WeChat's own browser on a phone: the hint says to long-press the code. */
+  inWeChat?: boolean
 }
 
 const DEFAULT_POLL_MS = 2000
@@ -45,8 +48,10 @@ const checkNonce = (nonce: string): string => {
  * The QR code as inline SVG. Drawn from the `qrcode` library's module matrix because Reed-Solomon, masking and
  * version selection are easy to get subtly wrong by hand, and a wrong QR code fails only on someone's phone.
  */
+const qrModules = (text: string) => createQr(text, { errorCorrectionLevel: 'M' }).modules
+
 export const qrSvg = (text: string): string => {
-  const { modules } = createQr(text, { errorCorrectionLevel: 'M' })
+  const modules = qrModules(text)
   const n = modules.size
   const dim = n + 2 * QUIET_ZONE
   let d = ''
@@ -63,6 +68,33 @@ export const qrSvg = (text: string): string => {
     + `<rect width="${dim}" height="${dim}" fill="#fff"/><path fill="#000" d="${d}"/></svg>`
 }
 
+/** Pixels per module of the PNG twin: ~360 px for a WeChat ticket URL, crisp on a phone at 2-3x. */
+const PNG_SCALE = 8
+
+/**
+ * The same QR code as a PNG data: URI, laid transparently over the SVG. WeChat's in-app browser offers
+ * "识别图中二维码" on a long press only for images (<img>), not for inline SVG, and a colleague who got
+ * the bind link in a chat opens it there, on the phone they would otherwise scan with. pngjs (also what
+ * the qrcode library renders PNGs with) encodes it synchronously; the modules are the SVG's.
+ */
+export const qrPngDataUri = (text: string): string => {
+  const modules = qrModules(text)
+  const n = modules.size
+  const dim = (n + 2 * QUIET_ZONE) * PNG_SCALE
+  const png = new PNG({ width: dim, height: dim, colorType: 0, inputColorType: 0, inputHasAlpha: false, bitDepth: 8 })
+  png.data = Buffer.alloc(dim * dim, 0xff)
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      if (!modules.data[y * n + x]) continue
+      for (let dy = 0; dy < PNG_SCALE; dy++) {
+        const row = ((y + QUIET_ZONE) * PNG_SCALE + dy) * dim + (x + QUIET_ZONE) * PNG_SCALE
+        png.data.fill(0, row, row + PNG_SCALE)
+      }
+    }
+  }
+  return `data:image/png;base64,${PNG.sync.write(png, { colorType: 0, inputColorType: 0, inputHasAlpha: false }).toString('base64')}`
+}
+
 const MARKS = {
   bound: '<svg viewBox="0 0 96 96" aria-hidden="true"><circle cx="48" cy="48" r="46" fill="#07c160"/><path d="M27 49l14 14 28-30" fill="none" stroke="#fff" stroke-width="8" stroke-linecap="round" stroke-linejoin="round"/></svg>',
   expired: '<svg viewBox="0 0 96 96" aria-hidden="true"><circle cx="48" cy="48" r="46" fill="#e5e6eb"/><circle cx="48" cy="48" r="26" fill="none" stroke="#86909c" stroke-width="7"/><path d="M48 33v16l10 7" fill="none" stroke="#86909c" stroke-width="7" stroke-linecap="round" stroke-linejoin="round"/></svg>',
@@ -75,6 +107,9 @@ const TEXT: Record<BindStatus, { status: [string, string]; hint: [string, string
   expired: { status: ['已过期', 'expired'], hint: ['已过期，请重新获取二维码', 'Expired, please ask for a new code'] },
 }
 
+/** Pending, in WeChat's browser on a phone: the code is on this very screen, so it is long-pressed, not scanned. */
+const WECHAT_HINT: [string, string] = ['长按二维码，选择“识别图中二维码”', 'Long-press the code, then “Recognise QR code”']
+
 /** "中文 / English", wrapping only between the two halves on narrow screens. */
 const pair = ([zh, en]: [string, string]) => `<span class="nw">${zh}</span> / <span class="nw">${en}</span>`
 
@@ -86,7 +121,8 @@ h1{margin:0;font-size:24px;line-height:1.3;font-weight:600}
 .en{display:block;font-size:14px;font-weight:400;color:#4e5969}
 #label{margin:14px 0 0;padding:8px 12px;border-radius:8px;background:#f2f3f5;font-size:17px;overflow-wrap:anywhere}
 .qr{width:100%;max-width:300px;margin:16px auto 4px}
-.qr svg{display:block;width:100%;height:auto}
+.qr{position:relative}.qr svg{display:block;width:100%;height:auto}
+.qr .press{position:absolute;inset:0;width:100%;height:100%;opacity:0;-webkit-touch-callout:default}
 .mark{width:96px;height:96px;margin:28px auto 8px}.mark svg{display:block;width:100%;height:100%}
 #status{margin:8px 0 2px;font-size:21px;font-weight:600}
 body[data-status=bound] #status{color:#067a42}body[data-status=expired] #status{color:#b42318}
@@ -186,11 +222,11 @@ export const renderBindPage = (v: BindPageView): string => {
   const parts = [
     '<h1>绑定微信 <span class="en">Bind WeChat</span></h1>',
     v.label ? `<p id="label">绑定到：${escapeHtml(v.label)}</p>` : '',
-    pending ? `<div id="qrbox" class="qr">${qrSvg(v.qrContent)}</div>` : '',
+    pending ? `<div id="qrbox" class="qr">${qrSvg(v.qrContent)}<img id="qr-press" class="press" src="${qrPngDataUri(v.qrContent)}" alt=""></div>` : '',
     mark('bound'),
     mark('expired'),
     `<p id="status" role="status" aria-live="polite">${pair(TEXT[v.status].status)}</p>`,
-    `<p id="hint" class="hint">${pair(TEXT[v.status].hint)}</p>`,
+    `<p id="hint" class="hint">${pair(pending && v.inWeChat ? WECHAT_HINT : TEXT[v.status].hint)}</p>`,
   ]
   if (pending) {
     parts.push(`<p id="countdown"${secondsLeft <= 60 ? ' class="low"' : ''}>剩余 <b>${fmtLeft(secondsLeft)}</b> <span class="en">/ time left</span></p>`)

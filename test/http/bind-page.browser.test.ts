@@ -78,6 +78,17 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       expect(box.width).toBeGreaterThanOrEqual(240) // big enough to scan from another phone
       expect(box.width).toBeLessThanOrEqual(300)
       expect(await scrollWidth(page)).toBeLessThanOrEqual(390)
+      // The PNG twin for WeChat's long press: decoded under the CSP, invisible, exactly over the SVG.
+      const press = page.locator('#qr-press')
+      const img = await press.evaluate((e) => {
+        const i = e as unknown as { complete: boolean; naturalWidth: number }
+        return { complete: i.complete, naturalWidth: i.naturalWidth, opacity: (globalThis as unknown as PageGlobal & { getComputedStyle(e: unknown): { opacity: string } }).getComputedStyle(e).opacity }
+      })
+      expect(img).toEqual({ complete: true, naturalWidth: expect.any(Number), opacity: '0' })
+      expect(img.naturalWidth).toBeGreaterThan(200)
+      const pressBox = (await press.boundingBox())!
+      for (const k of ['x', 'y', 'width', 'height'] as const) expect(Math.abs(pressBox[k] - box[k])).toBeLessThan(1)
+      expect(await page.evaluate(([x, y]) => (globalThis as unknown as PageGlobal & { document: { elementFromPoint(x: number, y: number): { id: string } | null } }).document.elementFromPoint(x!, y!)?.id, [box.x + box.width / 2, box.y + box.height / 2])).toBe('qr-press')
       expect(await text(page, '#label')).toBe('绑定到：张三 (CRM)')
       expect(await text(page, '#status')).toBe('等待扫码 / waiting for scan')
       expect(await bodyStatus(page)).toBe('pending')

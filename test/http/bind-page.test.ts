@@ -1,7 +1,8 @@
 /** @module Unit tests for the bind page renderer: QR SVG, escaping, self-containment, CSP and nonces, states. */
 import { describe, expect, test } from 'bun:test'
+import { PNG } from 'pngjs'
 import QRCode from 'qrcode'
-import { type BindPageView, bindPageHeaders, qrSvg, renderBindMessagePage, renderBindPage } from '../../src/http/bind-page'
+import { type BindPageView, bindPageHeaders, qrPngDataUri, qrSvg, renderBindMessagePage, renderBindPage } from '../../src/http/bind-page'
 
 const NONCE = 'r4nd0mN0nce+/AB=='
 const QR_URL = 'http://weixin.qq.com/q/02abcDEFghij1zZ01xHNGf'
@@ -45,7 +46,46 @@ describe('qrSvg', () => {
   })
 })
 
+describe('qrPngDataUri (the long-press twin for WeChat\'s browser)', () => {
+  test.each(['hi', QR_URL])('a grey PNG of exactly the same modules, 8 px each, with the 4-module quiet zone: %p', (text) => {
+    const uri = qrPngDataUri(text)
+    expect(uri).toStartWith('data:image/png;base64,')
+    const png = PNG.sync.read(Buffer.from(uri.slice('data:image/png;base64,'.length), 'base64'))
+    const { size, data } = QRCode.create(text, { errorCorrectionLevel: 'M' }).modules
+    const dim = (size + 8) * 8
+    expect([png.width, png.height]).toEqual([dim, dim])
+    // Every pixel (pngjs reads into RGBA): black inside a dark module, white everywhere else.
+    const wrong: string[] = []
+    for (let py = 0; py < dim; py++) {
+      for (let px = 0; px < dim; px++) {
+        const mx = Math.floor(px / 8) - 4
+        const my = Math.floor(py / 8) - 4
+        const dark = mx >= 0 && my >= 0 && mx < size && my < size && !!data[my * size + mx]
+        const v = png.data[(py * dim + px) * 4]!
+        if (v !== (dark ? 0 : 255)) wrong.push(`${px},${py}=${v}`)
+      }
+    }
+    expect(wrong.slice(0, 5)).toEqual([])
+    expect(qrPngDataUri(text)).toBe(uri) // deterministic
+  })
+})
+
 describe('renderBindPage', () => {
+  test('pending: the PNG twin lies in the QR box after the SVG (alt="" : the SVG is the accessible one); final states have neither', () => {
+    const html = renderBindPage(view())
+    expect(html).toContain(`<div id="qrbox" class="qr">${qrSvg(QR_URL)}<img id="qr-press" class="press" src="${qrPngDataUri(QR_URL)}" alt=""></div>`)
+    expect(html).toContain('.qr .press{position:absolute;inset:0;width:100%;height:100%;opacity:0')
+    for (const status of ['bound', 'expired'] as const) expect(renderBindPage(view({ status }))).not.toContain('<img')
+  })
+
+  test('in WeChat\'s browser the pending hint says to long-press the code; elsewhere to scan it', () => {
+    const hint = (v: Partial<BindPageView>) => /<p id="hint"[^>]*>(.*?)<\/p>/.exec(renderBindPage(view(v)))![1]!.replace(/<[^>]+>/g, '')
+    expect(hint({ inWeChat: true })).toBe('长按二维码，选择“识别图中二维码” / Long-press the code, then “Recognise QR code”')
+    expect(hint({ inWeChat: false })).toBe('请用微信扫描二维码 / Scan with WeChat')
+    expect(hint({})).toBe('请用微信扫描二维码 / Scan with WeChat')
+    expect(hint({ status: 'bound', inWeChat: true })).toBe('绑定成功，可以关闭此页面 / Done, you can close this page')
+  })
+
   test('a whole Chinese-first document with the phone viewport, QR, label, status and countdown', () => {
     const html = renderBindPage(view())
     expect(html).toStartWith('<!doctype html>\n<html lang="zh-CN">')

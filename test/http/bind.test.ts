@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Rule } from '../../src/domain/dispatch'
+import { qrPngDataUri } from '../../src/http/bind-page'
 import { fixedClock } from '../../src/lib/clock'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { parseXml } from '../../src/wechat/xml'
@@ -71,6 +72,22 @@ describe('POST /api/bindcode', () => {
     expect(c.bindUrl).toBe(`${s.url}/bind/${c.code}`)
     const got = await (await api(`/api/bindcode/${c.code}`)).json()
     expect(got).toEqual({ code: c.code, channel: 'demo', subject: 'u-42', label: '张三 (CRM)', status: 'pending', expiresAt: c.expiresAt })
+  })
+
+  test('the bind page tells a phone in WeChat\'s own browser to long-press the code (its PNG twin is there), anyone else to scan it', async () => {
+    const c = await createCode({ subject: 'u-ua' })
+    const hint = async (ua: string) => {
+      const html = await (await fetch(c.bindUrl, { headers: { 'user-agent': ua } })).text()
+      expect(html).toContain(`<img id="qr-press" class="press" src="${qrPngDataUri(c.qr.url)}"`)
+      return /<p id="hint"[^>]*>(.*?)<\/p>/.exec(html)![1]!.replace(/<[^>]+>/g, '')
+    }
+    const phone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.50(0x1800323d) NetType/WIFI Language/zh_CN'
+    const android = 'Mozilla/5.0 (Linux; Android 14; V2227A) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0 Mobile Safari/537.36 XWEB/1160065 MMWEBSDK/20240404 MMWEBID/1234 MicroMessenger/8.0.49.2600(0x28003133) WeChat/arm64 Weixin NetType/WIFI Language/zh_CN ABI/arm64'
+    const desktop = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0 Safari/537.36 NetType/WIFI MicroMessenger/7.0.20.1781(0x6700143B) WindowsWechat(0x63090a13) XWEB/9129'
+    expect(await hint(phone)).toStartWith('长按二维码')
+    expect(await hint(android)).toStartWith('长按二维码')
+    expect(await hint(desktop)).toStartWith('请用微信扫描二维码')
+    expect(await hint('Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0')).toStartWith('请用微信扫描二维码')
   })
 
   test('defaults: the WXGATE_CHANNEL channel and a 600 s lifetime; two codes never collide', async () => {
