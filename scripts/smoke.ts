@@ -89,6 +89,7 @@ const created = await fetch(`${base}/api/bindcode`, { method: 'POST', headers: a
 check('POST /api/bindcode creates a code with a QR ticket', created?.status === 201 && !!created.body.qr?.ticket, JSON.stringify(created))
 const page = created ? await fetch(created.body.bindUrl).then((r) => r.text(), () => '') : ''
 check('the bind page shows an inline SVG QR code and the label', page.includes('<svg id="qr"') && page.includes('冒烟测试'))
+check('the bind page carries the PNG twin for a long press in WeChat (pngjs is bundled)', /<img id="qr-press" class="press" src="data:image\/png;base64,iVBOR/.test(page))
 sandbox.setCallback('wx2c2769f8efd9abc2', { url: `${base}/wechat`, token: 'smoketoken', aesKey })
 const scanned = created ? await sandbox.scan({ ticket: created.body.qr.ticket, openid: 'o_smoke_scan' }).catch((e: unknown) => ({ error: String(e) })) : undefined
 check('a scan (safe mode) is answered 绑定成功', !!scanned && 'replyText' in scanned && scanned.replyText === '绑定成功', JSON.stringify(scanned))
