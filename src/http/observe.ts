@@ -2,7 +2,8 @@
  * @module Per-request accounting around both routers (see server.ts): wxgate_http_requests_total by route
  * pattern, method and status, and one log line per request with the real client address — at info for
  * /api, /bind, /docs, /metrics and unknown paths, at debug for the callbacks (a line per callback at
- * full load costs too much) and the health probes (polled every few seconds).
+ * full load costs too much), the health probes and an open bind page's status polls (every 2 s each) —
+ * a poll that fails is still an info line.
  */
 import type { Logger } from '../lib/log'
 import type { Metrics } from '../metrics'
@@ -49,7 +50,8 @@ const msSince = (started: number) => Math.round((performance.now() - started) * 
 export const createRequestObserver = (deps: { metrics: Pick<Metrics, 'httpCounter'>; log: Logger; clientOf: ClientOf; routes: readonly RouteDef[] }) => {
   const log = deps.log.child({ module: 'http' })
   const match = routeMatcher(deps.routes)
-  const quiet = (route: string) => route.startsWith('/wechat') || route === '/healthz' || route === '/readyz'
+  const quiet = (route: string, status: number) =>
+    route.startsWith('/wechat') || route === '/healthz' || route === '/readyz' || (route === '/bind/:code/status' && status < 400)
 
   return {
     /**
@@ -77,7 +79,7 @@ export const createRequestObserver = (deps: { metrics: Pick<Metrics, 'httpCounte
         const path = pathOf(request.url)
         const route = match(path)
         deps.metrics.httpCounter(route, request.method)(status)
-        const level = quiet(route) ? 'debug' : 'info'
+        const level = quiet(route, status) ? 'debug' : 'info'
         if (log.enabled(level)) {
           log[level]('request', {
             method: request.method, route, status, ms: msSince(started), client: deps.clientOf(request, server),

@@ -206,6 +206,16 @@ describe('request log', () => {
     expect(lines.some((l) => l.msg === 'request' && String(l.route).startsWith('/wechat') && l.level !== 'debug')).toBe(false)
   })
 
+  test('a bind page\'s status polls are debug lines (one every 2 s per open page); a failing one is info, the page itself info', async () => {
+    const { code } = await s.deps.bind.create({ subject: 'u-log', channel: 'demo' }, { bindUrlBase: s.url })
+    expect((await fetch(`${s.url}/bind/${code}/status`)).status).toBe(200)
+    expect(logLines(s).findLast((l) => l.msg === 'request' && l.route === '/bind/:code/status')).toMatchObject({ level: 'debug', status: 200 })
+    expect((await fetch(`${s.url}/bind/no-such-code/status`)).status).toBe(404)
+    expect(logLines(s).findLast((l) => l.msg === 'request' && l.route === '/bind/:code/status')).toMatchObject({ level: 'info', status: 404 })
+    expect((await fetch(`${s.url}/bind/${code}`)).status).toBe(200)
+    expect(logLines(s).findLast((l) => l.msg === 'request' && l.route === '/bind/:code')).toMatchObject({ level: 'info', status: 200 })
+  })
+
   test('an unknown path is logged with its path (not in metrics)', async () => {
     await fetch(`${s.url}/wp-login.php`)
     expect(logLines(s).findLast((l) => l.msg === 'request' && l.route === 'other')).toMatchObject({ level: 'info', status: 404, path: '/wp-login.php' })
