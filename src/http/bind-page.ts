@@ -45,11 +45,12 @@ const checkNonce = (nonce: string): string => {
 }
 
 /**
- * The QR code as inline SVG. Drawn from the `qrcode` library's module matrix because Reed-Solomon, masking and
- * version selection are easy to get subtly wrong by hand, and a wrong QR code fails only on someone's phone.
+ * The QR code's module matrix, from the `qrcode` library because Reed-Solomon, masking and version
+ * selection are easy to get subtly wrong by hand, and a wrong QR code fails only on someone's phone.
  */
 const qrModules = (text: string) => createQr(text, { errorCorrectionLevel: 'M' }).modules
 
+/** The QR code as inline SVG: one path of horizontal runs of dark modules. */
 export const qrSvg = (text: string): string => {
   const modules = qrModules(text)
   const n = modules.size
@@ -120,8 +121,8 @@ body{margin:0;min-height:100vh;min-height:100dvh;display:flex;align-items:center
 h1{margin:0;font-size:24px;line-height:1.3;font-weight:600}
 .en{display:block;font-size:14px;font-weight:400;color:#4e5969}
 #label{margin:14px 0 0;padding:8px 12px;border-radius:8px;background:#f2f3f5;font-size:17px;overflow-wrap:anywhere}
-.qr{width:100%;max-width:300px;margin:16px auto 4px}
-.qr{position:relative}.qr svg{display:block;width:100%;height:auto}
+.qr{position:relative;width:100%;max-width:300px;margin:16px auto 4px}
+.qr svg{display:block;width:100%;height:auto}
 .qr .press{position:absolute;inset:0;width:100%;height:100%;opacity:0;-webkit-touch-callout:default}
 .mark{width:96px;height:96px;margin:28px auto 8px}.mark svg{display:block;width:100%;height:100%}
 #status{margin:8px 0 2px;font-size:21px;font-weight:600}
