@@ -70,7 +70,8 @@ export const bindRoutes = (deps: { bind: BindService; apiKeys: ApiKeyService; pu
   }, {
     scope: 'bindcode',
     body: BindCodeInput.meta({ id: 'BindCodeInput' }),
-    response: { 201: BindCodeCreated, 400: ErrorBody, ...errors, 422: ErrorBody, 502: ErrorBody, 503: ErrorBody },
+    parse: 'json',
+    response: { 201: BindCodeCreated, 400: ErrorBody, ...errors, 413: ErrorBody, 422: ErrorBody, 502: ErrorBody, 503: ErrorBody },
     detail: { tags: ['Bind codes'], summary: 'Create a one-time bind code for your user id, with its WeChat QR code and bind page' },
   })
   .get('/bindcode/:code', ({ params }) => deps.bind.get(params.code), {

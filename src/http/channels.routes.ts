@@ -29,6 +29,7 @@ export const channelsRoutes = (deps: { channels: ChannelService; apiKeys: ApiKey
   }, {
     scope: 'admin',
     body: ChannelInput.omit({}).meta({ id: 'ChannelInput' }),
-    response: { 200: ChannelView, 201: ChannelView, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 422: ErrorBody },
+    parse: 'json',
+    response: { 200: ChannelView, 201: ChannelView, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 422: ErrorBody },
     detail: { tags: ['Channels'], summary: 'Add a channel (201) or update one with the same id (200)' },
   })

@@ -67,8 +67,9 @@ export const sendRoutes = (deps: { send: SendService; apiKeys: ApiKeyService }) 
   }, {
     scope: 'send',
     body: SendBody.meta({ id: 'SendBody' }),
+    parse: 'json',
     query: z.object({ wait: z.enum(['true', 'false']).optional().meta({ description: 'true: answer 200 when every recipient is sent or failed (at most 10 s)' }) }),
-    response: { 200: SendAnswerBody, 202: SendAnswerBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 422: ErrorBody },
+    response: { 200: SendAnswerBody, 202: SendAnswerBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody },
     detail: {
       tags: ['Sending'],
       summary: 'Send a template message to subjects (your user ids) or OpenIDs, through the durable outbox',

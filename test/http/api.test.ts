@@ -93,6 +93,23 @@ describe('channels', () => {
     await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: under }), 400, 'malformed_json')
   })
 
+  test('bodies are read as JSON whatever the Content-Type (`curl -d` sends form-urlencoded); an empty one is 400 malformed_json', async () => {
+    const body = JSON.stringify({ id: 'ctype', appId: 'wx1234567890abcdef', appSecret: 's', token: 'tok' })
+    for (const ct of ['application/x-www-form-urlencoded', 'text/plain', undefined]) {
+      const r = await fetch(`${s.url}/api/channels`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(ct ? { 'content-type': ct } : {}) }, body })
+      expect(`${ct} → ${r.status}`).toMatch(/ → 20[01]$/)
+      expect(((await r.json()) as { id: string }).id).toBe('ctype')
+    }
+    await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST' }), 400, 'malformed_json')
+  })
+
+  test('the OpenAPI document offers only application/json request bodies', async () => {
+    const doc = (await (await fetch(`${s.url}/docs/json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>> }
+    const bodies = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).filter(([, op]) => op.requestBody).map(([m, op]) => [`${m} ${path}`, Object.keys(op.requestBody!.content)]))
+    expect(bodies.length).toBeGreaterThanOrEqual(3)
+    for (const [route, types] of bodies) expect(`${route}: ${(types as string[]).join(', ')}`).toBe(`${route}: application/json`)
+  })
+
   test('a rule broken → 422 naming the field', async () => {
     const body = await expectError(await api('/api/channels', { key: ADMIN_TOKEN, method: 'POST', body: JSON.stringify({ id: 'bad', appId: 'wx1', appSecret: 's', token: 'tok', aesKey: 'short' }) }), 422, 'validation_failed')
     expect(body.error.message).toContain('aesKey')
