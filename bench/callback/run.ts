@@ -86,7 +86,7 @@ interface LoadResult {
 }
 
 // ---- processes ----------------------------------------------------------------------------------------
-const { spawn, stopAll, removeTmp, setTmp } = createProcs({ root: ROOT, keep: !!opt.keep })
+const { spawn, run, setTmp } = createProcs({ root: ROOT, keep: !!opt.keep })
 
 const waitReady = async (name: string, url: string, p: Subprocess, logs: string[], timeoutMs = 20_000) => {
   const until = Date.now() + timeoutMs
@@ -146,106 +146,95 @@ const main = async (): Promise<number> => {
   setTmp(tmp)
   const dbPath = join(tmp, 'bench.db')
   let exitCode = 0
-  try {
-    const wxPort = await freePort(HOST)
-    let barePort = await freePort(HOST)
-    while (barePort === wxPort) barePort = await freePort(HOST)
+  const wxPort = await freePort(HOST)
+  let barePort = await freePort(HOST)
+  while (barePort === wxPort) barePort = await freePort(HOST)
 
-    // wxgate: its own settings only (no WXGATE_* leaking in from the caller), run in the temp folder so
-    // that no .env of the repository is read.
-    const env: Record<string, string | undefined> = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WXGATE_')))
-    Object.assign(env, {
-      WXGATE_DB: dbPath,
-      WXGATE_HOST: HOST,
-      WXGATE_PORT: String(wxPort),
-      WXGATE_LOG_LEVEL: 'warn',
-      WXGATE_CHANNEL: 'default',
-      WXGATE_APPID: 'wxbench0000000000',
-      WXGATE_APPSECRET: 'bench-app-secret-not-real',
-      WXGATE_TOKEN: TOKEN,
-    })
-    const wxLog = join(tmp, 'wxgate.log')
-    const bareLog = join(tmp, 'bare.log')
-    const wx = spawn([BIN, 'serve'], { cwd: tmp, env, log: wxLog })
-    const bare = spawn([process.execPath, join(HERE, 'bare-server.ts'), `--port=${barePort}`, `--host=${HOST}`], { log: bareLog })
-    await Promise.all([
-      waitReady('wxgate', `http://${HOST}:${wxPort}/healthz`, wx, [wxLog, `${wxLog}.err`]),
-      waitReady('bare server', `http://${HOST}:${barePort}/healthz`, bare, [bareLog, `${bareLog}.err`]),
-    ])
+  // wxgate: its own settings only (no WXGATE_* leaking in from the caller), run in the temp folder so
+  // that no .env of the repository is read.
+  const env: Record<string, string | undefined> = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('WXGATE_')))
+  Object.assign(env, {
+    WXGATE_DB: dbPath,
+    WXGATE_HOST: HOST,
+    WXGATE_PORT: String(wxPort),
+    WXGATE_LOG_LEVEL: 'warn',
+    WXGATE_CHANNEL: 'default',
+    WXGATE_APPID: 'wxbench0000000000',
+    WXGATE_APPSECRET: 'bench-app-secret-not-real',
+    WXGATE_TOKEN: TOKEN,
+  })
+  const wxLog = join(tmp, 'wxgate.log')
+  const bareLog = join(tmp, 'bare.log')
+  const wx = spawn([BIN, 'serve'], { cwd: tmp, env, log: wxLog })
+  const bare = spawn([process.execPath, join(HERE, 'bare-server.ts'), `--port=${barePort}`, `--host=${HOST}`], { log: bareLog })
+  await Promise.all([
+    waitReady('wxgate', `http://${HOST}:${wxPort}/healthz`, wx, [wxLog, `${wxLog}.err`]),
+    waitReady('bare server', `http://${HOST}:${barePort}/healthz`, bare, [bareLog, `${bareLog}.err`]),
+  ])
 
-    // One signed query string for the whole wxgate run: the signature does not cover the body.
-    const timestamp = String(Math.floor(Date.now() / 1000))
-    const nonce = 'bench' + Math.random().toString(36).slice(2, 10)
-    const query = `signature=${sign(TOKEN, timestamp, nonce)}&timestamp=${timestamp}&nonce=${nonce}&openid=o_bench`
-    const wxResult = await runLoad('wxgate', `http://${HOST}:${wxPort}/wechat?${query}`, timestamp, wx)
-    const bareResult = await runLoad('bare server', `http://${HOST}:${barePort}/wechat?${query}`, timestamp, bare)
+  // One signed query string for the whole wxgate run: the signature does not cover the body.
+  const timestamp = String(Math.floor(Date.now() / 1000))
+  const nonce = 'bench' + Math.random().toString(36).slice(2, 10)
+  const query = `signature=${sign(TOKEN, timestamp, nonce)}&timestamp=${timestamp}&nonce=${nonce}&openid=o_bench`
+  const wxResult = await runLoad('wxgate', `http://${HOST}:${wxPort}/wechat?${query}`, timestamp, wx)
+  const bareResult = await runLoad('bare server', `http://${HOST}:${barePort}/wechat?${query}`, timestamp, bare)
 
-    // Stop wxgate gracefully (it drains its write queue and closes the database), then count rows.
-    const wxExit = await stopProcess(wx)
-    await stopProcess(bare)
-    if (wxExit !== 0) throw new Crash(`wxgate did not stop cleanly (exit ${wxExit ?? wx.signalCode})\n${tail(wxLog)}\n${tail(`${wxLog}.err`)}`)
-    const db = new Database(dbPath, { readonly: true })
-    const rows = (db.query('SELECT COUNT(*) AS n FROM inbound_messages').get() as { n: number }).n
-    db.close()
+  // Stop wxgate gracefully (it drains its write queue and closes the database), then count rows.
+  const wxExit = await stopProcess(wx)
+  await stopProcess(bare)
+  if (wxExit !== 0) throw new Crash(`wxgate did not stop cleanly (exit ${wxExit ?? wx.signalCode})\n${tail(wxLog)}\n${tail(`${wxLog}.err`)}`)
+  const db = new Database(dbPath, { readonly: true })
+  const rows = (db.query('SELECT COUNT(*) AS n FROM inbound_messages').get() as { n: number }).n
+  db.close()
 
-    // ---- report --------------------------------------------------------------------------------------
-    const w = wxResult.measured
-    const b = bareResult.measured
-    const widths = [12, 9, 8, 8, 8, 8, 7, 11, 12, 13]
-    console.log('')
-    console.log(`wxgate callback benchmark: ${connections} connections, ${duration} s measured after ${warmup} s warm-up`)
-    const nodeVersion = Bun.spawnSync(['node', '--version']).stdout.toString().trim()
-    const acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version
-    console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
-    console.log('')
-    console.log(row(['server', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU'], widths))
-    for (const [name, r] of [['bare Bun', b], ['wxgate', w]] as const) {
-      console.log(row([
-        name, fmt(r.rps, 0), fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max),
-        String(r.non2xx), String(r.errors + r.mismatches), pct(r.cpu?.serverCores), pct(r.cpu?.loadgenCores),
-      ], widths))
-    }
-    // Whatever the machine did beyond the server and the load generator: kernel work not charged to either,
-    // and any other process (other people's test runs share this machine).
-    const other = (c: Phase['cpu']) =>
-      c?.machineBusy === undefined || c.serverCores === undefined ? undefined : Math.max(0, c.machineBusy * cpus().length - c.serverCores - c.loadgenCores)
-    console.log(`CPU: 100% = one core of ${cpus().length}. Machine busy: ${pct(b.cpu?.machineBusy)} during the bare run (${pct(other(b.cpu))} of a core not charged to`)
-    console.log(`server or load generator), ${pct(w.cpu?.machineBusy)} during wxgate's (${pct(other(w.cpu))} of a core elsewhere). errors = socket errors + timeouts + bodies other than 'success'.`)
-    console.log('')
-
-    const ratio = w.rps / b.rps
-    const ratioOk = ratio >= TARGET_RATIO
-    const p99 = w.latencyMs.p99 ?? Infinity
-    const p99Ok = p99 < TARGET_P99_MS
-    const note = connections === TARGET_CONNECTIONS ? '' : ` (targets are defined at ${TARGET_CONNECTIONS} connections; this run used ${connections})`
-    console.log(`ratio wxgate/bare req/s: ${ratio.toFixed(3)}   target >= ${TARGET_RATIO}   ${ratioOk ? 'PASS' : 'FAIL'}${note}`)
-    console.log(`wxgate p99 latency:      ${fmt(p99)} ms   target < ${TARGET_P99_MS} ms   ${p99Ok ? 'PASS' : 'FAIL'}${note}`)
-
-    const wx2xx = (wxResult.warmup?.status2xx ?? 0) + w.status2xx
-    const rowsOk = rows === wx2xx
-    console.log(`rows in inbound_messages: ${rows}; wxgate 2xx answers: ${wx2xx} (warm-up ${wxResult.warmup?.status2xx ?? 0} + measured ${w.status2xx}); requests sent: ${wxResult.requestsBuilt}   ${rowsOk ? 'OK' : 'MISMATCH'}`)
-    console.log(`overall: performance targets ${ratioOk && p99Ok ? 'met' : 'MISSED'}; correctness ${rowsOk ? 'OK' : 'FAILED'}`)
-
-    const non2xx = [wxResult, bareResult].reduce((n, r) => n + r.measured.non2xx + (r.warmup?.non2xx ?? 0), 0)
-    if (non2xx > 0) {
-      console.log(`FAIL: ${non2xx} non-2xx answers (wxgate: ${JSON.stringify(w.statusCodes)}, bare: ${JSON.stringify(b.statusCodes)})`)
-      console.log(tail(wxLog) + tail(`${wxLog}.err`))
-      exitCode = 1
-    }
-    if (!rowsOk) exitCode = 1
-    console.log('')
-    console.log('json: ' + JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, connections, duration, warmup, wxgate: wxResult, bare: bareResult, ratio, rows }))
-  } finally {
-    await stopAll()
-    removeTmp()
+  // ---- report --------------------------------------------------------------------------------------
+  const w = wxResult.measured
+  const b = bareResult.measured
+  const widths = [12, 9, 8, 8, 8, 8, 7, 11, 12, 13]
+  console.log('')
+  console.log(`wxgate callback benchmark: ${connections} connections, ${duration} s measured after ${warmup} s warm-up`)
+  const nodeVersion = Bun.spawnSync(['node', '--version']).stdout.toString().trim()
+  const acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version
+  console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
+  console.log('')
+  console.log(row(['server', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU'], widths))
+  for (const [name, r] of [['bare Bun', b], ['wxgate', w]] as const) {
+    console.log(row([
+      name, fmt(r.rps, 0), fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max),
+      String(r.non2xx), String(r.errors + r.mismatches), pct(r.cpu?.serverCores), pct(r.cpu?.loadgenCores),
+    ], widths))
   }
+  // Whatever the machine did beyond the server and the load generator: kernel work not charged to either,
+  // and any other process (other people's test runs share this machine).
+  const other = (c: Phase['cpu']) =>
+    c?.machineBusy === undefined || c.serverCores === undefined ? undefined : Math.max(0, c.machineBusy * cpus().length - c.serverCores - c.loadgenCores)
+  console.log(`CPU: 100% = one core of ${cpus().length}. Machine busy: ${pct(b.cpu?.machineBusy)} during the bare run (${pct(other(b.cpu))} of a core not charged to`)
+  console.log(`server or load generator), ${pct(w.cpu?.machineBusy)} during wxgate's (${pct(other(w.cpu))} of a core elsewhere). errors = socket errors + timeouts + bodies other than 'success'.`)
+  console.log('')
+
+  const ratio = w.rps / b.rps
+  const ratioOk = ratio >= TARGET_RATIO
+  const p99 = w.latencyMs.p99 ?? Infinity
+  const p99Ok = p99 < TARGET_P99_MS
+  const note = connections === TARGET_CONNECTIONS ? '' : ` (targets are defined at ${TARGET_CONNECTIONS} connections; this run used ${connections})`
+  console.log(`ratio wxgate/bare req/s: ${ratio.toFixed(3)}   target >= ${TARGET_RATIO}   ${ratioOk ? 'PASS' : 'FAIL'}${note}`)
+  console.log(`wxgate p99 latency:      ${fmt(p99)} ms   target < ${TARGET_P99_MS} ms   ${p99Ok ? 'PASS' : 'FAIL'}${note}`)
+
+  const wx2xx = (wxResult.warmup?.status2xx ?? 0) + w.status2xx
+  const rowsOk = rows === wx2xx
+  console.log(`rows in inbound_messages: ${rows}; wxgate 2xx answers: ${wx2xx} (warm-up ${wxResult.warmup?.status2xx ?? 0} + measured ${w.status2xx}); requests sent: ${wxResult.requestsBuilt}   ${rowsOk ? 'OK' : 'MISMATCH'}`)
+  console.log(`overall: performance targets ${ratioOk && p99Ok ? 'met' : 'MISSED'}; correctness ${rowsOk ? 'OK' : 'FAILED'}`)
+
+  const non2xx = [wxResult, bareResult].reduce((n, r) => n + r.measured.non2xx + (r.warmup?.non2xx ?? 0), 0)
+  if (non2xx > 0) {
+    console.log(`FAIL: ${non2xx} non-2xx answers (wxgate: ${JSON.stringify(w.statusCodes)}, bare: ${JSON.stringify(b.statusCodes)})`)
+    console.log(tail(wxLog) + tail(`${wxLog}.err`))
+    exitCode = 1
+  }
+  if (!rowsOk) exitCode = 1
+  console.log('')
+  console.log('json: ' + JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, connections, duration, warmup, wxgate: wxResult, bare: bareResult, ratio, rows }))
   return exitCode
 }
 
-try {
-  process.exit(await main())
-} catch (e) {
-  console.error(`run.ts: ${e instanceof Crash ? e.message : ((e as Error)?.stack ?? String(e))}`)
-  await stopAll()
-  process.exit(1)
-}
+await run(main)

@@ -99,6 +99,22 @@ export const createProcs = (o: { root: string; keep: boolean }) => {
     spawn,
     stopAll,
     removeTmp,
+    /**
+     * Runs the benchmark's main and exits with its code (1 when it throws; a Crash is reported without a
+     * stack). Whatever happens, the servers are stopped and the temp folder removed first.
+     */
+    run: async (main: () => Promise<number>): Promise<never> => {
+      let code = 1
+      try {
+        code = await main()
+      } catch (e) {
+        console.error(`run.ts: ${e instanceof Crash ? e.message : ((e as Error)?.stack ?? String(e))}`)
+      } finally {
+        await stopAll()
+        removeTmp()
+      }
+      process.exit(code)
+    },
     /** The run's temp folder: removed by removeTmp and on a signal. */
     setTmp: (dir: string) => { tmpDir = dir },
     tmp: (): string => {

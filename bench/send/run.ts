@@ -106,7 +106,7 @@ const ceilingConcurrency = num('ceiling-concurrency', posInt, 'a positive intege
 const profileDir = opt.profile ? resolve(opt.profile) : undefined
 
 // ---- processes ----------------------------------------------------------------------------------------
-const { spawn, stopAll, removeTmp, setTmp, tmp: tmpDir } = createProcs({ root: ROOT, keep: !!opt.keep })
+const { spawn, run, setTmp, tmp: tmpDir } = createProcs({ root: ROOT, keep: !!opt.keep })
 
 // ---- CPU (Linux /proc) --------------------------------------------------------------------------------
 interface CpuSnap { wall: number; gateway?: number; sandbox?: number; machine?: { busy: number; total: number } }
@@ -396,96 +396,84 @@ const main = async (): Promise<number> => {
   if (profileDir) mkdirSync(profileDir, { recursive: true })
   setTmp(mkdtempSync(join(tmpdir(), 'wxgate-bench-send-')))
   let exitCode = 0
-  try {
-    const accept = opt['skip-accept'] ? undefined : await runAccept()
-    const drain = opt['skip-drain'] ? undefined : await runDrain('drain', { messages: drainMessages, rate, concurrency, latency })
-    const ceiling = opt.ceiling ? await runDrain('ceiling', { messages: ceilingMessages, rate: ceilingRate, concurrency: ceilingConcurrency, latency }) : undefined
+  const accept = opt['skip-accept'] ? undefined : await runAccept()
+  const drain = opt['skip-drain'] ? undefined : await runDrain('drain', { messages: drainMessages, rate, concurrency, latency })
+  const ceiling = opt.ceiling ? await runDrain('ceiling', { messages: ceilingMessages, rate: ceilingRate, concurrency: ceilingConcurrency, latency }) : undefined
 
-    // ---- report ----------------------------------------------------------------------------------------
-    const nodeVersion = Bun.which('node') ? Bun.spawnSync(['node', '--version']).stdout.toString().trim() : '-'
-    let acVersion = '-'
-    try { acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version } catch { /* absent */ }
+  // ---- report ----------------------------------------------------------------------------------------
+  const nodeVersion = Bun.which('node') ? Bun.spawnSync(['node', '--version']).stdout.toString().trim() : '-'
+  let acVersion = '-'
+  try { acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version } catch { /* absent */ }
+  console.log('')
+  console.log(`wxgate send benchmark${profileDir ? ' (PROFILING RUN: gateway from source under --cpu-prof, not a result)' : ''}`)
+  console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
+  const verdicts: boolean[] = []
+
+  if (accept) {
+    const m = accept.load.measured
     console.log('')
-    console.log(`wxgate send benchmark${profileDir ? ' (PROFILING RUN: gateway from source under --cpu-prof, not a result)' : ''}`)
-    console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
-    const verdicts: boolean[] = []
-
-    if (accept) {
-      const m = accept.load.measured
-      console.log('')
-      console.log(`accept: POST /api/send, 1 recipient each, ${connections} connections, ${acceptSeconds} s measured after ${warmup} s warm-up;`)
-      console.log(`        gateway WXGATE_SEND_RATE=${acceptRate} so the outbox hardly competes (it still runs a pass after each accept)`)
-      const w = [8, 9, 8, 8, 8, 8, 7, 7, 11, 12, 9]
-      console.log(row(['phase', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU', 'machine'], w))
-      for (const [n, r] of [['warm-up', accept.load.warmup], ['measured', m]] as const) {
-        if (!r) continue
-        console.log(row([n, int(r.rps), fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max),
-          String(r.non2xx), String(r.errors + r.mismatches), pct(r.cpu?.serverCores), pct(r.cpu?.loadgenCores), pct(r.cpu?.machineBusy)], w))
-      }
-      console.log(`accepted in each second of the measured phase: ${m.perSecond.slice(0, Math.ceil(acceptSeconds)).map((n) => n.toLocaleString('en-US')).join(', ')}`)
-      const ok = m.rps >= TARGET_ACCEPT_RPS
-      verdicts.push(ok)
-      const note = connections === TARGET_CONNECTIONS ? '' : ` (the target is defined at ${TARGET_CONNECTIONS} connections; this run used ${connections})`
-      console.log(`accepted/s: ${int(m.rps)}   target >= ${int(TARGET_ACCEPT_RPS)}   ${ok ? 'PASS' : 'FAIL'}${note}`)
-      console.log(`rows in messages: ${accept.rows}, in send_requests: ${accept.requests}; 2xx answers: ${accept.twoxx} (warm-up ${accept.load.warmup?.status2xx ?? 0} + measured ${m.status2xx})   ${accept.ok ? 'OK' : 'MISMATCH'}`)
-      console.log(`  message statuses after the phase: ${JSON.stringify(accept.byStatus)} (failed = the few the outbox sent at ${acceptRate}/s to users the sandbox does not know: 40003)`)
-      const bad = [accept.load.warmup, m].reduce((n, r) => n + (r ? r.non2xx + r.errors + r.mismatches : 0), 0)
-      if (bad > 0) {
-        console.log(`FAIL: ${bad} non-2xx, socket errors or malformed answers (${JSON.stringify(m.statusCodes)}${m.mismatchSample ? `; e.g. ${m.mismatchSample}` : ''})`)
-        exitCode = 1
-      }
-      if (!accept.ok) exitCode = 1
+    console.log(`accept: POST /api/send, 1 recipient each, ${connections} connections, ${acceptSeconds} s measured after ${warmup} s warm-up;`)
+    console.log(`        gateway WXGATE_SEND_RATE=${acceptRate} so the outbox hardly competes (it still runs a pass after each accept)`)
+    const w = [8, 9, 8, 8, 8, 8, 7, 7, 11, 12, 9]
+    console.log(row(['phase', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU', 'machine'], w))
+    for (const [n, r] of [['warm-up', accept.load.warmup], ['measured', m]] as const) {
+      if (!r) continue
+      console.log(row([n, int(r.rps), fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max),
+        String(r.non2xx), String(r.errors + r.mismatches), pct(r.cpu?.serverCores), pct(r.cpu?.loadgenCores), pct(r.cpu?.machineBusy)], w))
     }
-
-    const drains = [drain, ceiling].filter((d): d is DrainResult => d !== undefined)
-    if (drains.length > 0) {
-      console.log('')
-      console.log('drain: messages accepted up front (requests of up to 1000 openids), timed by the sandbox\'s delivery timestamps;')
-      console.log('       "after 1 s" = deliveries later than 1 s after the first one (the token bucket starts full)')
-      const w = [8, 8, 6, 5, 7, 9, 7, 9, 12, 8, 11, 9, 7, 10, 11, 11]
-      console.log(row(['run', 'messages', 'rate', 'conc', 'latency', 'accept ms', 'span s', 'msg/s all', 'msg/s >1 s', 'of rate', 'max gap ms', 'gap limit', 'max/1 s', 'send calls', 'gateway CPU', 'sandbox CPU'], w))
-      for (const d of drains) {
-        console.log(row([d.name, String(d.messages), String(d.rate), String(d.concurrency), `${d.latencyMs} ms`, int(d.acceptMs), fmt(d.spanSec), fmt(d.overallRate, 1),
-          fmt(d.steadyRate, 1), pct(d.rateShare), int(d.maxGapMs), int(d.gapLimitMs), String(d.maxIn1s), String(d.sendCalls), pct(d.cpu?.gatewayCores), pct(d.cpu?.sandboxCores)], w))
-      }
-      if (drain) {
-        const rateOk = (drain.rateShare ?? 0) >= TARGET_RATE_SHARE
-        const gapOk = drain.maxGapMs <= drain.gapLimitMs && drain.steadyCount > 0
-        verdicts.push(rateOk, gapOk)
-        console.log(`drain rate after 1 s: ${fmt(drain.steadyRate, 1)}/s of ${drain.rate}/s = ${pct(drain.rateShare)}   target >= ${TARGET_RATE_SHARE * 100}%   ${rateOk ? 'PASS' : 'FAIL'}`)
-        console.log(`largest gap after 1 s: ${drain.maxGapMs} ms (at +${fmt(drain.maxGapAtSec)} s)   target <= ${TARGET_GAP_INTERVALS}/rate = ${int(drain.gapLimitMs)} ms   ${gapOk ? 'PASS' : 'FAIL'}`)
-        if (drain.steadyCount === 0) console.log(`  (not measurable: everything was delivered within the first second, the token bucket's burst; use --drain well above 2 × rate)`)
-      }
-      if (ceiling) console.log(`ceiling: ${fmt(ceiling.steadyRate, 0)} msg/s after 1 s with rate ${ceiling.rate}/s, ${ceiling.concurrency} in flight, ${ceiling.latencyMs} ms latency (no target: where the outbox tops out)`)
-      for (const d of drains) console.log(`${d.name}: deliveries in each second from the first (last one partial): ${d.perSecond.join(', ')}`)
-      for (const d of drains) {
-        const ok = d.problems.length === 0
-        console.log(`${d.name}: ${d.byStatus.sent ?? 0}/${d.messages} sent in SQLite (${JSON.stringify(d.byStatus)}), ${d.delivered} delivered, each client_msg_id once: ${ok ? 'OK' : 'MISMATCH'}; ` +
-          `${d.sendCalls} send calls (${d.resentIds} ids sent more than once), ${d.attemptRows} attempt rows, ${d.tokenCalls} stable_token call(s); first delivery ${int(d.firstDeliveryAfterMs)} ms after the first accept`)
-        for (const p of d.problems) console.log(`  FAIL: ${p}`)
-        if (!ok) exitCode = 1
-      }
+    console.log(`accepted in each second of the measured phase: ${m.perSecond.slice(0, Math.ceil(acceptSeconds)).map((n) => n.toLocaleString('en-US')).join(', ')}`)
+    const ok = m.rps >= TARGET_ACCEPT_RPS
+    verdicts.push(ok)
+    const note = connections === TARGET_CONNECTIONS ? '' : ` (the target is defined at ${TARGET_CONNECTIONS} connections; this run used ${connections})`
+    console.log(`accepted/s: ${int(m.rps)}   target >= ${int(TARGET_ACCEPT_RPS)}   ${ok ? 'PASS' : 'FAIL'}${note}`)
+    console.log(`rows in messages: ${accept.rows}, in send_requests: ${accept.requests}; 2xx answers: ${accept.twoxx} (warm-up ${accept.load.warmup?.status2xx ?? 0} + measured ${m.status2xx})   ${accept.ok ? 'OK' : 'MISMATCH'}`)
+    console.log(`  message statuses after the phase: ${JSON.stringify(accept.byStatus)} (failed = the few the outbox sent at ${acceptRate}/s to users the sandbox does not know: 40003)`)
+    const bad = [accept.load.warmup, m].reduce((n, r) => n + (r ? r.non2xx + r.errors + r.mismatches : 0), 0)
+    if (bad > 0) {
+      console.log(`FAIL: ${bad} non-2xx, socket errors or malformed answers (${JSON.stringify(m.statusCodes)}${m.mismatchSample ? `; e.g. ${m.mismatchSample}` : ''})`)
+      exitCode = 1
     }
-    console.log(`overall: performance targets ${verdicts.every(Boolean) ? 'met' : 'MISSED'}; correctness ${exitCode === 0 ? 'OK' : 'FAILED'}`)
-    console.log('')
-    console.log('json: ' + JSON.stringify({
-      date: new Date().toISOString(), bun: Bun.version, node: nodeVersion, cpus: cpus().length, profiling: Boolean(profileDir),
-      options: { acceptSeconds, warmup, connections, acceptRate, drain: drainMessages, rate, concurrency, latency, ceiling: opt.ceiling, ceilingMessages, ceilingRate, ceilingConcurrency },
-      accept: accept && { ...accept.load, rows: accept.rows, sendRequests: accept.requests, twoxx: accept.twoxx, byStatus: accept.byStatus },
-      drain, ceiling,
-    }))
-  } finally {
-    await stopAll()
-    removeTmp()
+    if (!accept.ok) exitCode = 1
   }
+
+  const drains = [drain, ceiling].filter((d): d is DrainResult => d !== undefined)
+  if (drains.length > 0) {
+    console.log('')
+    console.log('drain: messages accepted up front (requests of up to 1000 openids), timed by the sandbox\'s delivery timestamps;')
+    console.log('       "after 1 s" = deliveries later than 1 s after the first one (the token bucket starts full)')
+    const w = [8, 8, 6, 5, 7, 9, 7, 9, 12, 8, 11, 9, 7, 10, 11, 11]
+    console.log(row(['run', 'messages', 'rate', 'conc', 'latency', 'accept ms', 'span s', 'msg/s all', 'msg/s >1 s', 'of rate', 'max gap ms', 'gap limit', 'max/1 s', 'send calls', 'gateway CPU', 'sandbox CPU'], w))
+    for (const d of drains) {
+      console.log(row([d.name, String(d.messages), String(d.rate), String(d.concurrency), `${d.latencyMs} ms`, int(d.acceptMs), fmt(d.spanSec), fmt(d.overallRate, 1),
+        fmt(d.steadyRate, 1), pct(d.rateShare), int(d.maxGapMs), int(d.gapLimitMs), String(d.maxIn1s), String(d.sendCalls), pct(d.cpu?.gatewayCores), pct(d.cpu?.sandboxCores)], w))
+    }
+    if (drain) {
+      const rateOk = (drain.rateShare ?? 0) >= TARGET_RATE_SHARE
+      const gapOk = drain.maxGapMs <= drain.gapLimitMs && drain.steadyCount > 0
+      verdicts.push(rateOk, gapOk)
+      console.log(`drain rate after 1 s: ${fmt(drain.steadyRate, 1)}/s of ${drain.rate}/s = ${pct(drain.rateShare)}   target >= ${TARGET_RATE_SHARE * 100}%   ${rateOk ? 'PASS' : 'FAIL'}`)
+      console.log(`largest gap after 1 s: ${drain.maxGapMs} ms (at +${fmt(drain.maxGapAtSec)} s)   target <= ${TARGET_GAP_INTERVALS}/rate = ${int(drain.gapLimitMs)} ms   ${gapOk ? 'PASS' : 'FAIL'}`)
+      if (drain.steadyCount === 0) console.log(`  (not measurable: everything was delivered within the first second, the token bucket's burst; use --drain well above 2 × rate)`)
+    }
+    if (ceiling) console.log(`ceiling: ${fmt(ceiling.steadyRate, 0)} msg/s after 1 s with rate ${ceiling.rate}/s, ${ceiling.concurrency} in flight, ${ceiling.latencyMs} ms latency (no target: where the outbox tops out)`)
+    for (const d of drains) console.log(`${d.name}: deliveries in each second from the first (last one partial): ${d.perSecond.join(', ')}`)
+    for (const d of drains) {
+      const ok = d.problems.length === 0
+      console.log(`${d.name}: ${d.byStatus.sent ?? 0}/${d.messages} sent in SQLite (${JSON.stringify(d.byStatus)}), ${d.delivered} delivered, each client_msg_id once: ${ok ? 'OK' : 'MISMATCH'}; ` +
+        `${d.sendCalls} send calls (${d.resentIds} ids sent more than once), ${d.attemptRows} attempt rows, ${d.tokenCalls} stable_token call(s); first delivery ${int(d.firstDeliveryAfterMs)} ms after the first accept`)
+      for (const p of d.problems) console.log(`  FAIL: ${p}`)
+      if (!ok) exitCode = 1
+    }
+  }
+  console.log(`overall: performance targets ${verdicts.every(Boolean) ? 'met' : 'MISSED'}; correctness ${exitCode === 0 ? 'OK' : 'FAILED'}`)
+  console.log('')
+  console.log('json: ' + JSON.stringify({
+    date: new Date().toISOString(), bun: Bun.version, node: nodeVersion, cpus: cpus().length, profiling: Boolean(profileDir),
+    options: { acceptSeconds, warmup, connections, acceptRate, drain: drainMessages, rate, concurrency, latency, ceiling: opt.ceiling, ceilingMessages, ceilingRate, ceilingConcurrency },
+    accept: accept && { ...accept.load, rows: accept.rows, sendRequests: accept.requests, twoxx: accept.twoxx, byStatus: accept.byStatus },
+    drain, ceiling,
+  }))
   return exitCode
 }
 
-try {
-  process.exit(await main())
-} catch (e) {
-  console.error(`run.ts: ${e instanceof Crash ? e.message : ((e as Error)?.stack ?? String(e))}`)
-  await stopAll()
-  removeTmp()
-  process.exit(1)
-}
+await run(main)
