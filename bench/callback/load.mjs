@@ -10,38 +10,10 @@
 // Each phase ends by draining, so "rows in the database == 2xx counted" is exact, and latency
 // percentiles are exact: see ../lib/load-phase.mjs.
 
-import { parseArgs } from 'node:util'
-import { runPhase } from '../lib/load-phase.mjs'
+import { loadArgs, runPhase } from '../lib/load-phase.mjs'
 
-const { values: args } = parseArgs({
-  options: {
-    url: { type: 'string' },
-    connections: { type: 'string', default: '64' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    'create-time': { type: 'string' },
-    'server-pid': { type: 'string' },
-    timeout: { type: 'string', default: '10' },
-  },
-  strict: true,
-})
-
-const die = (msg) => {
-  process.stderr.write(`load.mjs: ${msg}\n`)
-  process.exit(2)
-}
-
-if (!args.url) die('--url is required')
-const url = args.url
-const connections = Number(args.connections)
-const duration = Number(args.duration)
-const warmup = Number(args.warmup)
-const timeoutSec = Number(args.timeout)
-if (!Number.isInteger(connections) || connections < 1) die('--connections must be a positive integer')
-if (!(duration > 0)) die('--duration must be > 0')
-if (!(warmup >= 0)) die('--warmup must be >= 0')
+const { args, url, connections, duration, warmup, timeoutSec, serverPid } = loadArgs({ 'create-time': { type: 'string' } })
 const createTime = args['create-time'] ?? String(Math.floor(Date.now() / 1000))
-const serverPid = args['server-pid'] ? Number(args['server-pid']) : undefined
 
 // MsgId: a decimal integer below 2^53 (so plain Number arithmetic stays exact) and far below 2^63.
 // (seconds mod 10^6) * 10^9 + counter: unique within a run for fewer than 10^9 requests.

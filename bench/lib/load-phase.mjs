@@ -13,6 +13,43 @@
 import autocannon from 'autocannon'
 import { execSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+
+/**
+ * The command line of a load driver: the options every driver takes (--url, --connections, --duration,
+ * --warmup, --server-pid, --timeout) plus its own (`extra`, parseArgs options; `required` among them).
+ * A missing or bad value exits 2 with one line naming it.
+ */
+export const loadArgs = (extra = {}, required = []) => {
+  const { values: args } = parseArgs({
+    options: {
+      url: { type: 'string' },
+      connections: { type: 'string', default: '64' },
+      duration: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '2' },
+      'server-pid': { type: 'string' },
+      timeout: { type: 'string', default: '10' },
+      ...extra,
+    },
+    strict: true,
+  })
+  const die = (msg) => {
+    process.stderr.write(`load.mjs: ${msg}\n`)
+    process.exit(2)
+  }
+  for (const name of ['url', ...required]) if (!args[name]) die(`--${name} is required`)
+  const connections = Number(args.connections)
+  const duration = Number(args.duration)
+  const warmup = Number(args.warmup)
+  if (!Number.isInteger(connections) || connections < 1) die('--connections must be a positive integer')
+  if (!(duration > 0)) die('--duration must be > 0')
+  if (!(warmup >= 0)) die('--warmup must be >= 0')
+  return {
+    args, url: args.url, connections, duration, warmup,
+    timeoutSec: Number(args.timeout),
+    serverPid: args['server-pid'] ? Number(args['server-pid']) : undefined,
+  }
+}
 
 // ---- CPU accounting (Linux /proc; silently absent elsewhere) ----------------------------------------
 let clkTck = 100

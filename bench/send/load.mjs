@@ -12,39 +12,12 @@
 // Each phase ends by draining, so "rows in the database == 2xx counted" is exact, and latency percentiles
 // are exact: see ../lib/load-phase.mjs.
 
-import { parseArgs } from 'node:util'
-import { runPhase } from '../lib/load-phase.mjs'
+import { loadArgs, runPhase } from '../lib/load-phase.mjs'
 
-const { values: args } = parseArgs({
-  options: {
-    url: { type: 'string' },
-    token: { type: 'string' },
-    connections: { type: 'string', default: '64' },
-    duration: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '2' },
-    'server-pid': { type: 'string' },
-    timeout: { type: 'string', default: '10' },
-    template: { type: 'string', default: 'TPL_DEMO_ORDER_PAID' },
-  },
-  strict: true,
-})
-
-const die = (msg) => {
-  process.stderr.write(`load.mjs: ${msg}\n`)
-  process.exit(2)
-}
-
-if (!args.url) die('--url is required')
-if (!args.token) die('--token is required')
-const url = args.url
-const connections = Number(args.connections)
-const duration = Number(args.duration)
-const warmup = Number(args.warmup)
-const timeoutSec = Number(args.timeout)
-if (!Number.isInteger(connections) || connections < 1) die('--connections must be a positive integer')
-if (!(duration > 0)) die('--duration must be > 0')
-if (!(warmup >= 0)) die('--warmup must be >= 0')
-const serverPid = args['server-pid'] ? Number(args['server-pid']) : undefined
+const { args, url, connections, duration, warmup, timeoutSec, serverPid } = loadArgs({
+  token: { type: 'string' },
+  template: { type: 'string', default: 'TPL_DEMO_ORDER_PAID' },
+}, ['token'])
 
 let sent = 0
 const runId = Date.now().toString(36)
