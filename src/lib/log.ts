@@ -17,6 +17,13 @@ export interface Logger {
   enabled(level: LogLevel): boolean
   /** Registers a secret value (AppSecret, token, key) to be masked in every later line. */
   addSecret(value: string | undefined | null): void
+  /**
+   * Sets the secret held in `slot` (e.g. `token:<channel>`), replacing (and forgetting) the slot's earlier
+   * value: secrets that rotate (access tokens, a channel's changed AppSecret) do not pile up.
+   */
+  setSecret(slot: string, value: string | undefined | null): void
+  /** The text with every known secret masked (for text that leaves the process other than by a log line). */
+  redact(text: string): string
 }
 
 const SENSITIVE_KEY = /secret|password|passwd|token|aes_?key|aeskey|api_?key|authorization|cookie|encodingaeskey/i
@@ -31,6 +38,7 @@ export interface LoggerOptions {
 
 export const createLogger = (opts: LoggerOptions = {}): Logger => {
   const secrets = new Set<string>()
+  const slots = new Map<string, string>()
   const state = {
     level: opts.level ?? 'info',
     write: opts.write ?? ((line: string) => process.stdout.write(line + '\n')),
@@ -40,6 +48,7 @@ export const createLogger = (opts: LoggerOptions = {}): Logger => {
   const scrubString = (s: string): string => {
     let out = s.replace(/(access_token=)[^&\s"']+/gi, `$1${MASK}`)
     for (const secret of secrets) if (secret.length >= 6 && out.includes(secret)) out = out.split(secret).join(MASK)
+    for (const secret of slots.values()) if (secret.length >= 6 && out.includes(secret)) out = out.split(secret).join(MASK)
     return out
   }
 
@@ -73,6 +82,8 @@ export const createLogger = (opts: LoggerOptions = {}): Logger => {
       child: (f) => make({ ...bound, ...f }),
       enabled: (level) => order[level] >= order[state.level],
       addSecret: (value) => { if (value) secrets.add(value) },
+      setSecret: (slot, value) => { if (value) slots.set(slot, value); else slots.delete(slot) },
+      redact: (text) => scrubString(text),
     }
   }
   return make(opts.base ?? {})
