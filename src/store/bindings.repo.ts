@@ -29,6 +29,14 @@ export const bindingsRepo = (orm: Drizzle) => ({
     orm.insert(bindings).values({ id: p.id, channelId: p.channelId, openid: p.openid, subject: p.subject, status: 'active', code: p.code, boundAt: p.now, updatedAt: p.now })
       .onConflictDoUpdate({ target: [bindings.channelId, bindings.openid], set: { subject: p.subject, status: 'active', code: p.code, boundAt: p.now, updatedAt: p.now } })
       .returning().get()!,
+  /**
+   * Binds the OpenID to the subject only if this (channel, openid) has no binding at all: one INSERT … ON
+   * CONFLICT DO NOTHING, so the unique index decides, not a read. Undefined when the OpenID is bound already.
+   */
+  bindIfUnbound: (p: { id: string; channelId: string; openid: string; subject: string; code: string; now: number }): BindingRow | undefined =>
+    orm.insert(bindings).values({ id: p.id, channelId: p.channelId, openid: p.openid, subject: p.subject, status: 'active', code: p.code, boundAt: p.now, updatedAt: p.now })
+      .onConflictDoNothing({ target: [bindings.channelId, bindings.openid] })
+      .returning().get(),
   /** Sets the status of this OpenID's binding, if it has one; true when a row changed. */
   setStatus: (p: { channelId: string; openid: string; status: BindingStatus; now: number }): boolean =>
     orm.update(bindings).set({ status: p.status, updatedAt: p.now })

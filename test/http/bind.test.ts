@@ -11,13 +11,15 @@ import { parseXml } from '../../src/wechat/xml'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
 
 const clock = fixedClock(Date.now())
+/** The sandbox's own clock: its scan events carry its CreateTime, and two in one second would be one event to dedup. */
+const sbClock = fixedClock(Date.now())
 // A later rule, to show that a scene which is not one of our codes is left to it.
 const laterRule: Rule = { name: 'later-scan', match: (m) => m.kind === 'SCAN' && m.eventKey === 'promo-2026', handle: () => ({ type: 'text', content: 'later rule' }) }
 
 let sb: Sandbox
 let s: TestServer
 beforeAll(async () => {
-  sb = await startSandbox()
+  sb = await startSandbox({ clock: sbClock })
   s = await startTestServer({ clock, rules: [laterRule], env: { WXGATE_WECHAT_API: sb.url, WXGATE_CALLBACK_MAX_AGE: '0' } })
   await s.deps.channels.upsert({ id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken' })
 })
@@ -175,6 +177,57 @@ describe('binding by scan', () => {
     expect(after[0]).toMatchObject({ id: first!.id, subject: 'move-B', status: 'active' })
     expect(await bindingsOf('subject=move-A')).toEqual([])
     expect(s.logLines.some((l) => l.includes('"movedFrom":"move-A"'))).toBe(true)
+  })
+
+  test('the user whose binding was deleted is bound again by rescanning the unexpired code (sandbox scan); others and expiry still refused', async () => {
+    // The sandbox pushes the scan events to the real gateway, as WeChat would. Its clock moves a second per
+    // scan only (distinct CreateTimes: not retries), so its tickets outlive the gateway's clock passing the code's expiry.
+    sb.setCallback(DEMO_ACCOUNT.appId, { url: `${s.url}/wechat/demo`, token: 'demotoken' })
+    try {
+      const c = await createCode({ subject: 'rebind-1', ttlSeconds: 120 })
+      const phone = async (openid: string) => {
+        sbClock.advance(1_000)
+        const r = await sb.scan({ ticket: c.qr.ticket, openid })
+        if (!r.sent) throw new Error(`scan not sent: ${JSON.stringify(r)}`)
+        expect(r.status).toBe(200)
+        return r.replyText
+      }
+      expect(await phone('o_rebind')).toBe('绑定成功')
+      const [first] = await bindingsOf('subject=rebind-1')
+      expect(first).toMatchObject({ openid: 'o_rebind', status: 'active' })
+
+      expect((await api(`/api/bindings/${first!.id}`, { method: 'DELETE' })).status).toBe(204)
+      expect(await bindingsOf('subject=rebind-1')).toEqual([])
+      clock.advance(10_000)
+      expect(await phone('o_rebind')).toBe('绑定成功')
+      const again = await bindingsOf('subject=rebind-1')
+      expect(again).toMatchObject([{ openid: 'o_rebind', status: 'active', boundAt: new Date(clock.now()).toISOString() }])
+      expect(again[0]!.id).not.toBe(first!.id)
+      // Rescanning while bound changes nothing; another user still hears the code is used.
+      expect(await phone('o_rebind')).toBe('绑定成功')
+      expect(await bindingsOf('subject=rebind-1')).toEqual(again)
+      expect(await phone('o_rebind_other')).toBe('该二维码已被使用')
+      expect(await bindingsOf('openid=o_rebind_other')).toEqual([])
+
+      // Deleted again and rescanned after the code expired (injected clock): expired, nothing bound.
+      expect((await api(`/api/bindings/${again[0]!.id}`, { method: 'DELETE' })).status).toBe(204)
+      clock.advance(120_000)
+      expect(await phone('o_rebind')).toBe('二维码已过期，请重新获取')
+      expect(await bindingsOf('subject=rebind-1')).toEqual([])
+    } finally {
+      sb.setCallback(DEMO_ACCOUNT.appId, undefined)
+    }
+  })
+
+  test('a user moved to another subject who rescans the first code stays where they are (a rescan changes nothing)', async () => {
+    const a = await createCode({ subject: 'rescan-A' })
+    const b = await createCode({ subject: 'rescan-B' })
+    expect(await scan('o_rescan', a.code)).toBe('绑定成功')
+    expect(await scan('o_rescan', b.code)).toBe('绑定成功')
+    const [moved] = await bindingsOf('openid=o_rescan')
+    expect(await scan('o_rescan', a.code)).toBe('绑定成功')
+    expect(await bindingsOf('openid=o_rescan')).toEqual([moved!])
+    expect(moved!.subject).toBe('rescan-B')
   })
 
   test('unsubscribe marks the binding unsubscribed; a later plain subscribe makes it active again', async () => {

@@ -5,6 +5,8 @@
  * - `subscribe` with EventKey `qrscene_<code>` and `SCAN` with EventKey `<code>` consume the code with one
  *   conditional UPDATE (pending and unexpired → bound) and bind the OpenID under the unique
  *   (channel, openid) index; a user bound elsewhere is moved to the new subject.
+ * - A consumed, unexpired code rescanned by the user who consumed it binds them again when their binding was
+ *   deleted meanwhile (INSERT … ON CONFLICT DO NOTHING: the unique index decides); otherwise nothing changes.
  * - A scene that is not one of our codes passes to later rules.
  * - `unsubscribe` marks the binding `unsubscribed`; any later `subscribe` makes it `active` again.
  */
@@ -48,8 +50,15 @@ export const bindRules = (deps: { random: Random }): Rule[] => {
     }
     const row = codes.get(code)
     if (!row || row.channelId !== channel.id) return PASS
-    // The same user scanning their own code again changes nothing and hears the same.
-    if (row.status === 'bound') return text(row.openid === openid ? channel.replies.bound : channel.replies.alreadyUsed)
+    if (row.status === 'bound' && row.openid === openid && row.expiresAt > now) {
+      // The user who consumed this code and whose binding was deleted since is bound again (SPEC §4). A user
+      // who still has a binding (to this subject, or to another one a later code moved them to) is left as
+      // they are: rescanning changes nothing and hears the same.
+      const again = binds.bindIfUnbound({ id: bindingId(), channelId: channel.id, openid, subject: row.subject, code, now })
+      if (again) log.info('bound again', { channel: channel.id, subject: row.subject })
+      return text(channel.replies.bound)
+    }
+    if (row.status === 'bound' && row.expiresAt > now) return text(channel.replies.alreadyUsed)
     return text(channel.replies.expired)
   }
 
