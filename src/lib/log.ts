@@ -24,6 +24,8 @@ export interface Logger {
   setSecret(slot: string, value: string | undefined | null): void
   /** The text with every known secret masked (for text that leaves the process other than by a log line). */
   redact(text: string): string
+  /** How many distinct secrets are masked now (permanent ones and each slot's current value). */
+  secretCount(): number
 }
 
 const SENSITIVE_KEY = /secret|password|passwd|token|aes_?key|aeskey|api_?key|authorization|cookie|encodingaeskey/i
@@ -36,9 +38,25 @@ export interface LoggerOptions {
   base?: Record<string, unknown>
 }
 
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&')
+
 export const createLogger = (opts: LoggerOptions = {}): Logger => {
   const secrets = new Set<string>()
   const slots = new Map<string, string>()
+  // Every secret in one alternation, longest first (so a Token inside an AES key does not leave the key's
+  // remainder readable), rebuilt only when the set changes: a line costs one regex pass whatever the
+  // number of secrets. Every length is masked: WeChat callback Tokens can be 3 characters.
+  let matcher: RegExp | null = null
+  let stale = false
+  const current = () => new Set([...secrets, ...slots.values()])
+  const compiled = (): RegExp | null => {
+    if (stale) {
+      const all = [...current()].sort((a, b) => b.length - a.length)
+      matcher = all.length ? new RegExp(all.map(escapeRegExp).join('|'), 'g') : null
+      stale = false
+    }
+    return matcher
+  }
   const state = {
     level: opts.level ?? 'info',
     write: opts.write ?? ((line: string) => process.stdout.write(line + '\n')),
@@ -46,10 +64,9 @@ export const createLogger = (opts: LoggerOptions = {}): Logger => {
   }
 
   const scrubString = (s: string): string => {
-    let out = s.replace(/(access_token=)[^&\s"']+/gi, `$1${MASK}`)
-    for (const secret of secrets) if (secret.length >= 6 && out.includes(secret)) out = out.split(secret).join(MASK)
-    for (const secret of slots.values()) if (secret.length >= 6 && out.includes(secret)) out = out.split(secret).join(MASK)
-    return out
+    const out = s.replace(/(access_token=)[^&\s"']+/gi, `$1${MASK}`)
+    const m = compiled()
+    return m ? out.replace(m, MASK) : out
   }
 
   const scrub = (v: unknown, depth: number): unknown => {
@@ -71,8 +88,9 @@ export const createLogger = (opts: LoggerOptions = {}): Logger => {
   const make = (bound: Record<string, unknown>): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
       if (order[level] < order[state.level]) return
-      const record = { time: new Date(state.now()).toISOString(), level, msg, ...bound, ...(fields ?? {}) }
-      state.write(JSON.stringify(scrub(record, 0)))
+      // time and level are the logger's own: left unmasked, so a 3-character secret such as "000" cannot garble them.
+      const rest = scrub({ msg, ...bound, ...(fields ?? {}) }, 0) as Record<string, unknown>
+      state.write(JSON.stringify({ time: new Date(state.now()).toISOString(), level, ...rest }))
     }
     return {
       debug: (m, f) => emit('debug', m, f),
@@ -81,9 +99,19 @@ export const createLogger = (opts: LoggerOptions = {}): Logger => {
       error: (m, f) => emit('error', m, f),
       child: (f) => make({ ...bound, ...f }),
       enabled: (level) => order[level] >= order[state.level],
-      addSecret: (value) => { if (value) secrets.add(value) },
-      setSecret: (slot, value) => { if (value) slots.set(slot, value); else slots.delete(slot) },
+      addSecret: (value) => {
+        if (!value || secrets.has(value)) return
+        secrets.add(value)
+        stale = true
+      },
+      setSecret: (slot, value) => {
+        if ((value || undefined) === slots.get(slot)) return
+        if (value) slots.set(slot, value)
+        else slots.delete(slot)
+        stale = true
+      },
       redact: (text) => scrubString(text),
+      secretCount: () => current().size,
     }
   }
   return make(opts.base ?? {})
