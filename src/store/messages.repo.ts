@@ -4,7 +4,8 @@ import type { Drizzle } from './db'
 import { messageAttempts, messages, sendRequests } from './schema'
 
 export type MessageRow = typeof messages.$inferSelect
-export type NewMessage = Required<Omit<typeof messages.$inferInsert, 'seq'>>
+/** The call-tracking columns start null (see schema.ts). */
+export type NewMessage = Required<Omit<typeof messages.$inferInsert, 'seq' | 'lastCallAt' | 'uncertainSince'>>
 export type SendRequestRow = typeof sendRequests.$inferSelect
 export type MessageStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'failed'
 

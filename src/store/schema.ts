@@ -3,6 +3,7 @@
  * drizzle-kit (`npm run db:generate`) and never edited after release.
  * Times are integer milliseconds since the epoch; the API renders them as ISO-8601.
  */
+import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 /** One WeChat Official Account. Secrets are stored as given: the database file is the trust boundary. */
@@ -70,9 +71,17 @@ export const channelTokens = sqliteTable('channel_tokens', {
   refreshesToday: integer('refreshes_today').notNull().default(0),
   forceRefreshesToday: integer('force_refreshes_today').notNull().default(0),
   lastForceAt: integer('last_force_at'),
-  /** While set and in the future, the channel's daily quota is used up (45009): no calls are made. */
+  /**
+   * While set and in the future, stable_token's own daily quota is used up (45009): no token calls are
+   * made. Quotas of the other APIs are in `apiQuotas`.
+   */
   quotaUntil: integer('quota_until'),
-  /** JSON { errcode, errmsg, at } of the last failed refresh; cleared by a successful one. */
+  /**
+   * JSON { "<api>": untilMs } (api like "message/template/send", "qrcode/create"): a 45009 from one WeChat
+   * API stops the use of that API only, until 00:00 Asia/Shanghai or clear-quota. Null when none.
+   */
+  apiQuotas: text('api_quotas'),
+  /** JSON { errcode, errmsg, hint?, at } of the last failed refresh; cleared by a successful one. */
   lastError: text('last_error'),
 })
 
@@ -164,10 +173,21 @@ export const messages = sqliteTable('messages', {
   createdAt: integer('created_at').notNull(),
   sentAt: integer('sent_at'),
   finishedAt: integer('finished_at'),
+  /** When the current (or last) WeChat call for the message started: set at each claim (ms). */
+  lastCallAt: integer('last_call_at'),
+  /**
+   * When the first call whose answer was lost started (a timeout, a network error after sending, HTTP 5xx,
+   * a crash or stop mid-call): it may have reached WeChat, whose client_msg_id dedup lasts 10 minutes
+   * only. Null while every call got a clear answer. See outbox.ts, the 9-minute rule.
+   */
+  uncertainSince: integer('uncertain_since'),
 }, (t) => [
   uniqueIndex('messages_id_uq').on(t.id),
-  // The outbox walks a channel's queued rows in seq order and takes the first due ones.
+  // Per (status, channel) depth and oldest row for /metrics (count and min(seq) from the index alone).
   index('messages_due_idx').on(t.status, t.channelId, t.seq),
+  // The outbox's due scan: a channel's queued rows by due time, so that rows not yet due cost nothing
+  // (the scan stops at the first row due later than now) and no sort is needed (ties in seq order).
+  index('messages_queued_due_idx').on(t.channelId, t.nextAttemptAt, t.seq).where(sql`status = 'queued'`),
   index('messages_wechat_msg_idx').on(t.channelId, t.wechatMsgId),
   index('messages_subject_idx').on(t.channelId, t.subject),
   index('messages_created_at_idx').on(t.createdAt),
