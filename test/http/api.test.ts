@@ -26,6 +26,7 @@ describe('health', () => {
   })
 })
 
+// Every route, called for real with every scope: auth.test.ts. These are the guard's own cases on one route.
 describe('bearer guard', () => {
   test('no key → 401 in the documented shape', async () => {
     await expectError(await api('/api/channels'), 401, 'unauthorized')
