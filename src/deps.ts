@@ -51,8 +51,9 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   migrate(db.sqlite, undefined, clock.now())
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
-  // Secrets of stored channels are masked in logs too, not only those given in the environment.
-  for (const c of channels.list()) for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
+  // Loading the channels registers their secrets with the logger (and each later reload those of channels
+  // the CLI added or changed), so stored channels are masked too, not only those given in the environment.
+  channels.list()
   const channelIds = () => channels.list().map((c) => c.id)
   // One registry per instance (tests run several servers in one process). Gauges read the database when scraped.
   const metrics = createMetrics({

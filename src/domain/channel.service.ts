@@ -76,12 +76,26 @@ export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; 
   let cache: Map<string, Channel> | undefined
   let version = -1
   let checked = false
+  // Each channel's secrets sit in the logger under slots named after it, so a channel added or changed by
+  // another process (the CLI) is masked from the moment it is loaded, and a changed secret replaces the old.
+  const registered = new Set<string>()
+  const setSecrets = (slot: string, c: { appSecret: string; token: string; aesKey?: string | null } | undefined) => {
+    log.setSecret(`${slot}:secret`, c?.appSecret)
+    log.setSecret(`${slot}:token`, c?.token)
+    log.setSecret(`${slot}:aes`, c?.aesKey)
+  }
+  const register = (channels: Map<string, Channel>) => {
+    for (const id of registered) if (!channels.has(id)) setSecrets(`channel:${id}`, undefined)
+    registered.clear()
+    for (const c of channels.values()) { setSecrets(`channel:${c.id}`, c); registered.add(c.id) }
+  }
   const all = (): Map<string, Channel> => {
     if (cache && checked) return cache
     const v = db.dataVersion()
     if (!cache || v !== version) {
       cache = new Map(repo.list().map((r) => [r.id, toChannel(r)]))
       version = v
+      register(cache)
     }
     checked = true
     setImmediate(() => { checked = false })
@@ -101,10 +115,18 @@ export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; 
       if (c.token === '' && !deps.allowEmptyToken) {
         throw new ValidationError('token: an empty callback token lets anyone forge callbacks; set WXGATE_ALLOW_EMPTY_TOKEN=true to allow it')
       }
-      for (const s of [c.appSecret, c.token, c.aesKey]) log.addSecret(s)
-      const { created, row } = await db.tx((orm) => channelsRepo(orm).upsert({ ...c, replies: c.replies }, clock.now()))
-      cache = undefined
-      return { created, channel: toChannel(row) }
+      // Masked while being written too (a failed statement's error can quote its parameters); once stored,
+      // the reload below puts them in the channel's own slots.
+      const pending = `channel:${c.id}:pending`
+      setSecrets(pending, c)
+      try {
+        const { created, row } = await db.tx((orm) => channelsRepo(orm).upsert({ ...c, replies: c.replies }, clock.now()))
+        cache = undefined
+        all()
+        return { created, channel: toChannel(row) }
+      } finally {
+        setSecrets(pending, undefined)
+      }
     },
   }
 }
