@@ -10,6 +10,11 @@ import { createRequestObserver } from './http/observe'
 import { upsertEnvChannel, type Deps } from './deps'
 import { VERSION } from './version'
 
+/** How long requests and WeChat calls in flight get to finish on stop before the calls are aborted. */
+const STOP_GRACE_MS = 3000
+/** After the abort: for the outbox to record, then for connections to close (then they are closed). */
+const STOP_ABORT_MS = 1500
+
 export interface RunningServer {
   url: string
   port: number
@@ -67,12 +72,24 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })
 
   let stopping: Promise<void> | undefined
+  /**
+   * Stop within 10 s however WeChat behaves: stop accepting; give requests and WeChat calls in flight a
+   * grace to finish (waiting ?wait=true requests are answered at once with their current statuses); then
+   * abort the WeChat calls still open (sends, token refreshes, an /access-token waiting on one): their
+   * messages resume at the next start under the 9-minute rule; then close what connections remain.
+   */
   const stop = () => (stopping ??= (async () => {
     deps.log.info('shutting down: finishing requests in flight')
     deps.scheduler.stop()
-    await server.stop(false)
-    // Calls to WeChat in flight are awaited and recorded; queued messages wait for the next start.
-    await deps.outbox.stop()
+    const closing = server.stop(false).then(() => true)
+    const drained = deps.outbox.stop().then(() => true)
+    const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, Bun.sleep(ms).then(() => false as const)])
+    if (!(await within(Promise.all([closing, drained]), STOP_GRACE_MS))) {
+      deps.log.warn('WeChat calls still open after the grace: aborting them', { graceMs: STOP_GRACE_MS })
+      deps.wechat.abortAll()
+      await within(drained, STOP_ABORT_MS)
+      if (!(await within(closing, STOP_ABORT_MS))) await server.stop(true)
+    }
     // Wait for the write queue to drain: every accepted callback commits or rolls back.
     await deps.db.tx(() => undefined).catch(() => undefined)
     deps.db.close()

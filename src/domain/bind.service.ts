@@ -14,7 +14,7 @@ import { bindingsRepo, type BindingRow } from '../store/bindings.repo'
 import type { Db } from '../store/db'
 import type { WeChatClient } from '../wechat-api/client'
 import { ChannelId, type ChannelService } from './channel.service'
-import type { TokenService } from './token.service'
+import { QR_CREATE_API, type TokenService } from './token.service'
 
 /** WeChat's limits for a temporary QR code: 60 s … 30 days. */
 export const MIN_TTL_SECONDS = 60
@@ -117,7 +117,9 @@ export const createBindService = (deps: BindServiceDeps) => {
     // 128 random bits, URL-safe, 22 characters: well inside the 64-character scene limit.
     const code = Buffer.from(random.bytes(16)).toString('base64url')
     const qr = await deps.tokens.withToken(channelId, (accessToken) =>
-      deps.wechat.createQrCode(accessToken, { action_name: 'QR_STR_SCENE', expire_seconds: ttl, action_info: { scene: { scene_str: code } } }))
+      deps.wechat.createQrCode(accessToken, { action_name: 'QR_STR_SCENE', expire_seconds: ttl, action_info: { scene: { scene_str: code } } }),
+    // A 45009 from qrcode/create stops QR creation only (503 until the quota is back), not the token.
+    { api: QR_CREATE_API })
     const now = clock.now()
     const row: BindCodeRow = {
       code, channelId, subject: input.subject, label: input.label ?? null, status: 'pending',

@@ -8,11 +8,17 @@
  *   and jitter — the first retry within 2 s, doubling up to 60 s, after 45011 not before the next
  *   minute — until the message is older than the maximum age; then it fails.
  * - Token errors go through the token service (one refresh flight, then the call is retried).
+ * - A failure to obtain the token (40164, 40125, 89503, WeChat unreachable …) is not the message's: it
+ *   stays queued with its attempts unchanged (no send call was made) and the channel pauses until the
+ *   token service's fetch backoff (1 s … 60 s) lets one message try again; sending resumes by itself.
  * - Permanent errors fail the message at once with errcode and a readable error; 43004 also marks the
  *   user's binding unsubscribed.
- * - 45009 pauses the channel: messages stay queued until the quota is back (00:00 Asia/Shanghai or
- *   clear-quota); the token status shows it.
- * - At start, messages caught mid-call by a crash go back to the queue.
+ * - 45009 from template send (or stable_token) pauses the channel: messages stay queued until the quota
+ *   is back (00:00 Asia/Shanghai or clear-quota); the token status shows it.
+ * - A call whose answer was lost may have been delivered: see UNCERTAIN_MAX_MS (the 9-minute rule).
+ * - A result that cannot be recorded (disk full) is held in memory and recorded again with backoff until
+ *   it is stored, so a message never stays `sending` while the server runs.
+ * - At start, messages caught mid-call by a crash or a stop go back to the queue (under the 9-minute rule).
  */
 import type { Clock } from '../lib/clock'
 import type { Logger } from '../lib/log'
@@ -23,7 +29,7 @@ import { messagesRepo, type MessageRow } from '../store/messages.repo'
 import { errcodeInfo } from '../wechat/errcodes'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { TemplateSendBody } from '../wechat-api/endpoints'
-import { QuotaExhaustedError, type TokenService } from './token.service'
+import { isTokenFetchError, QuotaExhaustedError, TEMPLATE_SEND_API, type TokenService } from './token.service'
 
 export interface OutboxOptions {
   /** Messages per second per channel. */
@@ -53,19 +59,49 @@ const FIRST_RETRY_MS = 1000
 const MAX_RETRY_MS = 60_000
 /** How often the worker looks for due messages when nothing woke it. */
 const IDLE_POLL_MS = 250
+/**
+ * The 9-minute rule. WeChat deduplicates on client_msg_id for 10 minutes only. A call whose answer was
+ * lost (timeout, network error after the request went out, HTTP 5xx, an unreadable answer, a crash or
+ * stop mid-call: WeChatApiError.uncertain, or a row found `sending` at start) may have been delivered, so
+ * once the first such call is this old the message is not sent again: it fails with `delivery_unknown`
+ * rather than risk a duplicate. A clear errcode answer (45011, -1, 40001 …) means WeChat answered: that
+ * call is not uncertain (an earlier uncertain call still counts). Enforced in sendOne, right before every
+ * call, against messages.uncertain_since.
+ */
+export const UNCERTAIN_MAX_MS = 9 * 60_000
+/** Recording a result again after a failed write: from this, doubling, up to RECORD_MAX_RETRY_MS. */
+const RECORD_FIRST_RETRY_MS = 50
+const RECORD_MAX_RETRY_MS = 5000
+/** Once stopping, a result that still cannot be recorded is tried this many more times, then left `sending` for the next start. */
+const RECORD_TRIES_WHEN_STOPPING = 3
+/** A message that waits for the token is looked at again no sooner than this (the channel pause decides when). */
+const TOKEN_WAIT_MS = 250
+
+export const DELIVERY_UNKNOWN = 'delivery_unknown'
+
+/** The message must not be sent again (the 9-minute rule above). */
+export class DeliveryUnknownError extends Error {
+  override name = 'DeliveryUnknownError'
+  constructor(since: number) {
+    super(`${DELIVERY_UNKNOWN}: it may or may not have been delivered — the answer to a call made at ${new Date(since).toISOString()} was lost, and WeChat's client_msg_id protects against a duplicate for 10 minutes only, so it is not sent again`)
+  }
+}
 
 /** What one WeChat call for a message ended in. */
 type Outcome =
   | { kind: 'sent'; wechatMsgId: string }
   | { kind: 'retry'; errcode: number | null; error: string; notBefore?: number }
   | { kind: 'paused'; errcode: number | null; error: string }
+  | { kind: 'token'; errcode: number | null; error: string }
   | { kind: 'failed'; errcode: number | null; error: string }
 
 const readable = (e: WeChatApiError): string =>
   e.errcode !== undefined ? `${errcodeInfo(e.errcode).meaning} (${e.errcode}: ${e.errmsg})${e.hint ? ` — ${e.hint}` : ''}` : e.errmsg
 
 export const classify = (e: unknown, now: number): Outcome => {
+  if (e instanceof DeliveryUnknownError) return { kind: 'failed', errcode: null, error: e.message }
   if (e instanceof QuotaExhaustedError) return { kind: 'paused', errcode: 45009, error: e.message }
+  if (isTokenFetchError(e) && e instanceof WeChatApiError) return { kind: 'token', errcode: e.errcode ?? null, error: `waiting for an access token: ${readable(e)}` }
   if (e instanceof WeChatApiError) {
     const errcode = e.errcode ?? null
     if (e.class === 'quota') return { kind: 'paused', errcode, error: readable(e) }
@@ -123,17 +159,62 @@ export const createOutbox = (deps: OutboxDeps) => {
     return Math.round(base * (0.5 + ((r[0]! << 8) | r[1]!) / 65535 / 2))
   }
 
+  /** Resolves after ms, or at once when the outbox stops. */
+  let halt = new AbortController()
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    if (halt.signal.aborted) return resolve()
+    const done = () => { clearTimeout(t); resolve() }
+    const t = setTimeout(() => { halt.signal.removeEventListener('abort', done); resolve() }, ms)
+    halt.signal.addEventListener('abort', done, { once: true })
+  })
+
+  /**
+   * Writes what a call ended in. A failed write (disk full, I/O error) is retried with backoff, holding
+   * the outcome in memory, until it is stored: the row must not stay `sending` while we run. Only once
+   * the outbox stops does it give up, leaving the row `sending` for the next start (the 9-minute rule).
+   */
+  const record = async <T>(m: MessageRow, write: () => Promise<T>): Promise<T | undefined> => {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await write()
+      } catch (e) {
+        if (stopped && failures >= RECORD_TRIES_WHEN_STOPPING) {
+          log.error('could not record a send result before stopping; the next start resumes the message', { messageId: m.id, error: e })
+          return undefined
+        }
+        const delay = Math.min(RECORD_MAX_RETRY_MS, RECORD_FIRST_RETRY_MS * 2 ** failures)
+        if (failures === 0 || delay === RECORD_MAX_RETRY_MS) log.error('could not record a send result; trying again', { messageId: m.id, failures: failures + 1, retryInMs: delay, error: e })
+        await pause(delay)
+      }
+    }
+  }
+
   const sendOne = async (m: MessageRow): Promise<void> => {
     const state = stateOf(m.channelId)
     const payload = JSON.parse(m.payload) as Omit<TemplateSendBody, 'touser' | 'client_msg_id'>
     let calls = 0
     const started = clock.now()
+    /** The start of the first call of this round whose answer was lost (see UNCERTAIN_MAX_MS). */
+    let uncertainAt: number | undefined
+    /** The 9-minute rule, checked before the token is fetched and again right before each call. */
+    const checkNotTooLate = () => {
+      const since = m.uncertainSince ?? uncertainAt
+      if (since !== null && since !== undefined && clock.now() - since >= UNCERTAIN_MAX_MS) throw new DeliveryUnknownError(since)
+    }
     let outcome: Outcome
     try {
-      const answer = await tokens.withToken(m.channelId, (accessToken) => {
+      checkNotTooLate()
+      const answer = await tokens.withToken(m.channelId, async (accessToken) => {
+        checkNotTooLate()
         calls++
-        return wechat.sendTemplate(accessToken, { touser: m.openid, ...payload, client_msg_id: m.id })
-      })
+        const callStarted = clock.now()
+        try {
+          return await wechat.sendTemplate(accessToken, { touser: m.openid, ...payload, client_msg_id: m.id })
+        } catch (e) {
+          if (e instanceof WeChatApiError && e.uncertain) uncertainAt ??= callStarted
+          throw e
+        }
+      }, { api: TEMPLATE_SEND_API })
       outcome = { kind: 'sent', wechatMsgId: answer.msgid }
     } catch (e) {
       outcome = classify(e, clock.now())
@@ -141,45 +222,45 @@ export const createOutbox = (deps: OutboxDeps) => {
     const now = clock.now()
     const extraCalls = calls - 1
     const attempts = m.attempts + extraCalls
-    try {
-      const recorded = await db.tx((orm): 'sent' | 'failed' | 'retry' | 'paused' => {
-        const r = messagesRepo(orm)
-        if (calls > 0) {
-          r.addAttempt({
-            messageId: m.id, at: started, durationMs: now - started,
-            outcome: outcome.kind === 'sent' ? 'ok' : outcome.kind === 'paused' ? 'quota' : outcome.kind === 'failed' ? 'permanent' : 'transient',
-            errcode: outcome.kind === 'sent' ? null : outcome.errcode,
-            error: outcome.kind === 'sent' ? null : outcome.error,
-          })
-        }
-        switch (outcome.kind) {
-          case 'sent':
-            r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls })
-            return 'sent'
-          case 'failed':
-            r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls })
-            if (outcome.errcode === 43004) bindingsRepo(orm).setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
+    const uncertainSince = m.uncertainSince ?? uncertainAt ?? null
+    const recorded = await record(m, () => db.tx((orm): 'sent' | 'failed' | 'retry' | 'paused' => {
+      const r = messagesRepo(orm)
+      if (calls > 0) {
+        r.addAttempt({
+          messageId: m.id, at: started, durationMs: now - started,
+          outcome: outcome.kind === 'sent' ? 'ok' : outcome.kind === 'paused' ? 'quota' : outcome.kind === 'token' ? 'token' : outcome.kind === 'failed' ? 'permanent' : 'transient',
+          errcode: outcome.kind === 'sent' ? null : outcome.errcode,
+          error: outcome.kind === 'sent' ? null : outcome.error,
+        })
+      }
+      switch (outcome.kind) {
+        case 'sent':
+          r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls })
+          return 'sent'
+        case 'failed':
+          r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls })
+          if (outcome.errcode === 43004) bindingsRepo(orm).setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
+          return 'failed'
+        case 'paused':
+          // Not the message's fault: it waits in the queue, first in line, until the quota is back.
+          r.markRetry(m.id, { nextAttemptAt: now, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince })
+          return 'paused'
+        case 'token':
+          // Not the message's fault either: the channel pauses until a token can be had (sendingPausedUntil).
+          r.markRetry(m.id, { nextAttemptAt: now + TOKEN_WAIT_MS, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince })
+          return 'paused'
+        case 'retry': {
+          if (now - m.createdAt >= options.maxAgeMs) {
+            r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls })
             return 'failed'
-          case 'paused':
-            // Not the message's fault: it waits in the queue, first in line, until the quota is back.
-            r.markRetry(m.id, { nextAttemptAt: now, errcode: outcome.errcode, error: outcome.error, extraCalls })
-            return 'paused'
-          case 'retry': {
-            if (now - m.createdAt >= options.maxAgeMs) {
-              r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls })
-              return 'failed'
-            }
-            const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)
-            r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls })
-            return 'retry'
           }
+          const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)
+          r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince })
+          return 'retry'
         }
-      })
-      deps.onResult?.(m.channelId, recorded, outcome.kind === 'sent' ? null : outcome.errcode)
-    } catch (e) {
-      // The row stays `sending`: the next start requeues it, and client_msg_id keeps WeChat from delivering twice.
-      log.error('could not record a send result', { messageId: m.id, error: e })
-    }
+      }
+    }))
+    if (recorded !== undefined) deps.onResult?.(m.channelId, recorded, outcome.kind === 'sent' ? null : outcome.errcode)
     if (outcome.kind === 'failed') log.warn('message failed', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, error: outcome.error })
     else if (outcome.kind === 'retry') log.info('message will be retried', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, attempts })
     state.inFlight--
@@ -195,14 +276,14 @@ export const createOutbox = (deps: OutboxDeps) => {
       const s = stateOf(channelId)
       refill(s, now)
       const room = Math.min(options.concurrency - s.inFlight, Math.floor(s.tokens))
-      if (room <= 0 || tokens.quotaPausedUntil(channelId) !== undefined) continue
+      if (room <= 0 || tokens.sendingPausedUntil(channelId) !== undefined) continue
       const rows = repo.due(channelId, now, room)
       s.inFlight += rows.length
       s.tokens -= rows.length
       picked.push(...rows)
     }
     if (picked.length === 0) return
-    const claimed = await db.tx((orm) => picked.map((m) => messagesRepo(orm).claim(m.id)))
+    const claimed = await db.tx((orm) => picked.map((m) => messagesRepo(orm).claim(m.id, now)))
     claimed.forEach((row, i) => {
       if (!row) { stateOf(picked[i]!.channelId).inFlight--; return }
       const p = sendOne(row).finally(() => inFlight.delete(p))
@@ -239,17 +320,24 @@ export const createOutbox = (deps: OutboxDeps) => {
   return {
     /** Requeues what a crash left mid-call and starts the worker. */
     start: async (): Promise<void> => {
+      // Their last call may have reached WeChat: it counts as uncertain from when it started (9-minute rule).
       const n = await db.tx((orm) => messagesRepo(orm).requeueSending(clock.now()))
-      if (n > 0) log.warn('resuming messages caught mid-send by a stop; they are sent again with the same client_msg_id', { count: n })
+      if (n > 0) log.warn('resuming messages caught mid-send by a stop; they are sent again with the same client_msg_id (or fail delivery_unknown after 9 minutes)', { count: n })
+      halt = new AbortController()
       stopped = false
       running = true
       kick()
     },
     kick,
-    /** Stops picking new messages and waits for the calls in flight to be recorded. */
+    /**
+     * Stops picking new messages, answers every waitFor (?wait=true) with what is known now, and waits for
+     * the calls in flight to be recorded (the caller aborts WeChat calls that hang: wechat.abortAll()).
+     */
     stop: async (): Promise<void> => {
       stopped = true
       clearTimeout(timer)
+      halt.abort()
+      for (const id of [...waiters.keys()]) settled(id)
       await pumping
       await Promise.allSettled([...inFlight])
       running = false
@@ -257,7 +345,8 @@ export const createOutbox = (deps: OutboxDeps) => {
     running: () => running,
     /** Resolves when every message is sent/delivered/failed, or after `timeoutMs`. */
     waitFor: async (ids: string[], timeoutMs: number): Promise<void> => {
-      if (ids.length === 0) return
+      // Stopping: nothing more will finish here; answer with what is known.
+      if (ids.length === 0 || stopped) return
       await new Promise<void>((resolve) => {
         const open = new Set(ids)
         const finish = () => {

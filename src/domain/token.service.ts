@@ -2,14 +2,20 @@
  * @module The access token, owned for the whole team (after silenceper/wechat's credential/ and the
  * stable_token rules of PROTOCOL.md §5.1):
  * - fetched from stable_token in normal mode, stored in SQLite, reused after a restart while valid;
+ * - handed out only with at least 60 s left (a stored token with less is refreshed first);
  * - refreshed by the in-process scheduler in its last 300 s (with jitter), retried with backoff; a
  *   failed refresh never replaces a good token;
  * - one fetch at a time per channel however many callers wait (single flight);
- * - on 40001/40014/42001: forget the token only if it is still the failing one (compare-and-set), fetch
- *   in normal mode (another party's forced refresh is then already visible), and only if that returns
- *   the same failing token, one force_refresh — at most one per 30 s and 20 a day, counted in SQLite;
- * - 45009 puts the channel in quota_exhausted until 00:00 Asia/Shanghai or a successful clear-quota,
- *   and no token calls are made meanwhile.
+ * - on 40001/40014/42001 (ours, or a sibling's reject): forget the token only if it is still the failing
+ *   one (compare-and-set), fetch in normal mode (another party's forced refresh is then already visible),
+ *   and only if that returns the same failing token, one force_refresh — at most one per 30 s and 20 a
+ *   day, counted in SQLite;
+ * - a failure to obtain a token (40164, 40125, 40013, 89503, WeChat unreachable) is kept with its hint in
+ *   the status, and fetches back off 1 s, 2 s, 4 s … 60 s; while there is no usable token the outbox
+ *   pauses (sendingPausedUntil) and resumes by itself once a fetch succeeds;
+ * - 45009 is per WeChat API: from stable_token it is the token's (no token calls until 00:00
+ *   Asia/Shanghai or clear-quota); from another API it stops that API only (template send: the outbox
+ *   pauses; qrcode/create: bind codes answer 503) while the token is still served and used elsewhere.
  */
 import type { Clock } from '../lib/clock'
 import { AppError, NotFoundError } from '../lib/errors'
@@ -26,9 +32,28 @@ import type { Channel, ChannelService } from './channel.service'
 export const REFRESH_WINDOW_MS = 300_000
 export const FORCE_MIN_INTERVAL_MS = 30_000
 export const FORCE_MAX_PER_DAY = 20
+/** SPEC §4: a token handed out is valid for at least 60 more seconds. */
+export const MIN_HANDOUT_MS = 60_000
+/** Token fetch retries back off from 1 s, doubling, up to this. */
+export const MAX_FETCH_BACKOFF_MS = 60_000
+
+export const STABLE_TOKEN_ENDPOINT = '/cgi-bin/stable_token'
+/** The API name of a WeChat endpoint in quotas: '/cgi-bin/message/template/send' → 'message/template/send'. */
+export const apiOf = (endpoint: string): string => endpoint.replace(/^\/?cgi-bin\//, '')
+export const TOKEN_API = apiOf(STABLE_TOKEN_ENDPOINT)
+export const TEMPLATE_SEND_API = 'message/template/send'
+export const QR_CREATE_API = 'qrcode/create'
 
 export type TokenState = 'ok' | 'refreshing' | 'failing' | 'quota_exhausted'
 
+/**
+ * GET /api/channels/:id/token. Per-API quotas: `quota` maps each WeChat API whose daily quota is used up
+ * (45009) to when it comes back, e.g. { "message/template/send": "2026-11-24T16:00:00.000Z" }; "stable_token"
+ * in it is the token's own quota. `state` is `quota_exhausted` while any API of the channel is in `quota`
+ * (an alert on the state keeps firing for a paused outbox), even though the token is still served unless
+ * "stable_token" is the one listed; otherwise `failing` while the last fetch failed (lastError carries
+ * WeChat's errcode, errmsg and what to do) or no valid token could be had, `refreshing` during a fetch.
+ */
 export interface TokenStatus {
   channel: string
   state: TokenState
@@ -36,13 +61,18 @@ export interface TokenStatus {
   refreshedAt: string | null
   refreshesToday: number
   forceRefreshesToday: number
-  lastError?: { errcode: number | null; errmsg: string; at: string }
+  lastError?: { errcode: number | null; errmsg: string; hint?: string; at: string }
+  quota?: Record<string, string>
 }
 
 export class QuotaExhaustedError extends AppError {
   override name = 'QuotaExhaustedError'
-  constructor(channel: string, until: number) {
-    super('quota_exhausted', 503, `the daily API quota of channel '${channel}' is used up (45009) until ${new Date(until).toISOString()}; clear it with POST /api/channels/${channel}/clear-quota`, { details: { channel, until: new Date(until).toISOString() } })
+  readonly api: string
+  readonly until: number
+  constructor(channel: string, until: number, api: string = TOKEN_API) {
+    super('quota_exhausted', 503, `the daily quota of WeChat API ${api} of channel '${channel}' is used up (45009) until ${new Date(until).toISOString()}; clear it with POST /api/channels/${channel}/clear-quota`, { details: { channel, api, until: new Date(until).toISOString() } })
+    this.api = api
+    this.until = until
   }
 }
 
@@ -54,6 +84,14 @@ export class ForceRefreshLimitedError extends AppError {
 }
 
 export const isTokenError = (e: unknown): e is WeChatApiError => e instanceof WeChatApiError && e.class === 'token'
+
+/**
+ * The error came from obtaining the token (a stable_token call, or the token's own quota), not from the
+ * call it was wanted for: the caller's own call was not made, so the caller is not to blame (the outbox
+ * keeps the message queued). A forced refresh refused by our own limits is not one: the call did fail.
+ */
+export const isTokenFetchError = (e: unknown): boolean =>
+  (e instanceof WeChatApiError && e.endpoint === STABLE_TOKEN_ENDPOINT && !e.aborted) || (e instanceof QuotaExhaustedError && e.api === TOKEN_API)
 
 export interface TokenServiceDeps {
   db: Db
@@ -70,10 +108,19 @@ export const createTokenService = (deps: TokenServiceDeps) => {
   const log = deps.log.child({ module: 'token' })
   const repo = tokensRepo(db.orm)
   const flight = createSingleFlight()
-  /** Per channel: when the scheduler may try again after a failure, and the failures in a row. */
+  /** Per channel: when a fetch may be tried again after failures (the scheduler and the outbox wait), and the failures in a row. */
   const backoff = new Map<string, { until: number; failures: number }>()
   /** Per channel: the jitter (ms before the refresh window would open) drawn for the current token. */
   const jitter = new Map<string, number>()
+
+  /**
+   * Every token this process hands out or reads is masked in logs and error texts: one slot per channel,
+   * so a replaced token is forgotten rather than piling up. Tokens stored before a restart included.
+   */
+  const remember = (channelId: string, token: string | null | undefined) => {
+    if (token) deps.log.setSecret(`token:${channelId}`, token)
+  }
+  for (const c of channels.list()) remember(c.id, repo.get(c.id)?.accessToken)
 
   const channelOrThrow = (id: string): Channel => {
     const c = channels.get(id)
@@ -89,21 +136,40 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     return repo.get(channelId)!
   }
 
-  const checkQuota = (channelId: string, r: TokenRow) => {
-    if (r.quotaUntil && r.quotaUntil > clock.now()) throw new QuotaExhaustedError(channelId, r.quotaUntil)
+  /** The APIs (see apiOf) whose quota is used up now, with until when; the token's own as 'stable_token'. */
+  const quotasOf = (r: TokenRow | undefined, now: number): Map<string, number> => {
+    const out = new Map<string, number>()
+    if (!r) return out
+    if (r.quotaUntil && r.quotaUntil > now) out.set(TOKEN_API, r.quotaUntil)
+    if (r.apiQuotas) {
+      for (const [api, until] of Object.entries(JSON.parse(r.apiQuotas) as Record<string, number>)) if (until > now) out.set(api, until)
+    }
+    return out
   }
 
-  /** Any 45009 seen by any call puts the channel in quota_exhausted until 00:00 Asia/Shanghai. */
+  const checkQuota = (channelId: string, r: TokenRow, api = TOKEN_API) => {
+    const until = quotasOf(r, clock.now()).get(api)
+    if (until !== undefined) throw new QuotaExhaustedError(channelId, until, api)
+  }
+
+  /** A 45009 stops the API that answered it (see the module comment) until 00:00 Asia/Shanghai. */
   const noteError = async (channelId: string, e: unknown) => {
-    if (e instanceof WeChatApiError && e.class === 'quota') {
-      const until = nextShanghaiMidnight(clock.now())
-      log.error('daily API quota used up (45009): no calls until the quota is back', { channel: channelId, until: new Date(until).toISOString() })
-      await db.tx((orm) => tokensRepo(orm).setQuotaUntil(channelId, until))
-    }
+    if (!(e instanceof WeChatApiError && e.class === 'quota')) return
+    const until = nextShanghaiMidnight(clock.now())
+    const api = apiOf(e.endpoint)
+    log.error(`daily quota of ${api} used up (45009): no ${api} calls until the quota is back`, { channel: channelId, api, until: new Date(until).toISOString() })
+    await db.tx((orm) => {
+      const t = tokensRepo(orm)
+      if (api === TOKEN_API) return t.setQuotaUntil(channelId, until)
+      const current = t.get(channelId)?.apiQuotas
+      t.setApiQuotas(channelId, JSON.stringify({ ...(current ? JSON.parse(current) as Record<string, number> : {}), [api]: until }))
+    })
   }
 
   const recordFailure = async (channelId: string, e: unknown) => {
-    const err = e instanceof WeChatApiError ? { errcode: e.errcode ?? null, errmsg: e.errmsg } : { errcode: null, errmsg: String((e as Error)?.message ?? e) }
+    const err = e instanceof WeChatApiError
+      ? { errcode: e.errcode ?? null, errmsg: e.errmsg, ...(e.hint ? { hint: e.hint } : {}) }
+      : { errcode: null, errmsg: deps.log.redact(String((e as Error)?.message ?? e)) }
     await db.tx((orm) => tokensRepo(orm).setError(channelId, JSON.stringify({ ...err, at: clock.now() })))
     await noteError(channelId, e)
   }
@@ -120,44 +186,61 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     try {
       const a = await client.stableToken({ appId: c.appId, secret: c.appSecret, forceRefresh: mode === 'forced' })
       const expiresAt = clock.now() + a.expires_in * 1000
-      deps.log.addSecret(a.access_token)
+      remember(c.id, a.access_token)
       await db.tx((orm) => tokensRepo(orm).storeToken(c.id, { accessToken: a.access_token, expiresAt, now: clock.now(), forced: mode === 'forced' }))
       jitter.delete(c.id)
-      backoff.delete(c.id)
+      if (backoff.delete(c.id)) log.info('access token obtained again: sending resumes', { channel: c.id })
       deps.onRefresh?.(c.id, mode)
       log.info('access token refreshed', { channel: c.id, mode, expiresAt: new Date(expiresAt).toISOString() })
       return { accessToken: a.access_token, expiresAt }
     } catch (e) {
+      // Aborted because the gateway stops: not WeChat's answer, nothing to record.
+      if (e instanceof WeChatApiError && e.aborted) throw e
       if (mode === 'forced') await db.tx((orm) => tokensRepo(orm).countForceAttempt(c.id, clock.now()))
       await recordFailure(c.id, e)
+      const failures = (backoff.get(c.id)?.failures ?? 0) + 1
+      // 1 s, 2 s, 4 s … up to 60 s; a valid stored token stays in use meanwhile.
+      const delay = Math.min(MAX_FETCH_BACKOFF_MS, 1000 * 2 ** (failures - 1))
+      backoff.set(c.id, { until: clock.now() + delay, failures })
+      log.warn('could not obtain an access token', { channel: c.id, mode, failures, retryInMs: delay, error: e })
       throw e
     }
   }
 
-  const usable = (r: TokenRow): r is TokenRow & { accessToken: string; expiresAt: number } =>
-    !!r.accessToken && !!r.expiresAt && r.expiresAt - clock.now() > 5_000
+  const usable = (r: TokenRow | undefined): r is TokenRow & { accessToken: string; expiresAt: number } =>
+    !!r?.accessToken && !!r.expiresAt && r.expiresAt - clock.now() >= MIN_HANDOUT_MS
 
-  /** A valid token: the stored one, or one fetched by a single flight if there is none. */
+  const stored = (channelId: string, r: TokenRow & { accessToken: string; expiresAt: number }) => {
+    // Also a token another process (the CLI) stored: masked from the first time it is read.
+    remember(channelId, r.accessToken)
+    return { accessToken: r.accessToken, expiresAt: r.expiresAt }
+  }
+
+  /** A token valid for at least 60 s: the stored one, or one fetched by a single flight if there is none. */
   const getToken = async (channelId: string): Promise<{ accessToken: string; expiresAt: number }> => {
     const c = channelOrThrow(channelId)
     const r = await row(channelId)
     checkQuota(channelId, r)
-    if (usable(r)) return { accessToken: r.accessToken, expiresAt: r.expiresAt }
+    if (usable(r)) return stored(channelId, r)
     return flight(`token:${channelId}`, async () => {
       const again = repo.get(channelId)
-      if (again && usable(again)) return { accessToken: again.accessToken, expiresAt: again.expiresAt }
+      if (usable(again)) return stored(channelId, again)
       return fetchToken(c, 'normal')
     })
   }
 
-  /** WeChat said the token `failing` is bad (40001/40014/42001): get a good one, calling WeChat at most twice. */
+  /**
+   * WeChat said the token `failing` is bad (40001/40014/42001), to us or to a sibling service
+   * (POST /access-token/reject): get a good one, calling WeChat at most twice however many callers report
+   * the same token. A caller whose token was replaced already gets the current one with no call.
+   */
   const replaceFailing = async (channelId: string, failing: string): Promise<{ accessToken: string; expiresAt: number }> => {
     const c = channelOrThrow(channelId)
     const current = repo.get(channelId)
-    if (current?.accessToken && current.accessToken !== failing && usable(current)) return { accessToken: current.accessToken, expiresAt: current.expiresAt }
+    if (current?.accessToken !== failing && usable(current)) return stored(channelId, current)
     const result = await flight(`token:${channelId}`, async () => {
       const r = repo.get(channelId)
-      if (r?.accessToken && r.accessToken !== failing && usable(r)) return { accessToken: r.accessToken, expiresAt: r.expiresAt }
+      if (r?.accessToken !== failing && usable(r)) return stored(channelId, r)
       await db.tx((orm) => tokensRepo(orm).invalidateIf(channelId, failing))
       const normal = await fetchToken(c, 'normal')
       if (normal.accessToken !== failing) return normal
@@ -173,9 +256,14 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   /**
    * Runs a WeChat call with the channel's token; on a token error, replaces the token (see above) and
-   * retries once. A 45009 from the call puts the channel in quota_exhausted.
+   * retries once. `api` (see apiOf) is the API fn calls: while its daily quota is used up, fn is not
+   * called (QuotaExhaustedError); a 45009 from the call stops that API.
    */
-  const withToken = async <T>(channelId: string, fn: (accessToken: string) => Promise<T>): Promise<T> => {
+  const withToken = async <T>(channelId: string, fn: (accessToken: string) => Promise<T>, opts: { api?: string } = {}): Promise<T> => {
+    if (opts.api) {
+      channelOrThrow(channelId)
+      checkQuota(channelId, await row(channelId), opts.api)
+    }
     const { accessToken } = await getToken(channelId)
     try {
       return await fn(accessToken)
@@ -194,18 +282,28 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     }
   }
 
-  /** Until when (ms) the channel's daily quota is used up (45009), or undefined. A read, for the outbox. */
-  const quotaPausedUntil = (channelId: string): number | undefined => {
-    const until = repo.get(channelId)?.quotaUntil
-    return until && until > clock.now() ? until : undefined
+  /**
+   * Until when (ms) the outbox must not send for the channel, or undefined: template send's or the
+   * token's daily quota is used up, or no valid token is stored and the last fetch failed (its backoff).
+   * A read, for every outbox pass.
+   */
+  const sendingPausedUntil = (channelId: string): number | undefined => {
+    const r = repo.get(channelId)
+    const now = clock.now()
+    const q = quotasOf(r, now)
+    const quota = Math.max(q.get(TOKEN_API) ?? 0, q.get(TEMPLATE_SEND_API) ?? 0)
+    if (quota > 0) return quota
+    const b = backoff.get(channelId)
+    return b && b.until > now && !usable(r) ? b.until : undefined
   }
 
   const status = async (channelId: string): Promise<TokenStatus> => {
     channelOrThrow(channelId)
     const r = await row(channelId)
     const now = clock.now()
-    const err = r.lastError ? (JSON.parse(r.lastError) as { errcode: number | null; errmsg: string; at: number }) : undefined
-    const state: TokenState = r.quotaUntil && r.quotaUntil > now ? 'quota_exhausted'
+    const err = r.lastError ? (JSON.parse(r.lastError) as { errcode: number | null; errmsg: string; hint?: string; at: number }) : undefined
+    const quotas = quotasOf(r, now)
+    const state: TokenState = quotas.size > 0 ? 'quota_exhausted'
       : flight.running(`token:${channelId}`) ? 'refreshing'
       : err || !usable(r) && r.refreshedAt ? 'failing'
       : 'ok'
@@ -216,11 +314,12 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       refreshedAt: r.refreshedAt ? new Date(r.refreshedAt).toISOString() : null,
       refreshesToday: r.refreshesToday,
       forceRefreshesToday: r.forceRefreshesToday,
-      ...(err ? { lastError: { errcode: err.errcode, errmsg: err.errmsg, at: new Date(err.at).toISOString() } } : {}),
+      ...(err ? { lastError: { errcode: err.errcode, errmsg: err.errmsg, ...(err.hint ? { hint: err.hint } : {}), at: new Date(err.at).toISOString() } } : {}),
+      ...(quotas.size > 0 ? { quota: Object.fromEntries([...quotas].map(([api, until]) => [api, new Date(until).toISOString()])) } : {}),
     }
   }
 
-  /** POST /api/channels/:id/clear-quota: asks WeChat to reset the quota, then lifts quota_exhausted. */
+  /** POST /api/channels/:id/clear-quota: asks WeChat to reset the quota, then lifts every API's quota. */
   const clearQuota = async (channelId: string): Promise<void> => {
     const c = channelOrThrow(channelId)
     const r = await row(channelId)
@@ -229,8 +328,10 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     else await client.clearQuotaBySecret({ appId: c.appId, secret: c.appSecret })
     await db.tx((orm) => {
       tokensRepo(orm).setQuotaUntil(channelId, null)
+      tokensRepo(orm).setApiQuotas(channelId, null)
       tokensRepo(orm).setError(channelId, null)
     })
+    backoff.delete(channelId)
     log.info('quota cleared', { channel: channelId })
   }
 
@@ -253,15 +354,12 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       try {
         await flight(`token:${c.id}`, () => fetchToken(c, 'normal'))
       } catch (e) {
-        const failures = (b?.failures ?? 0) + 1
-        // 1 s, 2 s, 4 s … up to 60 s; the old token stays in use meanwhile.
-        const delay = Math.min(60_000, 1000 * 2 ** (failures - 1))
-        backoff.set(c.id, { until: clock.now() + delay, failures })
-        log.warn('scheduled token refresh failed; the current token stays in use', { channel: c.id, failures, retryInMs: delay, error: e })
+        // fetchToken set the backoff; the old token stays in use meanwhile.
+        log.warn('scheduled token refresh failed; the current token stays in use', { channel: c.id, failures: backoff.get(c.id)?.failures, error: e })
       }
     }
   }
 
-  return { getToken, replaceFailing, withToken, status, quotaPausedUntil, clearQuota, tick }
+  return { getToken, replaceFailing, reject: replaceFailing, withToken, status, sendingPausedUntil, clearQuota, tick }
 }
 export type TokenService = ReturnType<typeof createTokenService>

@@ -34,9 +34,11 @@ const prepare = (orm: Drizzle) => ({
     status: p('status'), attempts: p('attempts'), errcode: p('errcode'), error: p('error'), wechatMsgId: p('wechatMsgId'), nextAttemptAt: p('nextAttemptAt'),
     createdAt: p('createdAt'), sentAt: p('sentAt'), finishedAt: p('finishedAt'),
   }).prepare(),
-  due: orm.select().from(messages).where(and(eq(messages.status, 'queued'), eq(messages.channelId, p('channelId')), lte(messages.nextAttemptAt, p('now'))))
-    .orderBy(asc(messages.seq)).limit(p('limit')).prepare(),
-  claim: orm.update(messages).set({ status: 'sending', attempts: sql`${messages.attempts} + 1` })
+  // `status = 'queued'` as a literal, not a parameter: SQLite uses a partial index only when the query's
+  // WHERE visibly implies the index's.
+  due: orm.select().from(messages).where(and(sql`${messages.status} = 'queued'`, eq(messages.channelId, p('channelId')), lte(messages.nextAttemptAt, p('now'))))
+    .orderBy(asc(messages.nextAttemptAt), asc(messages.seq)).limit(p('limit')).prepare(),
+  claim: orm.update(messages).set({ status: 'sending', attempts: sql`${messages.attempts} + 1`, lastCallAt: sql`${p('now')}` })
     .where(and(eq(messages.id, p('id')), eq(messages.status, 'queued'))).returning().prepare(),
   markSent: orm.update(messages).set({ status: 'sent', wechatMsgId: sql`${p('wechatMsgId')}`, sentAt: sql`${p('now')}`, errcode: null, error: null, attempts: sql`${messages.attempts} + ${p('extraCalls')}` })
     .where(and(eq(messages.id, p('id')), eq(messages.status, 'sending'))).prepare(),
@@ -71,10 +73,15 @@ export const messagesRepo = (orm: Drizzle) => ({
     if (f.beforeSeq !== undefined) where.push(lt(messages.seq, f.beforeSeq))
     return orm.select().from(messages).where(and(...where)).orderBy(desc(messages.seq)).limit(f.limit).all()
   },
-  /** A channel's queued messages that are due, oldest first (walks the (status, channel, seq) index). */
+  /**
+   * A channel's queued messages that are due, the longest due first (ties — one request's recipients — in
+   * acceptance order). Walks the partial index (channel_id, next_attempt_at, seq) WHERE status = 'queued'
+   * in order and stops after `limit` rows: rows not yet due are never visited and nothing is sorted, so a
+   * pass costs the same with 100k messages waiting for a retry as with none.
+   */
   due: (channelId: string, now: number, limit: number): MessageRow[] => statements(orm).due.all({ channelId, now, limit }),
-  /** queued → sending, counting the call about to be made; undefined when someone else took it. */
-  claim: (id: string): MessageRow | undefined => statements(orm).claim.get({ id }),
+  /** queued → sending, counting the call about to be made (at `now`); undefined when someone else took it. */
+  claim: (id: string, now: number): MessageRow | undefined => statements(orm).claim.get({ id, now }),
   /**
    * The outbox per channel (queued + sending) with the creation time of its oldest message, for /metrics.
    * Walks the (status, channel_id, seq) index over the queued and sending rows only, in index order (no
@@ -97,15 +104,23 @@ export const messagesRepo = (orm: Drizzle) => ({
     }
     return [...out.values()]
   },
-  /** After a crash: what was being sent goes back to the queue (sent again with the same client_msg_id). */
+  /**
+   * After a crash or a stop: what was being sent goes back to the queue (sent again with the same
+   * client_msg_id). Its last call may have reached WeChat: uncertain since that call started.
+   */
   requeueSending: (now: number): number =>
-    orm.update(messages).set({ status: 'queued', nextAttemptAt: now }).where(eq(messages.status, 'sending')).returning({ id: messages.id }).all().length,
+    orm.update(messages).set({ status: 'queued', nextAttemptAt: now, uncertainSince: sql`coalesce(${messages.uncertainSince}, ${messages.lastCallAt}, ${now})` })
+      .where(eq(messages.status, 'sending')).returning({ id: messages.id }).all().length,
   /** `extraCalls` corrects the count made at claim: a token refresh retry is a second call, no call at all is -1. */
   markSent: (id: string, p: { wechatMsgId: string; now: number; extraCalls: number }): void => {
     statements(orm).markSent.run({ id, ...p })
   },
-  markRetry: (id: string, p: { nextAttemptAt: number; errcode: number | null; error: string; extraCalls: number }): void => {
-    orm.update(messages).set({ status: 'queued', nextAttemptAt: p.nextAttemptAt, errcode: p.errcode, error: p.error, attempts: sql`${messages.attempts} + ${p.extraCalls}` })
+  /** `uncertainSince`: the start of the first call whose answer was lost, if any (kept once set). */
+  markRetry: (id: string, p: { nextAttemptAt: number; errcode: number | null; error: string; extraCalls: number; uncertainSince?: number | null }): void => {
+    orm.update(messages).set({
+      status: 'queued', nextAttemptAt: p.nextAttemptAt, errcode: p.errcode, error: p.error, attempts: sql`${messages.attempts} + ${p.extraCalls}`,
+      ...(p.uncertainSince != null ? { uncertainSince: sql`coalesce(${messages.uncertainSince}, ${p.uncertainSince})` } : {}),
+    })
       .where(and(eq(messages.id, id), eq(messages.status, 'sending'))).run()
   },
   markFailed: (id: string, p: { errcode: number | null; error: string; now: number; extraCalls: number }): void => {

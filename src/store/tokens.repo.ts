@@ -50,4 +50,8 @@ export const tokensRepo = (orm: Drizzle) => ({
   setQuotaUntil: (channelId: string, until: number | null): void => {
     orm.update(channelTokens).set({ quotaUntil: until }).where(eq(channelTokens.channelId, channelId)).run()
   },
+  /** The per-API quotas (api → until ms) as JSON text; null clears them all. */
+  setApiQuotas: (channelId: string, apiQuotas: string | null): void => {
+    orm.update(channelTokens).set({ apiQuotas }).where(eq(channelTokens.channelId, channelId)).run()
+  },
 })

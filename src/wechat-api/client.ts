@@ -3,6 +3,11 @@
  * loopback), a timeout on every call, each answer checked against its zod shape, and every failure
  * turned into one WeChatApiError with a class that tells the caller how to react. The access token
  * travels in the query string, so URLs are never logged — only the endpoint path.
+ *
+ * Error texts leave the process (API answers, stored message errors, logs), and WeChat's errmsg can echo
+ * what it was sent: every errmsg goes through the logger's `redact`, with the call's own access token and
+ * any `access_token=` in URL text masked too, before it becomes part of a WeChatApiError.
+ * `abortAll()` ends every call in flight at once (on stop) and refuses new ones.
  */
 import type { z } from 'zod'
 import { AppError } from '../lib/errors'
@@ -24,8 +29,16 @@ export class WeChatApiError extends AppError {
   readonly class: ErrcodeClass
   readonly hint?: string
   readonly httpStatus?: number
+  /**
+   * The request may have reached WeChat and taken effect although no answer says so: a timeout, a network
+   * error after the connection was made, an answer cut off or unreadable, HTTP 5xx, an abort on stop.
+   * False for a clear errcode answer and for a connection that was refused (nothing was sent).
+   */
+  readonly uncertain: boolean
+  /** Ended by abortAll() (the gateway is stopping), not by WeChat. */
+  readonly aborted: boolean
 
-  constructor(p: { endpoint: string; errcode?: number; errmsg: string; class: ErrcodeClass; hint?: string; httpStatus?: number; cause?: unknown }) {
+  constructor(p: { endpoint: string; errcode?: number; errmsg: string; class: ErrcodeClass; hint?: string; httpStatus?: number; cause?: unknown; uncertain?: boolean; aborted?: boolean }) {
     const what = p.errcode !== undefined ? `errcode ${p.errcode}: ${p.errmsg}` : p.errmsg
     super('wechat_error', 502, `WeChat ${p.endpoint} failed (${what})${p.hint ? ` — ${p.hint}` : ''}`, {
       cause: p.cause,
@@ -37,6 +50,8 @@ export class WeChatApiError extends AppError {
     this.class = p.class
     this.hint = p.hint
     this.httpStatus = p.httpStatus
+    this.uncertain = p.uncertain ?? false
+    this.aborted = p.aborted ?? false
   }
 }
 
@@ -55,6 +70,7 @@ export interface WeChatClientOptions {
   baseUrl: string
   fetch?: FetchLike
   timeoutMs?: number
+  /** Masks known secrets in text (the logger's redact); applied to every errmsg. */
   log: Logger
   /**
    * Called after each call, for metrics: the endpoint path (never the URL: the query carries the token),
@@ -64,6 +80,9 @@ export interface WeChatClientOptions {
   onCall?: (endpoint: string, seconds: number, error: string | undefined) => void
 }
 
+/** Nothing was sent: the connection itself failed (Bun's and Node's codes). */
+const NOT_SENT = new Set(['ConnectionRefused', 'ECONNREFUSED', 'FailedToOpenSocket', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH'])
+
 /** Big integer fields (msgid) lose precision in JSON.parse; quote them first. */
 const quoteBigInts = (text: string) => text.replace(/("msgid"\s*:\s*)(\d+)/g, '$1"$2"')
 
@@ -71,44 +90,63 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
   const doFetch = o.fetch ?? fetch
   const timeoutMs = o.timeoutMs ?? 5000
   const log = o.log.child({ module: 'wechat-api' })
+  // One controller for every call: abortAll() (the gateway stops) ends them all; later calls fail at once.
+  let stopping = new AbortController()
 
   const call = async <S extends z.ZodType>(endpoint: string, schema: S, init: { method: 'GET' | 'POST'; query?: Record<string, string>; body?: unknown }): Promise<z.infer<S>> => {
     const url = new URL(endpoint.replace(/^\//, ''), o.baseUrl.endsWith('/') ? o.baseUrl : `${o.baseUrl}/`)
     for (const [k, v] of Object.entries(init.query ?? {})) url.searchParams.set(k, v)
     const started = performance.now()
+    const callToken = init.query?.access_token
+    /** What WeChat (or the network) said, with no secret left in it. */
+    const clean = (text: string): string => {
+      let t = callToken && callToken.length >= 6 ? text.split(callToken).join('[redacted]') : text
+      t = t.replace(/(access_token=)[^&\s"']+/gi, '$1[redacted]')
+      return o.log.redact(t)
+    }
     const fail = (e: WeChatApiError, kind = e.errcode !== undefined ? String(e.errcode) : 'bad_answer') => {
       o.onCall?.(endpoint, (performance.now() - started) / 1000, kind)
       log.warn('WeChat API call failed', { endpoint, errcode: e.errcode, errmsg: e.errmsg, class: e.class, httpStatus: e.httpStatus })
       return e
     }
+    const stop = stopping.signal
+    const abortedError = () => new WeChatApiError({ endpoint, errmsg: 'aborted: the gateway is stopping', class: 'transient', uncertain: true, aborted: true })
+    if (stop.aborted) throw abortedError()
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), stop])
     let res: Response
     try {
       res = await doFetch(url, {
         method: init.method,
         headers: init.body !== undefined ? { 'content-type': 'application/json' } : undefined,
         body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       })
     } catch (e) {
+      if (stop.aborted) throw fail(abortedError(), 'aborted')
       const timedOut = (e as Error)?.name === 'TimeoutError' || (e as Error)?.name === 'AbortError'
-      throw fail(new WeChatApiError({ endpoint, errmsg: timedOut ? `no answer within ${timeoutMs} ms` : `network error: ${(e as Error)?.message ?? e}`, class: 'transient', cause: e }), timedOut ? 'timeout' : 'network')
+      const code = String((e as { code?: unknown })?.code ?? '')
+      throw fail(new WeChatApiError({
+        endpoint, errmsg: timedOut ? `no answer within ${timeoutMs} ms` : `network error: ${clean(String((e as Error)?.message ?? e))}`, class: 'transient', cause: e,
+        uncertain: timedOut || !NOT_SENT.has(code),
+      }), timedOut ? 'timeout' : 'network')
     }
     let text: string
     try {
       text = await res.text()
     } catch (e) {
-      throw fail(new WeChatApiError({ endpoint, errmsg: `answer cut off: ${(e as Error)?.message}`, class: 'transient', httpStatus: res.status, cause: e }), 'network')
+      if (stop.aborted) throw fail(abortedError(), 'aborted')
+      throw fail(new WeChatApiError({ endpoint, errmsg: `answer cut off: ${clean(String((e as Error)?.message))}`, class: 'transient', httpStatus: res.status, cause: e, uncertain: true }), 'network')
     }
-    if (res.status >= 500) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'transient', httpStatus: res.status }), 'http_5xx')
+    if (res.status >= 500) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'transient', httpStatus: res.status, uncertain: true }), 'http_5xx')
     if (res.status !== 200) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'permanent', httpStatus: res.status }), `http_${Math.floor(res.status / 100)}xx`)
     let json: unknown
     try {
       json = JSON.parse(quoteBigInts(text))
     } catch (e) {
-      throw fail(new WeChatApiError({ endpoint, errmsg: 'answer is not JSON', class: 'transient', httpStatus: res.status, cause: e }))
+      throw fail(new WeChatApiError({ endpoint, errmsg: 'answer is not JSON', class: 'transient', httpStatus: res.status, cause: e, uncertain: true }))
     }
     const err = ErrorAnswer.safeParse(json)
-    if (err.success && err.data.errcode !== 0) throw fail(apiError(endpoint, err.data.errcode, err.data.errmsg))
+    if (err.success && err.data.errcode !== 0) throw fail(apiError(endpoint, err.data.errcode, clean(err.data.errmsg)))
     const ok = schema.safeParse(json)
     if (!ok.success) {
       throw fail(new WeChatApiError({ endpoint, errmsg: `unexpected answer shape: ${ok.error.issues[0]?.message ?? ''}`, class: 'permanent', httpStatus: res.status }))
@@ -119,6 +157,10 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
 
   return {
     call,
+    /** Ends every call in flight (they fail with `aborted`) and refuses new ones until `reopen()`. */
+    abortAll: (): void => { stopping.abort() },
+    /** After abortAll(): calls may be made again (a stopped outbox started again in tests). */
+    reopen: (): void => { if (stopping.signal.aborted) stopping = new AbortController() },
     /** POST /cgi-bin/stable_token — PROTOCOL.md §5.1. */
     stableToken: (p: { appId: string; secret: string; forceRefresh?: boolean }) =>
       call('/cgi-bin/stable_token', StableTokenAnswer, { method: 'POST', body: { grant_type: 'client_credential', appid: p.appId, secret: p.secret, force_refresh: p.forceRefresh ?? false } }),
