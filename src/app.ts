@@ -8,6 +8,7 @@ import { channelsRoutes } from './http/channels.routes'
 import { errorMapper } from './http/errors'
 import { clientOf } from './http/client-ip'
 import { healthRoutes } from './http/health.routes'
+import { readJsonBody } from './http/json-body'
 import { metricsRoutes } from './http/metrics.routes'
 import { docs } from './http/openapi'
 import { sendRoutes } from './http/send.routes'
@@ -20,6 +21,13 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(healthRoutes({ db: deps.db }))
   .use(metricsRoutes({ metrics: deps.metrics }))
   .use(callbackRoutes({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now, metrics: deps.metrics, clientOf: clientOf(deps.config.WXGATE_TRUST_PROXY) }))
+  // Every /api body is read by our reader (size, UTF-8, depth, surrogates: SPEC §4) before Elysia's own
+  // parser could: a local hook here applies to the routes mounted after it, not to the callbacks above
+  // (they read their XML themselves). Multipart bodies (media uploads) carry their own limits.
+  .onParse(({ request, path }) => {
+    if (!path.startsWith('/api/') || request.headers.get('content-type')?.startsWith('multipart/form-data')) return
+    return readJsonBody(request)
+  })
   .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
   .use(tokensRoutes({ tokens: deps.tokens, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))

@@ -47,7 +47,10 @@ const describeValidation = (error: unknown): { message: string; details?: unknow
 }
 
 export const errorMapper = (log: Logger) => new Elysia({ name: 'http/errors' })
-  .onError({ as: 'global' }, ({ code, error, set }) => {
+  .onError({ as: 'global' }, ({ code, error: thrown, set }) => {
+    // Elysia wraps whatever a parse hook throws in its ParseError; ours (json-body.ts) say what was wrong.
+    const cause = code === 'PARSE' ? (thrown as { cause?: unknown }).cause : undefined
+    const error = cause instanceof AppError ? cause : thrown
     if (error instanceof AppError) {
       set.status = error.status
       if (error.status >= 500) log.error('request failed', { code: error.code, error })

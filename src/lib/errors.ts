@@ -65,6 +65,14 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** An API body that cannot be read as JSON: malformed, not valid UTF-8, or nested deeper than the limit. */
+export class MalformedBodyError extends AppError {
+  override name = 'MalformedBodyError'
+  constructor(code: 'malformed_json' | 'invalid_utf8' | 'too_deep', message: string, opts: { cause?: unknown; details?: unknown } = {}) {
+    super(code, 400, message, opts)
+  }
+}
+
 export class NotFoundError extends AppError {
   override name = 'NotFoundError'
   constructor(message = 'not found', opts: { cause?: unknown; details?: unknown } = {}) {
