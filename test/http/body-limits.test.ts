@@ -54,7 +54,7 @@ const raw = (head: Uint8Array, pieces: Uint8Array[] = []): Promise<{ status: num
     }
     resolve({ status: Number(m[1]), body })
   }
-  sock.on('data', (d) => got.push(d))
+  sock.on('data', (d: Buffer) => got.push(d))
   sock.on('end', done)
   // The server may answer and close before it has read everything we send (that is the point of a 413).
   sock.on('error', () => (got.length ? done() : reject(new Error('connection failed'))))
