@@ -2,11 +2,22 @@
  * @module Opens the SQLite database once with the pragmas every connection needs, and serialises
  * write transactions.
  *
- * bun:sqlite is synchronous and one connection carries one transaction at a time, so a transaction
- * that awaits (a callback handler may be async) must not share the connection with another writer.
- * `db.tx(fn)` queues transactions and runs them one at a time (with group commit, below); fn's writes
- * commit together, or roll back when it throws. Every write in the process goes through it.
- * (SQLite-only detail, kept in the store.)
+ * bun:sqlite is synchronous and one connection carries one transaction at a time. `db.tx(fn)` queues
+ * transactions and runs them one at a time (with group commit, below); fn's writes commit together, or
+ * roll back when it throws. Every write in the process goes through it. The rules that keep one slow or
+ * broken transaction from stalling every other write (SQLite-only details, kept in the store):
+ * - fn is synchronous. A function that returns a Promise is rolled back and rejected: it would hold the
+ *   only write transaction while it awaits (stalling every other write, and letting readers of this
+ *   connection see rows that may still roll back). Do the I/O (a WeChat call, a hook) before or after.
+ * - tx never nests: db.tx called while a transaction function runs throws at once (a nested one queued
+ *   behind its own caller would wait for it forever).
+ * - The write lock is never waited for on the event loop: busy_timeout is a few milliseconds, and a
+ *   BEGIN IMMEDIATE that finds another process holding the lock (the CLI, a backup) is retried with
+ *   backoff from a timer, up to LOCK_WAIT_MS; then the batch fails with DatabaseBusyError.
+ * - An error that aborts the whole transaction (SQLITE_FULL, SQLITE_IOERR, a RAISE(ROLLBACK)) ends the
+ *   batch there: the jobs already run were rolled back with it and are rejected with that error as the
+ *   cause, the jobs not yet run are rejected without running (never in autocommit), and the next batch
+ *   starts afresh.
  */
 import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
@@ -25,11 +36,23 @@ export interface TxOptions {
   savepoint?: boolean
 }
 
+/** What a transaction function may return: anything but a Promise (fn must be synchronous). */
+export type TxResult<T> = T extends PromiseLike<unknown> ? never : T
+
+export interface DbStats {
+  /** BEGIN … COMMIT batches run (each one fsync with synchronous=FULL). */
+  batches: number
+  /** Transactions (jobs) run. */
+  jobs: number
+  /** BEGIN IMMEDIATE attempts that found the write lock taken by another connection. */
+  busyRetries: number
+}
+
 export interface Db {
   readonly sqlite: Database
   readonly orm: Drizzle
-  /** Runs fn inside one write transaction, after every earlier transaction has finished. */
-  tx<T>(fn: (orm: Drizzle) => T | Promise<T>, opts?: TxOptions): Promise<T>
+  /** Runs fn inside one write transaction, after every earlier transaction has finished. fn is synchronous. */
+  tx<T>(fn: (orm: Drizzle) => TxResult<T>, opts?: TxOptions): Promise<T>
   /**
    * Changes whenever another connection (another process: the CLI) commits; our own commits leave it
    * alone. Lets in-memory caches notice outside changes at the cost of one PRAGMA.
@@ -37,15 +60,51 @@ export interface Db {
   dataVersion(): number
   /** Is the database answering? (for /readyz) */
   ping(): boolean
+  stats(): DbStats
   close(): void
 }
 
-export const openDb = (path: string): Db => {
+/** Thrown when another connection keeps the write lock longer than LOCK_WAIT_MS. */
+export class DatabaseBusyError extends Error {
+  override name = 'DatabaseBusyError'
+}
+
+/** Thrown by db.tx for a transaction function that breaks the rules above (async, nested). */
+export class TxMisuseError extends Error {
+  override name = 'TxMisuseError'
+}
+
+/** Thrown for the jobs of a batch whose transaction an error aborted; `cause` is that error. */
+export class TxAbortedError extends Error {
+  override name = 'TxAbortedError'
+}
+
+export interface OpenDbOptions {
+  /** How long a batch waits for another connection's write lock before failing (ms). */
+  lockWaitMs?: number
+}
+
+/** SQLite's own wait for a lock, on the event loop: short, so nothing stalls for more than a few ms. */
+const BUSY_TIMEOUT_MS = 3
+const LOCK_WAIT_MS = 30_000
+const MAX_BATCH = 128
+
+const isBusy = (e: unknown): boolean => {
+  const code = (e as { code?: unknown })?.code
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'))
+}
+
+export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
+  const lockWaitMs = opts.lockWaitMs ?? LOCK_WAIT_MS
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
   const sqlite = new Database(path, { create: true, strict: true })
-  sqlite.exec('PRAGMA journal_mode = WAL')
-  sqlite.exec('PRAGMA synchronous = NORMAL')
+  // Opening (a WAL recovery) may wait for another process; it happens once, before anything is served.
   sqlite.exec('PRAGMA busy_timeout = 5000')
+  sqlite.exec('PRAGMA journal_mode = WAL')
+  // FULL: a COMMIT is fsynced, so an answered callback or an accepted send survives a power loss (WeChat
+  // does not retry a 200). Group commit makes that one fsync per batch, not per request.
+  sqlite.exec('PRAGMA synchronous = FULL')
+  sqlite.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
   sqlite.exec('PRAGMA foreign_keys = ON')
   const orm = drizzle({ client: sqlite, schema })
 
@@ -53,42 +112,89 @@ export const openDb = (path: string): Db => {
   const begin = sqlite.prepare('BEGIN IMMEDIATE')
   const commit = sqlite.prepare('COMMIT')
   const rollback = sqlite.prepare('ROLLBACK')
+  const savepoint = sqlite.prepare('SAVEPOINT tx')
+  const release = sqlite.prepare('RELEASE tx')
+  const rollbackTo = sqlite.prepare('ROLLBACK TO tx')
+  const stats: DbStats = { batches: 0, jobs: 0, busyRetries: 0 }
+
   /**
    * Group commit: transactions queued while another batch commits run together in one BEGIN IMMEDIATE …
    * COMMIT, each inside its own SAVEPOINT, so each still commits or rolls back as a whole but the batch
-   * pays for one commit (the WAL write is most of a small transaction's cost). Nobody is answered before
-   * the COMMIT, so a crash mid-batch loses only work that was never acknowledged.
+   * pays for one commit (the WAL write and its fsync are most of a small transaction's cost). Nobody is
+   * answered before the COMMIT, so a crash mid-batch loses only work that was never acknowledged.
    */
   interface Job { fn: (orm: Drizzle) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   const queue: Job[] = []
   let draining = false
-  const MAX_BATCH = 128
-  const savepoint = sqlite.prepare('SAVEPOINT tx')
-  const release = sqlite.prepare('RELEASE tx')
-  const rollbackTo = sqlite.prepare('ROLLBACK TO tx')
+  /** True while a transaction function runs (the nesting check). */
+  let inJob = false
+  let closed = false
+
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+  /** BEGIN IMMEDIATE, waiting for another connection's write lock from timers (never on the event loop). */
+  const beginWhenFree = async (): Promise<void> => {
+    const started = Date.now()
+    for (let delay = 5; ; delay = Math.min(50, delay * 2)) {
+      try {
+        begin.run()
+        return
+      } catch (e) {
+        if (!isBusy(e)) throw e
+        stats.busyRetries++
+        if (Date.now() - started >= lockWaitMs) {
+          throw new DatabaseBusyError(`the database is locked by another process (waited ${Math.round((Date.now() - started) / 1000)} s for its write lock)`, { cause: e })
+        }
+        await sleep(delay)
+      }
+    }
+  }
+
+  const runJob = (job: Job): { ok: boolean; value: unknown } => {
+    if (job.savepoint) savepoint.run()
+    inJob = true
+    try {
+      const value = job.fn(orm)
+      if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
+        // Whatever it does after its first await happens outside any transaction: roll back what it did so far.
+        void Promise.resolve(value).catch(() => undefined)
+        throw new TxMisuseError('a db.tx function must be synchronous (it returned a Promise): do the awaiting before or after the transaction')
+      }
+      if (job.savepoint) release.run()
+      return { ok: true, value }
+    } catch (e) {
+      if (job.savepoint && sqlite.inTransaction) { rollbackTo.run(); release.run() }
+      return { ok: false, value: e }
+    } finally {
+      inJob = false
+    }
+  }
 
   const drain = async () => {
     draining = true
     try {
-      while (queue.length > 0) {
+      while (queue.length > 0 && !closed) {
         const batch = queue.splice(0, MAX_BATCH)
-        const results: { ok: boolean; value: unknown }[] = []
         try {
-          begin.run()
+          await beginWhenFree()
         } catch (e) {
           for (const j of batch) j.reject(e)
           continue
         }
+        stats.batches++
+        const results: { ok: boolean; value: unknown }[] = []
+        let aborted: unknown
         for (const job of batch) {
-          if (job.savepoint) savepoint.run()
-          try {
-            const value = await job.fn(orm)
-            if (job.savepoint) release.run()
-            results.push({ ok: true, value })
-          } catch (e) {
-            if (job.savepoint && sqlite.inTransaction) { rollbackTo.run(); release.run() }
-            results.push({ ok: false, value: e })
-          }
+          const r = runJob(job)
+          stats.jobs++
+          results.push(r)
+          // The error rolled back the whole transaction, not just this job's savepoint.
+          if (!r.ok && !sqlite.inTransaction) { aborted = r.value; break }
+        }
+        if (aborted !== undefined) {
+          const msg = `the transaction was rolled back by an error: ${(aborted as Error)?.message ?? String(aborted)}`
+          batch.forEach((j, i) => j.reject(i === results.length - 1 ? aborted : new TxAbortedError(msg, { cause: aborted })))
+          continue
         }
         try {
           commit.run()
@@ -104,12 +210,16 @@ export const openDb = (path: string): Db => {
     }
   }
 
-  const tx = <T>(fn: (orm: Drizzle) => T | Promise<T>, opts: TxOptions = {}): Promise<T> => new Promise<T>((resolve, reject) => {
-    queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject })
-    // Start after the current I/O callbacks (setImmediate), so that the requests Bun delivered in this
-    // turn of the event loop share the batch and its one COMMIT.
-    if (!draining) { draining = true; setImmediate(() => void drain()) }
-  })
+  const tx = <T>(fn: (orm: Drizzle) => TxResult<T>, opts: TxOptions = {}): Promise<T> => {
+    if (inJob) throw new TxMisuseError('db.tx called inside a transaction: transactions do not nest (write through the repos on the orm handle you were given)')
+    return new Promise<T>((resolve, reject) => {
+      if (closed) { reject(new Error('the database is closed')); return }
+      queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject })
+      // Start after the current I/O callbacks (setImmediate), so that the requests Bun delivered in this
+      // turn of the event loop share the batch and its one COMMIT.
+      if (!draining) { draining = true; setImmediate(() => void drain()) }
+    })
+  }
 
   return {
     sqlite,
@@ -123,6 +233,11 @@ export const openDb = (path: string): Db => {
         return false
       }
     },
-    close: () => sqlite.close(),
+    stats: () => ({ ...stats }),
+    close: () => {
+      closed = true
+      for (const j of queue.splice(0)) j.reject(new Error('the database is closed'))
+      sqlite.close()
+    },
   }
 }

@@ -8,7 +8,15 @@ import { migrations as embedded } from './migrations.manifest'
 
 export const migrate = (sqlite: Database, list: { name: string; sql: string }[] = embedded, now = Date.now()): string[] => {
   sqlite.exec('CREATE TABLE IF NOT EXISTS _wxgate_migrations (name TEXT PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL)')
-  sqlite.exec('BEGIN IMMEDIATE')
+  // Migrations run before anything is served, so here (only) the event loop may wait for another
+  // process's write lock; the connection's own short busy_timeout is restored afterwards.
+  const busy = (sqlite.query('PRAGMA busy_timeout').get() as { timeout: number }).timeout
+  sqlite.exec('PRAGMA busy_timeout = 10000')
+  try {
+    sqlite.exec('BEGIN IMMEDIATE')
+  } finally {
+    sqlite.exec(`PRAGMA busy_timeout = ${busy}`)
+  }
   try {
     const done = new Set(sqlite.query('SELECT name FROM _wxgate_migrations').all().map((r) => (r as { name: string }).name))
     const applied: string[] = []

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openDb, type Db } from '../../src/store/db'
+import { Database } from 'bun:sqlite'
+import { DatabaseBusyError, openDb, type Db } from '../../src/store/db'
 
 let dir: string
 let db: Db
@@ -28,8 +29,8 @@ describe('db.tx with group commit', () => {
     const results = await Promise.allSettled([
       db.tx(() => { insert('a1'); insert('a2'); return 'a' }),
       db.tx(() => { insert('b1'); insert('b2'); throw new Error('b fails after two writes') }),
-      db.tx(async () => { insert('c1'); await Bun.sleep(5); insert('c2'); return 'c' }),
-      db.tx(async () => { insert('d1'); await Bun.sleep(1); throw new Error('d fails after an await') }),
+      db.tx(() => { insert('c1'); insert('c2'); return 'c' }),
+      db.tx(() => { insert('d1'); throw new Error('d fails') }),
       db.tx(() => { insert('e1'); return 'e' }),
     ])
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled'])
@@ -60,7 +61,7 @@ describe('db.tx with group commit', () => {
 
   test('transactions run one at a time, in the order they were queued, across batches', async () => {
     const order: number[] = []
-    await Promise.all(Array.from({ length: 300 }, (_, i) => db.tx(async () => { order.push(i); insert(`o${i}`); if (i % 50 === 0) await Bun.sleep(1) })))
+    await Promise.all(Array.from({ length: 300 }, (_, i) => db.tx(() => { order.push(i); insert(`o${i}`) })))
     expect(order).toEqual(Array.from({ length: 300 }, (_, i) => i))
     expect(rows()).toHaveLength(300)
   })
@@ -75,5 +76,107 @@ describe('db.tx with group commit', () => {
     ])
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected'])
     expect(rows()).toEqual(['dup', 'p1', 'p2'])
+  })
+})
+
+describe('the write queue cannot be wedged (issue 10, items 7-11)', () => {
+  // Item 7: on the old queue a nested tx awaited by its caller waited for that caller forever, and so did every later write.
+  test('a nested tx fails at once with a clear error; later writes go on', async () => {
+    const outer = db.tx((): void => { insert('n1'); void db.tx(() => insert('n2')) })
+    await expect(outer).rejects.toThrow('transactions do not nest')
+    expect(rows()).toEqual([])
+    await db.tx(() => insert('after'))
+    expect(rows()).toEqual(['after'])
+  })
+
+  // Item 9: an async function held the only write transaction while it awaited (and its writes were visible uncommitted).
+  test('an async transaction function is rejected and rolled back, and holds nothing while it would await', async () => {
+    let resumed = false
+    const other = openDb(join(dir, 'x.db'))
+    try {
+      const asyncTx = db.tx((async () => { insert('a1'); await Bun.sleep(50); resumed = true }) as unknown as () => void)
+      const next = db.tx(() => insert('b1'))
+      await expect(asyncTx).rejects.toThrow('must be synchronous')
+      await next
+      expect(rows()).toEqual(['b1'])
+      await Bun.sleep(80)
+      expect(resumed).toBe(true)
+      // Its code after the await ran outside any transaction and left the queue untouched.
+      expect(db.sqlite.inTransaction).toBe(false)
+      expect((other.sqlite.query('SELECT count(*) AS n FROM t').get() as { n: number }).n).toBe(1)
+    } finally {
+      other.close()
+    }
+  })
+
+  // Item 8: on the old queue the jobs after an aborting error ran in autocommit (and committed), all were
+  // reported failed, and the cause was lost behind "cannot commit - no transaction is active".
+  test('an error that aborts the whole transaction ends the batch: nothing after it runs, the cause is kept', async () => {
+    db.sqlite.exec(`CREATE TABLE boom (v TEXT); CREATE TRIGGER boom_abort BEFORE INSERT ON boom BEGIN SELECT RAISE(ROLLBACK, 'disk full (simulated)'); END`)
+    let ranAfter = false
+    const results = await Promise.allSettled([
+      db.tx(() => insert('before')),
+      db.tx(() => db.sqlite.exec("INSERT INTO boom VALUES ('x')")),
+      db.tx(() => { ranAfter = true; insert('after') }),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    const reasons = results.map((r) => (r as PromiseRejectedResult).reason as Error)
+    expect(reasons[1]!.message).toContain('disk full (simulated)')
+    expect(reasons[0]!.message).toContain('disk full (simulated)')
+    expect(((reasons[0] as Error & { cause?: Error }).cause)?.message).toContain('disk full (simulated)')
+    expect(reasons[2]!.message).toContain('disk full (simulated)')
+    expect(ranAfter).toBe(false)
+    expect(rows()).toEqual([])
+    expect(db.sqlite.inTransaction).toBe(false)
+    // The next batch starts afresh.
+    await db.tx(() => insert('later'))
+    expect(rows()).toEqual(['later'])
+  })
+
+  // Item 10: busy_timeout = 5000 made every write wait on the event loop while another process held the lock.
+  test('another connection holding the write lock never blocks the event loop; the write goes in when it is free', async () => {
+    const other = new Database(join(dir, 'x.db'))
+    other.exec('BEGIN IMMEDIATE')
+    let maxGap = 0
+    let last = performance.now()
+    const ticker = setInterval(() => { const t = performance.now(); maxGap = Math.max(maxGap, t - last); last = t }, 10)
+    try {
+      const write = db.tx(() => insert('waited'))
+      let done = false
+      void write.then(() => { done = true })
+      await Bun.sleep(600)
+      expect(done).toBe(false)
+      other.exec('COMMIT')
+      await write
+      expect(rows()).toEqual(['waited'])
+      expect(db.stats().busyRetries).toBeGreaterThan(3)
+      expect(maxGap).toBeLessThan(150)
+    } finally {
+      clearInterval(ticker)
+      if (other.inTransaction) other.exec('ROLLBACK')
+      other.close()
+    }
+  })
+
+  test('a lock held past the wait limit fails the batch with DatabaseBusyError, and the queue recovers', async () => {
+    const short = openDb(join(dir, 'x.db'), { lockWaitMs: 200 })
+    const other = new Database(join(dir, 'x.db'))
+    try {
+      other.exec('BEGIN IMMEDIATE')
+      await expect(short.tx(() => short.sqlite.exec("INSERT INTO t VALUES ('never')"))).rejects.toBeInstanceOf(DatabaseBusyError)
+      other.exec('COMMIT')
+      await short.tx(() => short.sqlite.exec("INSERT INTO t VALUES ('later')"))
+      expect(rows()).toEqual(['later'])
+    } finally {
+      if (other.inTransaction) other.exec('ROLLBACK')
+      other.close()
+      short.close()
+    }
+  })
+
+  // Item 11: synchronous=NORMAL lost committed transactions on a power loss.
+  test('commits are fsynced (synchronous=FULL) and the WAL is on', () => {
+    expect(db.sqlite.query('PRAGMA synchronous').get()).toEqual({ synchronous: 2 })
+    expect(db.sqlite.query('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' })
   })
 })
