@@ -10,6 +10,7 @@
 import type { Clock } from '../lib/clock'
 import { unixSeconds } from '../lib/clock'
 import { AppIdMismatchError, BadXmlError, InvalidSignatureError, NotFoundError } from '../lib/errors'
+import { inChunks } from '../lib/chunks'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import type { Db } from '../store/db'
@@ -150,7 +151,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
    */
   const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<Processed> => {
     const now = clock.now()
-    const result = await db.tx(async (orm): Promise<Processed> => {
+    const result = await db.tx((orm): Processed => {
       const inserted = inbound.insert({
         channelId: channel.id,
         dedupKey: key,
@@ -164,7 +165,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         receivedAt: now,
       })
       if (!inserted) return { body: inbound.findReply(channel.id, key) ?? SUCCESS, duplicate: true }
-      const out = await dispatcher.dispatch({ channel, message, orm, now, log })
+      const out = dispatcher.dispatch({ channel, message, orm, now, log })
       const body = out.reply
         ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
         : SUCCESS
@@ -217,14 +218,21 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         }
       }
       const p = process(channel, message, key, plainXml)
+      let answeredAtDeadline = false
       inflight.set(flightKey, p)
       p.finally(() => { if (inflight.get(flightKey) === p) inflight.delete(flightKey) }).catch(() => undefined)
       p.catch((e) => {
-        log.error('callback handling failed; rolled back, WeChat will retry', { channel: channel.id, dedupKey: key, msgType: message.msgType, error: e })
         deps.events?.onHandlerFailure?.(channel.id)
+        // WeChat does not retry a callback it got `success` for: a failure after that answer loses the message.
+        if (answeredAtDeadline) {
+          log.error('callback lost: answered success at the deadline, then processing failed; WeChat will not retry it', { channel: channel.id, dedupKey: key, msgType: message.msgType, body: plainXml, error: e })
+        } else {
+          log.error('callback handling failed; rolled back, answered 500 so that WeChat retries', { channel: channel.id, dedupKey: key, msgType: message.msgType, error: e })
+        }
       })
       const done = await withDeadline(p, receivedAt).catch((e) => { throw new HandlerFailedError('handling failed', { cause: e }) })
       if (done === DEADLINE) {
+        answeredAtDeadline = true
         log.warn('callback processing passed the deadline; answered success, it goes on', { channel: channel.id, dedupKey: key, msgType: message.msgType })
         return answer(SUCCESS, 'deadline')
       }
@@ -233,7 +241,10 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   }
 
   /** Deletes dedup rows older than `maxAgeMs` (72 h by default: WeChat retries within seconds). */
-  const prune = async (maxAgeMs = 72 * 3600_000): Promise<number> => db.tx(() => inbound.pruneBefore(clock.now() - maxAgeMs))
+  const prune = async (maxAgeMs = 72 * 3600_000): Promise<number> => {
+    const before = clock.now() - maxAgeMs
+    return inChunks((limit) => db.tx(() => inbound.pruneBefore(before, limit)))
+  }
 
   return { verify, handle, prune }
 }

@@ -3,6 +3,11 @@
  * before the general, first match wins. A handler runs inside the callback transaction, so whatever it
  * writes commits together with the dedup record, or not at all. It may return a passive reply, nothing
  * (answer `success`), or PASS to leave the message to the next rule.
+ *
+ * Handlers are synchronous: they hold the only write transaction while they run, so they write through
+ * the repos on `orm` and never wait for the network or call a service (services open transactions of
+ * their own, and transactions do not nest). A handler that returns a Promise fails the message (500,
+ * rolled back, WeChat retries) with a clear error.
  */
 import type { Drizzle } from '../store/db'
 import type { Logger } from '../lib/log'
@@ -28,7 +33,7 @@ export interface HandlerContext {
 export interface Rule {
   name: string
   match: (m: InboundMessage) => boolean
-  handle: (ctx: HandlerContext) => HandlerResult | Promise<HandlerResult>
+  handle: (ctx: HandlerContext) => HandlerResult
 }
 
 export interface DispatchResult {
@@ -55,10 +60,14 @@ export const createDispatcher = (initial: Rule[] = []) => {
     rules: () => rules.map((r) => r.name),
     /** Would any rule look at this message? (false: dispatch answers UNHANDLED without running a handler) */
     matches: (m: InboundMessage): boolean => rules.some((r) => r.match(m)),
-    dispatch: async (ctx: HandlerContext): Promise<DispatchResult> => {
+    dispatch: (ctx: HandlerContext): DispatchResult => {
       for (const rule of rules) {
         if (!rule.match(ctx.message)) continue
-        const out = await rule.handle(ctx)
+        const out = rule.handle(ctx)
+        if (out && typeof (out as unknown as PromiseLike<unknown>).then === 'function') {
+          void Promise.resolve(out).catch(() => undefined)
+          throw new Error(`dispatch rule '${rule.name}' returned a Promise: rules run synchronously inside the callback transaction`)
+        }
         if (out === PASS) continue
         return { rule: rule.name, reply: out ?? undefined }
       }

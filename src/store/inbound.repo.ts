@@ -26,7 +26,8 @@ const prepare = (sqlite: Database) => ({
     'INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, event, from_user, create_time, body, reply, handled_by, received_at) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, dedup_key) DO NOTHING'),
   setOutcome: sqlite.prepare<unknown, [string, string, string, string]>('UPDATE inbound_messages SET reply = ?, handled_by = ? WHERE channel_id = ? AND dedup_key = ?'),
-  prune: sqlite.prepare<unknown, [number]>('DELETE FROM inbound_messages WHERE received_at < ?'),
+  // A bounded chunk per statement (walks inbound_received_at_idx), so a prune never holds the write queue long.
+  prune: sqlite.prepare<unknown, [number, number]>('DELETE FROM inbound_messages WHERE id IN (SELECT id FROM inbound_messages WHERE received_at < ? LIMIT ?)'),
 })
 const statements = (sqlite: Database) => {
   let s = cache.get(sqlite)
@@ -49,7 +50,7 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
     setOutcome: (channelId: string, dedupKey: string, reply: string, handledBy: string): void => {
       st().setOutcome.run(reply, handledBy, channelId, dedupKey)
     },
-    /** Deletes rows received before `before` (ms). */
-    pruneBefore: (before: number): number => st().prune.run(before).changes,
+    /** Deletes at most `limit` rows received before `before` (ms); returns how many. */
+    pruneBefore: (before: number, limit: number): number => st().prune.run(before, limit).changes,
   }
 }

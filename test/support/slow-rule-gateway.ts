@@ -1,0 +1,28 @@
+/**
+ * A real gateway process with one extra dispatch rule, for the crash test (test/http/callback-dedup.test.ts):
+ * for a text message it writes a binding (a real effect, inside the callback transaction) and, with
+ * SLOW_RULE=1, then sleeps synchronously, holding the transaction open until the test kills the process.
+ * Settings come from the environment like `wxgate serve`.
+ */
+import { loadConfig } from '../../src/config'
+import { createDeps } from '../../src/deps'
+import type { Rule } from '../../src/domain/dispatch'
+import { exitOnSignals, startServer } from '../../src/server'
+import { bindingsRepo } from '../../src/store/bindings.repo'
+
+const slow = process.env.SLOW_RULE === '1'
+const rule: Rule = {
+  name: 'crash-test-effect',
+  match: (m) => m.msgType === 'text',
+  handle: ({ channel, message, orm, now, log }) => {
+    bindingsRepo(orm).bind({ id: `bnd_crash_${now}`, channelId: channel.id, openid: message.fromUserName, subject: 'crash-test', code: 'crash-test-code', now })
+    if (slow) {
+      log.info('crash-test rule: effect written, holding the transaction')
+      Bun.sleepSync(30_000)
+    }
+    return { type: 'text', content: 'effect written' }
+  },
+}
+
+const deps = createDeps(loadConfig(), { rules: [rule] })
+exitOnSignals(await startServer(deps))
