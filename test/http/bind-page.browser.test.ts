@@ -2,6 +2,10 @@
  * @module The bind page in a real browser (system Chromium, phone viewport): QR visible and inside the screen,
  * countdown ticking, no request leaving the origin, no console/CSP errors, and the switch to bound / expired.
  * Screenshots go to test-artifacts/ for a human to look at.
+ *
+ * Robust on a loaded machine: every wait has a deadline well above what it needs; poll counts are never
+ * bounded by how much wall time passed; the backoff is checked on the gaps between the polls the server saw
+ * (a timer never fires early, so a gap is at least its delay however slow the machine is).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
@@ -17,7 +21,8 @@ type Answer = BindStatus | 503 | 404
 
 /** A tiny server for one page: `/bind/x` renders it, `/bind/x/status` answers what `answer()` says. */
 const serve = (view: Omit<BindPageView, 'nonce' | 'statusUrl'>, answer: () => Answer, onSimulate?: () => void) => {
-  const stats = { polls: 0, simulated: 0 }
+  /** Poll count, and when each arrived (performance.now() of this process). */
+  const stats = { polls: 0, simulated: 0, pollAt: [] as number[] }
   const server = Bun.serve({
     hostname: '127.0.0.1',
     port: 0,
@@ -29,6 +34,7 @@ const serve = (view: Omit<BindPageView, 'nonce' | 'statusUrl'>, answer: () => An
       }
       if (pathname === '/bind/x/status' && req.method === 'GET') {
         stats.polls++
+        stats.pollAt.push(performance.now())
         const a = answer()
         return typeof a === 'number' ? Response.json({ error: 'unavailable' }, { status: a }) : Response.json({ status: a }, { headers: { 'cache-control': 'no-store' } })
       }
@@ -44,11 +50,24 @@ const serve = (view: Omit<BindPageView, 'nonce' | 'statusUrl'>, answer: () => An
   return { origin, url: `${origin}/bind/x`, stats, stop: () => server.stop(true) }
 }
 
+/** Generous deadlines: what takes milliseconds when idle may take seconds on a busy 2-core box. */
+const WAIT_MS = 15_000
+const TEST_MS = 60_000
+
+/** Resolves once check() holds; fails after `ms`. */
+const until = async (what: string, check: () => boolean, ms = WAIT_MS) => {
+  const end = performance.now() + ms
+  while (!check()) {
+    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
+    await Bun.sleep(10)
+  }
+}
+
 let browser: Browser
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true })
   browser = await launchBrowser()
-})
+}, { timeout: TEST_MS })
 afterAll(async () => {
   await browser?.close()
 })
@@ -59,8 +78,11 @@ type PageGlobal = { document: { body: { dataset: Record<string, string | undefin
 const text = async (p: Page, sel: string) => (await p.locator(sel).textContent())?.trim() ?? ''
 const bodyStatus = (p: Page) => p.evaluate(() => (globalThis as unknown as PageGlobal).document.body.dataset.status)
 const scrollWidth = (p: Page) => p.evaluate(() => (globalThis as unknown as PageGlobal).document.documentElement.scrollWidth)
-const waitForStatus = (p: Page, s: BindStatus, timeout: number) =>
+const waitForStatus = (p: Page, s: BindStatus, timeout = WAIT_MS) =>
   p.waitForFunction((want) => (globalThis as unknown as PageGlobal).document.body.dataset.status === want, s, { timeout })
+/** Waits until the countdown shows something other than `than` (it ticks once a second). */
+const waitForCountdownChange = (p: Page, than: string) =>
+  p.waitForFunction((old) => (globalThis as unknown as { document: { getElementById(id: string): { textContent: string | null } | null } }).document.getElementById('countdown')?.textContent?.trim() !== old, than, { timeout: WAIT_MS })
 
 describe('bind page in Chromium (390×844 @2x)', () => {
   test('pending: QR fits the phone, label, countdown ticks, only same-origin requests; then bound', async () => {
@@ -94,16 +116,20 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       expect(await bodyStatus(page)).toBe('pending')
       const before = await text(page, '#countdown')
       expect(before).toMatch(/^剩余 9:5\d/)
-      await page.waitForTimeout(1500)
+      await waitForCountdownChange(page, before)
       const after = await text(page, '#countdown')
       expect(after).not.toBe(before)
-      expect(after).toMatch(/^剩余 9:5\d/)
+      // It counts down (9:4x only if the machine stalled for seconds: still a countdown).
+      expect(after).toMatch(/^剩余 9:[45]\d/)
+      expect(after < before).toBe(true)
       expect(await page.locator('#simulate').count()).toBe(0)
       await page.screenshot({ path: join(ARTIFACTS, 'bind-page-pending.png') })
-      expect(srv.stats.polls).toBeGreaterThanOrEqual(2)
+      // It keeps polling while pending (however long that took on this machine).
+      await until('two status polls', () => srv.stats.polls >= 2)
+      expect(await bodyStatus(page)).toBe('pending')
 
       answer = 'bound'
-      await waitForStatus(page, 'bound', 5000)
+      await waitForStatus(page, 'bound')
       expect(await text(page, '#status')).toBe('已绑定 / bound')
       expect(await qr.isHidden()).toBe(true)
       expect(await page.locator('#countdown').isHidden()).toBe(true)
@@ -121,18 +147,24 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       await close()
       srv.stop()
     }
-  })
+  }, TEST_MS)
 
   test('expired: after the countdown reaches 0 and a poll says expired, the QR goes away', async () => {
-    const deadline = Date.now() + 1000
-    const srv = serve({ status: 'pending', label: 'Li Si', qrContent: QR_URL, secondsLeft: 1, pollMs: 300 }, () => (Date.now() >= deadline ? 'expired' : 'pending'))
+    // The server says expired only when the test says so (not after a wall-clock second, which a slow page
+    // load could use up before the first look).
+    let answer: Answer = 'pending'
+    const srv = serve({ status: 'pending', label: 'Li Si', qrContent: QR_URL, secondsLeft: 1, pollMs: 300 }, () => answer)
     const { page, requests, problems, close } = await phonePage(browser)
     try {
       await page.goto(srv.url)
       expect(await text(page, '#countdown')).toMatch(/^剩余 0:0[01]/)
+      await page.waitForFunction(() => (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document.querySelector('#countdown b')?.textContent === '0:00', undefined, { timeout: WAIT_MS })
+      // At 0 the page asks the server at once, and the server decides: still pending, it stays pending.
+      const polls = srv.stats.polls
+      await until('a poll after the countdown reached 0', () => srv.stats.polls > polls)
       expect(await bodyStatus(page)).toBe('pending')
-      await waitForStatus(page, 'expired', 5000)
-      expect(Date.now()).toBeGreaterThanOrEqual(deadline)
+      answer = 'expired'
+      await waitForStatus(page, 'expired')
       expect(await text(page, '#status')).toBe('已过期 / expired')
       expect(await text(page, '#hint')).toContain('请重新获取')
       expect(await page.locator('#qr').isHidden()).toBe(true)
@@ -144,7 +176,7 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       await close()
       srv.stop()
     }
-  })
+  }, TEST_MS)
 
   test('demo: the simulate button POSTs and the page polls at once (no waiting for the next interval)', async () => {
     let answer: Answer = 'pending'
@@ -155,7 +187,8 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       expect(await page.locator('#label').count()).toBe(0)
       await page.screenshot({ path: join(ARTIFACTS, 'bind-page-demo.png') })
       await page.locator('#simulate').click()
-      await waitForStatus(page, 'bound', 3000)
+      // Well under the 60 s interval: the click made it poll at once.
+      await waitForStatus(page, 'bound')
       expect(srv.stats.simulated).toBe(1)
       expect(await page.locator('#simulate').isHidden()).toBe(true)
       expect(problems).toEqual([])
@@ -163,7 +196,7 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       await close()
       srv.stop()
     }
-  })
+  }, TEST_MS)
 
   test('a failing status endpoint (503) keeps the page pending and it recovers', async () => {
     let answer: Answer = 503
@@ -171,21 +204,24 @@ describe('bind page in Chromium (390×844 @2x)', () => {
     const { page, problems, close } = await phonePage(browser)
     try {
       await page.goto(srv.url)
-      await page.waitForTimeout(1300)
-      // 200 ms doubling on failure: 200, 400, 800 → about 3 polls in 1.3 s, not 6
-      expect(srv.stats.polls).toBeGreaterThanOrEqual(2)
-      expect(srv.stats.polls).toBeLessThanOrEqual(4)
+      await until('three failed polls', () => srv.stats.polls >= 3)
+      // 200 ms doubling on failure: after the first failure the page waits 400 ms, after the second 800 ms (not
+      // a steady 200). A gap between two polls the server saw is at least the page's delay, however loaded the
+      // machine (timers never fire early; a little slack for clock granularity).
+      const [a, b, c] = srv.stats.pollAt as [number, number, number]
+      expect(b - a).toBeGreaterThanOrEqual(400 - 15)
+      expect(c - b).toBeGreaterThanOrEqual(800 - 15)
       expect(await bodyStatus(page)).toBe('pending')
       expect(await page.locator('#qr').isVisible()).toBe(true)
       answer = 'bound'
-      await waitForStatus(page, 'bound', 5000)
+      await waitForStatus(page, 'bound')
       // Chromium logs each 503 as "Failed to load resource"; nothing else may appear.
       expect(problems.filter((p) => !p.includes('status of 503'))).toEqual([])
     } finally {
       await close()
       srv.stop()
     }
-  })
+  }, TEST_MS)
 
   test('a code that disappeared (404 from the status route) stops polling and shows expired', async () => {
     let answer: Answer = 'pending'
@@ -194,7 +230,7 @@ describe('bind page in Chromium (390×844 @2x)', () => {
     try {
       await page.goto(srv.url)
       answer = 404
-      await waitForStatus(page, 'expired', 5000)
+      await waitForStatus(page, 'expired')
       expect(await page.locator('#qr').isHidden()).toBe(true)
       const polls = srv.stats.polls
       await page.waitForTimeout(600)
@@ -203,5 +239,5 @@ describe('bind page in Chromium (390×844 @2x)', () => {
       await close()
       srv.stop()
     }
-  })
+  }, TEST_MS)
 })
