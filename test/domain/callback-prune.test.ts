@@ -23,3 +23,23 @@ test('rows older than 72 h are pruned; younger ones stay and still deduplicate',
   const again = await deps.callbacks.handle('default', Object.fromEntries(new URLSearchParams(signedQuery('tok123', {}, ts).query)), young)
   expect(again.outcome).toBe('duplicate')
 })
+
+// Issue 10, item 12: the hourly prune was one DELETE (200k rows: 625 ms with every write waiting behind it).
+test('pruning many rows runs in small transactions, and a write queued meanwhile goes in between them', async () => {
+  const clock = fixedClock(Date.UTC(2026, 0, 1))
+  const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:', WXGATE_CALLBACK_MAX_AGE: '0' }, ''), { clock, log: memoryLogger().logger })
+  const insert = deps.db.sqlite.prepare('INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, from_user, create_time, body, reply, handled_by, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+  deps.db.sqlite.transaction(() => { for (let i = 0; i < 5500; i++) insert.run('default', `msg:${i}`, 'text', 'o', 1, '<xml/>', 'success', 'unhandled', clock.now()) })()
+  clock.advance(73 * 3600_000)
+  const before = deps.db.stats().batches
+  const order: string[] = []
+  const prune = deps.callbacks.prune().then((n) => { order.push('prune done'); return n })
+  // Queued after the prune started: on the old code it waited for the single big DELETE.
+  await Bun.sleep(0)
+  const write = deps.db.tx(() => 'write').then((w) => { order.push(w) })
+  expect(await prune).toBe(5500)
+  await write
+  expect(deps.db.stats().batches - before).toBeGreaterThanOrEqual(6)
+  expect(order).toEqual(['write', 'prune done'])
+  expect(deps.db.sqlite.query('SELECT count(*) AS n FROM inbound_messages').get()).toEqual({ n: 0 })
+})
