@@ -24,6 +24,7 @@ const NEEDS: Record<string, Scope> = {
   'POST /api/channels': 'admin',
   'GET /api/channels/:id/token': 'read',
   'GET /api/channels/:id/access-token': 'token',
+  'POST /api/channels/:id/access-token/reject': 'token',
   'POST /api/channels/:id/clear-quota': 'admin',
   'POST /api/bindcode': 'bindcode',
   'GET /api/bindcode/:code': 'bindcode',
@@ -76,6 +77,7 @@ const fill = (path: string) => path
 /** Bodies valid enough for the handler to run (a route with a body and no entry here fails the test). */
 const BODIES: Record<string, unknown> = {
   'POST /api/channels': { id: 'auth-extra', appId: 'wx1234567890abcdef', appSecret: 'auth-secret', token: 'authtoken' },
+  'POST /api/channels/:id/access-token/reject': { accessToken: 'a-token-that-is-not-current' },
   'POST /api/bindcode': { channel: 'demo', subject: 'auth-u' },
   'POST /api/send': { channel: 'demo', openids: ['o_auth'], templateId: 'T_AUTH', data: { thing1: '你好' } },
 }
@@ -107,8 +109,8 @@ const expectError = async (what: string, res: Response, status: 401 | 403, code:
 describe('every /api route is guarded', () => {
   test('the route list: every route the app serves has its scope here, and is the one the OpenAPI document lists', async () => {
     expect(routes.length).toBeGreaterThanOrEqual(Object.keys(NEEDS).length)
-    for (const r of routes) expect(`${r.id}: ${NEEDS[r.id] ?? 'no scope in NEEDS (add the scope it needs)'}`).toBe(`${r.id}: ${NEEDS[r.id]}`)
-    for (const r of routes) if (r.body) expect(`${r.id}: ${BODIES[r.id] !== undefined}`).toBe(`${r.id}: true`)
+    for (const r of routes) expect(`${r.id}: ${NEEDS[r.id] ? 'has its scope' : 'no scope in NEEDS (add the scope it needs)'}`).toBe(`${r.id}: has its scope`)
+    for (const r of routes) if (r.body) expect(`${r.id}: ${BODIES[r.id] !== undefined ? 'has a body' : 'no body in BODIES (add a valid one)'}`).toBe(`${r.id}: has a body`)
     const doc = (await (await fetch(`${s.url}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> }
     const documented = Object.entries(doc.paths).filter(([p]) => p.startsWith('/api/'))
       .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`))
