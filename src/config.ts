@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { AppId } from './domain/channel.service'
 
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional())
 const bool = z.preprocess((v) => (v === undefined || v === '' ? 'false' : String(v).toLowerCase()), z.enum(['true', 'false', '1', '0', 'yes', 'no']))
@@ -31,7 +32,7 @@ export const Config = z.object({
     return list
   }),
   WXGATE_CHANNEL: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9_-]').default('default'),
-  WXGATE_APPID: optionalString,
+  WXGATE_APPID: optionalString.pipe(AppId.optional()),
   WXGATE_APPSECRET: optionalString,
   WXGATE_TOKEN: optionalString,
   WXGATE_AES_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9]{43}$/, 'must be 43 characters of [A-Za-z0-9]').optional()),
@@ -53,6 +54,8 @@ export const Config = z.object({
   }
 })
 export type Config = z.infer<typeof Config>
+
+const KNOWN = Object.keys(Config.shape)
 
 /** Parses a `.env` file: KEY=value lines, `#` comments, optional single or double quotes. */
 export const parseDotenv = (text: string): Record<string, string> => {
@@ -77,20 +80,76 @@ export class ConfigInvalid extends Error {
 }
 
 /**
+ * The environment wxgate was started with. Bun loads `.env` itself before our first line runs, expanding
+ * `$` (`ab$cd` becomes `ab`), and puts it in process.env, where it would pass for real variables and win
+ * over our literal reading. The package scripts, bunfig.toml and the build turn that off; for the paths
+ * they cannot reach (`bun /path/to/main.ts` from another folder) it is undone here: on Linux the kernel
+ * keeps the start environment in /proc/self/environ, which Bun's loading does not touch; elsewhere a key
+ * of `.env` whose process.env value differs from the file's literal one while the file's holds a `$` is
+ * taken for Bun's expansion (a real variable of the same name set to another value is the rarer case).
+ */
+export const startEnvironment = (dotenv: Record<string, string>, procEnviron = '/proc/self/environ'): Record<string, string | undefined> => {
+  try {
+    const out: Record<string, string> = {}
+    for (const entry of readFileSync(procEnviron, 'utf8').split('\0')) {
+      const i = entry.indexOf('=')
+      if (i > 0) out[entry.slice(0, i)] = entry.slice(i + 1)
+    }
+    return out
+  } catch {
+    const out = { ...process.env }
+    for (const [k, v] of Object.entries(dotenv)) if (v.includes('$') && out[k] !== v) delete out[k]
+    return out
+  }
+}
+
+/** Edit distance, for "did you mean" (names are short: the quadratic table is nothing). */
+const distance = (a: string, b: string): number => {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    prev = row
+  }
+  return prev[b.length]!
+}
+
+/** A warning for each WXGATE_* name wxgate does not know (a typo would otherwise be ignored silently). */
+const unknownNames = (names: Iterable<string>): string[] => {
+  const out: string[] = []
+  for (const name of names) {
+    if (!name.startsWith('WXGATE_') || KNOWN.includes(name)) continue
+    const nearest = KNOWN.reduce((best, k) => (distance(name, k) < distance(name, best) ? k : best))
+    out.push(`warning: unknown setting ${name} is ignored; did you mean ${nearest}?`)
+  }
+  return out.sort()
+}
+
+export interface Settings {
+  config: Config
+  /** Lines for stderr, once (unknown WXGATE_* names); the settings are usable as they are. */
+  warnings: string[]
+}
+
+/**
  * Validates the settings once. Real environment variables win over `.env` (as with dotenv); an empty
- * variable counts as unset.
+ * variable counts as unset. Without `env`, the environment wxgate was started with (startEnvironment).
  * Throws ConfigInvalid listing every bad variable, one line each.
  */
-export const loadConfig = (env: Record<string, string | undefined> = process.env, dotenvPath = '.env'): Config => {
+export const loadSettings = (env?: Record<string, string | undefined>, dotenvPath = '.env'): Settings => {
   const fromFile = dotenvPath && existsSync(dotenvPath) ? parseDotenv(readFileSync(dotenvPath, 'utf8')) : {}
+  const real = env ?? startEnvironment(fromFile)
   const merged: Record<string, string | undefined> = { ...fromFile }
   // An empty variable counts as unset (systemd units often carry `WXGATE_AES_KEY=`).
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') merged[k] = v
+  for (const [k, v] of Object.entries(real)) if (v !== undefined && v !== '') merged[k] = v
   const r = Config.safeParse(merged)
-  if (r.success) return r.data
+  if (r.success) return { config: r.data, warnings: unknownNames(Object.keys(merged)) }
   const lines = r.error.issues.map((i) => {
     const name = String(i.path[0] ?? 'settings')
     return `invalid setting ${name}: ${i.message}`
   })
   throw new ConfigInvalid([...new Set(lines)])
 }
+
+/** loadSettings without the warnings (tests, the demo, the doctor). */
+export const loadConfig = (env?: Record<string, string | undefined>, dotenvPath = '.env'): Config => loadSettings(env, dotenvPath).config

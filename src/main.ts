@@ -4,7 +4,7 @@
  * Exit codes: 0 ok, 1 failure, 2 bad setting or usage.
  */
 import { parseArgs } from 'node:util'
-import { ConfigInvalid, loadConfig, type Config } from './config'
+import { ConfigInvalid, loadSettings, type Config } from './config'
 import { createDeps } from './deps'
 import { ALL_SCOPES, parseScopes } from './domain/apikey.service'
 import { AppError } from './lib/errors'
@@ -57,7 +57,8 @@ const run = async (argv: string[]): Promise<number> => {
     return runDemo(argv.slice(1))
   }
 
-  const config = loadConfig()
+  const { config, warnings } = loadSettings()
+  for (const w of warnings) err(w)
   switch (cmd) {
     case 'serve': {
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}'`)

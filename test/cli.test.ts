@@ -33,6 +33,12 @@ describe('settings', () => {
     }
   })
 
+  test('an unknown WXGATE_* variable is one warning on stderr naming the nearest known one; the command still runs', () => {
+    const r = cli(['migrate'], { WXGATE_PROT: '4000' })
+    expect(r.code).toBe(0)
+    expect(r.stderr.trim().split('\n')).toEqual(['warning: unknown setting WXGATE_PROT is ignored; did you mean WXGATE_PORT?'])
+  })
+
   test('.env in the working folder is read; the environment wins', () => {
     const envDir = mkdtempSync(join(tmpdir(), 'wxgate-dotenv-'))
     writeFileSync(join(envDir, '.env'), 'WXGATE_PORT=notaport\n')
@@ -43,6 +49,44 @@ describe('settings', () => {
     expect(ok.status).toBe(0)
     rmSync(envDir, { recursive: true, force: true })
   })
+})
+
+describe('.env is read by wxgate alone: values are literal (SPEC §2)', () => {
+  // Bun loads .env itself before wxgate starts and expands `$` in it; wxgate must see the file as written.
+  const literal = 'adm-$HOME-$1-0123456789abcdefg' // 30 characters
+  const withoutAdminToken = () => {
+    const e: Record<string, string | undefined> = { ...process.env, ...env }
+    delete e.WXGATE_ADMIN_TOKEN
+    return e
+  }
+  const serveIn = (folder: string, e: Record<string, string | undefined>) => startGatewayProcess({
+    command: (port) => ({ cmd: [process.execPath, main, 'serve'], cwd: folder, env: { ...e, WXGATE_PORT: String(port), WXGATE_DB: join(folder, 'wxgate.db') } }),
+  })
+  const status = async (base: string, key: string) => (await fetch(`${base}/api/channels`, { headers: { authorization: `Bearer ${key}` } })).status
+
+  test('a secret with $HOME and $1 in .env authenticates exactly as written; a real variable still wins', async () => {
+    expect(literal.length).toBe(30)
+    const folder = mkdtempSync(join(tmpdir(), 'wxgate-dollar-'))
+    writeFileSync(join(folder, '.env'), `WXGATE_ADMIN_TOKEN=${literal}\nWXGATE_LOG_LEVEL=warn\n`)
+    try {
+      const server = await serveIn(folder, withoutAdminToken())
+      try {
+        expect(await status(server.base, literal)).toBe(200)
+      } finally {
+        expect(await server.stop('SIGTERM')).toBe(0)
+      }
+      const real = 'real-$PATH-token-0123456789abcdef'
+      const overridden = await serveIn(folder, { ...withoutAdminToken(), WXGATE_ADMIN_TOKEN: real })
+      try {
+        expect(await status(overridden.base, real)).toBe(200)
+        expect(await status(overridden.base, literal)).toBe(401)
+      } finally {
+        expect(await overridden.stop('SIGTERM')).toBe(0)
+      }
+    } finally {
+      rmSync(folder, { recursive: true, force: true })
+    }
+  }, 30_000)
 })
 
 describe('commands', () => {

@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigInvalid, loadConfig, parseDotenv } from '../src/config'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigInvalid, loadConfig, loadSettings, parseDotenv, startEnvironment } from '../src/config'
 
 const fails = (env: Record<string, string>) => {
   try {
@@ -41,5 +44,41 @@ describe('settings', () => {
   })
   test('.env parsing: comments, quotes, export', () => {
     expect(parseDotenv('# c\nA=1\nexport B="two words"\nC=\'q\' \nD=x # trailing\n')).toEqual({ A: '1', B: 'two words', C: 'q', D: 'x' })
+  })
+  test('.env values are literal: a $ stays as it is', () => {
+    expect(parseDotenv('A=ab$cd\nB="x$HOME$1"\nC=\'$PATH\'\n')).toEqual({ A: 'ab$cd', B: 'x$HOME$1', C: '$PATH' })
+  })
+  test('an unknown WXGATE_* name is a warning naming the nearest known one; the settings still load', () => {
+    const s = loadSettings({ WXGATE_PROT: '80', WXGATE_LOGLEVEL: 'debug', OTHER_THING: 'x' }, '')
+    expect(s.config.WXGATE_PORT).toBe(3000)
+    expect(s.warnings).toEqual([
+      'warning: unknown setting WXGATE_LOGLEVEL is ignored; did you mean WXGATE_LOG_LEVEL?',
+      'warning: unknown setting WXGATE_PROT is ignored; did you mean WXGATE_PORT?',
+    ])
+    expect(loadSettings({ WXGATE_PORT: '80' }, '').warnings).toEqual([])
+  })
+  test('an AppID that is the 原始ID (gh_…) is refused with where the AppID is found', () => {
+    const m = fails({ WXGATE_APPID: 'gh_1234567890ab', WXGATE_APPSECRET: 's', WXGATE_TOKEN: 'tok' })
+    expect(m).toContain('WXGATE_APPID')
+    expect(m).toContain('开发者ID(AppID)')
+    expect(m.split('\n').length).toBe(1)
+  })
+  test('the start environment comes from /proc/self/environ (what Bun loaded from .env is not in it)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wxgate-environ-'))
+    try {
+      const environ = join(dir, 'environ')
+      writeFileSync(environ, 'WXGATE_PORT=4000\0PATH=/bin\0WEIRD=a=b\0')
+      expect(startEnvironment({}, environ)).toEqual({ WXGATE_PORT: '4000', PATH: '/bin', WEIRD: 'a=b' })
+      // Without it: a .env key whose value Bun expanded is not taken for a real variable.
+      process.env.WXGATE_TEST_EXPANDED = 'ab'
+      process.env.WXGATE_TEST_REAL = 'real'
+      const env = startEnvironment({ WXGATE_TEST_EXPANDED: 'ab$cd', WXGATE_TEST_REAL: 'file' }, join(dir, 'missing'))
+      expect(env.WXGATE_TEST_EXPANDED).toBeUndefined()
+      expect(env.WXGATE_TEST_REAL).toBe('real')
+    } finally {
+      delete process.env.WXGATE_TEST_EXPANDED
+      delete process.env.WXGATE_TEST_REAL
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -20,9 +20,16 @@ export type ReplyTexts = { bound: string; alreadyUsed: string; expired: string }
 
 export const ChannelId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 characters of [A-Za-z0-9_-]')
 
+/**
+ * An AppID (wx + 16 hex). The 原始ID (gh_…) shown beside it in the admin is a common mistake: it works
+ * nowhere in the API, so it is refused with where the AppID is found.
+ */
+export const AppId = z.string().trim().min(1, 'must not be empty').max(64)
+  .refine((v) => !v.startsWith('gh_'), 'gh_… is the 原始ID (original ID), not the AppID: the AppID (wx…) is at 公众号后台 → 设置与开发 → 基本配置 → 开发者ID(AppID)')
+
 export const ChannelInput = z.object({
   id: ChannelId,
-  appId: z.string().trim().min(1, 'must not be empty').max(64),
+  appId: AppId,
   appSecret: z.string().trim().min(1, 'must not be empty').max(128),
   // WeChat's admin accepts 3-32 letters and digits; empty only with WXGATE_ALLOW_EMPTY_TOKEN.
   token: z.string().regex(/^[A-Za-z0-9]{0,32}$/, 'must be 3-32 letters and digits').refine((t) => t.length === 0 || t.length >= 3, 'must be 3-32 letters and digits'),
