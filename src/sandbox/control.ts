@@ -18,6 +18,7 @@ export const InjectBody = z.object({
   httpStatus: z.number().int().optional(),
   delayMs: z.number().nonnegative().optional(),
   hang: z.boolean().optional(),
+  echoSecrets: z.boolean().optional(),
   // JSON cannot spell Infinity, so the string stands for it.
   times: z.union([z.number(), z.literal('Infinity')]).optional(),
 })
@@ -38,7 +39,8 @@ export const CallbackBody = z.object({ appId: z.string().min(1).optional(), url:
 
 const HELP = {
   endpoints: [
-    'POST /_sandbox/inject     {path, errcode?, errmsg?, httpStatus?, delayMs?, hang?, times? (number or "Infinity")}',
+    'POST /_sandbox/inject     {path, errcode?, errmsg?, httpStatus?, delayMs?, hang?, echoSecrets?, times? (number or "Infinity")}',
+    'POST /_sandbox/clear-injections {path?}',
     'POST /_sandbox/latency    {ms}',
     'POST /_sandbox/revoke     {appId?}',
     'POST /_sandbox/expire     {appId?}',
@@ -71,6 +73,7 @@ const toRule = (b: InjectBody): InjectRule => {
   if (b.httpStatus !== undefined) rule.httpStatus = b.httpStatus
   if (b.delayMs !== undefined) rule.delayMs = b.delayMs
   if (b.hang !== undefined) rule.hang = b.hang
+  if (b.echoSecrets !== undefined) rule.echoSecrets = b.echoSecrets
   if (b.times !== undefined) rule.times = b.times === 'Infinity' ? Infinity : b.times
   return rule
 }
@@ -84,6 +87,12 @@ const POST_ROUTES: Record<string, Route> = {
     const b = parse(InjectBody, req)
     if (b instanceof Response) return b
     sb.inject(toRule(b))
+    return OK()
+  },
+  'clear-injections': (sb, req) => {
+    const b = parse(z.object({ path: z.string().min(1).optional() }), req)
+    if (b instanceof Response) return b
+    sb.clearInjections(b.path)
     return OK()
   },
   latency: (sb, req) => {

@@ -81,6 +81,10 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     if (delay > 0) await wait(delay, [stopping.signal, request.signal])
     if (rule?.httpStatus !== undefined) return httpText(rule.httpStatus)
     if (rule?.errcode !== undefined) {
+      if (rule.echoSecrets) {
+        const secret = typeof (req.json as { secret?: unknown } | undefined)?.secret === 'string' ? (req.json as { secret: string }).secret : ''
+        return jsonText(JSON.stringify({ errcode: rule.errcode, errmsg: `${rule.errmsg ?? 'invalid credential'}: access_token is ${req.query.access_token ?? ''} secret ${secret} url /cgi-bin${req.path.replace(/^\/cgi-bin/, '')}?access_token=${req.query.access_token ?? ''} rid: 0-0-0` }))
+      }
       // An explicit errmsg is used verbatim so a test can match it exactly.
       return rule.errmsg !== undefined
         ? jsonText(JSON.stringify({ errcode: rule.errcode, errmsg: rule.errmsg }))
@@ -114,6 +118,9 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     },
     inject: (rule) => {
       state.rules.push(activeRule(rule))
+    },
+    clearInjections: (path) => {
+      state.rules = state.rules.filter((r) => path !== undefined && r.rule.path !== path)
     },
     setLatency: (ms) => {
       if (!(ms >= 0)) throw new Error(`sandbox: latency must be >= 0: ${ms}`)

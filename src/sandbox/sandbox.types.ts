@@ -106,6 +106,11 @@ export interface InjectRule {
   delayMs?: number
   /** Never answer (until the client gives up or the sandbox stops). */
   hang?: boolean
+  /**
+   * With errcode: the errmsg echoes the access_token the call carried (and the AppSecret a token call
+   * sent), as a careless upstream or proxy might; for checking that no secret leaks through an errmsg.
+   */
+  echoSecrets?: boolean
   /** How many matching calls the rule applies to; default 1; Infinity allowed. */
   times?: number
 }
@@ -136,6 +141,8 @@ export interface Sandbox {
   url: string
   stop(): Promise<void>
   inject(rule: InjectRule): void
+  /** Drops the injection rules still live (those of one path, or all): WeChat is healthy again. */
+  clearInjections(path?: string): void
   /** Added to every answer (control calls excepted). */
   setLatency(ms: number): void
   /** Every current token of the account (or of all accounts) answers 40001 from now on. */

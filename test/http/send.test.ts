@@ -198,7 +198,7 @@ describe('the outbox: retries, token errors, quota, permanent failures', () => {
     expect(new Set(sb.delivered(APP).filter((d) => a.recipients.some((r) => r.messageId === d.client_msg_id)).map((d) => d.client_msg_id)).size).toBe(30)
   })
 
-  test('45009 pauses the channel (messages stay queued, the token status shows it) until clear-quota', async () => {
+  test('45009 from template send pauses sending only: messages stay queued, the token status shows it, the token and QR codes still work, until clear-quota', async () => {
     await user('quota-1')
     sb.inject({ path: '/cgi-bin/message/template/send', errcode: 45009 })
     const a = await send({ to: 'quota-1' })
@@ -208,11 +208,67 @@ describe('the outbox: retries, token errors, quota, permanent failures', () => {
     await Bun.sleep(400)
     expect((await message(id)).status).toBe('queued')
     expect((await message(b.recipients[0]!.messageId)).status).toBe('queued')
-    expect(((await (await api('/api/channels/demo/token')).json()) as { state: string }).state).toBe('quota_exhausted')
+    const st = (await (await api('/api/channels/demo/token')).json()) as { state: string; quota?: Record<string, string> }
+    expect(st.state).toBe('quota_exhausted')
+    expect(Object.keys(st.quota ?? {})).toEqual(['message/template/send'])
+    // The stored valid token is still served, and used for everything else.
+    const tok = await api('/api/channels/demo/access-token')
+    expect(tok.status).toBe(200)
+    expect(((await tok.json()) as { accessToken: string }).accessToken).toBe(sb.currentToken(APP)!)
+    expect((await api('/api/bindcode', { method: 'POST', body: { subject: 'quota-1', channel: 'demo' } })).status).toBe(201)
     expect((await api('/api/channels/demo/clear-quota', { method: 'POST' })).status).toBe(200)
     await settled(id)
     await settled(b.recipients[0]!.messageId)
     expect((await message(id)).attempts).toBe(2)
+  })
+
+  test('45009 from qrcode/create stops QR creation only: bind codes 503, while the token is served and messages are sent', async () => {
+    await user('quota-qr')
+    sb.inject({ path: '/cgi-bin/qrcode/create', errcode: 45009 })
+    const bind = () => api('/api/bindcode', { method: 'POST', body: { subject: 'quota-qr', channel: 'demo' } })
+    expect((await bind()).status).toBe(502)
+    const again = await bind()
+    expect(again.status).toBe(503)
+    expect(((await again.json()) as { error: { code: string; details: { api: string } } }).error).toMatchObject({ code: 'quota_exhausted', details: { api: 'qrcode/create' } })
+    expect(sb.calls('/cgi-bin/qrcode/create')).toBeGreaterThanOrEqual(1)
+    const qrCalls = sb.calls('/cgi-bin/qrcode/create')
+    await bind()
+    expect(sb.calls('/cgi-bin/qrcode/create')).toBe(qrCalls)
+    expect((await api('/api/channels/demo/access-token')).status).toBe(200)
+    const a = await send({ to: 'quota-qr' }, { wait: true })
+    expect(a.recipients[0]!.status).toBe('sent')
+    expect(Object.keys(((await (await api('/api/channels/demo/token')).json()) as { quota?: Record<string, string> }).quota ?? {})).toEqual(['qrcode/create'])
+    expect((await api('/api/channels/demo/clear-quota', { method: 'POST' })).status).toBe(200)
+    expect((await bind()).status).toBe(201)
+  })
+
+  test('40164 from stable_token (an IP not yet whitelisted) fails nothing: messages stay queued with attempts 0, the token status is failing with the hint, and sending resumes by itself once it is fixed', async () => {
+    await s.deps.channels.upsert({ id: 'wl', appId: APP, appSecret: DEMO_ACCOUNT.appSecret, token: 'wltoken' })
+    sb.addUser(APP, 'o_wl_1', { subscribed: true })
+    sb.addUser(APP, 'o_wl_2', { subscribed: true })
+    sb.inject({ path: '/cgi-bin/stable_token', errcode: 40164, errmsg: 'invalid ip 203.0.113.7 ipv6 ::ffff:203.0.113.7, not in whitelist rid: 1-2-3', times: Infinity })
+    const a = await send({ channel: 'wl', openids: ['o_wl_1', 'o_wl_2'] })
+    const ids = a.recipients.map((r) => r.messageId)
+    await until(async () => (await message(ids[0]!)).errcode === 40164)
+    await Bun.sleep(300)
+    for (const id of ids) expect(await message(id)).toMatchObject({ status: 'queued', attempts: 0 })
+    const st = (await (await api('/api/channels/wl/token')).json()) as { state: string; lastError?: { errcode: number; errmsg: string; hint?: string } }
+    expect(st.state).toBe('failing')
+    expect(st.lastError).toMatchObject({ errcode: 40164, errmsg: expect.stringContaining('203.0.113.7') })
+    expect(st.lastError!.hint).toContain('203.0.113.7')
+    expect(st.lastError!.hint).toContain('whitelist')
+    // The channel is paused, not hammering stable_token: backoff 1 s, 2 s, 4 s …
+    const tries = sb.calls('/cgi-bin/stable_token')
+    await Bun.sleep(300)
+    expect(sb.calls('/cgi-bin/stable_token') - tries).toBeLessThanOrEqual(1)
+    expect(sb.received('/cgi-bin/message/template/send').filter((c) => ids.includes((c.body as { client_msg_id?: string }).client_msg_id ?? ''))).toHaveLength(0)
+
+    // The operator whitelists the IP; no API call is needed for the messages to go.
+    sb.clearInjections('/cgi-bin/stable_token')
+    offset += 61_000
+    for (const id of ids) await settled(id)
+    for (const id of ids) expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1 })
+    expect(((await (await api('/api/channels/wl/token')).json()) as { state: string }).state).toBe('ok')
   })
 
   test('a stopped outbox keeps accepting; a start resumes every accepted message, also one caught mid-call', async () => {
@@ -227,6 +283,95 @@ describe('the outbox: retries, token errors, quota, permanent failures', () => {
     await s.deps.outbox.start()
     await settled(id)
     expect((await message(id)).attempts).toBe(2)
+  })
+})
+
+describe('the 9-minute rule: client_msg_id protects for 10 minutes only', () => {
+  const callsFor = (id: string) => sb.received('/cgi-bin/message/template/send').filter((c) => (c.body as { client_msg_id?: string }).client_msg_id === id).length
+
+  test('a lost answer (timeout) whose call is 9 minutes old: not sent again, failed delivery_unknown', async () => {
+    await user('lost-1')
+    sb.inject({ path: '/cgi-bin/message/template/send', delayMs: 1500 })
+    const before = sb.calls('/cgi-bin/message/template/send')
+    const id = (await send({ to: 'lost-1' })).recipients[0]!.messageId
+    // The call is on its way (it reaches WeChat, whose answer will be lost); then 9 minutes pass.
+    await until(async () => sb.calls('/cgi-bin/message/template/send') > before)
+    offset += 9 * 60_000
+    await settled(id, 'failed')
+    const m = await message(id)
+    expect(m.error).toStartWith('delivery_unknown')
+    expect(m.error).toContain('may or may not have been delivered')
+    expect(m.attempts).toBe(1)
+    await Bun.sleep(300)
+    expect(callsFor(id)).toBe(1)
+  })
+
+  test('a lost answer retried within 9 minutes is sent again with the same client_msg_id, and delivered once', async () => {
+    await user('lost-2')
+    sb.inject({ path: '/cgi-bin/message/template/send', delayMs: 1500 })
+    const id = (await send({ to: 'lost-2' })).recipients[0]!.messageId
+    await settled(id)
+    expect(callsFor(id)).toBe(2)
+    expect(sb.delivered(APP).filter((d) => d.client_msg_id === id)).toHaveLength(1)
+  })
+
+  test('a clear errcode answer (-1) is not uncertain: sent after 9 minutes all the same', async () => {
+    await user('clear-1')
+    sb.inject({ path: '/cgi-bin/message/template/send', errcode: -1 })
+    const id = (await send({ to: 'clear-1' })).recipients[0]!.messageId
+    await until(async () => (await message(id)).errcode === -1)
+    offset += 9 * 60_000 + 1000
+    await settled(id)
+    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2 })
+  })
+
+  test('a row found sending at start (crash mid-call) whose call started 10 minutes ago: failed delivery_unknown without a call', async () => {
+    await user('crash-9')
+    await s.deps.outbox.stop()
+    const id = (await send({ to: 'crash-9' })).recipients[0]!.messageId
+    s.deps.db.sqlite.query("UPDATE messages SET status = 'sending', attempts = 1, last_call_at = ? WHERE id = ?").run(clock.now() - 10 * 60_000, id)
+    await s.deps.outbox.start()
+    await settled(id, 'failed')
+    expect((await message(id)).error).toStartWith('delivery_unknown')
+    expect(callsFor(id)).toBe(0)
+  })
+})
+
+describe('a result that cannot be recorded (disk full while WeChat answered)', () => {
+  test('is recorded again until it is stored: the row ends sent, with no second WeChat call', async () => {
+    const openid = await user('disk-1')
+    // Every write that would mark this recipient's message sent fails, as on a full disk.
+    s.deps.db.sqlite.exec(`CREATE TRIGGER disk_full BEFORE UPDATE OF status ON messages WHEN NEW.openid = '${openid}' AND NEW.status = 'sent' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+    try {
+      const id = (await send({ to: 'disk-1' })).recipients[0]!.messageId
+      await until(async () => sb.delivered(APP).some((d) => d.client_msg_id === id))
+      await Bun.sleep(400)
+      expect((await message(id)).status).toBe('sending')
+      s.deps.db.sqlite.exec('DROP TRIGGER disk_full')
+      await settled(id)
+      expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1 })
+      expect(sb.received('/cgi-bin/message/template/send').filter((c) => (c.body as { client_msg_id?: string }).client_msg_id === id)).toHaveLength(1)
+    } finally {
+      s.deps.db.sqlite.exec('DROP TRIGGER IF EXISTS disk_full')
+    }
+  })
+})
+
+describe('no secret in error texts', () => {
+  test('WeChat echoing the access token in errmsg: /api/messages/:id and the logs never carry it', async () => {
+    await user('echo-1')
+    sb.inject({ path: '/cgi-bin/message/template/send', errcode: 40003, echoSecrets: true })
+    const id = (await send({ to: 'echo-1' }, { wait: true })).recipients[0]!.messageId
+    const token = sb.currentToken(APP)!
+    const call = sb.received('/cgi-bin/message/template/send').find((c) => (c.body as { client_msg_id?: string }).client_msg_id === id)!
+    expect(call.query.access_token).toBe(token)
+    const res = await api(`/api/messages/${id}`)
+    const text = await res.text()
+    expect(JSON.parse(text)).toMatchObject({ status: 'failed', errcode: 40003 })
+    expect(text).toContain('[redacted]')
+    expect(text).not.toContain(token)
+    expect(text).not.toMatch(/access_token=(?!\[redacted\])/)
+    expect(s.logLines.join('\n')).not.toContain(token)
   })
 })
 
