@@ -23,6 +23,7 @@ import { Database } from 'bun:sqlite'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import { AppError } from '../lib/errors'
 import * as schema from './schema'
 
 export type Drizzle = BunSQLiteDatabase<typeof schema>
@@ -64,9 +65,20 @@ export interface Db {
   close(): void
 }
 
-/** Thrown when another connection keeps the write lock longer than LOCK_WAIT_MS. */
-export class DatabaseBusyError extends Error {
+/** Thrown when another connection keeps the write lock longer than the wait limit. Nothing was stored. */
+export class DatabaseBusyError extends AppError {
   override name = 'DatabaseBusyError'
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super('database_locked', 503, message, opts)
+  }
+}
+
+/** The database could not be written (disk full, I/O error, read-only file). Nothing was stored. */
+export class StorageUnavailableError extends AppError {
+  override name = 'StorageUnavailableError'
+  constructor(cause: unknown) {
+    super('storage_unavailable', 503, `the database cannot be written (${(cause as Error)?.message ?? String(cause)}): nothing was stored; check the disk under WXGATE_DB, then retry`, { cause })
+  }
 }
 
 /** Thrown by db.tx for a transaction function that breaks the rules above (async, nested). */
@@ -74,9 +86,19 @@ export class TxMisuseError extends Error {
   override name = 'TxMisuseError'
 }
 
-/** Thrown for the jobs of a batch whose transaction an error aborted; `cause` is that error. */
-export class TxAbortedError extends Error {
+/** Thrown for the jobs of a batch whose transaction another job's error aborted; `cause` is that error. */
+export class TxAbortedError extends AppError {
   override name = 'TxAbortedError'
+  constructor(cause: unknown) {
+    super('transaction_aborted', 503, `the transaction was rolled back by an error in the same batch (${(cause as Error)?.message ?? String(cause)}): nothing was stored; retry`, { cause })
+  }
+}
+
+const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOMEM|NOTADB)/
+/** SQLite's errors that say the disk, not the transaction's own logic, failed become one 503 error. */
+const asStorageError = (e: unknown): unknown => {
+  const code = (e as { code?: unknown })?.code
+  return typeof code === 'string' && STORAGE_CODES.test(code) ? new StorageUnavailableError(e) : e
 }
 
 export interface OpenDbOptions {
@@ -192,18 +214,19 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
           if (!r.ok && !sqlite.inTransaction) { aborted = r.value; break }
         }
         if (aborted !== undefined) {
-          const msg = `the transaction was rolled back by an error: ${(aborted as Error)?.message ?? String(aborted)}`
-          batch.forEach((j, i) => j.reject(i === results.length - 1 ? aborted : new TxAbortedError(msg, { cause: aborted })))
+          const own = asStorageError(aborted)
+          batch.forEach((j, i) => j.reject(i === results.length - 1 ? own : new TxAbortedError(aborted)))
           continue
         }
         try {
           commit.run()
         } catch (e) {
           if (sqlite.inTransaction) rollback.run()
-          for (const j of batch) j.reject(e)
+          const err = asStorageError(e)
+          for (const j of batch) j.reject(err)
           continue
         }
-        batch.forEach((j, i) => (results[i]!.ok ? j.resolve(results[i]!.value) : j.reject(results[i]!.value)))
+        batch.forEach((j, i) => (results[i]!.ok ? j.resolve(results[i]!.value) : j.reject(asStorageError(results[i]!.value))))
       }
     } finally {
       draining = false
