@@ -209,9 +209,12 @@ describe('binding by scan', () => {
       expect(await phone('o_rebind_other')).toBe('该二维码已被使用')
       expect(await bindingsOf('openid=o_rebind_other')).toEqual([])
 
-      // Deleted again and rescanned after the code expired (injected clock): expired, nothing bound.
-      expect((await api(`/api/bindings/${again[0]!.id}`, { method: 'DELETE' })).status).toBe(204)
+      // Past the code's expiry (injected clock): its user, still bound, hears the same; anyone else that it is used.
       clock.advance(120_000)
+      expect(await phone('o_rebind')).toBe('绑定成功')
+      expect(await phone('o_rebind_other')).toBe('该二维码已被使用')
+      // Deleted again and rescanned after the code expired: expired, nothing bound.
+      expect((await api(`/api/bindings/${again[0]!.id}`, { method: 'DELETE' })).status).toBe(204)
       expect(await phone('o_rebind')).toBe('二维码已过期，请重新获取')
       expect(await bindingsOf('subject=rebind-1')).toEqual([])
     } finally {

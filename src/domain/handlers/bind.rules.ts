@@ -58,7 +58,12 @@ export const bindRules = (deps: { random: Random }): Rule[] => {
       if (again) log.info('bound again', { channel: channel.id, subject: row.subject })
       return text(channel.replies.bound)
     }
-    if (row.status === 'bound' && row.expiresAt > now) return text(channel.replies.alreadyUsed)
+    if (row.status === 'bound' && row.openid === openid) {
+      // Past its expiry: a user still bound hears what they heard before; one whose binding was deleted needs a new code.
+      return text(binds.byOpenid(channel.id, openid) ? channel.replies.bound : channel.replies.expired)
+    }
+    // A consumed code stays "used" for everyone else, expired or not: a new code, not a wait, is what they need.
+    if (row.status === 'bound') return text(channel.replies.alreadyUsed)
     return text(channel.replies.expired)
   }
 
