@@ -82,8 +82,13 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     if (rule?.httpStatus !== undefined) return httpText(rule.httpStatus)
     if (rule?.errcode !== undefined) {
       if (rule.echoSecrets) {
-        const secret = typeof (req.json as { secret?: unknown } | undefined)?.secret === 'string' ? (req.json as { secret: string }).secret : ''
-        return jsonText(JSON.stringify({ errcode: rule.errcode, errmsg: `${rule.errmsg ?? 'invalid credential'}: access_token is ${req.query.access_token ?? ''} secret ${secret} url /cgi-bin${req.path.replace(/^\/cgi-bin/, '')}?access_token=${req.query.access_token ?? ''} rid: 0-0-0` }))
+        const token = req.query.access_token
+        const secret = (req.json as { secret?: unknown } | undefined)?.secret
+        const echoed = [
+          ...(token ? [`access_token is ${token}`, `url ${req.path}?access_token=${token}`] : []),
+          ...(typeof secret === 'string' ? [`secret ${secret}`] : []),
+        ]
+        return jsonText(JSON.stringify({ errcode: rule.errcode, errmsg: `${rule.errmsg ?? 'invalid request'}: ${echoed.join(', ')} rid: 0-0-0` }))
       }
       // An explicit errmsg is used verbatim so a test can match it exactly.
       return rule.errmsg !== undefined

@@ -72,6 +72,30 @@ describe('single flight and persistence', () => {
     expect(sb.calls(STABLE)).toBe(0)
   })
 
+  test('a token loaded from the database after a restart is masked in logs (no fetch needed)', async () => {
+    const first = await setup(); logs.push(first.lines)
+    const t = await first.deps.tokens.getToken('default')
+    first.deps.db.close()
+    const second = makeDeps(); logs.push(second.lines)
+    second.deps.log.info('a careless line', { text: `token is ${t.accessToken}` })
+    expect(second.lines.at(-1)).not.toContain(t.accessToken)
+    expect(second.lines.at(-1)).toContain('[redacted]')
+    expect(sb.calls(STABLE)).toBe(1)
+  })
+
+  test('an errmsg echoing the AppSecret or the token is redacted in the error and the logs', async () => {
+    const { deps, lines } = await setup(); logs.push(lines)
+    const t = await deps.tokens.getToken('default')
+    sb.inject({ path: '/cgi-bin/user/info', errcode: 40003, echoSecrets: true })
+    const e = await deps.tokens.withToken('default', (tok) => deps.wechat.userInfo(tok, 'o_user')).catch((x) => x) as WeChatApiError
+    expect(e).toBeInstanceOf(WeChatApiError)
+    expect(e.errmsg).toContain('[redacted]')
+    for (const text of [e.errmsg, e.message, JSON.stringify(e.details), lines.join('\n')]) expect(text).not.toContain(t.accessToken)
+    sb.inject({ path: STABLE, errcode: 40125, echoSecrets: true })
+    const e2 = await deps.wechat.stableToken({ appId: DEMO_ACCOUNT.appId, secret: DEMO_ACCOUNT.appSecret }).catch((x) => x) as WeChatApiError
+    expect(e2.errmsg).not.toContain(DEMO_ACCOUNT.appSecret)
+  })
+
   test('a simulated day with the scheduler → at most 13 calls, never an expired token', async () => {
     const { deps, lines } = await setup(); logs.push(lines)
     await deps.tokens.getToken('default')
