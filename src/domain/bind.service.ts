@@ -4,6 +4,7 @@
  * user's OpenID to the subject.
  */
 import { z } from 'zod'
+import { inChunks } from '../lib/chunks'
 import type { Clock } from '../lib/clock'
 import { pageCursor } from '../lib/cursor'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
@@ -166,7 +167,10 @@ export const createBindService = (deps: BindServiceDeps) => {
     if (!(await db.tx((orm) => bindingsRepo(orm).delete(id)))) throw new NotFoundError(`no binding '${id}'`)
   }
 
-  const prune = async (): Promise<number> => db.tx((orm) => bindCodesRepo(orm).pruneExpiredBefore(clock.now() - CODE_GRACE_MS))
+  const prune = async (): Promise<number> => {
+    const before = clock.now() - CODE_GRACE_MS
+    return inChunks((limit) => db.tx((orm) => bindCodesRepo(orm).pruneExpiredBefore(before, limit)))
+  }
 
   return { create, get, cancel, page, listBindings, deleteBinding, prune }
 }

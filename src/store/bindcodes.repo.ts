@@ -1,5 +1,5 @@
 /** @module Bind codes (see schema.ts): insert, the one conditional UPDATE that consumes a code, cancel, prune. */
-import { and, eq, gt, lt } from 'drizzle-orm'
+import { and, eq, gt, inArray, lt } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { bindCodes } from './schema'
 
@@ -23,7 +23,8 @@ export const bindCodesRepo = (orm: Drizzle) => ({
     orm.update(bindCodes).set({ status: 'cancelled' })
       .where(and(eq(bindCodes.code, code), eq(bindCodes.status, 'pending')))
       .returning({ code: bindCodes.code }).all().length > 0,
-  /** Deletes codes that expired before `before` (ms), whatever their status. */
-  pruneExpiredBefore: (before: number): number =>
-    orm.delete(bindCodes).where(lt(bindCodes.expiresAt, before)).returning({ code: bindCodes.code }).all().length,
+  /** Deletes at most `limit` codes that expired before `before` (ms), whatever their status (walks bind_codes_expires_at_idx). */
+  pruneExpiredBefore: (before: number, limit: number): number =>
+    orm.delete(bindCodes).where(inArray(bindCodes.code,
+      orm.select({ code: bindCodes.code }).from(bindCodes).where(lt(bindCodes.expiresAt, before)).limit(limit))).returning({ code: bindCodes.code }).all().length,
 })

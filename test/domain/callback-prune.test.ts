@@ -43,3 +43,16 @@ test('pruning many rows runs in small transactions, and a write queued meanwhile
   expect(order).toEqual(['write', 'prune done'])
   expect(deps.db.sqlite.query('SELECT count(*) AS n FROM inbound_messages').get()).toEqual({ n: 0 })
 })
+
+test('expired bind codes are pruned in small transactions too', async () => {
+  const clock = fixedClock(Date.UTC(2026, 0, 1))
+  const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:' }, ''), { clock, log: memoryLogger().logger })
+  await deps.channels.upsert({ id: 'default', appId: 'wx1', appSecret: 'secret-1', token: 'tok123' })
+  const insert = deps.db.sqlite.prepare("INSERT INTO bind_codes (code, channel_id, subject, status, qr_ticket, qr_url, created_at, expires_at) VALUES (?, 'default', 's', 'pending', 't', 'u', ?, ?)")
+  deps.db.sqlite.transaction(() => { for (let i = 0; i < 2500; i++) insert.run(`code-${i}`, clock.now(), clock.now() + 60_000) })()
+  clock.advance(30 * 86_400_000)
+  const before = deps.db.stats().batches
+  expect(await deps.bind.prune()).toBe(2500)
+  expect(deps.db.stats().batches - before).toBeGreaterThanOrEqual(3)
+  expect(deps.db.sqlite.query('SELECT count(*) AS n FROM bind_codes').get()).toEqual({ n: 0 })
+})
