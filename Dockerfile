@@ -13,7 +13,8 @@ COPY package.json package-lock.json bunfig.toml tsconfig.json ./
 RUN bun install --frozen-lockfile --ignore-scripts || bun install --ignore-scripts
 COPY src ./src
 COPY migrations ./migrations
-RUN bun build src/main.ts --compile --outfile dist/wxgate && ./dist/wxgate --version
+# No .env autoload in the binary: wxgate reads .env itself, literally (SPEC §2).
+RUN bun build src/main.ts --compile --no-compile-autoload-dotenv --outfile dist/wxgate && ./dist/wxgate --version
 
 FROM debian:bookworm-slim
 # ca-certificates for HTTPS to api.weixin.qq.com; tzdata for readable local times. The binary needs only glibc.

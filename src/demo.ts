@@ -6,7 +6,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
-import { loadConfig } from './config'
+import { loadConfig, startEnvironment } from './config'
 import { createDeps } from './deps'
 import { DEMO_ACCOUNT, DEMO_TEMPLATES, startSandbox } from './sandbox'
 import { systemRandom, randomAlnum } from './lib/random'
@@ -25,8 +25,9 @@ export const runDemo = async (args: string[]): Promise<number> => {
   // The sandbox WeChat runs in this process: the gateway talks to it over loopback HTTP exactly as to
   // api.weixin.qq.com.
   const sandbox = await startSandbox({ accounts: [DEMO_ACCOUNT] })
+  // The environment the process started with (not what Bun may have loaded from a .env: the demo reads none).
   const config = loadConfig({
-    ...process.env,
+    ...startEnvironment({}),
     WXGATE_DB: join(dir, 'wxgate.db'),
     WXGATE_PORT: String(port),
     WXGATE_CHANNEL: DEMO_CHANNEL.id,
