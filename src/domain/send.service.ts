@@ -21,6 +21,10 @@ import { checkTemplateData, type TemplateDataWarning } from './template-data'
 export const MAX_RECIPIENTS = 1000
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000
 export const WAIT_MS = 10_000
+/** Rows per prune transaction (a window of seq, with their attempts): a few milliseconds of work each. */
+export const PRUNE_WINDOW = 500
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 const TemplateValue = z.union([z.string(), z.object({ value: z.string(), color: z.string().optional() })])
 
@@ -228,10 +232,26 @@ export const createSendService = (deps: SendServiceDeps) => {
     return { items: items.map(messageView), ...(more ? { nextCursor: cursor.encode(items.at(-1)!.seq) } : {}) }
   }
 
-  /** Deletes finished messages past the retention, and idempotency records past their 24 h. */
+  /**
+   * Deletes finished messages past the retention, and idempotency records past their 24 h, in chunks of
+   * PRUNE_WINDOW rows, one short transaction each, yielding to the event loop between them: a prune of a
+   * large backlog never holds the write queue (callbacks, sends) for more than a few milliseconds.
+   */
   const prune = async (): Promise<number> => {
     const now = clock.now()
-    return db.tx((orm) => messagesRepo(orm).prune({ finishedBefore: now - deps.retentionMs, requestsBefore: now - IDEMPOTENCY_WINDOW_MS }))
+    const finishedBefore = now - deps.retentionMs
+    let pruned = 0
+    const range = repo.seqRange()
+    for (let from = range?.min ?? 0; range && from <= range.max; from += PRUNE_WINDOW) {
+      const start = from
+      pruned += await db.tx((orm) => messagesRepo(orm).pruneWindow({ finishedBefore, fromSeq: start, window: PRUNE_WINDOW }))
+      await yieldToEventLoop()
+    }
+    while ((await db.tx((orm) => messagesRepo(orm).pruneRequests({ before: now - IDEMPOTENCY_WINDOW_MS, limit: PRUNE_WINDOW }))) === PRUNE_WINDOW) {
+      await yieldToEventLoop()
+    }
+    if (pruned > 0) log.info('finished messages pruned', { count: pruned })
+    return pruned
   }
 
   return { send, wait, get, list, prune }

@@ -51,6 +51,9 @@ const statements = (orm: Drizzle) => {
   return st
 }
 
+/** The SQL text of the outbox's due scan, for the test that checks its query plan (EXPLAIN QUERY PLAN). */
+export const dueScanSql = (orm: Drizzle): string => statements(orm).due.getQuery().sql
+
 export const messagesRepo = (orm: Drizzle) => ({
   /** false when this API key already used this idempotency key (the unique index decides). */
   insertRequest: (row: SendRequestRow): boolean => statements(orm).insertRequest.all(row).length > 0,
@@ -135,15 +138,30 @@ export const messagesRepo = (orm: Drizzle) => ({
   finishByWechatMsgId: (p: { channelId: string; wechatMsgId: string; status: 'delivered' | 'failed'; error: string | null; now: number }): MessageRow | undefined =>
     orm.update(messages).set({ status: p.status, error: p.error, finishedAt: p.now })
       .where(and(eq(messages.channelId, p.channelId), eq(messages.wechatMsgId, p.wechatMsgId), eq(messages.status, 'sent'))).returning().get(),
-  /** Deletes finished messages (sent, delivered, failed) older than `before`, with their attempts, and old send requests. */
-  prune: (p: { finishedBefore: number; requestsBefore: number }): number => {
+  /** The seq range of the table (for walking it in windows), or undefined when empty. */
+  seqRange: (): { min: number; max: number } | undefined => {
+    const [r] = orm.select({ min: sql<number | null>`min(${messages.seq})`, max: sql<number | null>`max(${messages.seq})` }).from(messages).all()
+    return r?.min != null && r.max != null ? { min: r.min, max: r.max } : undefined
+  },
+  /**
+   * One chunk of the prune: deletes the finished messages (sent, delivered, failed) that finished before
+   * `finishedBefore` among seq in [fromSeq, fromSeq + window), with their attempts. A window is read by
+   * rowid, so a chunk costs the same wherever it lies and however many rows the table keeps: each
+   * transaction stays short, and the caller yields to the event loop between chunks.
+   */
+  pruneWindow: (p: { finishedBefore: number; fromSeq: number; window: number }): number => {
     const done = or(
       and(inArray(messages.status, ['delivered', 'failed']), lt(messages.finishedAt, p.finishedBefore)),
       and(eq(messages.status, 'sent'), lt(messages.sentAt, p.finishedBefore)),
     )
-    const gone = orm.delete(messages).where(done).returning({ id: messages.id }).all().map((r) => r.id)
+    const gone = orm.delete(messages).where(and(gte(messages.seq, p.fromSeq), lt(messages.seq, p.fromSeq + p.window), done))
+      .returning({ id: messages.id }).all().map((r) => r.id)
     for (let i = 0; i < gone.length; i += 500) orm.delete(messageAttempts).where(inArray(messageAttempts.messageId, gone.slice(i, i + 500))).run()
-    orm.delete(sendRequests).where(lt(sendRequests.createdAt, p.requestsBefore)).run()
     return gone.length
   },
+  /** Deletes up to `limit` send requests older than `before` (oldest first, by the created_at index); the count deleted. */
+  pruneRequests: (p: { before: number; limit: number }): number =>
+    orm.delete(sendRequests).where(inArray(sendRequests.id,
+      orm.select({ id: sendRequests.id }).from(sendRequests).where(lt(sendRequests.createdAt, p.before)).orderBy(asc(sendRequests.createdAt)).limit(p.limit),
+    )).returning({ id: sendRequests.id }).all().length,
 })
