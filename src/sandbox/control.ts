@@ -40,7 +40,6 @@ export const CallbackBody = z.object({ appId: z.string().min(1).optional(), url:
 const HELP = {
   endpoints: [
     'POST /_sandbox/inject     {path, errcode?, errmsg?, httpStatus?, delayMs?, hang?, echoSecrets?, times? (number or "Infinity")}',
-    'POST /_sandbox/clear-injections {path?}',
     'POST /_sandbox/latency    {ms}',
     'POST /_sandbox/revoke     {appId?}',
     'POST /_sandbox/expire     {appId?}',
@@ -87,12 +86,6 @@ const POST_ROUTES: Record<string, Route> = {
     const b = parse(InjectBody, req)
     if (b instanceof Response) return b
     sb.inject(toRule(b))
-    return OK()
-  },
-  'clear-injections': (sb, req) => {
-    const b = parse(z.object({ path: z.string().min(1).optional() }), req)
-    if (b instanceof Response) return b
-    sb.clearInjections(b.path)
     return OK()
   },
   latency: (sb, req) => {
