@@ -99,7 +99,8 @@ const readable = (e: WeChatApiError): string =>
   e.errcode !== undefined ? `${errcodeInfo(e.errcode).meaning} (${e.errcode}: ${e.errmsg})${e.hint ? ` — ${e.hint}` : ''}` : e.errmsg
 
 export const classify = (e: unknown, now: number): Outcome => {
-  if (e instanceof DeliveryUnknownError) return { kind: 'failed', errcode: null, error: e.message }
+  // The stored error is the bare code (as `not_subscribed` is, SPEC §4); the log line carries the explanation.
+  if (e instanceof DeliveryUnknownError) return { kind: 'failed', errcode: null, error: DELIVERY_UNKNOWN }
   if (e instanceof QuotaExhaustedError) return { kind: 'paused', errcode: 45009, error: e.message }
   if (isTokenFetchError(e) && e instanceof WeChatApiError) return { kind: 'token', errcode: e.errcode ?? null, error: `waiting for an access token: ${readable(e)}` }
   if (e instanceof WeChatApiError) {
@@ -261,7 +262,12 @@ export const createOutbox = (deps: OutboxDeps) => {
       }
     }))
     if (recorded !== undefined) deps.onResult?.(m.channelId, recorded, outcome.kind === 'sent' ? null : outcome.errcode)
-    if (outcome.kind === 'failed') log.warn('message failed', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, error: outcome.error })
+    if (outcome.kind === 'failed') {
+      log.warn('message failed', {
+        messageId: m.id, channel: m.channelId, errcode: outcome.errcode, error: outcome.error,
+        ...(outcome.error === DELIVERY_UNKNOWN ? { why: 'an earlier call may have reached WeChat (its answer was lost) and client_msg_id protects against a duplicate for 10 minutes only: not sent again; it may or may not have been delivered' } : {}),
+      })
+    }
     else if (outcome.kind === 'retry') log.info('message will be retried', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, attempts })
     state.inFlight--
     if (outcome.kind === 'sent' || outcome.kind === 'failed') settled(m.id)

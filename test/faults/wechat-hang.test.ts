@@ -90,7 +90,7 @@ test('SIGTERM while template sends hang (one of them a ?wait=true request): exit
   g = await gateway(dbPath)
   try {
     await until(() => row(dbPath, b).status === 'sent' && row(dbPath, a).status === 'failed')
-    expect(row(dbPath, a).error).toStartWith('delivery_unknown')
+    expect(row(dbPath, a).error).toBe('delivery_unknown')
     const sentB = sb.received(SEND).filter((c) => (c.body as { client_msg_id?: string }).client_msg_id === b)
     expect(sentB.length).toBe(2) // the hung call and the resend, with the same client_msg_id
     expect(sb.delivered(APP).filter((d) => d.client_msg_id === b)).toHaveLength(1)
