@@ -144,13 +144,14 @@ describe('the write queue cannot be wedged (issue 10, items 7-11)', () => {
       const write = db.tx(() => insert('waited'))
       let done = false
       void write.then(() => { done = true })
-      await Bun.sleep(600)
+      await Bun.sleep(1000)
       expect(done).toBe(false)
       other.exec('COMMIT')
       await write
       expect(rows()).toEqual(['waited'])
       expect(db.stats().busyRetries).toBeGreaterThan(3)
-      expect(maxGap).toBeLessThan(150)
+      // The old busy_timeout stalled the loop for the whole second; timers on a loaded machine drift far less.
+      expect(maxGap).toBeLessThan(400)
     } finally {
       clearInterval(ticker)
       if (other.inTransaction) other.exec('ROLLBACK')
