@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
+import { inChunks, yieldToEventLoop } from '../lib/chunks'
 import type { Clock } from '../lib/clock'
 import { pageCursor } from '../lib/cursor'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
@@ -24,7 +25,6 @@ export const WAIT_MS = 10_000
 /** Rows per prune transaction (a window of seq, with their attempts): a few milliseconds of work each. */
 export const PRUNE_WINDOW = 500
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 const TemplateValue = z.union([z.string(), z.object({ value: z.string(), color: z.string().optional() })])
 
@@ -247,9 +247,7 @@ export const createSendService = (deps: SendServiceDeps) => {
       pruned += await db.tx((orm) => messagesRepo(orm).pruneWindow({ finishedBefore, fromSeq: start, window: PRUNE_WINDOW }))
       await yieldToEventLoop()
     }
-    while ((await db.tx((orm) => messagesRepo(orm).pruneRequests({ before: now - IDEMPOTENCY_WINDOW_MS, limit: PRUNE_WINDOW }))) === PRUNE_WINDOW) {
-      await yieldToEventLoop()
-    }
+    await inChunks((limit) => db.tx((orm) => messagesRepo(orm).pruneRequests({ before: now - IDEMPOTENCY_WINDOW_MS, limit })), PRUNE_WINDOW)
     if (pruned > 0) log.info('finished messages pruned', { count: pruned })
     return pruned
   }

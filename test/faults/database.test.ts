@@ -10,6 +10,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from '
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDb } from '../../src/store/db'
+import { holdWriteLock } from '../support/write-lock'
 import { ADMIN_TOKEN, PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 
 const DEAD_WECHAT = { WXGATE_WECHAT_API: 'http://127.0.0.1:9' }
@@ -22,31 +23,6 @@ const sendBody = (n: string) => ({ channel: 'default', openids: [`o_fault_${n}`]
 const countStored = (dbPath: string, dedupKey: string) => {
   const db = new Database(dbPath, { readonly: true })
   try { return (db.query('SELECT count(*) AS n FROM inbound_messages WHERE dedup_key = ?').get(dedupKey) as { n: number }).n } finally { db.close() }
-}
-
-/** Another process holding the write lock for `ms`; resolves once it holds it. */
-const holdWriteLock = async (dbPath: string, ms: number) => {
-  const script = `
-    import { Database } from 'bun:sqlite'
-    const db = new Database(${JSON.stringify(dbPath)})
-    db.exec('PRAGMA busy_timeout = 5000')
-    db.exec('BEGIN IMMEDIATE')
-    console.log('locked')
-    Bun.sleepSync(${ms})
-    db.exec('COMMIT')
-  `
-  const proc = Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'inherit' })
-  const reader = proc.stdout.getReader()
-  let out = ''
-  const deadline = Date.now() + 10_000
-  while (!out.includes('locked') && Date.now() < deadline) {
-    const { value, done } = await reader.read()
-    if (done) break
-    out += new TextDecoder().decode(value)
-  }
-  reader.releaseLock()
-  if (!out.includes('locked')) { proc.kill(); throw new Error('the lock holder did not start') }
-  return proc
 }
 
 describe('the write lock held 7 s by another process (the CLI, a backup)', () => {

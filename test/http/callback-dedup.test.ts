@@ -13,6 +13,7 @@ import type { Rule } from '../../src/domain/dispatch'
 import { openDb } from '../../src/store/db'
 import { parseXml } from '../../src/wechat/xml'
 import { startGatewayProcess } from '../support/gateway-process'
+import { holdWriteLock } from '../support/write-lock'
 import { PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 
 let calls: Record<string, number> = {}
@@ -31,32 +32,6 @@ const rules: Rule[] = [{
     return { type: 'text', content: `attempt ${n}` }
   },
 }]
-
-/** Another process (the CLI, a backup) holding the database's write lock for `ms`; resolves once it holds it. */
-const holdWriteLock = async (dbPath: string, ms: number) => {
-  const script = `
-    import { Database } from 'bun:sqlite'
-    const db = new Database(${JSON.stringify(dbPath)})
-    db.exec('PRAGMA busy_timeout = 5000')
-    db.exec('BEGIN IMMEDIATE')
-    console.log('locked')
-    Bun.sleepSync(${ms})
-    db.exec('COMMIT')
-    console.log('released')
-  `
-  const proc = Bun.spawn([process.execPath, '-e', script], { stdout: 'pipe', stderr: 'inherit' })
-  const reader = proc.stdout.getReader()
-  const deadline = Date.now() + 10_000
-  let out = ''
-  while (!out.includes('locked') && Date.now() < deadline) {
-    const { value, done } = await reader.read()
-    if (done) break
-    out += new TextDecoder().decode(value)
-  }
-  reader.releaseLock()
-  if (!out.includes('locked')) { proc.kill(); throw new Error('the lock holder did not start') }
-  return proc
-}
 
 const effectsOf = (s: TestServer, id: string) => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM test_effects WHERE msg_id = ?').get(id) as { n: number }).n
 const storedOf = (s: TestServer, id: string) => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM inbound_messages WHERE dedup_key LIKE ?').get(`%${id}%`) as { n: number }).n
