@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { type GatewayProcess, startGatewayProcess } from '../support/gateway-process'
+import { ADMIN_TOKEN as TEST_ADMIN, PLAIN, post, signedQuery, startTestServer, textXml } from '../support/server'
 
 const ADMIN = 'hang-admin-token-0123456789abcdef'
 const APP = DEMO_ACCOUNT.appId
@@ -115,5 +116,56 @@ test('SIGTERM while a token refresh hangs and an /access-token request waits on 
   } finally {
     sb.clearInjections(STABLE)
     await g.stop('SIGKILL', 0)
+  }
+}, 60_000)
+
+test('WeChat hanging on sends and on the token refresh holds nothing else up; once it answers, every message is sent once', async () => {
+  // In process, with a movable clock: the token is put into its refresh window so that the scheduler's refresh hangs too.
+  let offset = 0
+  const clock = { now: () => Date.now() + offset }
+  const s = await startTestServer({ clock, wechatTimeoutMs: 3000, env: { WXGATE_WECHAT_API: sb.url, WXGATE_CALLBACK_MAX_AGE: '0' } })
+  try {
+    await s.deps.channels.upsert({ id: 'demo', appId: APP, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken' })
+    const authed = { authorization: `Bearer ${TEST_ADMIN}` }
+    const first = await (await fetch(`${s.url}/api/channels/demo/access-token`, { headers: authed })).json() as { accessToken: string }
+    // 200 s left: inside the last 300 s (the scheduler refreshes), still handed out (at least 60 s).
+    offset += 7000_000
+    sb.inject({ path: STABLE, hang: true, times: Infinity })
+    sb.inject({ path: SEND, hang: true, times: Infinity })
+    const before = sb.calls(SEND)
+    const sent = await fetch(`${s.url}/api/send`, {
+      method: 'POST', headers: { ...authed, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'demo', openids: ['o_hang_0', 'o_hang_1'], templateId: 'TPL_DEMO_ORDER_PAID', data: { thing1: '订单已支付' } }),
+    })
+    expect(sent.status).toBe(202)
+    const ids = ((await sent.json()) as { recipients: { messageId: string }[] }).recipients.map((r) => r.messageId)
+    await until(() => sb.calls(SEND) > before)
+    const refreshes = sb.calls(STABLE)
+    void s.deps.tokens.tick()
+    await until(() => sb.calls(STABLE) > refreshes)
+    // Meanwhile (both calls hang for 3 s, the client's timeout): health, callbacks and the stored token answer at once.
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now()
+      expect((await fetch(`${s.url}/healthz`)).status).toBe(200)
+      const cb = await post(`${s.url}/wechat?${signedQuery(PLAIN.token).query}`, textXml())
+      expect(cb.status).toBe(200)
+      const tok = await (await fetch(`${s.url}/api/channels/demo/access-token`, { headers: authed })).json() as { accessToken: string }
+      expect(tok.accessToken).toBe(first.accessToken)
+      expect(performance.now() - t0).toBeLessThan(500)
+      await Bun.sleep(200)
+    }
+    expect(sb.calls(STABLE)).toBe(refreshes + 1)
+    sb.clearInjections(SEND)
+    sb.clearInjections(STABLE)
+    await until(() => ids.every((id) => sb.delivered(APP).some((d) => d.client_msg_id === id)))
+    for (const id of ids) expect(sb.delivered(APP).filter((d) => d.client_msg_id === id)).toHaveLength(1)
+    await until(async () => {
+      const st = await Promise.all(ids.map(async (id) => ((await (await fetch(`${s.url}/api/messages/${id}`, { headers: authed })).json()) as { status: string }).status))
+      return st.every((x) => x === 'sent')
+    })
+  } finally {
+    sb.clearInjections(SEND)
+    sb.clearInjections(STABLE)
+    await s.stop()
   }
 }, 60_000)
