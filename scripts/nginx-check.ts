@@ -7,7 +7,8 @@
  * ports moved to loopback ports, the [::] listens dropped, the TLS lines removed (plain HTTP; a second
  * rendering with a self-signed certificate is only `nginx -t`ed), the upstream pointed at the gateway.
  * Through it: WeChat's signed GET and POST on both server blocks (443 and 80), the API allowed from
- * 127.0.0.1, then, with a rendering whose allow list leaves out 127.0.0.1, the API refused (403) while
+ * 127.0.0.1, then, with a rendering whose allow list leaves out 127.0.0.1, the API refused (403, in the
+ * API's JSON error shape) while
  * /wechat and /bind/ still work. And the client address in the gateway's log: nginx replaces a spoofed
  * X-Forwarded-For with $remote_addr; a loopback peer's X-Forwarded-For is believed.
  *
@@ -216,6 +217,15 @@ const main = async () => {
       return { status: 0, body: String(e), type: '', location: '', server: '' }
     }
   }
+  /** The gateway's error shape (SPEC §5): a JSON body {"error":{"code","message"}}, served as application/json. */
+  const isApiError = (a: { body: string; type: string }, code: string) => {
+    try {
+      const e = (JSON.parse(a.body) as { error?: { code?: unknown; message?: unknown } }).error
+      return /^application\/json\b/.test(a.type) && e?.code === code && typeof e.message === 'string' && e.message.length > 0
+    } catch {
+      return false
+    }
+  }
   const show = (a: { status: number; body: string }) => `${a.status} ${JSON.stringify(a.body.slice(0, 160))}`
   const getEcho = (base: string, echostr: string) => answer(`${base}/wechat?${signed({ echostr })}`)
   const postText = (base: string) => answer(`${base}/wechat?${signed({ openid: 'o_nginx' })}`, { method: 'POST', body: textXml(), headers: { 'content-type': 'text/xml' } })
@@ -263,7 +273,7 @@ const main = async () => {
   const big = await answer(`${viaTls}/wechat?${signed()}`, { method: 'POST', body: 'x'.repeat(70 * 1024), headers: { 'content-type': 'text/xml' } })
   check('a callback body over 64 KiB is refused by nginx: 413 (client_max_body_size 64k)', big.status === 413 && /nginx/.test(big.server + big.body), `${show(big)} server=${big.server}`)
   const bigApi = await answer(`${viaTls}/api/send`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ openids: ['o_x'], templateId: 'T', data: { thing1: 'x'.repeat(1024 * 1024) } }) })
-  check('an API body over 1 MiB is refused by nginx: 413 in the API\'s JSON error shape', bigApi.status === 413 && bigApi.body.includes('"code":"payload_too_large"'), show(bigApi))
+  check('an API body over 1 MiB is refused by nginx: 413 in the API\'s JSON error shape', bigApi.status === 413 && isApiError(bigApi, 'payload_too_large'), `${show(bigApi)} content-type=${bigApi.type}`)
 
   const echo80 = await getEcho(via80, 'echo-port-80')
   check('port 80 server block: signed GET /wechat answers 200 with the echostr (not a redirect)', echo80.status === 200 && echo80.body === 'echo-port-80', show(echo80))
@@ -299,8 +309,11 @@ const main = async () => {
   const forbidden = await answer(`${viaTls}/api/channels`, { headers: admin })
   check('GET /api/channels with the admin key from a client outside the allow list: 403 from nginx',
     forbidden.status === 403 && /nginx/.test(forbidden.server + forbidden.body), `${show(forbidden)} server=${forbidden.server}`)
+  check('that 403 is in the API\'s JSON error shape: {"error":{"code":"forbidden","message":…}}, Content-Type application/json',
+    forbidden.status === 403 && isApiError(forbidden, 'forbidden'), `${show(forbidden)} content-type=${forbidden.type}`)
   const others = await Promise.all(['/docs', '/docs/json', '/metrics', '/healthz', '/'].map(async (p) => ({ p, a: await answer(`${viaTls}${p}`) })))
-  check('/docs, /docs/json, /metrics, /healthz and / are 403 too', others.every((o) => o.a.status === 403), others.map((o) => `${o.p} ${o.a.status}`).join(', '))
+  check('/docs, /docs/json, /metrics, /healthz and / are 403 too, in the same JSON shape', others.every((o) => o.a.status === 403 && isApiError(o.a, 'forbidden')),
+    others.map((o) => `${o.p} ${o.a.status} ${o.a.type} ${JSON.stringify(o.a.body.slice(0, 60))}`).join(', '))
   await Bun.sleep(200)
   check('the refused requests never reached the gateway', !parsed(mark).some((l) => /\/api\/|\/docs|\/metrics|\/healthz/.test(routeOf(l))), JSON.stringify(parsed(mark)))
   const echoDenied = await getEcho(viaTls, 'echo-denied')
