@@ -1,7 +1,11 @@
 #!/usr/bin/env bun
 /**
  * @module The CLI: parse args, load settings, run a command. The only file with side effects at import.
- * Exit codes: 0 ok, 1 failure, 2 bad setting or usage.
+ * Exit codes: 0 ok, 1 failure, 2 bad setting or usage. A database that cannot be opened is 1: the setting
+ * is well-formed and the filesystem refused it (the message says what to change there).
+ * Every command that opens the database prints `database: /abs/path` on stderr once it is open (doctor:
+ * before its checks, which report a failure to open themselves), so a key made against the wrong file is
+ * noticed at once.
  */
 import { parseArgs } from 'node:util'
 import { ConfigInvalid, loadSettings, type Config } from './config'
@@ -10,7 +14,7 @@ import { ALL_SCOPES, parseScopes } from './domain/apikey.service'
 import { AppError } from './lib/errors'
 import { createLogger } from './lib/log'
 import { migrate } from './store/migrate'
-import { openDb } from './store/db'
+import { DatabaseOpenError, openDb, shownDbPath } from './store/db'
 import { exitOnSignals, startServer } from './server'
 import { VERSION } from './version'
 
@@ -57,18 +61,31 @@ const run = async (argv: string[]): Promise<number> => {
     return runDemo(argv.slice(1))
   }
 
-  const { config, warnings } = loadSettings()
-  for (const w of warnings) err(w)
+  const settings = loadSettings()
+  for (const w of settings.warnings) err(w)
+  // Absolute from here on: what is printed and logged is the file actually used, whatever the working folder.
+  const config: Config = { ...settings.config, WXGATE_DB: shownDbPath(settings.config.WXGATE_DB) }
+  const saidDb = () => err(`database: ${config.WXGATE_DB}`)
   switch (cmd) {
     case 'serve': {
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}'`)
-      const deps = createDeps(config)
+      const log = createLogger({ level: config.WXGATE_LOG_LEVEL })
+      let deps: ReturnType<typeof createDeps>
+      try {
+        deps = createDeps(config, { log })
+      } catch (e) {
+        // The journal shows the log, not always stderr: the reason goes in both.
+        if (e instanceof DatabaseOpenError) log.error(e.message, { db: config.WXGATE_DB })
+        throw e
+      }
+      saidDb()
       const server = await startServer(deps)
       exitOnSignals(server)
       return -1 // keep running
     }
     case 'migrate': {
       const db = openDb(config.WXGATE_DB)
+      saidDb()
       const applied = migrate(db.sqlite)
       db.close()
       out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date')
@@ -76,6 +93,7 @@ const run = async (argv: string[]): Promise<number> => {
     }
     case 'apikey': {
       const deps = cliDeps(config)
+      saidDb()
       if (sub === 'create') {
         const f = flags(rest, { name: { type: 'string' }, scopes: { type: 'string' } })
         if (!f.values.name) throw new UsageError('apikey create needs --name NAME')
@@ -101,6 +119,7 @@ const run = async (argv: string[]): Promise<number> => {
     }
     case 'channel': {
       const deps = cliDeps(config)
+      saidDb()
       if (sub === 'add') {
         const f = flags(rest, { id: { type: 'string' }, appid: { type: 'string' }, secret: { type: 'string' }, token: { type: 'string' }, 'aes-key': { type: 'string' } })
         const v = f.values
@@ -122,6 +141,7 @@ const run = async (argv: string[]): Promise<number> => {
       const f = flags(argv.slice(1), { channel: { type: 'string' }, url: { type: 'string' } })
       if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'`)
       const { runDoctor } = await import('./doctor')
+      saidDb()
       return runDoctor(config, { channel: f.values.channel as string | undefined, url: f.values.url as string | undefined })
     }
     default:

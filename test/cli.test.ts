@@ -36,7 +36,7 @@ describe('settings', () => {
   test('an unknown WXGATE_* variable is one warning on stderr naming the nearest known one; the command still runs', () => {
     const r = cli(['migrate'], { WXGATE_PROT: '4000' })
     expect(r.code).toBe(0)
-    expect(r.stderr.trim().split('\n')).toEqual(['warning: unknown setting WXGATE_PROT is ignored; did you mean WXGATE_PORT?'])
+    expect(r.stderr.trim().split('\n')).toEqual(['warning: unknown setting WXGATE_PROT is ignored; did you mean WXGATE_PORT?', `database: ${env.WXGATE_DB}`])
   })
 
   test('.env in the working folder is read; the environment wins', () => {

@@ -63,7 +63,8 @@ describe('wxgate doctor', () => {
   test('all ok: every check on its own line, exit 0, stable_token really called, no secret printed', async () => {
     const env = envFor()
     const r = await doctor([], env)
-    expect(r.stderr).toBe('')
+    // Only the database in use (SPEC §1): the checks are on stdout.
+    expect(r.stderr).toBe(`database: ${env.WXGATE_DB}\n`)
     expect(r.code).toBe(0)
     expect(r.lines.map((l) => l.slice(0, 5))).toEqual(['ok   ', 'ok   ', 'ok   ', 'ok   ', 'warn ', 'ok   ', 'ok   '])
     expect(lineOf(r.lines, 'settings')).toBe(`ok   settings: db ${env.WXGATE_DB}, WeChat API ${sandbox.url} (not api.weixin.qq.com: a sandbox or a proxy)`)
@@ -90,12 +91,13 @@ describe('wxgate doctor', () => {
   }, 30_000)
 
   test('a wrong AppSecret: FAIL with errcode 40125 and what to check, exit 1, the wrong secret not printed', async () => {
-    const r = await doctor([], envFor({ WXGATE_APPSECRET: 'wrong-app-secret' }))
+    const env = envFor({ WXGATE_APPSECRET: 'wrong-app-secret' })
+    const r = await doctor([], env)
     expect(r.code).toBe(1)
     expect(lineOf(r.lines, 'appid/appsecret')).toMatch(/^FAIL appid\/appsecret: errcode 40125 invalid appsecret rid: [0-9a-f-]+ — check AppID\/AppSecret \(公众号后台 → 设置与开发 → 基本配置;/)
     expect(lineOf(r.lines, 'token state')).toStartWith('FAIL token state: failing, refreshes today 0, forced today 0; last error 40125 at ')
     expect(r.stdout).not.toContain('wrong-app-secret')
-    expect(r.stderr).toBe('')
+    expect(r.stderr).toBe(`database: ${env.WXGATE_DB}\n`)
   }, 30_000)
 
   test('40164: FAIL names the IP WeChat saw and where to whitelist it, also when a token is already stored', async () => {
@@ -108,7 +110,7 @@ describe('wxgate doctor', () => {
     expect(l).toStartWith('FAIL appid/appsecret: errcode 40164 invalid ip 127.0.0.1 ipv6 ::ffff:127.0.0.1, not in whitelist rid: ')
     expect(l).toMatch(/rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8} — /)
     expect(l).toEndWith('— add 127.0.0.1 to the IP whitelist (公众号后台 → 设置与开发 → 基本配置 → IP白名单)')
-    expect(r.stderr).toBe('')
+    expect(r.stderr).toBe(`database: ${env.WXGATE_DB}\n`)
   }, 30_000)
 
   test('45009: FAIL with the time the quota comes back', async () => {

@@ -20,8 +20,8 @@
  *   starts afresh.
  */
 import { Database } from 'bun:sqlite'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import { AppError } from '../lib/errors'
 import * as schema from './schema'
@@ -116,13 +116,120 @@ const isBusy = (e: unknown): boolean => {
   return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'))
 }
 
+/** The database path as the CLI and the logs show it: absolute (so a wrong working folder shows), `:memory:` as is. */
+export const shownDbPath = (path: string): string => (path === ':memory:' ? path : resolve(path))
+
+/** The file could not be opened or created (permissions, a missing or wrong folder). The message says what to do. */
+export class DatabaseOpenError extends AppError {
+  override name = 'DatabaseOpenError'
+  constructor(message: string, cause: unknown) {
+    super('database_unavailable', 503, message, { cause })
+  }
+}
+
+/**
+ * Creates what is missing privately: the folders 0700, the empty file 0600 (the file holds AppSecrets).
+ * The modes are set by chmod after creating, so no umask can widen them; a folder or file that exists is
+ * left as it is (the operator's choice). SQLite's unix VFS gives the -wal and -shm files the database
+ * file's own mode, so they follow it.
+ */
+const createPrivately = (path: string): void => {
+  const dir = dirname(path)
+  if (!existsSync(dir)) {
+    const first = mkdirSync(dir, { recursive: true, mode: 0o700 })
+    if (first !== undefined) {
+      for (let d = resolve(dir); ; d = dirname(d)) {
+        chmodSync(d, 0o700)
+        if (d === resolve(first) || d === dirname(d)) break
+      }
+    }
+  }
+  try {
+    // Created here rather than by SQLite, so it never exists with the umask's mode (SQLite opens an empty file as a new database).
+    closeSync(openSync(path, 'wx', 0o600))
+    chmodSync(path, 0o600)
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'EEXIST') throw e
+  }
+}
+
+/** The failures that a path, its folder or their permissions explain (anything else is passed on as it is). */
+const OPEN_FAILURE = /^(ENOENT|EACCES|EPERM|ENOTDIR|EISDIR|EROFS|EEXIST|SQLITE_CANTOPEN|SQLITE_READONLY|SQLITE_PERM|SQLITE_AUTH)/
+
+/** A uid's user name from /etc/passwd (no getpwuid in Node); undefined when it has none (a container's bare uid). */
+const userName = (uid: number): string | undefined => {
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':')
+      if (f.length > 2 && Number(f[2]) === uid && f[2] !== '') return f[0]
+    }
+  } catch { /* no passwd file: the uid alone */ }
+  return undefined
+}
+const who = (uid: number) => { const n = userName(uid); return n ? `${n} (uid ${uid})` : `uid ${uid}` }
+const octal = (mode: number) => (mode & 0o777).toString(8).padStart(4, '0')
+
+/**
+ * One sentence for a database that cannot be opened: the path, whether its folder exists, who owns the
+ * nearest existing folder (or the file) and its mode, the user wxgate runs as, and what to do.
+ */
+export const explainOpenFailure = (path: string, cause: unknown): string => {
+  const abs = resolve(path)
+  const dir = dirname(abs)
+  const uid = process.getuid?.() ?? -1
+  const me = uid >= 0 ? who(uid) : 'this user'
+  const meName = (uid >= 0 && userName(uid)) || (uid >= 0 ? String(uid) : 'USER')
+  const why = String((cause as Error)?.message ?? cause)
+  const stat = (p: string) => { try { return statSync(p) } catch { return undefined } }
+  const missing = (p: string) => { try { statSync(p); return false } catch (e) { return (e as { code?: unknown }).code === 'ENOENT' } }
+  let near = dir
+  while (missing(near) && near !== dirname(near)) near = dirname(near)
+  const s = stat(near)
+  const owned = (st: NonNullable<ReturnType<typeof stat>>) => `owner ${who(st.uid)}, mode ${octal(st.mode)}`
+  let situation: string
+  let fix: string
+  if (!s) {
+    situation = `${near} cannot be looked into by this user (a folder above it is not searchable)`
+    fix = 'set WXGATE_DB to a path it can reach and write'
+  } else if (!s.isDirectory()) {
+    situation = `${near} is a file, not a folder`
+    fix = 'set WXGATE_DB to a file in a folder'
+  } else if (near !== dir) {
+    situation = `its folder ${dir} does not exist and cannot be created: the nearest existing folder is ${near} (${owned(s)})`
+    fix = `create the folder for that user (sudo install -d -o ${meName} -m 700 ${dir}) or set WXGATE_DB to a path it can write`
+  } else {
+    const file = stat(abs)
+    situation = file
+      ? `the file exists (${owned(file)}) in the folder ${dir} (${owned(s)})`
+      : `its folder ${dir} exists (${owned(s)})`
+    // Not `chown -R`: the folder may be a shared one (/var/lib); the -wal and -shm files sit beside the file.
+    fix = file
+      ? `make the file, its -wal and -shm and the folder writable for that user (sudo chown ${meName} ${dir} ${abs}*) or set WXGATE_DB to a path it can write`
+      : `make the folder writable for that user (sudo chown ${meName} ${dir}, if it is wxgate's own) or set WXGATE_DB to a path it can write`
+  }
+  return `cannot open the database ${abs} (WXGATE_DB): ${why}; ${situation}; wxgate runs as ${me}: ${fix}`.replace(/\s*\n\s*/g, ' ')
+}
+
 export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
   const lockWaitMs = opts.lockWaitMs ?? LOCK_WAIT_MS
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const sqlite = new Database(path, { create: true, strict: true })
-  // Opening (a WAL recovery) may wait for another process; it happens once, before anything is served.
-  sqlite.exec('PRAGMA busy_timeout = 5000')
-  sqlite.exec('PRAGMA journal_mode = WAL')
+  let sqlite: Database
+  try {
+    if (path !== ':memory:') createPrivately(path)
+    sqlite = new Database(path, { create: true, strict: true })
+  } catch (e) {
+    const code = String((e as { code?: unknown })?.code ?? '')
+    throw path !== ':memory:' && OPEN_FAILURE.test(code) ? new DatabaseOpenError(explainOpenFailure(path, e), e) : e
+  }
+  try {
+    // Opening (a WAL recovery) may wait for another process; it happens once, before anything is served.
+    sqlite.exec('PRAGMA busy_timeout = 5000')
+    // The first write of the folder (the -wal file): a folder that is not writable fails here.
+    sqlite.exec('PRAGMA journal_mode = WAL')
+  } catch (e) {
+    sqlite.close()
+    const code = String((e as { code?: unknown })?.code ?? '')
+    throw OPEN_FAILURE.test(code) ? new DatabaseOpenError(explainOpenFailure(path, e), e) : e
+  }
   // FULL: a COMMIT is fsynced, so an answered callback or an accepted send survives a power loss (WeChat
   // does not retry a 200). Group commit makes that one fsync per batch, not per request.
   sqlite.exec('PRAGMA synchronous = FULL')

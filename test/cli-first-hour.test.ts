@@ -1,0 +1,126 @@
+/**
+ * A new user's first hour with the CLI (issue 11), run as a user runs it (`bun src/main.ts …`): which
+ * database a command uses, secrets kept off the command line, errors that name the fix.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { spawnSync } from 'node:child_process'
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startGatewayProcess } from './support/gateway-process'
+
+const main = join(import.meta.dir, '..', 'src', 'main.ts')
+let dir: string
+let env: Record<string, string>
+
+const cli = (args: string[], o: { env?: Record<string, string>; cwd?: string; input?: string; asUser?: number } = {}) => {
+  const cmd = o.asUser === undefined ? [process.execPath, main, ...args]
+    : ['setpriv', `--reuid=${o.asUser}`, `--regid=${o.asUser}`, '--clear-groups', process.execPath, main, ...args]
+  const r = spawnSync(cmd[0]!, cmd.slice(1), { cwd: o.cwd ?? dir, env: { ...process.env, ...env, ...o.env }, encoding: 'utf8', input: o.input ?? '' })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+const stderrLines = (r: { stderr: string }) => r.stderr.split('\n').filter(Boolean)
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'wxgate-cli-first-'))
+  env = { WXGATE_DB: join(dir, 'wxgate.db'), WXGATE_LOG_LEVEL: 'warn', WXGATE_APPID: '', WXGATE_APPSECRET: '', WXGATE_TOKEN: '', WXGATE_AES_KEY: '', WXGATE_ADMIN_TOKEN: '', WXGATE_CHANNEL_NAME: '' }
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe('every command that opens the database says which one (SPEC §1)', () => {
+  test('one stderr line with the absolute path; stdout stays parseable', () => {
+    const work = join(dir, 'work')
+    mkdirSync(work)
+    const rel = { WXGATE_DB: './data/wxgate.db' }
+    const abs = join(work, 'data', 'wxgate.db')
+    for (const args of [['migrate'], ['apikey', 'list'], ['channel', 'list'], ['apikey', 'create', '--name', 'crm']]) {
+      const r = cli(args, { env: rel, cwd: work })
+      expect(r.code).toBe(0)
+      expect(stderrLines(r)).toEqual([`database: ${abs}`])
+      expect(r.stdout).not.toContain('database:')
+    }
+    const created = cli(['apikey', 'create', '--name', 'crm2'], { env: rel, cwd: work })
+    expect(created.stdout.trim().split('\n').at(-1)).toMatch(/^wxg_[A-Za-z0-9_-]{43}$/)
+    expect(cli(['migrate'], { env: { WXGATE_DB: ':memory:' } }).stderr.trim()).toBe('database: :memory:')
+  })
+
+  test('serve says it on stderr and logs the absolute path in its listening line', async () => {
+    const work = join(dir, 'serve-work')
+    mkdirSync(work)
+    const server = await startGatewayProcess({
+      command: (port) => ({ cmd: [process.execPath, main, 'serve'], cwd: work, env: { ...process.env, ...env, WXGATE_DB: 'wx.db', WXGATE_PORT: String(port), WXGATE_LOG_LEVEL: 'info' } }),
+    })
+    try {
+      const listening = server.output().split('\n').find((l) => l.includes('"wxgate listening"'))!
+      expect(JSON.parse(listening).db).toBe(join(work, 'wx.db'))
+      expect(server.output()).toContain(`database: ${join(work, 'wx.db')}\n`)
+    } finally {
+      expect(await server.stop('SIGTERM')).toBe(0)
+    }
+  }, 30_000)
+})
+
+describe('the database file is its owner\'s alone (SPEC §1)', () => {
+  test('created 0600 in a 0700 folder by the CLI; -wal and -shm not readable by others', () => {
+    const path = join(dir, 'private', 'state', 'wxgate.db')
+    expect(cli(['migrate'], { env: { WXGATE_DB: path } }).code).toBe(0)
+    expect(statSync(path).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'private', 'state')).mode & 0o777).toBe(0o700)
+    expect(statSync(join(dir, 'private')).mode & 0o777).toBe(0o700)
+  })
+})
+
+describe('a database that cannot be opened names the fix (one stderr line, exit 1)', () => {
+  test('a path whose parent is a file', () => {
+    writeFileSync(join(dir, 'plainfile'), 'x')
+    const path = join(dir, 'plainfile', 'wxgate.db')
+    for (const args of [['migrate'], ['apikey', 'list'], ['channel', 'list']]) {
+      const r = cli(args, { env: { WXGATE_DB: path } })
+      expect(r.code).toBe(1)
+      const lines = stderrLines(r)
+      expect(lines.length).toBe(1)
+      expect(lines[0]).toContain(path)
+      expect(lines[0]).toContain(`${join(dir, 'plainfile')} is a file, not a folder`)
+      expect(lines[0]).toContain('wxgate runs as')
+    }
+  })
+
+  test('a folder the user cannot write: its owner and mode, and who wxgate runs as', () => {
+    const folder = join(dir, 'locked')
+    mkdirSync(folder)
+    const path = join(folder, 'wxgate.db')
+    let r: ReturnType<typeof cli>
+    let user: string
+    if (process.getuid!() === 0) {
+      // root writes anywhere: run the CLI as nobody, in a folder only root may write.
+      chmodSync(dir, 0o755)
+      chmodSync(folder, 0o755)
+      r = cli(['migrate'], { env: { WXGATE_DB: path, HOME: folder }, cwd: folder, asUser: 65534 })
+      user = 'uid 65534'
+      expect(r.stderr).toContain('owner root (uid 0), mode 0755')
+    } else {
+      chmodSync(folder, 0o500)
+      r = cli(['migrate'], { env: { WXGATE_DB: path } })
+      user = `uid ${process.getuid!()}`
+      chmodSync(folder, 0o700)
+      expect(r.stderr).toContain('mode 0500')
+    }
+    expect(r.code).toBe(1)
+    const lines = stderrLines(r)
+    expect(lines.length).toBe(1)
+    expect(lines[0]).toContain(`cannot open the database ${path} (WXGATE_DB)`)
+    expect(lines[0]).toContain(`its folder ${folder} exists`)
+    expect(lines[0]).toContain(`wxgate runs as`)
+    expect(lines[0]).toContain(user)
+  })
+
+  test('serve logs the same sentence in its error log', () => {
+    const path = join(dir, 'plainfile', 'serve.db')
+    const r = cli(['serve'], { env: { WXGATE_DB: path, WXGATE_PORT: '0', WXGATE_LOG_LEVEL: 'info' } })
+    expect(r.code).toBe(1)
+    const sentence = stderrLines(r).at(-1)!.replace(/^wxgate: /, '')
+    expect(sentence).toContain(`cannot open the database ${path}`)
+    const logged = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: string; msg: string })
+    expect(logged.some((l) => l.level === 'error' && l.msg === sentence)).toBe(true)
+  })
+})
