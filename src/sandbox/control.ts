@@ -28,7 +28,20 @@ export const LatencyBody = z.object({ ms: z.number().nonnegative() })
 export const AccountBody = z.object({ appId: z.string().min(1).optional() })
 export const UserBody = z.object({ appId: z.string().min(1).optional(), openid: z.string().min(1), subscribed: z.boolean().optional() })
 export const SubscribedBody = z.object({ appId: z.string().min(1).optional(), openid: z.string().min(1), subscribed: z.boolean() })
-export const TemplateBody = z.object({ appId: z.string().min(1).optional(), templateId: z.string().min(1) })
+export const TemplateBody = z.object({
+  appId: z.string().min(1).optional(),
+  templateId: z.string().min(1),
+  title: z.string().optional(),
+  content: z.string().optional(),
+  example: z.string().optional(),
+})
+export type TemplateBody = z.infer<typeof TemplateBody>
+export const TemplateFinishBody = z.object({
+  enabled: z.boolean().optional(),
+  status: z.string().min(1).optional(),
+  delayMs: z.number().nonnegative().optional(),
+})
+export type TemplateFinishBody = z.infer<typeof TemplateFinishBody>
 export const ScanBody = z.object({
   ticket: z.string().min(1).optional(),
   scene: z.string().min(1).optional(),
@@ -46,7 +59,8 @@ const HELP = {
     'GET  /_sandbox/received?path=',
     'POST /_sandbox/users      {appId?, openid, subscribed?}',
     'POST /_sandbox/subscribed {appId?, openid, subscribed}',
-    'POST /_sandbox/templates  {appId?, templateId}',
+    'POST /_sandbox/templates  {appId?, templateId, title?, content?, example?}',
+    'POST /_sandbox/template-finish {enabled?, status? ("success", "failed:user block", "failed: system failed"), delayMs?}',
     'GET  /_sandbox/delivered?appId=',
     'GET  /_sandbox/token?appId=',
     'GET  /_sandbox/qrcode?ticket=',
@@ -121,7 +135,16 @@ const POST_ROUTES: Record<string, Route> = {
   templates: (sb, req, def) => {
     const b = parse(TemplateBody, req)
     if (b instanceof Response) return b
-    sb.addTemplate(b.appId ?? def, b.templateId)
+    const { appId, templateId, ...init } = b
+    sb.addTemplate(appId ?? def, templateId, Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined)))
+    return OK()
+  },
+  // enabled false: no TEMPLATESENDJOBFINISH events; otherwise the given status and delay from the next delivery on.
+  'template-finish': (sb, req) => {
+    const b = parse(TemplateFinishBody, req)
+    if (b instanceof Response) return b
+    if (b.enabled === false) sb.setTemplateFinish(false)
+    else sb.setTemplateFinish({ ...(b.status !== undefined ? { status: b.status } : {}), ...(b.delayMs !== undefined ? { delayMs: b.delayMs } : {}) })
     return OK()
   },
   reset: (sb) => {

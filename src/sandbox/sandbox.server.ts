@@ -10,8 +10,9 @@ import { handleQrCreate, handleShowQrcode, qrScene } from './qrcode'
 import { handleClearQuota, handleClearQuotaV2 } from './quota'
 import { accountOrThrow, createSandboxState, resetState, type SandboxRequest, type SandboxState } from './sandbox.state'
 import { scan, setCallback } from './scan'
-import { DEMO_ACCOUNT, DEMO_TEMPLATES, type Sandbox, type SandboxOptions } from './sandbox.types'
-import { addTemplate, deliveredMessages, handleTemplateSend } from './templates'
+import { DEMO_ACCOUNT, DEMO_TEMPLATE_LIST, type Sandbox, type SandboxOptions } from './sandbox.types'
+import { finishSettings, scheduleTemplateFinish } from './template-finish'
+import { addTemplate, deliveredMessages, handleTemplateList, handleTemplateSend } from './templates'
 import { currentStableToken, expireTokens, forceRefreshesToday, handleStableToken, handleToken, revokeTokens } from './tokens'
 import { addUser, handleUserInfo, setSubscribed } from './users'
 import { httpText, jsonText, wxError } from './wx-reply'
@@ -25,6 +26,7 @@ const ROUTES: ReadonlyMap<string, Handler> = new Map([
   ['/cgi-bin/clear_quota', handleClearQuota],
   ['/cgi-bin/clear_quota/v2', handleClearQuotaV2],
   ['/cgi-bin/message/template/send', handleTemplateSend],
+  ['/cgi-bin/template/get_all_private_template', handleTemplateList],
   ['/cgi-bin/qrcode/create', handleQrCreate],
   ['/cgi-bin/showqrcode', handleShowQrcode],
   ['/cgi-bin/user/info', handleUserInfo],
@@ -57,14 +59,21 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     ttlSeconds: opts.tokenTtlSeconds ?? 7200,
     accounts,
   })
-  const demo = state.accounts.get(DEMO_ACCOUNT.appId)
-  if (demo) for (const t of DEMO_TEMPLATES) demo.templates.add(t)
+  if (state.accounts.has(DEMO_ACCOUNT.appId)) for (const { templateId, ...init } of DEMO_TEMPLATE_LIST) addTemplate(state, DEMO_ACCOUNT.appId, templateId, init)
+  const initialFinish = finishSettings(opts.templateFinish)
+  state.templateFinish = initialFinish
   const defaultAppId = accounts[0]?.appId ?? DEMO_ACCOUNT.appId
   for (const [appId, target] of Object.entries(opts.callbacks ?? {})) setCallback(state, appId, target)
   const callbackTimeoutMs = opts.callbackTimeoutMs ?? 5000
   if (!(callbackTimeoutMs > 0)) throw new Error(`sandbox: callbackTimeoutMs must be > 0: ${callbackTimeoutMs}`)
   // Aborted on stop, so delayed and hanging answers end with the sandbox.
   const stopping = new AbortController()
+  // Scheduled TEMPLATESENDJOBFINISH reports, cancelled on stop so that none outlives the sandbox.
+  const pendingFinishes = new Set<() => void>()
+  state.onTemplateSent = (d) => {
+    const cancel = scheduleTemplateFinish(state, d, { timeoutMs: callbackTimeoutMs, stopping: stopping.signal }, () => { if (cancel) pendingFinishes.delete(cancel) })
+    if (cancel) pendingFinishes.add(cancel)
+  }
 
   const answer = async (request: Request): Promise<Response> => {
     const req = await readRequest(request)
@@ -119,6 +128,8 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     url: server.url.origin,
     stop: async () => {
       stopping.abort()
+      for (const cancel of pendingFinishes) cancel()
+      pendingFinishes.clear()
       await server.stop(true)
     },
     inject: (rule) => {
@@ -137,7 +148,7 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     calls: (path) => state.calls.reduce((n, c) => (c.path === path ? n + 1 : n), 0),
     addUser: (appId, openid, userOpts) => addUser(state, appId, openid, userOpts),
     setSubscribed: (appId, openid, subscribed) => setSubscribed(state, appId, openid, subscribed),
-    addTemplate: (appId, templateId) => addTemplate(state, appId, templateId),
+    addTemplate: (appId, templateId, init) => addTemplate(state, appId, templateId, init),
     delivered: (appId) => {
       if (appId !== undefined) accountOrThrow(state, appId)
       return deliveredMessages(state, appId)
@@ -147,7 +158,13 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     qrScene: (ticket) => qrScene(state, ticket),
     setCallback: (appId, target) => setCallback(state, appId, target),
     scan: (scanOpts = {}) => scan(state, scanOpts, { defaultAppId, timeoutMs: callbackTimeoutMs, stopping: stopping.signal }),
-    reset: () => resetState(state),
+    setTemplateFinish: (finish) => {
+      state.templateFinish = finishSettings(finish, state.templateFinish)
+    },
+    reset: () => {
+      resetState(state)
+      state.templateFinish = initialFinish
+    },
   }
   return sandbox
 }

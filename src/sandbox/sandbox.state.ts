@@ -3,7 +3,7 @@
  * Day and month boundaries are Asia/Shanghai (UTC+8, no DST) because that is where WeChat's quotas roll over.
  */
 import type { Clock } from '../lib/clock'
-import type { CallbackTarget, DeliveredMessage, InjectRule, ReceivedCall, SandboxAccount } from './sandbox.types'
+import type { CallbackTarget, DeliveredMessage, InjectRule, ReceivedCall, SandboxAccount, SandboxTemplate } from './sandbox.types'
 
 export type TokenKind = 'stable' | 'plain'
 
@@ -29,7 +29,8 @@ export interface UserRecord {
 export interface AccountState {
   account: SandboxAccount
   users: Map<string, UserRecord>
-  templates: Set<string>
+  /** templateId → template, in the order added (the order get_all_private_template lists them). */
+  templates: Map<string, SandboxTemplate>
   /** The stable token handed out to normal calls. */
   stableCurrent?: string
   /** The latest cgi-bin/token token. */
@@ -68,6 +69,10 @@ export interface SandboxState {
   latencyMs: number
   tickets: Map<string, QrRecord>
   delivered: DeliveredMessage[]
+  /** The TEMPLATESENDJOBFINISH events to push after deliveries, or false for none. */
+  templateFinish: { delayMs: number; status: string } | false
+  /** Called for each message delivered (not for a deduplicated resend): the server schedules its event. */
+  onTemplateSent?: (d: DeliveredMessage) => void
   /** Mixed into generated identifiers so they stay unique even with a constant `random`. */
   seq: number
 }
@@ -98,7 +103,7 @@ export const shanghaiMonth = (ms: number): number => {
 const newAccountState = (account: SandboxAccount): AccountState => ({
   account,
   users: new Map(),
-  templates: new Set(),
+  templates: new Map(),
   forceDay: -1,
   forceCount: 0,
   quotaMonth: -1,
@@ -120,6 +125,7 @@ export const createSandboxState = (opts: { clock: Clock; random: () => number; t
     latencyMs: 0,
     tickets: new Map(),
     delivered: [],
+    templateFinish: false,
     seq: 0,
   }
 }

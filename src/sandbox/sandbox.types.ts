@@ -23,6 +23,23 @@ export interface SandboxOptions {
   callbacks?: Record<string, CallbackTarget>
   /** How long a pushed event waits for the server's answer before WeChat retries; default 5000, as WeChat. */
   callbackTimeoutMs?: number
+  /**
+   * After each template message delivered, the `TEMPLATESENDJOBFINISH` event pushed to the account's callback
+   * target (if it has one). Default on: `{ delayMs: 200, status: 'success' }`; `false` sends none.
+   */
+  templateFinish?: TemplateFinishOptions | false
+}
+
+/** How the sandbox reports the fate of a delivered template message (see SandboxOptions.templateFinish). */
+export interface TemplateFinishOptions {
+  /**
+   * Milliseconds between WeChat's answer to the send and the event; default 200. WeChat's own event comes
+   * seconds later; the gateway records the msgid only after it read that answer, and an event it cannot match
+   * yet is ignored, so the event must not come (practically) at once.
+   */
+  delayMs?: number
+  /** `success` (default), `failed:user block`, `failed: system failed`, or any other text WeChat might send. */
+  status?: string
 }
 
 /** An account's server configuration on mp.weixin.qq.com: where events go and how they are signed. */
@@ -81,8 +98,47 @@ export type ScanResult = ScanSent | ScanNotSent
 /** The account `wxgate demo` talks to; its AppID and secret match the demo channel. */
 export const DEMO_ACCOUNT: SandboxAccount = { appId: 'wxd3m0000000000001', appSecret: 'demo-app-secret' }
 
-/** Templates the demo account owns from the start, so the demo can send without setup. */
-export const DEMO_TEMPLATES: readonly string[] = ['TPL_DEMO_ORDER_PAID', 'TPL_DEMO_REFUND_REJECTED']
+/** A template of an account's 我的模板 list, as get_all_private_template answers it. */
+export interface SandboxTemplate {
+  templateId: string
+  title: string
+  /** One field a line, e.g. `商品名称：{{thing1.DATA}}`; '' for a template added without one (its fields unknown). */
+  content: string
+  example: string
+  primaryIndustry: string
+  deputyIndustry: string
+}
+
+/** What addTemplate may say about a template; the rest defaults (title = the id, no content). */
+export type TemplateInit = Partial<Omit<SandboxTemplate, 'templateId'>>
+
+/**
+ * Templates the demo account owns from the start, so the demo can send without setup. Category-template
+ * keys (`thing1`, `amount2`, `time3`) with Chinese labels, as real ones. The order-paid template also has
+ * `keyword2` and `thing3`: existing tests send those keys to it (test/http/send.test.ts, the warnings test),
+ * and the gateway refuses a key a known template does not have. (Real templates number each key once.)
+ */
+export const DEMO_TEMPLATE_LIST: readonly SandboxTemplate[] = [
+  {
+    templateId: 'TPL_DEMO_ORDER_PAID',
+    title: '订单支付成功通知',
+    content: '商品名称：{{thing1.DATA}}\n支付金额：{{amount2.DATA}}\n支付时间：{{time3.DATA}}\n订单备注：{{keyword2.DATA}}\n配送方式：{{thing3.DATA}}',
+    example: '商品名称：巧克力\n支付金额：¥39.80\n支付时间：2026年11月24日 15:01\n订单备注：不要辣\n配送方式：快递',
+    primaryIndustry: 'IT科技',
+    deputyIndustry: '互联网|电子商务',
+  },
+  {
+    templateId: 'TPL_DEMO_REFUND_REJECTED',
+    title: '退款申请驳回通知',
+    content: '退款金额：{{amount1.DATA}}\n驳回原因：{{thing2.DATA}}\n处理时间：{{time3.DATA}}',
+    example: '退款金额：¥100.00\n驳回原因：商品已拆封使用\n处理时间：2026年11月24日 15:01',
+    primaryIndustry: 'IT科技',
+    deputyIndustry: '互联网|电子商务',
+  },
+]
+
+/** The demo templates' ids. */
+export const DEMO_TEMPLATES: readonly string[] = DEMO_TEMPLATE_LIST.map((t) => t.templateId)
 
 export interface ReceivedCall {
   method: string
@@ -154,7 +210,8 @@ export interface Sandbox {
   calls(path: string): number
   addUser(appId: string, openid: string, opts?: { subscribed?: boolean }): void
   setSubscribed(appId: string, openid: string, subscribed: boolean): void
-  addTemplate(appId: string, templateId: string): void
+  /** Adds (or replaces) a template of the account; without `content` its fields are unknown (listed with content ''). */
+  addTemplate(appId: string, templateId: string, init?: TemplateInit): void
   /** Template messages actually delivered; a deduplicated resend appears once. */
   delivered(appId?: string): DeliveredMessage[]
   /** The current valid stable token, for assertions. */
@@ -170,6 +227,11 @@ export interface Sandbox {
    * or scene, 404 for an unknown ticket or scene, 409 when the account has no callback target.
    */
   scan(opts?: ScanOptions): Promise<ScanResult>
-  /** Forget calls, injections, latency, tokens, quotas, dedup, deliveries and tickets; accounts, users, templates stay. */
+  /** From now on: the delay and status of TEMPLATESENDJOBFINISH events (given fields only), or `false` for none. */
+  setTemplateFinish(opts: TemplateFinishOptions | false): void
+  /**
+   * Forget calls, injections, latency, tokens, quotas, dedup, deliveries and tickets, and restore the
+   * templateFinish option given at start; accounts, users, templates and callback targets stay.
+   */
   reset(): void
 }

@@ -5,17 +5,13 @@
  * https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_event_pushes.html
  * https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Message_encryption_and_decryption_instructions.html
  */
-import { createHash } from 'node:crypto'
 import { unixSeconds } from '../lib/clock'
-import { aesKeyFrom, decrypt, encrypt, isValidEncodingAesKey } from '../wechat/crypto'
-import { msgSignature, sha1Signature } from '../wechat/signature'
+import { isValidEncodingAesKey } from '../wechat/crypto'
 import { cdata, parseXml } from '../wechat/xml'
-import { type QrRecord, type SandboxState, accountOrThrow, randomChars } from './sandbox.state'
+import { originalIdOf, pushEvent } from './push'
+import { type QrRecord, type SandboxState, accountOrThrow } from './sandbox.state'
 import { type CallbackTarget, DEMO_SCAN_OPENID, type ScanOptions, type ScanResult, type ScanSent } from './sandbox.types'
 import { addUser, setSubscribed } from './users'
-
-/** WeChat's retry rule: the first try plus two retries. */
-const MAX_ATTEMPTS = 3
 
 /** A scan that cannot happen; `status` is what the control API answers. */
 export class ScanError extends Error {
@@ -25,9 +21,7 @@ export class ScanError extends Error {
   }
 }
 
-/** The account's original ID (ToUserName of every event): `gh_` + 12 hex digits, stable per appId. */
-export const originalIdOf = (appId: string): string =>
-  `gh_${createHash('sha1').update(`original-id:${appId}`).digest('hex').slice(0, 12)}`
+export { originalIdOf }
 
 /** Checks a target before it is stored, so a typo fails at setup rather than at the first scan. */
 export const setCallback = (state: SandboxState, appId: string, target: CallbackTarget | undefined): void => {
@@ -79,66 +73,13 @@ const findTicket = (state: SandboxState, opts: ScanOptions, defaultAppId: string
   return found
 }
 
-const randomBytes = (state: SandboxState, n: number): Buffer =>
-  Buffer.from(Array.from({ length: n }, () => Math.min(255, Math.floor(state.random() * 256))))
-
 /** The plaintext event, element for element as WeChat sends it. */
 const eventXml = (p: { toUser: string; openid: string; createTime: number; event: string; eventKey: string; ticket: string }): string =>
   `<xml><ToUserName>${cdata(p.toUser)}</ToUserName><FromUserName>${cdata(p.openid)}</FromUserName>` +
   `<CreateTime>${p.createTime}</CreateTime><MsgType>${cdata('event')}</MsgType><Event>${cdata(p.event)}</Event>` +
   `<EventKey>${cdata(p.eventKey)}</EventKey><Ticket>${cdata(p.ticket)}</Ticket></xml>`
 
-/** The signed URL and the body: plaintext, or in safe mode the envelope with `encrypt_type` and `msg_signature`. */
-const buildRequest = (state: SandboxState, appId: string, target: CallbackTarget, openid: string, plainXml: string, toUser: string) => {
-  const timestamp = String(unixSeconds(state.clock))
-  // WeChat's nonces are decimal numbers of 9 to 10 digits.
-  const nonce = randomChars(state, '123456789', 1) + randomChars(state, '0123456789', 9)
-  const url = new URL(target.url)
-  url.searchParams.set('signature', sha1Signature([target.token, timestamp, nonce]))
-  url.searchParams.set('timestamp', timestamp)
-  url.searchParams.set('nonce', nonce)
-  url.searchParams.set('openid', openid)
-  if (target.aesKey === undefined) return { url: url.toString(), body: plainXml }
-  const enc = encrypt(plainXml, aesKeyFrom(target.aesKey), appId, randomBytes(state, 16))
-  url.searchParams.set('encrypt_type', 'aes')
-  url.searchParams.set('msg_signature', msgSignature({ token: target.token, timestamp, nonce, encrypt: enc }))
-  return { url: url.toString(), body: `<xml><ToUserName>${cdata(toUser)}</ToUserName><Encrypt>${cdata(enc)}</Encrypt></xml>` }
-}
-
-interface Attempt {
-  status: number
-  body: string
-  error?: string
-}
-
-/** One POST; the timeout covers the whole answer, body included. */
-const attempt = async (url: string, body: string, timeoutMs: number, stopping: AbortSignal): Promise<Attempt> => {
-  const signal = AbortSignal.any([stopping, AbortSignal.timeout(timeoutMs)])
-  try {
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'text/xml' }, body, signal })
-    return { status: res.status, body: await res.text() }
-  } catch (e) {
-    const timedOut = e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError') && !stopping.aborted
-    return { status: 0, body: '', error: timedOut ? `no answer within ${timeoutMs} ms` : e instanceof Error ? e.message : String(e) }
-  }
-}
-
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
-
-/** Opens a safe-mode reply envelope as WeChat would: msg_signature first, then decrypt. `success` and '' pass as they are. */
-const openReply = (raw: string, target: CallbackTarget, appId: string): { reply: string; error?: string } => {
-  if (target.aesKey === undefined || !raw.trimStart().startsWith('<')) return { reply: raw }
-  try {
-    const env = parseXml(raw)
-    const enc = text(env.Encrypt)
-    if (enc === undefined) return { reply: raw, error: 'safe mode reply without <Encrypt>' }
-    const expected = msgSignature({ token: target.token, timestamp: text(env.TimeStamp) ?? '', nonce: text(env.Nonce) ?? '', encrypt: enc })
-    if (expected !== env.MsgSignature) return { reply: raw, error: 'reply MsgSignature does not match' }
-    return { reply: decrypt(enc, aesKeyFrom(target.aesKey), appId).xml }
-  } catch (e) {
-    return { reply: raw, error: `cannot open the reply: ${e instanceof Error ? e.message : String(e)}` }
-  }
-}
 
 /** The <Content> of a passive text reply, if that is what the reply is. */
 const replyTextOf = (reply: string): string | undefined => {
@@ -179,25 +120,12 @@ export const scan = async (state: SandboxState, opts: ScanOptions, ctx: ScanCont
     toUser, openid, createTime: unixSeconds(state.clock), event, ticket,
     eventKey: subscribing ? `qrscene_${rec.scene}` : rec.scene,
   })
-  // Built once: a retry is the very same request (same nonce, same signature, same ciphertext).
-  const req = buildRequest(state, rec.appId, target, openid, plainXml, toUser)
-
-  let last: Attempt = { status: 0, body: '' }
-  let attempts = 0
-  while (attempts < MAX_ATTEMPTS && !ctx.stopping.aborted) {
-    attempts++
-    last = await attempt(req.url, req.body, ctx.timeoutMs, ctx.stopping)
-    if (last.status === 200) break
-  }
-  const result: ScanSent = { ...base, sent: true, event, status: last.status, reply: last.body, attempts }
-  if (last.status === 200) {
-    const opened = openReply(last.body, target, rec.appId)
-    result.reply = opened.reply
-    if (opened.error !== undefined) result.error = opened.error
-    const replyText = replyTextOf(opened.reply)
+  const pushed = await pushEvent(state, rec.appId, target, openid, plainXml, ctx)
+  const result: ScanSent = { ...base, sent: true, event, status: pushed.status, reply: pushed.reply, attempts: pushed.attempts }
+  if (pushed.error !== undefined) result.error = pushed.error
+  if (pushed.status === 200) {
+    const replyText = replyTextOf(pushed.reply)
     if (replyText !== undefined) result.replyText = replyText
-  } else if (last.error !== undefined) {
-    result.error = last.error
   }
   return result
 }

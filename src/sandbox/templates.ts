@@ -1,13 +1,15 @@
 /**
- * @module Template message send (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html,
- * PROTOCOL.md §5.4): checks the recipient, the template and each data value, dedups on client_msg_id for
- * 10 minutes, and answers a msgid beyond 2^53 written raw into the JSON text, as WeChat does.
+ * @module Template messages (https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html):
+ * send (PROTOCOL.md §5.4) checks the recipient, the template and each data value, dedups on client_msg_id for
+ * 10 minutes, and answers a msgid beyond 2^53 written raw into the JSON text, as WeChat does; then the server
+ * schedules the TEMPLATESENDJOBFINISH event (template-finish.ts). get_all_private_template (§9.5) lists the
+ * account's templates.
  */
 import { z } from 'zod'
 import { type SandboxRequest, type SandboxState, accountOrThrow, nextSeq } from './sandbox.state'
-import type { DeliveredMessage } from './sandbox.types'
-import { readAuthedPost } from './tokens'
-import { jsonText, wxError } from './wx-reply'
+import type { DeliveredMessage, SandboxTemplate, TemplateInit } from './sandbox.types'
+import { checkAccessToken, readAuthedPost } from './tokens'
+import { jsonAnswer, jsonText, wxError } from './wx-reply'
 
 /** "对于同一个openid + client_msg_id, 只发送一条消息, 10分钟有效". */
 const DEDUP_WINDOW_MS = 10 * 60_000
@@ -66,11 +68,33 @@ export const handleTemplateSend = (state: SandboxState, req: SandboxRequest): Re
   if (body.url !== undefined) delivered.url = body.url
   if (body.miniprogram !== undefined) delivered.miniprogram = body.miniprogram
   state.delivered.push(delivered)
+  state.onTemplateSent?.({ ...delivered })
   return sentAnswer(msgid)
 }
 
-export const addTemplate = (state: SandboxState, appId: string, templateId: string): void => {
-  accountOrThrow(state, appId).templates.add(templateId)
+/** GET /cgi-bin/template/get_all_private_template: the token's account's templates, in the order added. */
+export const handleTemplateList = (state: SandboxState, req: SandboxRequest): Response => {
+  const acc = checkAccessToken(state, req)
+  if (acc instanceof Response) return acc
+  return jsonAnswer({
+    template_list: [...acc.templates.values()].map((t) => ({
+      template_id: t.templateId, title: t.title, primary_industry: t.primaryIndustry, deputy_industry: t.deputyIndustry,
+      content: t.content, example: t.example,
+    })),
+  })
+}
+
+export const addTemplate = (state: SandboxState, appId: string, templateId: string, init: TemplateInit = {}): void => {
+  if (!templateId) throw new Error('sandbox: empty templateId')
+  const t: SandboxTemplate = {
+    templateId,
+    title: init.title ?? templateId,
+    content: init.content ?? '',
+    example: init.example ?? '',
+    primaryIndustry: init.primaryIndustry ?? '',
+    deputyIndustry: init.deputyIndustry ?? '',
+  }
+  accountOrThrow(state, appId).templates.set(templateId, t)
 }
 
 export const deliveredMessages = (state: SandboxState, appId?: string): DeliveredMessage[] =>
