@@ -12,6 +12,7 @@ import { ConfigInvalid, loadSettings, type Config } from './config'
 import { createDeps } from './deps'
 import { ALL_SCOPES, parseScopes } from './domain/apikey.service'
 import { AppError } from './lib/errors'
+import { nearestName } from './lib/did-you-mean'
 import { createLogger } from './lib/log'
 import { migrate } from './store/migrate'
 import { DatabaseOpenError, openDb, shownDbPath } from './store/db'
@@ -26,8 +27,9 @@ Usage:
   wxgate migrate                      apply pending migrations and exit
   wxgate apikey create --name NAME [--scopes a,b]   create an API key (printed once, last line)
   wxgate apikey list                  list API keys (never the secret)
-  wxgate apikey revoke ID             revoke an API key
+  wxgate apikey revoke ID             revoke an API key (given the key itself by mistake: that key; only the id is printed)
   wxgate channel add --id ID --appid A --secret S --token T [--aes-key K]   add or update a channel
+                                      (S, T or K as '-': read from stdin, one line, off the shell history)
   wxgate channel list                 list channels (never secrets)
   wxgate doctor [--channel ID] [--url https://your.domain/wechat]   check a channel for real (exit 1 on a FAIL)
   wxgate --help | --version
@@ -43,12 +45,42 @@ const err = (s: string) => process.stderr.write(s + '\n')
 // CLI commands log only warnings and errors, to stderr, so that stdout stays parseable.
 const cliDeps = (config: Config) => createDeps(config, { log: createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') }) })
 
-const flags = <O extends NonNullable<Parameters<typeof parseArgs>[0]>['options']>(args: string[], options: O) => {
+const flags = <O extends NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>>(args: string[], options: O) => {
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true })
   } catch (e) {
-    throw new UsageError((e as Error).message)
+    const message = (e as Error).message
+    // parseArgs names the unknown flag and explains `--`; a misspelling deserves the right name instead.
+    const unknown = /^Unknown option '(-[^'=]+)/.exec(message)?.[1]
+    if (unknown) {
+      const known = Object.keys(options).map((k) => `--${k}`)
+      const near = nearestName(unknown, known)
+      throw new UsageError(`unknown option ${unknown}; ${near ? `did you mean ${near}?` : `the options here are ${known.join(', ')}`}`)
+    }
+    throw new UsageError(message)
   }
+}
+
+/**
+ * `--secret -` (or `--token -`, `--aes-key -`): the value is the first line of stdin, without its line
+ * ending, so that it stays out of shell history and the process list. One value per run can come from
+ * stdin; more than one line is refused (a whole file piped in by mistake). On a terminal it is read up to
+ * the first Enter (and is echoed: pipe it in to keep it off the screen).
+ */
+const readStdinLine = async (flag: string): Promise<string> => {
+  const tty = process.stdin.isTTY === true
+  if (tty) process.stderr.write(`${flag} -: type or paste the value, then Enter: `)
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) {
+    chunks.push(Buffer.from(chunk as Uint8Array))
+    if (tty && chunk.includes(10)) break
+  }
+  const lines = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)
+  const value = lines[0]!.trim()
+  const how = `pipe it in, e.g. \`printf '%s\\n' "$VALUE" | wxgate channel add … ${flag} -\``
+  if (value === '') throw new UsageError(`${flag} - reads the value from stdin, which gave an empty line: ${how}`)
+  if (!tty && lines.slice(1).some((l) => l.trim() !== '')) throw new UsageError(`${flag} - reads one line from stdin, which gave more than one: ${how}`)
+  return value
 }
 
 const run = async (argv: string[]): Promise<number> => {
@@ -109,10 +141,11 @@ const run = async (argv: string[]): Promise<number> => {
         return 0
       }
       if (sub === 'revoke') {
-        const id = rest[0]
-        if (!id) throw new UsageError('apikey revoke needs an ID')
-        await deps.apiKeys.revoke(id)
-        out(`revoked ${id}`)
+        const arg = rest[0]
+        if (!arg) throw new UsageError('apikey revoke needs an ID')
+        // The argument may be a pasted key: only the id is ever printed.
+        const { id, revoked } = await deps.apiKeys.revoke(arg)
+        out(revoked ? `revoked ${id}` : `${id} was revoked already`)
         return 0
       }
       throw new UsageError('apikey needs create, list or revoke')
@@ -125,6 +158,9 @@ const run = async (argv: string[]): Promise<number> => {
         const v = f.values
         for (const k of ['id', 'appid', 'secret'] as const) if (v[k] === undefined) throw new UsageError(`channel add needs --${k}`)
         if (v.token === undefined) throw new UsageError('channel add needs --token')
+        const fromStdin = (['secret', 'token', 'aes-key'] as const).filter((k) => v[k] === '-')
+        if (fromStdin.length > 1) throw new UsageError(`only one value can come from stdin; ${fromStdin.map((k) => `--${k} -`).join(' and ')} were given`)
+        for (const k of fromStdin) v[k] = await readStdinLine(`--${k}`)
         const { created, channel } = await deps.channels.upsert({ id: v.id, appId: v.appid, appSecret: v.secret, token: v.token, aesKey: v['aes-key'] ?? null })
         out(`${created ? 'added' : 'updated'} channel ${channel.id} (${channel.appId}, ${channel.mode} mode)`)
         return 0

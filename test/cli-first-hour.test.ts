@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Database } from 'bun:sqlite'
 import { startGatewayProcess } from './support/gateway-process'
 
 const main = join(import.meta.dir, '..', 'src', 'main.ts')
@@ -122,5 +123,86 @@ describe('a database that cannot be opened names the fix (one stderr line, exit 
     expect(sentence).toContain(`cannot open the database ${path}`)
     const logged = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: string; msg: string })
     expect(logged.some((l) => l.level === 'error' && l.msg === sentence)).toBe(true)
+  })
+})
+
+describe('secrets off the command line (SPEC §1)', () => {
+  const secretOf = (db: string, id: string) => {
+    const sqlite = new Database(db, { readonly: true })
+    try {
+      return sqlite.query('SELECT app_secret AS s, token AS t FROM channels WHERE id = ?').get(id) as { s: string; t: string }
+    } finally {
+      sqlite.close()
+    }
+  }
+
+  test('channel add --secret - reads the AppSecret from stdin (one line, the newline trimmed); it is never printed', () => {
+    const r = cli(['channel', 'add', '--id', 'piped', '--appid', 'wx1234567890abcdef', '--secret', '-', '--token', 'pipedtoken'], { input: 'stdin-app-secret-0123\n' })
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('added channel piped')
+    expect(secretOf(env.WXGATE_DB!, 'piped')).toEqual({ s: 'stdin-app-secret-0123', t: 'pipedtoken' })
+    expect(r.stdout + r.stderr).not.toContain('stdin-app-secret-0123')
+    // Windows line ending, no trailing newline at all: the same.
+    expect(cli(['channel', 'add', '--id', 'piped', '--appid', 'wx1234567890abcdef', '--secret', '-', '--token', 'pipedtoken'], { input: 'second-secret\r\n' }).code).toBe(0)
+    expect(secretOf(env.WXGATE_DB!, 'piped').s).toBe('second-secret')
+    expect(cli(['channel', 'add', '--id', 'piped', '--appid', 'wx1234567890abcdef', '--secret', '-', '--token', 'pipedtoken'], { input: 'third-secret' }).code).toBe(0)
+    expect(secretOf(env.WXGATE_DB!, 'piped').s).toBe('third-secret')
+  })
+
+  test('--token - reads the callback Token the same way', () => {
+    const r = cli(['channel', 'add', '--id', 'piped2', '--appid', 'wx1234567890abcdef', '--secret', 'argsecret', '--token', '-'], { input: 'stdintoken42\n' })
+    expect(r.code).toBe(0)
+    expect(secretOf(env.WXGATE_DB!, 'piped2').t).toBe('stdintoken42')
+  })
+
+  test('an empty stdin, two lines, or two values from stdin are usage errors (exit 2) that say what to do', () => {
+    const base = ['channel', 'add', '--id', 'bad', '--appid', 'wx1234567890abcdef', '--token', 'tok42']
+    for (const input of ['', '\n', '  \n']) {
+      const r = cli([...base, '--secret', '-'], { input })
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain('--secret -')
+      expect(r.stderr).toContain('stdin')
+    }
+    const two = cli([...base, '--secret', '-'], { input: 'firstLineXyz\nsecondLineXyz\n' })
+    expect(two.code).toBe(2)
+    expect(two.stderr).toContain('more than one')
+    expect(two.stderr).not.toContain('LineXyz')
+    const both = cli(['channel', 'add', '--id', 'bad', '--appid', 'wx1234567890abcdef', '--secret', '-', '--token', '-'], { input: 'x\n' })
+    expect(both.code).toBe(2)
+    expect(both.stderr).toContain('only one')
+  })
+
+  test('apikey revoke with the key pasted instead of its id revokes that key and prints only the id; no message echoes the argument', () => {
+    const created = cli(['apikey', 'create', '--name', 'pasted', '--scopes', 'read'])
+    const key = created.stdout.trim().split('\n').at(-1)!
+    const id = /created API key (key_[0-9a-f]+)/.exec(created.stdout)![1]!
+    const r = cli(['apikey', 'revoke', key])
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim()).toBe(`revoked ${id}`)
+    expect(r.stdout + r.stderr).not.toContain(key)
+    expect(cli(['apikey', 'list']).stdout.split('\n').find((l) => l.startsWith(id))).toContain('revoked')
+    // Again: no active key is that key now; the message still does not echo it.
+    const again = cli(['apikey', 'revoke', key])
+    expect(again.code).toBe(1)
+    expect(again.stdout + again.stderr).not.toContain(key)
+    expect(again.stderr).toContain('apikey list')
+    for (const arg of ['key_0123456789ab', 'wxg_notAKeyWeKnow0123456789', 'typo-of-something']) {
+      const u = cli(['apikey', 'revoke', arg])
+      expect(u.code).toBe(1)
+      expect(u.stdout + u.stderr).not.toContain(arg)
+    }
+  })
+})
+
+describe('a misspelled flag suggests the right one', () => {
+  test.each([
+    [['apikey', 'create', '--name', 'x', '--scope', 'read'], '--scope', '--scopes'],
+    [['channel', 'add', '--id', 'c', '--app-id', 'wx1234567890abcdef', '--secret', 's', '--token', 'tok'], '--app-id', '--appid'],
+    [['channel', 'add', '--id', 'c', '--appid', 'wx1234567890abcdef', '--secret', 's', '--token', 'tok', '--aeskey', 'k'], '--aeskey', '--aes-key'],
+    [['doctor', '--chanel', 'x'], '--chanel', '--channel'],
+  ])('%p', (args, wrong, right) => {
+    const r = cli(args)
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain(`unknown option ${wrong}; did you mean ${right}?`)
   })
 })

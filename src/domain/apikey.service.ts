@@ -74,9 +74,28 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
       return { key, info: toInfo(row) }
     },
     list: (): ApiKeyInfo[] => repo.list().map(toInfo),
-    revoke: async (id: string): Promise<void> => {
-      if (!repo.exists(id)) throw new NotFoundError(`no API key with id '${id}'`)
-      await db.tx(() => repo.revoke(id, clock.now()))
+    /**
+     * Revokes a key by its id, or by the key itself when that is what was given (pasted from where it was
+     * shown, it is found by its hash). The argument is never put in a message: it may be a live key.
+     * Returns the id, and whether it was active until now.
+     */
+    revoke: async (idOrKey: string): Promise<{ id: string; revoked: boolean }> => {
+      let id = repo.exists(idOrKey) ? idOrKey : undefined
+      if (id === undefined) {
+        const hash = sha256(idOrKey)
+        if (adminHash && timingSafeEqual(adminHash, Buffer.from(hash, 'hex'))) {
+          throw new ValidationError('that is WXGATE_ADMIN_TOKEN, which is a setting, not a stored key: change or remove the setting and restart wxgate')
+        }
+        id = repo.findActiveByHash(hash)?.id
+      }
+      if (id === undefined) {
+        throw new NotFoundError(idOrKey.startsWith('wxg_')
+          ? 'no active API key is the key given (revoked already, or made against another database?); run `wxgate apikey list` for the ids'
+          : 'no API key with the id given; run `wxgate apikey list` for the ids')
+      }
+      const found = id
+      const revoked = await db.tx(() => repo.revoke(found, clock.now()))
+      return { id: found, revoked }
     },
     /** Resolves a bearer token to a principal, or throws 401. */
     authenticate: (bearer: string | undefined): Principal => {
