@@ -106,6 +106,8 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     const channel = channelOrThrow(channelId)
     checkPlainSignature(channel, q)
     if (q.echostr === undefined) throw new InvalidSignatureError('missing echostr')
+    // What the WeChat admin's 提交 (服务器配置) does: seen in the journal, so a passed check is told from none.
+    log.info('URL verification passed (服务器配置 提交)', { channel: channel.id })
     return q.echostr
   }
 
@@ -194,6 +196,18 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     const ctx = { msgType: message.msgType, dedupKey: key }
 
     const answer = (body: string, outcome: CallbackAnswer['outcome']): CallbackAnswer => {
+      // One line per callback (answer is called once per request), so a user's first message shows in the
+      // journal. The fields are built here only, once; the content only at debug (it is a user's words).
+      if (log.enabled('info')) {
+        log.info('callback', {
+          channel: channel.id,
+          type: message.kind === 'unknown' ? message.event ?? message.msgType : message.kind,
+          openid: message.fromUserName,
+          dedupKey: key,
+          ...(outcome === 'duplicate' || outcome === 'waited' ? { duplicate: true } : {}),
+          ...(log.enabled('debug') ? { body: plainXml } : {}),
+        })
+      }
       if (body === SUCCESS) return { status: 200, body: SUCCESS, contentType: 'text/plain; charset=utf-8', outcome, ...ctx }
       const out = encrypted
         ? encryptReply({ plainXml: body, token: channel.token, key: aesKeyFrom(channel.aesKey!), appId: channel.appId, timestamp: String(unixSeconds(clock)), nonce: q.nonce!, random16: random.bytes(16) })
@@ -201,7 +215,6 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
       return { status: 200, body: out, contentType: 'application/xml; charset=utf-8', outcome, ...ctx }
     }
 
-    log.debug('callback', { channel: channel.id, dedupKey: key, msgType: message.msgType, body: plainXml })
     const flightKey = `${channel.id}\u0000${key}`
     for (let attempt = 0; ; attempt++) {
       // A copy of a message whose first attempt still runs in this process waits for it.
