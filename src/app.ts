@@ -12,6 +12,7 @@ import { readJsonBody } from './http/json-body'
 import { metricsRoutes } from './http/metrics.routes'
 import { docs } from './http/openapi'
 import { sendRoutes } from './http/send.routes'
+import { templatesRoutes } from './http/templates.routes'
 import { tokensRoutes } from './http/tokens.routes'
 import { VERSION } from './version'
 
@@ -30,6 +31,7 @@ export const createApp = (deps: Deps) => new Elysia()
   })
   .use(channelsRoutes({ channels: deps.channels, apiKeys: deps.apiKeys }))
   .use(tokensRoutes({ tokens: deps.tokens, apiKeys: deps.apiKeys }))
+  .use(templatesRoutes({ templates: deps.templates, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
   .use(sendRoutes({ send: deps.send, apiKeys: deps.apiKeys }))
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))

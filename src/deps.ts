@@ -12,6 +12,7 @@ import { bindRules } from './domain/handlers/bind.rules'
 import { deliveryRules } from './domain/handlers/delivery.rules'
 import { createOutbox } from './domain/outbox'
 import { createSendService } from './domain/send.service'
+import { createTemplatesService } from './domain/templates.service'
 import { createTokenService } from './domain/token.service'
 import { systemClock, type Clock } from './lib/clock'
 import { createLogger, type Logger } from './lib/log'
@@ -85,6 +86,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     db, clock, random, log, channels, tokens, wechat,
     defaultChannel: config.WXGATE_CHANNEL,
     qrImageBase: qrImageBaseFor(config.WXGATE_WECHAT_API),
+    defaultTtlSeconds: config.WXGATE_BIND_TTL,
   })
 
   const outbox = createOutbox({
@@ -93,9 +95,10 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
     onResult: metrics.messageResult,
   })
-  const send = createSendService({ db, clock, random, log, channels, outbox, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000 })
+  const templates = createTemplatesService({ clock, log, channels, tokens, wechat })
+  const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000 })
 
-  return { config, clock, random, log, db, metrics, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, send, simulateScan: o.simulateScan }
+  return { config, clock, random, log, db, metrics, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 
@@ -106,9 +109,10 @@ export type Deps = ReturnType<typeof createDeps>
 export const qrImageBaseFor = (apiBase: string): string =>
   new URL(apiBase).hostname === 'api.weixin.qq.com' ? 'https://mp.weixin.qq.com' : apiBase
 
-/** Upserts the channel the environment defines (WXGATE_CHANNEL + WXGATE_APPID/APPSECRET/TOKEN/AES_KEY). */
+/** Upserts the channel the environment defines (WXGATE_CHANNEL + WXGATE_APPID/APPSECRET/TOKEN/AES_KEY/CHANNEL_NAME). */
 export const upsertEnvChannel = async (deps: Deps): Promise<void> => {
   const c = deps.config
   if (!c.WXGATE_APPID || !c.WXGATE_APPSECRET) return
-  await deps.channels.upsert({ id: c.WXGATE_CHANNEL, appId: c.WXGATE_APPID, appSecret: c.WXGATE_APPSECRET, token: c.WXGATE_TOKEN ?? '', aesKey: c.WXGATE_AES_KEY ?? null })
+  // Without WXGATE_CHANNEL_NAME the stored name (set through the API or the CLI) is kept.
+  await deps.channels.upsert({ id: c.WXGATE_CHANNEL, appId: c.WXGATE_APPID, appSecret: c.WXGATE_APPSECRET, token: c.WXGATE_TOKEN ?? '', aesKey: c.WXGATE_AES_KEY ?? null, ...(c.WXGATE_CHANNEL_NAME ? { name: c.WXGATE_CHANNEL_NAME } : {}) })
 }

@@ -18,6 +18,7 @@ import { messagesRepo, type MessageRow, type MessageStatus, type NewMessage } fr
 import type { ChannelService } from './channel.service'
 import type { Outbox } from './outbox'
 import { checkTemplateData, type TemplateDataWarning } from './template-data'
+import { checkAgainstTemplates, type TemplatesService } from './templates.service'
 
 export const MAX_RECIPIENTS = 1000
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000
@@ -97,6 +98,8 @@ export interface SendServiceDeps {
   log: Logger
   channels: ChannelService
   outbox: Outbox
+  /** The channel's template list, to refuse data keys a template does not have (absent: no such check). */
+  templates?: Pick<TemplatesService, 'forSend'>
   defaultChannel: string
   /** Finished messages are deleted this long after they finished (ms). */
   retentionMs: number
@@ -149,6 +152,11 @@ export const createSendService = (deps: SendServiceDeps) => {
     if (to.length + openids.length > MAX_RECIPIENTS) throw new ValidationError(`to: at most ${MAX_RECIPIENTS} recipients`)
     const checked = checkTemplateData(body.data)
     if (checked.errors.length > 0) throw new ValidationError(checked.errors[0]!.message, { details: checked.errors })
+    // The template list is read before the transaction (a WeChat call at most, within 1 s; never a failed send
+    // because it could not be read), and judged inside it, after the replay check: a replay answers as before.
+    const list = deps.templates ? await deps.templates.forSend(channelId) : undefined
+    const against = list ? checkAgainstTemplates(list, { channelId, templateId: body.templateId, keys: Object.keys(body.data) }) : {}
+    const warnings = against.warning ? [...checked.warnings, against.warning] : checked.warnings
 
     const { idempotencyKey: _omit, ...rest } = body
     const bodyHash = createHash('sha256').update(canonical({ ...rest, channel: channelId })).digest('hex')
@@ -169,6 +177,7 @@ export const createSendService = (deps: SendServiceDeps) => {
           return { answer: JSON.parse(earlier.answer) as SendAnswer, replay: true }
         }
       }
+      if (against.error) throw against.error
       const { out, unresolved } = resolve(orm, channelId, to, openids)
       if (out.length > MAX_RECIPIENTS) throw new ValidationError(`to: these subjects have ${out.length} bindings; at most ${MAX_RECIPIENTS} recipients`)
       const id = newId('req')
@@ -182,7 +191,7 @@ export const createSendService = (deps: SendServiceDeps) => {
         id,
         recipients: rows.map((m) => ({ messageId: m.id, ...(m.subject ? { subject: m.subject } : {}), openid: m.openid, status: m.status as MessageStatus, ...(m.error ? { error: m.error } : {}) })),
         unresolved,
-        ...(checked.warnings.length > 0 ? { warnings: checked.warnings } : {}),
+        ...(warnings.length > 0 ? { warnings } : {}),
       }
       // A key older than the window is free again: the old row makes room for the new one.
       if (key !== undefined) r.forgetRequest(ctx.apiKeyId, key)

@@ -21,7 +21,8 @@ export type KeyType = (typeof KEY_TYPES)[number]
 export type TemplateValue = string | { value: string; color?: string }
 /** `limit` names the rule broken ("at most 20 characters"); `message` is one sentence naming key and rule. */
 export interface TemplateDataIssue { key: string; limit: string; message: string }
-export type TemplateWarningCode = 'emoji' | 'line_break' | 'color_ignored' | 'field_dropped' | 'too_long'
+/** unknown_template: the channel's template list (templates.service.ts) has no such templateId. */
+export type TemplateWarningCode = 'emoji' | 'line_break' | 'color_ignored' | 'field_dropped' | 'too_long' | 'unknown_template'
 export interface TemplateDataWarning { key: string; code: TemplateWarningCode; message: string }
 export interface TemplateRule { maxLength: number; description: string }
 

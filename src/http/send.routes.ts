@@ -24,7 +24,7 @@ export const SendAnswerBody = z.object({
   })),
   unresolved: z.array(z.string()).meta({ description: 'Subjects without any binding on the channel' }),
   warnings: z.array(z.object({ key: z.string(), code: z.string(), message: z.string() })).optional()
-    .meta({ description: 'Values WeChat would silently alter (emoji, line breaks, colours): sent anyway' }),
+    .meta({ description: 'Values WeChat would silently alter (emoji, line breaks, colours), or a templateId the channel\'s template list does not have (unknown_template: WeChat will answer 40037): sent anyway' }),
 }).meta({ id: 'SendAnswer' })
 
 export const MessageBody = z.object({
@@ -73,7 +73,7 @@ export const sendRoutes = (deps: { send: SendService; apiKeys: ApiKeyService }) 
     detail: {
       tags: ['Sending'],
       summary: 'Send a template message to subjects (your user ids) or OpenIDs, through the durable outbox',
-      description: 'Idempotency: `idempotencyKey` or the `Idempotency-Key` header; the same key with the same body within 24 h answers the first answer and sends nothing, with another body 409. Keys are scoped to the API key. At most 1000 recipients.',
+      description: 'Idempotency: `idempotencyKey` or the `Idempotency-Key` header; the same key with the same body within 24 h answers the first answer and sends nothing, with another body 409. Keys are scoped to the API key. At most 1000 recipients. A `data` key the template does not have is 422 naming the template\'s keys (GET /api/channels/:id/templates lists them), when the channel\'s template list can be read within 1 s; otherwise the send is accepted unchecked.',
     },
   })
   .get('/messages/:messageId', ({ params }) => deps.send.get(params.messageId), {

@@ -14,7 +14,7 @@ import { AppError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import { errcodeInfo, ipFromErrmsg, type ErrcodeClass } from '../wechat/errcodes'
 import {
-  ErrorAnswer, OkAnswer, QrCreateAnswer, StableTokenAnswer, TemplateSendAnswer, UserInfoAnswer,
+  ErrorAnswer, OkAnswer, QrCreateAnswer, StableTokenAnswer, TemplateListAnswer, TemplateSendAnswer, UserInfoAnswer,
   type QrCreateBody, type TemplateSendBody,
 } from './endpoints'
 
@@ -171,6 +171,9 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
       call('/cgi-bin/clear_quota/v2', OkAnswer, { method: 'POST', body: { appid: p.appId, appsecret: p.secret } }),
     sendTemplate: (accessToken: string, body: TemplateSendBody) =>
       call('/cgi-bin/message/template/send', TemplateSendAnswer, { method: 'POST', query: { access_token: accessToken }, body }),
+    /** GET /cgi-bin/template/get_all_private_template — the account's templates with their contents. */
+    templateList: (accessToken: string) =>
+      call('/cgi-bin/template/get_all_private_template', TemplateListAnswer, { method: 'GET', query: { access_token: accessToken } }),
     createQrCode: (accessToken: string, body: QrCreateBody) =>
       call('/cgi-bin/qrcode/create', QrCreateAnswer, { method: 'POST', query: { access_token: accessToken }, body }),
     userInfo: (accessToken: string, openid: string) =>

@@ -20,6 +20,22 @@ export type TemplateSendAnswer = z.infer<typeof TemplateSendAnswer>
 export const QrCreateAnswer = z.object({ ticket: z.string().min(1), expire_seconds: z.number().int().optional(), url: z.string().min(1) })
 export type QrCreateAnswer = z.infer<typeof QrCreateAnswer>
 
+/**
+ * GET /cgi-bin/template/get_all_private_template (PROTOCOL.md §9.5): the account's templates (我的模板).
+ * Fields beyond these are kept; a missing content or title reads as ''.
+ */
+export const TemplateListAnswer = z.object({
+  template_list: z.array(z.object({
+    template_id: z.string().min(1),
+    title: z.string().default(''),
+    primary_industry: z.string().optional(),
+    deputy_industry: z.string().optional(),
+    content: z.string().default(''),
+    example: z.string().optional(),
+  }).loose()),
+})
+export type TemplateListAnswer = z.infer<typeof TemplateListAnswer>
+
 export const UserInfoAnswer = z.object({ subscribe: z.number().int(), openid: z.string() }).loose()
 export type UserInfoAnswer = z.infer<typeof UserInfoAnswer>
 

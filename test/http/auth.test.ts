@@ -26,6 +26,7 @@ const NEEDS: Record<string, Scope> = {
   'GET /api/channels/:id/access-token': 'token',
   'POST /api/channels/:id/access-token/reject': 'token',
   'POST /api/channels/:id/clear-quota': 'admin',
+  'GET /api/channels/:id/templates': 'read',
   'POST /api/bindcode': 'bindcode',
   'GET /api/bindcode/:code': 'bindcode',
   'DELETE /api/bindcode/:code': 'bindcode',
