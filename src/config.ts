@@ -36,7 +36,13 @@ export const Config = z.object({
   WXGATE_APPSECRET: optionalString,
   WXGATE_TOKEN: optionalString,
   WXGATE_AES_KEY: optionalString.pipe(z.string().regex(/^[A-Za-z0-9]{43}$/, 'must be 43 characters of [A-Za-z0-9]').optional()),
+  // The environment's channel's display name (公众号名称), shown on the bind page ("关注「…」并完成绑定").
+  WXGATE_CHANNEL_NAME: optionalString.pipe(z.string().trim().min(1).max(64, 'must be at most 64 characters').optional()),
   WXGATE_ALLOW_EMPTY_TOKEN: bool,
+  // Lifetime of a bind code (and its QR code) when a request gives no ttlSeconds: within WeChat's limits
+  // for a temporary QR code. 30 minutes: long enough to pass a link on in a chat and open it.
+  WXGATE_BIND_TTL: z.coerce.number({ error: 'must be a whole number of seconds, 60-2592000' }).int('must be a whole number of seconds, 60-2592000')
+    .min(60, 'must be a whole number of seconds, 60-2592000').max(2_592_000, 'must be a whole number of seconds, 60-2592000').default(1800),
   // Sending (the outbox): per-channel rate and calls in flight, how long a message may keep retrying,
   // and how long finished messages are kept.
   WXGATE_SEND_RATE: posInt('must be a whole number of messages per second, 1 or more').default(20),
@@ -47,7 +53,7 @@ export const Config = z.object({
   // The environment's channel is all-or-nothing: a half-configured channel would fail at the first callback.
   const given = (['WXGATE_APPID', 'WXGATE_APPSECRET', 'WXGATE_TOKEN'] as const).filter((k) => c[k] !== undefined)
   const needed = c.WXGATE_ALLOW_EMPTY_TOKEN ? ['WXGATE_APPID', 'WXGATE_APPSECRET'] : ['WXGATE_APPID', 'WXGATE_APPSECRET', 'WXGATE_TOKEN']
-  if (given.length > 0 || c.WXGATE_AES_KEY !== undefined) {
+  if (given.length > 0 || c.WXGATE_AES_KEY !== undefined || c.WXGATE_CHANNEL_NAME !== undefined) {
     for (const k of needed) {
       if (c[k as keyof typeof c] === undefined) ctx.addIssue({ code: 'custom', path: [k], message: 'is required when the environment defines a channel (WXGATE_APPID, WXGATE_APPSECRET, WXGATE_TOKEN)' })
     }

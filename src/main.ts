@@ -28,7 +28,7 @@ Usage:
   wxgate apikey create --name NAME [--scopes a,b]   create an API key (printed once, last line)
   wxgate apikey list                  list API keys (never the secret)
   wxgate apikey revoke ID             revoke an API key (given the key itself by mistake: that key; only the id is printed)
-  wxgate channel add --id ID --appid A --secret S --token T [--aes-key K]   add or update a channel
+  wxgate channel add --id ID --appid A --secret S --token T [--aes-key K] [--name 公众号名称]   add or update a channel
                                       (S, T or K as '-': read from stdin, one line, off the shell history)
   wxgate channel list                 list channels (never secrets)
   wxgate doctor [--channel ID] [--url https://your.domain/wechat]   check a channel for real (exit 1 on a FAIL)
@@ -154,21 +154,23 @@ const run = async (argv: string[]): Promise<number> => {
       const deps = cliDeps(config)
       saidDb()
       if (sub === 'add') {
-        const f = flags(rest, { id: { type: 'string' }, appid: { type: 'string' }, secret: { type: 'string' }, token: { type: 'string' }, 'aes-key': { type: 'string' } })
+        const f = flags(rest, { id: { type: 'string' }, appid: { type: 'string' }, secret: { type: 'string' }, token: { type: 'string' }, 'aes-key': { type: 'string' }, name: { type: 'string' } })
         const v = f.values
         for (const k of ['id', 'appid', 'secret'] as const) if (v[k] === undefined) throw new UsageError(`channel add needs --${k}`)
         if (v.token === undefined) throw new UsageError('channel add needs --token')
         const fromStdin = (['secret', 'token', 'aes-key'] as const).filter((k) => v[k] === '-')
         if (fromStdin.length > 1) throw new UsageError(`only one value can come from stdin; ${fromStdin.map((k) => `--${k} -`).join(' and ')} were given`)
         for (const k of fromStdin) v[k] = await readStdinLine(`--${k}`)
-        const { created, channel } = await deps.channels.upsert({ id: v.id, appId: v.appid, appSecret: v.secret, token: v.token, aesKey: v['aes-key'] ?? null })
-        out(`${created ? 'added' : 'updated'} channel ${channel.id} (${channel.appId}, ${channel.mode} mode)`)
+        // Without --name an update keeps the stored name; `--name ''` clears it.
+        const name = v.name === undefined ? {} : { name: v.name.trim() === '' ? null : v.name }
+        const { created, channel } = await deps.channels.upsert({ id: v.id, appId: v.appid, appSecret: v.secret, token: v.token, aesKey: v['aes-key'] ?? null, ...name })
+        out(`${created ? 'added' : 'updated'} channel ${channel.id} (${channel.appId}, ${channel.mode} mode${channel.name ? `, 「${channel.name}」` : ''})`)
         return 0
       }
       if (sub === 'list') {
         const list = deps.channels.list()
         if (list.length === 0) out('no channels')
-        for (const c of list) out([c.id, c.appId, c.mode, new Date(c.createdAt).toISOString()].join('\t'))
+        for (const c of list) out([c.id, c.appId, c.mode, new Date(c.createdAt).toISOString(), c.name ?? '-'].join('\t'))
         return 0
       }
       throw new UsageError('channel needs add or list')

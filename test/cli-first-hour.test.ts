@@ -206,3 +206,18 @@ describe('a misspelled flag suggests the right one', () => {
     expect(r.stderr).toContain(`unknown option ${wrong}; did you mean ${right}?`)
   })
 })
+
+describe('a channel\'s display name from the CLI', () => {
+  test('channel add --name sets it, channel list shows it; an update without --name keeps it', () => {
+    const add = ['channel', 'add', '--id', 'named', '--appid', 'wx1234567890abcdef', '--secret', 'named-secret', '--token', 'namedtoken']
+    const r = cli([...add, '--name', '某某科技服务号'])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain('added channel named (wx1234567890abcdef, plaintext mode, 「某某科技服务号」)')
+    const line = () => cli(['channel', 'list']).stdout.split('\n').find((l) => l.startsWith('named\t'))!
+    expect(line().split('\t').at(-1)).toBe('某某科技服务号')
+    expect(cli(add).code).toBe(0)
+    expect(line().split('\t').at(-1)).toBe('某某科技服务号')
+    expect(cli([...add, '--name', '']).code).toBe(0)
+    expect(line().split('\t').at(-1)).toBe('-')
+  })
+})

@@ -19,6 +19,19 @@ describe('settings', () => {
     const c = loadConfig({}, '')
     expect(c).toMatchObject({ WXGATE_HOST: '127.0.0.1', WXGATE_PORT: 3000, WXGATE_DB: './data/wxgate.db', WXGATE_WECHAT_API: 'https://api.weixin.qq.com', WXGATE_LOG_LEVEL: 'info', WXGATE_CALLBACK_MAX_AGE: 300, WXGATE_TRUST_PROXY: 'loopback', WXGATE_CHANNEL: 'default', WXGATE_ALLOW_EMPTY_TOKEN: false, WXGATE_SEND_RATE: 20, WXGATE_SEND_CONCURRENCY: 8, WXGATE_SEND_MAX_AGE: 86_400, WXGATE_MESSAGE_RETENTION_DAYS: 30 })
   })
+  test('bind-code lifetime: WXGATE_BIND_TTL, 60..2592000 s, default 1800', () => {
+    expect(loadConfig({}, '').WXGATE_BIND_TTL).toBe(1800)
+    expect(loadConfig({ WXGATE_BIND_TTL: '60' }, '').WXGATE_BIND_TTL).toBe(60)
+    expect(loadConfig({ WXGATE_BIND_TTL: '2592000' }, '').WXGATE_BIND_TTL).toBe(2_592_000)
+    for (const bad of ['59', '2592001', '30m', '90.5']) expect(fails({ WXGATE_BIND_TTL: bad })).toContain('WXGATE_BIND_TTL')
+  })
+  test('WXGATE_CHANNEL_NAME names the environment\'s channel; alone (no channel) it is refused', () => {
+    const c = loadConfig({ WXGATE_APPID: 'wx1234567890abcdef', WXGATE_APPSECRET: 's', WXGATE_TOKEN: 'tok', WXGATE_CHANNEL_NAME: '某某科技服务号' }, '')
+    expect(c.WXGATE_CHANNEL_NAME).toBe('某某科技服务号')
+    expect(loadConfig({}, '').WXGATE_CHANNEL_NAME).toBeUndefined()
+    expect(fails({ WXGATE_CHANNEL_NAME: '某某科技服务号' })).toContain('WXGATE_APPID')
+    expect(fails({ WXGATE_APPID: 'wx1234567890abcdef', WXGATE_APPSECRET: 's', WXGATE_TOKEN: 'tok', WXGATE_CHANNEL_NAME: 'x'.repeat(65) })).toContain('WXGATE_CHANNEL_NAME')
+  })
   test('each bad value names its variable', () => {
     expect(fails({ WXGATE_PORT: '70000' })).toContain('WXGATE_PORT')
     expect(fails({ WXGATE_ADMIN_TOKEN: 'x'.repeat(23) })).toContain('WXGATE_ADMIN_TOKEN')

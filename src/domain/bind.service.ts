@@ -20,7 +20,8 @@ import { QR_CREATE_API, type TokenService } from './token.service'
 /** WeChat's limits for a temporary QR code: 60 s … 30 days. */
 export const MIN_TTL_SECONDS = 60
 export const MAX_TTL_SECONDS = 2_592_000
-export const DEFAULT_TTL_SECONDS = 600
+/** When neither the request (ttlSeconds) nor WXGATE_BIND_TTL says: 30 minutes. */
+export const DEFAULT_TTL_SECONDS = 1800
 /** Expired codes (bound or not) are deleted this long after they expired; until then GET still answers. */
 export const CODE_GRACE_MS = 7 * 24 * 3600_000
 
@@ -28,7 +29,7 @@ export const BindCodeInput = z.object({
   subject: z.string().trim().min(1, 'must not be empty').max(128).meta({ description: 'Your own user id', example: 'u-42' }),
   label: z.string().trim().min(1).max(64).optional().meta({ description: 'Shown on the bind page', example: '张三 (CRM)' }),
   channel: ChannelId.optional().meta({ description: 'Channel id; default WXGATE_CHANNEL' }),
-  ttlSeconds: z.number().int().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).optional().meta({ description: 'Lifetime of the code and its QR code (default 600)' }),
+  ttlSeconds: z.number().int().min(MIN_TTL_SECONDS).max(MAX_TTL_SECONDS).optional().meta({ description: 'Lifetime of the code and its QR code in seconds (default 1800, or the WXGATE_BIND_TTL setting)' }),
 })
 export type BindCodeInput = z.infer<typeof BindCodeInput>
 
@@ -79,6 +80,8 @@ export interface BindServiceDeps {
   defaultChannel: string
   /** Base of the showqrcode link (https://mp.weixin.qq.com in production). */
   qrImageBase: string
+  /** Lifetime of a code whose request gives no ttlSeconds (WXGATE_BIND_TTL); default DEFAULT_TTL_SECONDS. */
+  defaultTtlSeconds?: number
 }
 
 export const createBindService = (deps: BindServiceDeps) => {
@@ -114,7 +117,7 @@ export const createBindService = (deps: BindServiceDeps) => {
   const create = async (input: BindCodeInput, base: { bindUrlBase: string }) => {
     const channelId = input.channel ?? deps.defaultChannel
     if (!channels.get(channelId)) throw new ValidationError(`channel: no channel '${channelId}'`)
-    const ttl = input.ttlSeconds ?? DEFAULT_TTL_SECONDS
+    const ttl = input.ttlSeconds ?? deps.defaultTtlSeconds ?? DEFAULT_TTL_SECONDS
     // 128 random bits, URL-safe, 22 characters: well inside the 64-character scene limit.
     const code = Buffer.from(random.bytes(16)).toString('base64url')
     const qr = await deps.tokens.withToken(channelId, (accessToken) =>
@@ -145,10 +148,12 @@ export const createBindService = (deps: BindServiceDeps) => {
   }
 
   /** What the public bind page may know: the status and the QR content, nothing about who. */
-  const page = (code: string): { status: BindCodeStatus; label?: string; qrContent: string; expiresAt: number } | undefined => {
+  const page = (code: string): { status: BindCodeStatus; label?: string; accountName?: string; qrContent: string; expiresAt: number } | undefined => {
     const row = codes.get(code)
     if (!row) return undefined
-    return { status: statusOf(row, clock.now()), ...(row.label ? { label: row.label } : {}), qrContent: row.qrUrl, expiresAt: row.expiresAt }
+    // The account to follow is public anyway (it is what the QR code opens); the subject is not shown.
+    const accountName = channels.get(row.channelId)?.name ?? undefined
+    return { status: statusOf(row, clock.now()), ...(row.label ? { label: row.label } : {}), ...(accountName ? { accountName } : {}), qrContent: row.qrUrl, expiresAt: row.expiresAt }
   }
 
   const listBindings = (q: { channel?: string; subject?: string; openid?: string; limit?: number; cursor?: string }) => {

@@ -34,6 +34,11 @@ export const ChannelInput = z.object({
   // WeChat's admin accepts 3-32 letters and digits; empty only with WXGATE_ALLOW_EMPTY_TOKEN.
   token: z.string().regex(/^[A-Za-z0-9]{0,32}$/, 'must be 3-32 letters and digits').refine((t) => t.length === 0 || t.length >= 3, 'must be 3-32 letters and digits'),
   aesKey: z.string().regex(/^[A-Za-z0-9]{43}$/, 'must be 43 characters of [A-Za-z0-9]').optional().nullable(),
+  // The account's display name (公众号名称), shown on the bind page: what the colleague is about to follow.
+  // Left out, the stored one stays (the environment's channel without WXGATE_CHANNEL_NAME keeps a name set
+  // through the API); null clears it.
+  name: z.string().trim().min(1, 'must not be empty (leave it out, or null to clear it)').max(64).nullable().optional()
+    .meta({ description: 'Display name of the Official Account, shown on the bind page', example: '某某科技服务号' }),
   replies: z.object({
     bound: z.string().min(1).max(600).optional(),
     alreadyUsed: z.string().min(1).max(600).optional(),
@@ -49,6 +54,8 @@ export interface Channel {
   token: string
   aesKey: string | null
   replies: ReplyTexts
+  /** Display name (公众号名称) or null. */
+  name: string | null
   mode: 'plaintext' | 'safe'
   createdAt: number
 }
@@ -57,6 +64,7 @@ export interface Channel {
 export interface ChannelView {
   id: string
   appId: string
+  name: string | null
   mode: 'plaintext' | 'safe'
   createdAt: string
 }
@@ -68,11 +76,12 @@ const toChannel = (r: ChannelRow): Channel => ({
   token: r.token,
   aesKey: r.aesKey,
   replies: { ...DEFAULT_REPLIES, ...(r.replies ? (JSON.parse(r.replies) as Partial<ReplyTexts>) : {}) },
+  name: r.name,
   mode: r.aesKey ? 'safe' : 'plaintext',
   createdAt: r.createdAt,
 })
 
-export const viewOf = (c: Channel): ChannelView => ({ id: c.id, appId: c.appId, mode: c.mode, createdAt: new Date(c.createdAt).toISOString() })
+export const viewOf = (c: Channel): ChannelView => ({ id: c.id, appId: c.appId, name: c.name, mode: c.mode, createdAt: new Date(c.createdAt).toISOString() })
 
 export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; allowEmptyToken: boolean }) => {
   const { db, clock, log } = deps

@@ -34,6 +34,7 @@ export const bindPageRoutes = (deps: { bind: BindService; clock: Clock; random: 
       return html(200, renderBindPage({
         status: p.status,
         ...(p.label ? { label: p.label } : {}),
+        ...(p.accountName ? { accountName: p.accountName } : {}),
         qrContent: p.qrContent,
         secondsLeft: Math.max(0, Math.ceil((p.expiresAt - deps.clock.now()) / 1000)),
         statusUrl: `${self}/status`,

@@ -11,6 +11,11 @@ export interface BindPageView {
   status: BindStatus
   /** The subject's display label, e.g. '张三 (CRM)'; user-provided, so it is escaped. */
   label?: string
+  /**
+   * The Official Account's display name (the channel's `name`), e.g. '某某科技服务号': the colleague sees
+   * which account the code will make them follow. Operator-provided, escaped all the same.
+   */
+  accountName?: string
   /** The text to encode in the QR code (WeChat's `qr.url`). */
   qrContent: string
   /** Seconds until expiry, computed by the caller from the server clock. */
@@ -120,6 +125,7 @@ body{margin:0;min-height:100vh;min-height:100dvh;display:flex;align-items:center
 .card{width:100%;max-width:380px;background:#fff;border-radius:16px;padding:28px 20px 24px;box-shadow:0 4px 20px rgba(0,0,0,.08);text-align:center}
 h1{margin:0;font-size:24px;line-height:1.3;font-weight:600}
 .en{display:block;font-size:14px;font-weight:400;color:#4e5969}
+#account{margin:12px 0 0;font-size:17px;font-weight:600;overflow-wrap:anywhere}#account .en{font-weight:400;overflow-wrap:anywhere}
 #label{margin:14px 0 0;padding:8px 12px;border-radius:8px;background:#f2f3f5;font-size:17px;overflow-wrap:anywhere}
 .qr{position:relative;width:100%;max-width:300px;margin:16px auto 4px}
 .qr svg{display:block;width:100%;height:auto}
@@ -145,7 +151,7 @@ const script = (config: string) => `(() => {
     for (const k of ['status', 'hint']) { const [zh, en] = $(k).children; zh.textContent = C.text[s][k][0]; en.textContent = C.text[s][k][1]; }
     if (s === 'pending') return;
     clearTimeout(timer); clearInterval(tick);
-    for (const id of ['qrbox', 'countdown', 'simulate']) { const e = $(id); if (e) e.hidden = true; }
+    for (const id of ['account', 'qrbox', 'countdown', 'simulate']) { const e = $(id); if (e) e.hidden = true; }
     $('mark-' + s).hidden = false;
   };
   const schedule = (ms) => { clearTimeout(timer); if (status === 'pending') timer = setTimeout(poll, ms); };
@@ -222,6 +228,9 @@ export const renderBindPage = (v: BindPageView): string => {
     pending || v.status === s ? `<div id="mark-${s}" class="mark"${pending ? ' hidden' : ''}>${MARKS[s]}</div>` : ''
   const parts = [
     '<h1>绑定微信 <span class="en">Bind WeChat</span></h1>',
+    pending && v.accountName
+      ? `<p id="account">关注「${escapeHtml(v.accountName)}」并完成绑定<span class="en">Follow “${escapeHtml(v.accountName)}” to finish binding</span></p>`
+      : '',
     v.label ? `<p id="label">绑定到：${escapeHtml(v.label)}</p>` : '',
     pending ? `<div id="qrbox" class="qr">${qrSvg(v.qrContent)}<img id="qr-press" class="press" src="${qrPngDataUri(v.qrContent)}" alt=""></div>` : '',
     mark('bound'),

@@ -9,6 +9,7 @@ import { ErrorBody } from './errors'
 export const ChannelView = z.object({
   id: z.string().meta({ example: 'default' }),
   appId: z.string().meta({ example: 'wx1234567890abcdef' }),
+  name: z.string().nullable().meta({ description: 'Display name of the Official Account (null when not set)', example: '某某科技服务号' }),
   mode: z.enum(['plaintext', 'safe']),
   createdAt: z.string().meta({ format: 'date-time' }),
 }).meta({ id: 'Channel' })

@@ -12,6 +12,8 @@ export interface ChannelInput {
   token: string
   aesKey?: string | null
   replies?: Record<string, string> | null
+  /** Display name; undefined leaves the stored one as it is, null clears it. */
+  name?: string | null
 }
 
 export const channelsRepo = (orm: Drizzle) => ({
@@ -26,6 +28,7 @@ export const channelsRepo = (orm: Drizzle) => ({
       token: c.token,
       aesKey: c.aesKey ?? null,
       ...(c.replies !== undefined ? { replies: c.replies === null ? null : JSON.stringify(c.replies) } : {}),
+      ...(c.name !== undefined ? { name: c.name } : {}),
       updatedAt: now,
     }
     const row = orm.insert(channels).values({ id: c.id, ...values, createdAt: now })

@@ -15,6 +15,8 @@ export const channels = sqliteTable('channels', {
   aesKey: text('aes_key'),
   /** JSON object of reply texts ({ bound?, alreadyUsed?, expired? }); null means the Chinese defaults. */
   replies: text('replies'),
+  /** The account's display name (e.g. 某某科技服务号), shown on the bind page; null when not given. */
+  name: text('name'),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 })

@@ -124,6 +124,18 @@ describe('renderBindPage', () => {
     expect(msg).toContain('&lt;img src=x onerror=&quot;alert(1)&quot;&gt;')
   })
 
+  test('the account to follow is named, Chinese first, escaped; only while pending; hidden with the QR code once final', () => {
+    const html = renderBindPage(view({ accountName: '某某科技服务号' }))
+    expect(html).toContain('<p id="account">关注「某某科技服务号」并完成绑定<span class="en">Follow “某某科技服务号” to finish binding</span></p>')
+    expect(html.indexOf('id="account"')).toBeLessThan(html.indexOf('id="qrbox"'))
+    expect(html).toContain("for (const id of ['account', 'qrbox', 'countdown', 'simulate'])")
+    const evil = renderBindPage(view({ accountName: '<img src=x onerror="alert(1)">' }))
+    expect(evil).not.toContain('<img src=x')
+    expect(evil).toContain('关注「&lt;img src=x onerror=&quot;alert(1)&quot;&gt;」并完成绑定')
+    expect(renderBindPage(view())).not.toContain('id="account"')
+    for (const status of ['bound', 'expired'] as const) expect(renderBindPage(view({ status, accountName: '某某科技服务号' }))).not.toContain('某某科技服务号')
+  })
+
   test('URLs go into the script as JSON that cannot close the script element', () => {
     const evil = '/bind/x/status?</script><script>alert(1)</script><!--\u2028'
     const html = renderBindPage(view({ statusUrl: evil, simulateScanUrl: '/sim?a=1&b=</SCRIPT>' }))
