@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { loadConfig, startEnvironment } from './config'
 import { createDeps } from './deps'
-import { DEMO_ACCOUNT, DEMO_TEMPLATES, startSandbox } from './sandbox'
+import { DEFAULT_FINISH_DELAY_MS, DEMO_ACCOUNT, DEMO_TEMPLATES, startSandbox } from './sandbox'
 import { systemRandom, randomAlnum } from './lib/random'
 import { exitOnSignals, startServer } from './server'
 import { sha1Signature } from './wechat/signature'
@@ -23,8 +23,11 @@ export const runDemo = async (args: string[]): Promise<number> => {
   const port = Number(/^--port=(\d+)$/.exec(args.find((a) => a.startsWith('--port=')) ?? '')?.[1] ?? process.env.WXGATE_PORT ?? 3000)
   const dir = mkdtempSync(join(tmpdir(), 'wxgate-demo-'))
   // The sandbox WeChat runs in this process: the gateway talks to it over loopback HTTP exactly as to
-  // api.weixin.qq.com.
-  const sandbox = await startSandbox({ accounts: [DEMO_ACCOUNT] })
+  // api.weixin.qq.com. After each delivered template message it sends WeChat's TEMPLATESENDJOBFINISH event to
+  // the gateway, so a demo message goes on from `sent` to `delivered`. It waits DEFAULT_FINISH_DELAY_MS (200 ms)
+  // first: the gateway records the msgid a few milliseconds after WeChat's answer, and an event that came
+  // before that would find no message and be ignored; 200 ms makes that practically impossible.
+  const sandbox = await startSandbox({ accounts: [DEMO_ACCOUNT], templateFinish: { delayMs: DEFAULT_FINISH_DELAY_MS, status: 'success' } })
   // The environment the process started with (not what Bun may have loaded from a .env: the demo reads none).
   const config = loadConfig({
     ...startEnvironment({}),
@@ -75,8 +78,11 @@ export const runDemo = async (args: string[]): Promise<number> => {
     `  curl -X POST -H 'content-type: application/json' --data '{"scene":"${sample.code}"}' ${sandbox.url}/_sandbox/scan`,
     `  curl ${auth} ${base}/api/bindcode/${sample.code}`,
     `  curl ${auth} "${base}/api/bindings?subject=demo-user"`,
-    '  3. send the bound user a template message ("order paid") and read its status:',
-    `  curl -X POST ${auth} -H 'content-type: application/json' --data '{"to":"demo-user","templateId":"${DEMO_TEMPLATES[0]}","data":{"thing1":"订单已支付","amount2":"¥100.00"}}' "${base}/api/send?wait=true"`,
+    '  3. the templates of the account and their fields (the keys a send\'s "data" takes):',
+    `  curl ${auth} ${base}/api/channels/${DEMO_CHANNEL.id}/templates`,
+    '     send the bound user the "order paid" one, then read its status: sent at once, delivered a moment later',
+    '     (WeChat\'s TEMPLATESENDJOBFINISH event, which the sandbox sends as WeChat would):',
+    `  curl -X POST ${auth} -H 'content-type: application/json' --data '{"to":"demo-user","templateId":"${DEMO_TEMPLATES[0]}","data":{"thing1":"巧克力","amount2":"¥39.80","time3":"2026年11月24日 15:01"}}' "${base}/api/send?wait=true"`,
     `  curl ${auth} "${base}/api/messages?subject=demo-user"`,
     `  curl ${sandbox.url}/_sandbox/delivered`,
     '  4. a code for one of your own users (the answer has its bindUrl):',

@@ -26,9 +26,24 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(scanAnswer).toContain('"replyText":"绑定成功"')
     expect(answers[lines.findIndex((l) => l.includes('/api/bindcode/'))]).toContain('"status":"bound"')
     expect(answers[lines.findIndex((l) => l.includes('/api/bindings?subject=demo-user'))]).toContain('"openid":"o_demo_user_0001"')
-    // The sample template message reached the bound user, and its status can be read back.
+    // The account's templates with their fields and Chinese labels.
+    const templates = answers[lines.findIndex((l) => l.endsWith('/api/channels/demo/templates'))]!
+    expect(templates).toContain('{"key":"thing1","type":"thing","label":"商品名称"}')
+    // The sample template message reached the bound user (sent: WeChat took it), then WeChat's
+    // TEMPLATESENDJOBFINISH made it delivered. A person runs the status line a few seconds later; here it is
+    // run again until then (the sandbox sends the event 200 ms after the send).
     expect(answers[lines.findIndex((l) => l.includes('/api/send?wait=true'))]).toContain('"status":"sent"')
-    expect(answers[lines.findIndex((l) => l.includes('/api/messages?subject=demo-user'))]).toMatch(/"status":"sent".*"wechatMsgId":"\d+"/)
+    const statusLine = lines.find((l) => l.includes('/api/messages?subject=demo-user'))!
+    let status = answers[lines.indexOf(statusLine)]!
+    for (let i = 0; i < 50 && !status.includes('"status":"delivered"'); i++) {
+      await Bun.sleep(100)
+      status = spawnSync('bash', ['-c', statusLine.replace(/^curl /, 'curl -sS ')], { encoding: 'utf8' }).stdout
+    }
+    const life = (JSON.parse(status) as { items: Record<string, unknown>[] }).items[0]!
+    expect(life).toMatchObject({ status: 'delivered', subject: 'demo-user', templateId: 'TPL_DEMO_ORDER_PAID', attempts: 1 })
+    expect(life.wechatMsgId).toMatch(/^\d{19}$/)
+    expect(Date.parse(String(life.createdAt)) <= Date.parse(String(life.sentAt))).toBe(true)
+    expect(Date.parse(String(life.sentAt)) <= Date.parse(String(life.finishedAt))).toBe(true)
     expect(answers[lines.findIndex((l) => l.includes('/_sandbox/delivered'))]).toContain('"touser":"o_demo_user_0001"')
     // The printed doctor line checks the demo channel against the sandbox, every check ok.
     const doctor = out.split('\n').map((l) => l.trim()).find((l) => l.includes(' doctor --url '))!
