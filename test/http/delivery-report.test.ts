@@ -38,7 +38,8 @@ const sendOne = async () => {
   const res = await api('/api/send?wait=true', { channel: 'demo', to: subject, templateId: 'TPL_DEMO_ORDER_PAID', data: { thing1: '巧克力', amount2: '¥39.80' } })
   expect(res.status).toBe(200)
   const a = (await res.json()) as { recipients: { messageId: string; status: string }[] }
-  expect(a.recipients[0]!.status).toBe('sent')
+  // sent (the event comes 200 ms later; delivered only if this machine stalled that long in between).
+  expect(a.recipients[0]!.status).toMatch(/^(sent|delivered)$/)
   return a.recipients[0]!.messageId
 }
 

@@ -191,15 +191,16 @@ describe('the send is never failed or stalled by the list', () => {
   test('WeChat slow on the list: the send is accepted unchecked within about the 1 s budget; later sends in the next minute do not wait', async () => {
     later()
     await api('/api/channels/demo/access-token')
-    sb.inject({ path: LIST, delayMs: 3000 })
+    sb.inject({ path: LIST, delayMs: 3500 })
     const t0 = performance.now()
     expect((await send({ data: { extra9: 'x' } })).status).toBe(202)
     const took = performance.now() - t0
     expect(took).toBeGreaterThanOrEqual(900)
-    expect(took).toBeLessThan(2500)
+    // Well below the 3.5 s WeChat takes: the send did not wait for the list.
+    expect(took).toBeLessThan(3000)
     const t1 = performance.now()
     expect((await send({ data: { extra9: 'y' } })).status).toBe(202)
-    expect(performance.now() - t1).toBeLessThan(800)
+    expect(performance.now() - t1).toBeLessThan(900)
     // The slow call went on and filled the cache: from then on sends are checked again.
     const end = Date.now() + 6000
     let status = 202
