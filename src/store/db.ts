@@ -181,7 +181,8 @@ export const explainOpenFailure = (path: string, cause: unknown): string => {
   const meName = (uid >= 0 && userName(uid)) || (uid >= 0 ? String(uid) : 'USER')
   const why = String((cause as Error)?.message ?? cause)
   const stat = (p: string) => { try { return statSync(p) } catch { return undefined } }
-  const missing = (p: string) => { try { statSync(p); return false } catch (e) { return (e as { code?: unknown }).code === 'ENOENT' } }
+  // ENOTDIR: a file stands somewhere above p; climbing on finds it.
+  const missing = (p: string) => { try { statSync(p); return false } catch (e) { const c = (e as { code?: unknown }).code; return c === 'ENOENT' || c === 'ENOTDIR' } }
   let near = dir
   while (missing(near) && near !== dirname(near)) near = dirname(near)
   const s = stat(near)
