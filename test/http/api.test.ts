@@ -62,7 +62,7 @@ describe('channels', () => {
     expect(ids).toContain(SAFE.id)
     expect(body.items.find((c) => c.id === SAFE.id)).toMatchObject({ appId: SAFE.appId, mode: 'safe' })
     expect(body.items.find((c) => c.id === PLAIN.id)).toMatchObject({ mode: 'plaintext' })
-    expect(Object.keys(body.items[0]!).sort()).toEqual(['appId', 'createdAt', 'id', 'mode'])
+    expect(Object.keys(body.items[0]!).sort()).toEqual(['appId', 'createdAt', 'id', 'mode', 'name'])
     const text = JSON.stringify(body)
     for (const secret of [PLAIN.appSecret, PLAIN.token, SAFE.appSecret, SAFE.aesKey]) expect(text).not.toContain(secret)
   })

@@ -92,13 +92,13 @@ describe('POST /api/bindcode', () => {
     expect(await hint('Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0')).toStartWith('请用微信扫描二维码')
   })
 
-  test('defaults: the WXGATE_CHANNEL channel and a 600 s lifetime; two codes never collide', async () => {
+  test('defaults: the WXGATE_CHANNEL channel and a 1800 s lifetime (WXGATE_BIND_TTL); two codes never collide', async () => {
     const res = await api('/api/bindcode', { method: 'POST', body: { subject: 'u-1' } })
     // The default channel of the test server has no sandbox account: WeChat's own error comes back as 502.
     expect(res.status).toBe(502)
     const a = await createCode({ subject: 'u-1' })
     const b = await createCode({ subject: 'u-1' })
-    expect(Date.parse(a.expiresAt)).toBe(clock.now() + 600_000)
+    expect(Date.parse(a.expiresAt)).toBe(clock.now() + 1800_000)
     expect(a.code).not.toBe(b.code)
   })
 
