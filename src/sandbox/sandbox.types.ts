@@ -114,16 +114,14 @@ export type TemplateInit = Partial<Omit<SandboxTemplate, 'templateId'>>
 
 /**
  * Templates the demo account owns from the start, so the demo can send without setup. Category-template
- * keys (`thing1`, `amount2`, `time3`) with Chinese labels, as real ones. The order-paid template also has
- * `keyword2` and `thing3`: existing tests send those keys to it (test/http/send.test.ts, the warnings test),
- * and the gateway refuses a key a known template does not have. (Real templates number each key once.)
+ * keys (`thing1`, `amount2`, `time3`, …) with Chinese labels, numbered once each, as real ones are.
  */
 export const DEMO_TEMPLATE_LIST: readonly SandboxTemplate[] = [
   {
     templateId: 'TPL_DEMO_ORDER_PAID',
     title: '订单支付成功通知',
-    content: '商品名称：{{thing1.DATA}}\n支付金额：{{amount2.DATA}}\n支付时间：{{time3.DATA}}\n订单备注：{{keyword2.DATA}}\n配送方式：{{thing3.DATA}}',
-    example: '商品名称：巧克力\n支付金额：¥39.80\n支付时间：2026年11月24日 15:01\n订单备注：不要辣\n配送方式：快递',
+    content: '商品名称：{{thing1.DATA}}\n支付金额：{{amount2.DATA}}\n支付时间：{{time3.DATA}}\n配送方式：{{thing4.DATA}}\n订单备注：{{thing5.DATA}}',
+    example: '商品名称：巧克力\n支付金额：¥39.80\n支付时间：2026年11月24日 15:01\n配送方式：快递\n订单备注：不要辣',
     primaryIndustry: 'IT科技',
     deputyIndustry: '互联网|电子商务',
   },
