@@ -55,7 +55,7 @@ describe('bind page on the real server (Chromium, phone viewport)', () => {
       const drawn = await qr.locator('path').getAttribute('d')
       expect(drawn).toBe(/ d="([^"]+)"/.exec(qrSvg(c.qr.url))![1]!)
       expect(await page.locator('#label').textContent()).toContain('张三 (CRM)')
-      expect(await page.locator('#countdown').textContent()).toMatch(/剩余 (10:00|9:5\d)/)
+      expect(await page.locator('#countdown').textContent()).toMatch(/剩余 (30:00|29:5\d)/)
       await page.screenshot({ path: join(ARTIFACTS, 'bind-flow-pending.png') })
 
       const scan = await sb.scan({ ticket: c.qr.ticket, openid: 'o_browser_user' })
