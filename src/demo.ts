@@ -13,7 +13,7 @@ import { systemRandom, randomAlnum } from './lib/random'
 import { exitOnSignals, startServer } from './server'
 import { sha1Signature } from './wechat/signature'
 
-export const DEMO_CHANNEL = { id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken' }
+export const DEMO_CHANNEL = { id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken', name: 'wxgate 演示服务号' }
 
 /** How to run this same wxgate again: the compiled binary, or Bun with the source from a checkout. */
 const selfCommand = (): string =>

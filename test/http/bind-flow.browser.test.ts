@@ -27,7 +27,7 @@ beforeAll(async () => {
   s = await startTestServer({ env: { WXGATE_WECHAT_API: sb.url } })
   // The same gateway set-up as `wxgate demo`: the page gets a button that makes the sandbox scan.
   demo = await startTestServer({ env: { WXGATE_WECHAT_API: sb.url }, simulateScan: (code) => sb.scan({ scene: code, appId: DEMO_ACCOUNT.appId, openid: 'o_demo_button' }) })
-  for (const server of [s, demo]) await server.deps.channels.upsert({ id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken' })
+  for (const server of [s, demo]) await server.deps.channels.upsert({ id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken', name: '某某科技服务号' })
   browser = await launchBrowser()
 }, 30_000)
 afterAll(async () => {
@@ -55,6 +55,7 @@ describe('bind page on the real server (Chromium, phone viewport)', () => {
       const drawn = await qr.locator('path').getAttribute('d')
       expect(drawn).toBe(/ d="([^"]+)"/.exec(qrSvg(c.qr.url))![1]!)
       expect(await page.locator('#label').textContent()).toContain('张三 (CRM)')
+      expect(await page.locator('body').textContent()).toContain('关注「某某科技服务号」并完成绑定')
       expect(await page.locator('#countdown').textContent()).toMatch(/剩余 (30:00|29:5\d)/)
       await page.screenshot({ path: join(ARTIFACTS, 'bind-flow-pending.png') })
 
