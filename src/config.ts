@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs'
 import { z } from 'zod'
+import { editDistance } from './lib/did-you-mean'
 import { AppId } from './domain/channel.service'
 
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional())
@@ -109,23 +110,13 @@ export const startEnvironment = (dotenv: Record<string, string>, procEnviron = '
   }
 }
 
-/** Edit distance, for "did you mean" (names are short: the quadratic table is nothing). */
-const distance = (a: string, b: string): number => {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i]
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    prev = row
-  }
-  return prev[b.length]!
-}
-
 /** A warning for each WXGATE_* name wxgate does not know (a typo would otherwise be ignored silently). */
 const unknownNames = (names: Iterable<string>): string[] => {
   const out: string[] = []
   for (const name of names) {
     if (!name.startsWith('WXGATE_') || KNOWN.includes(name)) continue
-    const nearest = KNOWN.reduce((best, k) => (distance(name, k) < distance(name, best) ? k : best))
+    // SPEC §2: always name the nearest known setting (a flag suggestion, by contrast, is only made when it is close).
+    const nearest = KNOWN.reduce((best, k) => (editDistance(name, k) < editDistance(name, best) ? k : best))
     out.push(`warning: unknown setting ${name} is ignored; did you mean ${nearest}?`)
   }
   return out.sort()
