@@ -5,6 +5,7 @@ import m2 from '../../migrations/0002_bindings.sql' with { type: 'text' }
 import m3 from '../../migrations/0003_outbox.sql' with { type: 'text' }
 import m4 from '../../migrations/0004_outbox_hardening.sql' with { type: 'text' }
 import m5 from '../../migrations/0005_channel_name.sql' with { type: 'text' }
+import m6 from '../../migrations/0006_webhooks.sql' with { type: 'text' }
 
 export const migrations: { name: string; sql: string }[] = [
   { name: '0000_init', sql: m0 },
@@ -13,4 +14,5 @@ export const migrations: { name: string; sql: string }[] = [
   { name: '0003_outbox', sql: m3 },
   { name: '0004_outbox_hardening', sql: m4 },
   { name: '0005_channel_name', sql: m5 },
+  { name: '0006_webhooks', sql: m6 },
 ]

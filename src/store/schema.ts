@@ -207,3 +207,72 @@ export const messageAttempts = sqliteTable('message_attempts', {
   errcode: integer('errcode'),
   error: text('error'),
 }, (t) => [index('message_attempts_message_idx').on(t.messageId)])
+
+/**
+ * Webhook endpoints (SPEC §6): where events go. `events` is a JSON array of patterns (a type, `prefix.*`
+ * or `*`); `channelId` null means every channel. During a secret rotation `previousSecret` still signs
+ * until `previousSecretUntil` (24 h). `failingSince` is the start of the current run of failures (null
+ * after a success): 5 days of it disable the endpoint with `disabledReason`.
+ */
+export const webhookEndpoints = sqliteTable('webhook_endpoints', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  events: text('events').notNull(),
+  channelId: text('channel_id').references(() => channels.id, { onDelete: 'cascade' }),
+  description: text('description'),
+  secret: text('secret').notNull(),
+  previousSecret: text('previous_secret'),
+  previousSecretUntil: integer('previous_secret_until'),
+  disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+  disabledReason: text('disabled_reason'),
+  failingSince: integer('failing_since'),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+})
+
+/**
+ * Events, one row per happening, written in the transaction of what caused it (a callback, an outbox
+ * result, a token change). `body` is the JSON body exactly as it is sent ({ type, timestamp, data }), fixed
+ * at creation so every attempt signs the same bytes. `id` is the `webhook-id`.
+ */
+export const webhookEvents = sqliteTable('webhook_events', {
+  seq: integer('seq').primaryKey({ autoIncrement: true }),
+  id: text('id').notNull(),
+  type: text('type').notNull(),
+  channelId: text('channel_id'),
+  body: text('body').notNull(),
+  createdAt: integer('created_at').notNull(),
+}, (t) => [
+  uniqueIndex('webhook_events_id_uq').on(t.id),
+  index('webhook_events_created_at_idx').on(t.createdAt),
+])
+
+/**
+ * The delivery queue (STYLE §15): one row per (event, endpoint), written with the event. pending →
+ * delivering (claimed, with a lease) → delivered | failed, or back to pending with a later
+ * `nextAttemptAt`. `attempts` counts the POSTs made.
+ */
+export const webhookDeliveries = sqliteTable('webhook_deliveries', {
+  seq: integer('seq').primaryKey({ autoIncrement: true }),
+  id: text('id').notNull(),
+  eventId: text('event_id').notNull(),
+  endpointId: text('endpoint_id').notNull().references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+  /** pending | delivering | delivered | failed */
+  status: text('status').notNull(),
+  attempts: integer('attempts').notNull().default(0),
+  nextAttemptAt: integer('next_attempt_at').notNull(),
+  /** While `delivering`: when the claim lapses (a crashed worker's rows are taken over after it). */
+  leaseUntil: integer('lease_until'),
+  lastStatusCode: integer('last_status_code'),
+  lastError: text('last_error'),
+  createdAt: integer('created_at').notNull(),
+  deliveredAt: integer('delivered_at'),
+  finishedAt: integer('finished_at'),
+}, (t) => [
+  uniqueIndex('webhook_deliveries_id_uq').on(t.id),
+  // The worker's due scan: pending rows by due time, per endpoint (the in-flight limit is per endpoint).
+  index('webhook_deliveries_due_idx').on(t.nextAttemptAt, t.seq).where(sql`status = 'pending'`),
+  index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.seq),
+  index('webhook_deliveries_event_idx').on(t.eventId),
+  index('webhook_deliveries_finished_at_idx').on(t.finishedAt),
+])
