@@ -8,6 +8,7 @@ import { createCallbackService, type CallbackEvents } from './domain/callback.se
 import { createBindService, type SimulateScan } from './domain/bind.service'
 import { createChannelService } from './domain/channel.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
+import { createEventsService } from './domain/events.service'
 import { bindRules } from './domain/handlers/bind.rules'
 import { deliveryRules } from './domain/handlers/delivery.rules'
 import { createOutbox } from './domain/outbox'
@@ -66,6 +67,8 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     now: () => clock.now(),
   })
   const apiKeys = createApiKeyService({ db, clock, random, adminToken: config.WXGATE_ADMIN_TOKEN })
+  // Events out (SPEC §6): written inside the transactions of what causes them, delivered after the commit.
+  const events = createEventsService({ db, clock, random })
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
@@ -98,7 +101,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const templates = createTemplatesService({ clock, log, channels, tokens, wechat })
   const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000 })
 
-  return { config, clock, random, log, db, metrics, channels, apiKeys, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, simulateScan: o.simulateScan }
+  return { config, clock, random, log, db, metrics, channels, apiKeys, events, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -1,0 +1,121 @@
+/**
+ * @module Events out (SPEC §6): one event per happening, written inside the transaction of what caused it
+ * (a callback, an outbox result, a token change, a binding deleted), with one delivery row per matching
+ * endpoint. The delivery worker (webhook-worker.ts) sends them after the commit.
+ *
+ * - `emit(orm, …)` is synchronous and runs inside a db.tx function; it never does I/O.
+ * - An event no endpoint wants is not stored at all (nothing would ever read it): a gateway without
+ *   webhooks pays one in-memory check per happening.
+ * - Endpoints are cached; the cache is dropped by `invalidate()` (the endpoint service calls it after a
+ *   change) and when another process (the CLI) committed (db.dataVersion()).
+ * - The body is fixed at creation ({ type, timestamp, data }, at most 64 KiB: a larger `data` keeps only
+ *   its identifying fields and says `truncated: true`), so every attempt signs the same bytes.
+ */
+import type { Clock } from '../lib/clock'
+import type { Random } from '../lib/random'
+import type { Db, Drizzle } from '../store/db'
+import { webhooksRepo, type EndpointRow } from '../store/webhooks.repo'
+
+export const MAX_EVENT_BODY_BYTES = 64 * 1024
+
+/** Every event type of SPEC §6. */
+export const EVENT_TYPES = [
+  'message.received',
+  'user.subscribed', 'user.unsubscribed', 'user.scanned',
+  'menu.clicked', 'location.reported',
+  'binding.created', 'binding.moved', 'binding.removed',
+  'message.sent', 'message.delivered', 'message.failed',
+  'token.failing', 'token.quota_exhausted', 'token.recovered',
+  'event.received',
+  'webhook.test',
+] as const
+export type EventType = (typeof EVENT_TYPES)[number]
+
+/** An `events` entry of an endpoint: a type, `prefix.*` or `*`. */
+export const isEventPattern = (p: string): boolean =>
+  p === '*' || (EVENT_TYPES as readonly string[]).includes(p) || (p.endsWith('.*') && EVENT_TYPES.some((t) => t.startsWith(p.slice(0, -1))))
+
+export const matchesPattern = (pattern: string, type: string): boolean =>
+  pattern === '*' || pattern === type || (pattern.endsWith('.*') && type.startsWith(pattern.slice(0, -1)))
+
+/** The fields kept when `data` is too large: what identifies the happening. */
+const IDENTIFYING = ['channel', 'openid', 'subject', 'msgId', 'msgType', 'event', 'key', 'createTime', 'messageId', 'status', 'id']
+
+export interface EventInput {
+  type: EventType
+  /** The channel the event belongs to (null for channel-less ones: webhook.test). */
+  channelId: string | null
+  data: Record<string, unknown>
+}
+
+export interface EventsServiceDeps {
+  db: Db
+  clock: Clock
+  random: Random
+}
+
+export const createEventsService = (deps: EventsServiceDeps) => {
+  const { db, clock, random } = deps
+  let endpoints: { row: EndpointRow; patterns: string[] }[] | undefined
+  let seenVersion = -1
+  const listeners: (() => void)[] = []
+  let kickScheduled = false
+
+  const active = () => {
+    const v = db.dataVersion()
+    if (!endpoints || v !== seenVersion) {
+      seenVersion = v
+      endpoints = webhooksRepo(db.orm).activeEndpoints().map((row) => ({ row, patterns: JSON.parse(row.events) as string[] }))
+    }
+    return endpoints
+  }
+
+  const id = (prefix: string) => `${prefix}_${Buffer.from(random.bytes(16)).toString('base64url')}`
+
+  const bodyOf = (type: string, data: Record<string, unknown>, now: number): string => {
+    const body = JSON.stringify({ type, timestamp: new Date(now).toISOString(), data })
+    if (Buffer.byteLength(body) <= MAX_EVENT_BODY_BYTES) return body
+    const kept: Record<string, unknown> = {}
+    for (const k of IDENTIFYING) if (k in data) kept[k] = data[k]
+    return JSON.stringify({ type, timestamp: new Date(now).toISOString(), data: { ...kept, truncated: true } })
+  }
+
+  /** After the transaction that wrote deliveries commits (setImmediate runs after the batch's COMMIT). */
+  const emitted = () => {
+    if (kickScheduled || listeners.length === 0) return
+    kickScheduled = true
+    setImmediate(() => { kickScheduled = false; for (const f of listeners) f() })
+  }
+
+  const write = (orm: Drizzle, e: EventInput, targets: EndpointRow[]): string | undefined => {
+    if (targets.length === 0) return undefined
+    const now = clock.now()
+    const eventId = id('evt')
+    const repo = webhooksRepo(orm)
+    repo.insertEvent({ id: eventId, type: e.type, channelId: e.channelId, body: bodyOf(e.type, e.data, now), createdAt: now })
+    repo.insertDeliveries(targets.map((t) => ({ id: id('whd'), eventId, endpointId: t.id, nextAttemptAt: now, createdAt: now })))
+    emitted()
+    return eventId
+  }
+
+  return {
+    /**
+     * Stores the event for every active endpoint that wants its type (and its channel). Synchronous: call
+     * it inside the db.tx function of what caused the event. Returns the event id, or undefined when no
+     * endpoint wanted it (nothing stored).
+     */
+    emit: (orm: Drizzle, e: EventInput): string | undefined =>
+      write(orm, e, active().filter(({ row, patterns }) =>
+        (row.channelId === null || e.channelId === null || row.channelId === e.channelId) && patterns.some((p) => matchesPattern(p, e.type))).map((x) => x.row)),
+    /** The event for one endpoint only, whatever it subscribes to (POST /api/webhooks/:id/test). */
+    emitTo: (orm: Drizzle, endpoint: EndpointRow, e: EventInput): string => write(orm, e, [endpoint])!,
+    /** Would any endpoint take an event of this type on this channel? (to skip building costly data) */
+    wants: (type: EventType, channelId: string | null): boolean =>
+      active().some(({ row, patterns }) => (row.channelId === null || channelId === null || row.channelId === channelId) && patterns.some((p) => matchesPattern(p, type))),
+    /** Endpoints changed in this process: read them again. */
+    invalidate: (): void => { endpoints = undefined },
+    /** Called (once per event-loop turn) after events were written: the delivery worker's kick. */
+    onEmitted: (f: () => void): void => { listeners.push(f) },
+  }
+}
+export type EventsService = ReturnType<typeof createEventsService>
