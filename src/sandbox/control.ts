@@ -6,7 +6,9 @@
 import { z } from 'zod'
 import type { SandboxRequest } from './sandbox.state'
 import type { InjectRule, Sandbox, ScanOptions } from './sandbox.types'
+import { PNG } from './qrcode'
 import { ScanError } from './scan'
+import { UserSendError } from './user-send'
 import { jsonAnswer } from './wx-reply'
 
 export const CONTROL_PREFIX = '/_sandbox/'
@@ -48,6 +50,16 @@ export const ScanBody = z.object({
   appId: z.string().min(1).optional(),
   openid: z.string().min(1).optional(),
 })
+export const UserSendBody = z.object({
+  appId: z.string().min(1).optional(),
+  openid: z.string().min(1).optional(),
+  text: z.string().optional(),
+  image: z.object({ picUrl: z.string().min(1).optional(), mediaId: z.string().min(1).optional() }).optional(),
+  click: z.string().optional(),
+  view: z.string().optional(),
+  menuId: z.string().min(1).optional(),
+})
+export type UserSendBody = z.infer<typeof UserSendBody>
 export const CallbackBody = z.object({ appId: z.string().min(1).optional(), url: z.string().min(1), token: z.string().min(1), aesKey: z.string().optional() })
 
 const HELP = {
@@ -66,6 +78,8 @@ const HELP = {
     'GET  /_sandbox/qrcode?ticket=',
     'POST /_sandbox/callback   {appId?, url, token, aesKey?}',
     'POST /_sandbox/scan       {ticket?, scene?, appId?, openid?}',
+    'POST /_sandbox/message    {appId?, openid?, text? | image? {picUrl?, mediaId?} | click? (menu key) | view? (URL), menuId?}',
+    'GET  /_sandbox/pic?mediaId=',
     'POST /_sandbox/reset',
   ],
 }
@@ -168,6 +182,13 @@ const POST_ROUTES: Record<string, Route> = {
     if (b.openid !== undefined) opts.openid = b.openid
     return jsonAnswer(await sb.scan(opts))
   },
+  // A user writes or taps the menu; answers once the gateway answered (or was given up on), with its reply.
+  message: async (sb, req) => {
+    const b = parse(UserSendBody, req)
+    if (b instanceof Response) return b
+    // Only the given fields: userSends counts which of text/image/click/view are present.
+    return jsonAnswer(await sb.userSends(Object.fromEntries(Object.entries(b).filter(([, v]) => v !== undefined)) as UserSendBody))
+  },
 }
 
 const GET_ROUTES: Record<string, Route> = {
@@ -182,6 +203,8 @@ const GET_ROUTES: Record<string, Route> = {
     const scene = sb.qrScene(req.query.ticket ?? '')
     return scene ? jsonAnswer(scene) : bad('unknown ticket', 404)
   },
+  // The picture behind a default PicUrl of an image message: any image will do.
+  pic: () => new Response(PNG, { status: 200, headers: { 'content-type': 'image/png', 'content-length': String(PNG.length) } }),
 }
 
 export const handleControl = async (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string): Promise<Response> => {
@@ -192,8 +215,8 @@ export const handleControl = async (sandbox: Sandbox, req: SandboxRequest, defau
   try {
     return await route(sandbox, req, defaultAppId)
   } catch (e) {
-    // A scan that cannot happen says why with its status (404 unknown ticket, 409 no callback target).
-    if (e instanceof ScanError) return bad(e.message, e.status)
+    // A scan or message that cannot happen says why with its status (404 unknown ticket, 409 no callback target).
+    if (e instanceof ScanError || e instanceof UserSendError) return bad(e.message, e.status)
     // Unknown accounts and users, nonsense rules: the caller's mistake, said plainly.
     return bad(e instanceof Error ? e.message : String(e))
   }

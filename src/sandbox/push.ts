@@ -75,6 +75,17 @@ const openReply = (raw: string, target: CallbackTarget, appId: string): { reply:
   }
 }
 
+/** The <Content> of a passive text reply, if that is what the reply is. */
+export const replyTextOf = (reply: string): string | undefined => {
+  if (!reply.trimStart().startsWith('<')) return undefined
+  try {
+    const fields = parseXml(reply)
+    return fields.MsgType === 'text' ? text(fields.Content) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 export interface PushContext {
   timeoutMs: number
   /** Aborted when the sandbox stops: pending attempts end, no retry follows. */

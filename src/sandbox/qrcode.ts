@@ -29,7 +29,7 @@ export const QrCreateBody = z.object({
 export type QrCreateBody = z.infer<typeof QrCreateBody>
 
 /** A valid 1×1 RGBA PNG: callers only need an image/png answer, not a scannable code. */
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64')
+export const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64')
 
 /** The scene value as text, or undefined when it breaks the action's rules (→ 40053). */
 const sceneOf = (body: QrCreateBody): string | undefined => {

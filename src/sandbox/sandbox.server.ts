@@ -14,6 +14,7 @@ import { DEMO_ACCOUNT, DEMO_TEMPLATE_LIST, type Sandbox, type SandboxOptions } f
 import { finishSettings, scheduleTemplateFinish } from './template-finish'
 import { addTemplate, deliveredMessages, handleTemplateList, handleTemplateSend } from './templates'
 import { currentStableToken, expireTokens, forceRefreshesToday, handleStableToken, handleToken, revokeTokens } from './tokens'
+import { userSends } from './user-send'
 import { addUser, handleUserInfo, setSubscribed } from './users'
 import { httpText, jsonText, wxError } from './wx-reply'
 
@@ -158,6 +159,7 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     qrScene: (ticket) => qrScene(state, ticket),
     setCallback: (appId, target) => setCallback(state, appId, target),
     scan: (scanOpts = {}) => scan(state, scanOpts, { defaultAppId, timeoutMs: callbackTimeoutMs, stopping: stopping.signal }),
+    userSends: (sendOpts) => userSends(state, sendOpts, { defaultAppId, sandboxUrl: server.url.origin, timeoutMs: callbackTimeoutMs, stopping: stopping.signal }),
     setTemplateFinish: (finish) => {
       state.templateFinish = finishSettings(finish, state.templateFinish)
     },

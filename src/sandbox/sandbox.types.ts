@@ -95,6 +95,52 @@ export interface ScanSent extends ScanBase {
 
 export type ScanResult = ScanSent | ScanNotSent
 
+/**
+ * What a sandbox user does (Sandbox.userSends): exactly one of `text`, `image`, `click`, `view`. The user is
+ * DEMO_SCAN_OPENID unless `openid` is given; an openid the sandbox has not seen becomes a follower.
+ */
+export interface UserSendOptions {
+  /** Default: the first account. */
+  appId?: string
+  openid?: string
+  /** A text message (`Content`). */
+  text?: string
+  /** An image message; `mediaId` defaults to a random one, `picUrl` to the sandbox's /_sandbox/pic (a 1×1 PNG). */
+  image?: { picUrl?: string; mediaId?: string }
+  /** A CLICK menu event with this `EventKey` (the button's key). */
+  click?: string
+  /** A VIEW menu event: the button's URL (its `EventKey`). */
+  view?: string
+  /** With `view`: the `MenuId`; default 1. */
+  menuId?: string
+}
+
+export interface UserSendResult {
+  appId: string
+  openid: string
+  msgType: 'text' | 'image' | 'event'
+  /** For a menu event. */
+  event?: 'CLICK' | 'VIEW'
+  /** For a message: 64-bit decimal, unique, as a string. */
+  msgId?: string
+  /** Unix seconds of the sandbox clock. */
+  createTime: number
+  picUrl?: string
+  mediaId?: string
+  /** The plaintext XML pushed (before encryption in safe mode). */
+  xml: string
+  /** HTTP status of the last attempt; 0 when it got no answer (timeout, connection refused). */
+  status: number
+  /** The last answer's body; in safe mode the decrypted plaintext of an encrypted reply. */
+  reply: string
+  /** The <Content> of a passive text reply. */
+  replyText?: string
+  /** 1 to 3: WeChat retries twice when the answer is not 200 within the timeout. */
+  attempts: number
+  /** Why the last attempt failed (no answer), or why a safe-mode reply could not be opened. */
+  error?: string
+}
+
 /** The account `wxgate demo` talks to; its AppID and secret match the demo channel. */
 export const DEMO_ACCOUNT: SandboxAccount = { appId: 'wxd3m0000000000001', appSecret: 'demo-app-secret' }
 
@@ -225,6 +271,13 @@ export interface Sandbox {
    * or scene, 404 for an unknown ticket or scene, 409 when the account has no callback target.
    */
   scan(opts?: ScanOptions): Promise<ScanResult>
+  /**
+   * A user sends a text or image message, or taps a CLICK or VIEW menu button: POSTed to the account's callback
+   * target as WeChat does (signed, encrypted in safe mode, retried twice on a non-200). Rejects with
+   * UserSendError: 400 for not exactly one of text/image/click/view or an empty one, 409 when the account has no
+   * callback target or the user does not follow it.
+   */
+  userSends(opts: UserSendOptions): Promise<UserSendResult>
   /** From now on: the delay and status of TEMPLATESENDJOBFINISH events (given fields only), or `false` for none. */
   setTemplateFinish(opts: TemplateFinishOptions | false): void
   /**

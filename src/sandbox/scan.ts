@@ -7,8 +7,8 @@
  */
 import { unixSeconds } from '../lib/clock'
 import { isValidEncodingAesKey } from '../wechat/crypto'
-import { cdata, parseXml } from '../wechat/xml'
-import { originalIdOf, pushEvent } from './push'
+import { cdata } from '../wechat/xml'
+import { originalIdOf, pushEvent, replyTextOf } from './push'
 import { type QrRecord, type SandboxState, accountOrThrow } from './sandbox.state'
 import { type CallbackTarget, DEMO_SCAN_OPENID, type ScanOptions, type ScanResult, type ScanSent } from './sandbox.types'
 import { addUser, setSubscribed } from './users'
@@ -78,19 +78,6 @@ const eventXml = (p: { toUser: string; openid: string; createTime: number; event
   `<xml><ToUserName>${cdata(p.toUser)}</ToUserName><FromUserName>${cdata(p.openid)}</FromUserName>` +
   `<CreateTime>${p.createTime}</CreateTime><MsgType>${cdata('event')}</MsgType><Event>${cdata(p.event)}</Event>` +
   `<EventKey>${cdata(p.eventKey)}</EventKey><Ticket>${cdata(p.ticket)}</Ticket></xml>`
-
-const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined)
-
-/** The <Content> of a passive text reply, if that is what the reply is. */
-const replyTextOf = (reply: string): string | undefined => {
-  if (!reply.trimStart().startsWith('<')) return undefined
-  try {
-    const fields = parseXml(reply)
-    return fields.MsgType === 'text' ? text(fields.Content) : undefined
-  } catch {
-    return undefined
-  }
-}
 
 export interface ScanContext {
   /** The account used for a scene lookup without appId. */

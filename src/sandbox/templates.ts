@@ -13,7 +13,7 @@ import { jsonAnswer, jsonText, wxError } from './wx-reply'
 
 /** "对于同一个openid + client_msg_id, 只发送一条消息, 10分钟有效". */
 const DEDUP_WINDOW_MS = 10 * 60_000
-/** Real msgids look like 3662956322040938501: above 2^53, below 2^63. */
+/** Real msgids (template sends and users' messages alike) look like 3662956322040938501: above 2^53, below 2^63. */
 const MSGID_BASE = 3_000_000_000_000_000_000n
 /** Larger than the random part, so msgids never collide. */
 const MSGID_STEP = 1_000_000_007n
@@ -28,7 +28,7 @@ export const TemplateSendBody = z.object({
 })
 export type TemplateSendBody = z.infer<typeof TemplateSendBody>
 
-const newMsgid = (state: SandboxState): string =>
+export const newMsgid = (state: SandboxState): string =>
   (MSGID_BASE + BigInt(nextSeq(state)) * MSGID_STEP + BigInt(Math.floor(state.random() * 1e9))).toString()
 
 /** The first data key whose value is not a string, for 47003 "argument invalid! data.<key>.value invalid". */
