@@ -50,6 +50,9 @@ export const Config = z.object({
   WXGATE_SEND_CONCURRENCY: posInt('must be a whole number of calls in flight, 1 or more').default(8),
   WXGATE_SEND_MAX_AGE: posInt('must be a whole number of seconds, 1 or more').default(86_400),
   WXGATE_MESSAGE_RETENTION_DAYS: posInt('must be a whole number of days, 1 or more').default(30),
+  // The inbound history (GET /api/inbound): received messages and events are kept this long. The dedup
+  // record they are stays at least 72 h whatever this says (WeChat's retries, SPEC §3).
+  WXGATE_INBOUND_RETENTION_DAYS: posInt('must be a whole number of days, 1 or more').default(30),
 }).superRefine((c, ctx) => {
   // The environment's channel is all-or-nothing: a half-configured channel would fail at the first callback.
   const given = (['WXGATE_APPID', 'WXGATE_APPSECRET', 'WXGATE_TOKEN'] as const).filter((k) => c[k] !== undefined)

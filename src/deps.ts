@@ -76,6 +76,8 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     maxAgeSeconds: config.WXGATE_CALLBACK_MAX_AGE,
     allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN,
     deadlineMs: o.callbackDeadlineMs,
+    eventsOut: events,
+    retentionMs: config.WXGATE_INBOUND_RETENTION_DAYS * 86_400_000,
     events: {
       onDuplicate: (id) => { metrics.callbackEvents.onDuplicate(id); o.callbackEvents?.onDuplicate?.(id) },
       onHandlerFailure: (id) => { metrics.callbackEvents.onHandlerFailure(id); o.callbackEvents?.onHandlerFailure?.(id) },
@@ -90,6 +92,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     defaultChannel: config.WXGATE_CHANNEL,
     qrImageBase: qrImageBaseFor(config.WXGATE_WECHAT_API),
     defaultTtlSeconds: config.WXGATE_BIND_TTL,
+    events,
   })
 
   const outbox = createOutbox({

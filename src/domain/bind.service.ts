@@ -15,6 +15,7 @@ import { bindingsRepo, type BindingRow } from '../store/bindings.repo'
 import type { Db } from '../store/db'
 import type { WeChatClient } from '../wechat-api/client'
 import { ChannelId, type ChannelService } from './channel.service'
+import type { EventsService } from './events.service'
 import { QR_CREATE_API, type TokenService } from './token.service'
 
 /** WeChat's limits for a temporary QR code: 60 s … 30 days. */
@@ -82,6 +83,8 @@ export interface BindServiceDeps {
   qrImageBase: string
   /** Lifetime of a code whose request gives no ttlSeconds (WXGATE_BIND_TTL); default DEFAULT_TTL_SECONDS. */
   defaultTtlSeconds?: number
+  /** Events out (SPEC §6): binding.removed, in the transaction that deletes the binding. */
+  events?: Pick<EventsService, 'emit'>
 }
 
 export const createBindService = (deps: BindServiceDeps) => {
@@ -169,7 +172,14 @@ export const createBindService = (deps: BindServiceDeps) => {
   }
 
   const deleteBinding = async (id: string): Promise<void> => {
-    if (!(await db.tx((orm) => bindingsRepo(orm).delete(id)))) throw new NotFoundError(`no binding '${id}'`)
+    const deleted = await db.tx((orm) => {
+      const r = bindingsRepo(orm)
+      const row = r.get(id)
+      if (!row || !r.delete(id)) return false
+      deps.events?.emit(orm, { type: 'binding.removed', channelId: row.channelId, data: { channel: row.channelId, openid: row.openid, subject: row.subject, ...(row.code ? { code: row.code } : {}) } })
+      return true
+    })
+    if (!deleted) throw new NotFoundError(`no binding '${id}'`)
   }
 
   const prune = async (): Promise<number> => {

@@ -13,6 +13,7 @@ import { AppIdMismatchError, BadXmlError, InvalidSignatureError, NotFoundError }
 import { inChunks } from '../lib/chunks'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
+import { bindingsRepo } from '../store/bindings.repo'
 import type { Db } from '../store/db'
 import { inboundRepo } from '../store/inbound.repo'
 import { aesKeyFrom, decrypt, encryptReply } from '../wechat/crypto'
@@ -23,6 +24,8 @@ import { verifyMsgSignature, verifySignature } from '../wechat/signature'
 import { parseXml } from '../wechat/xml'
 import type { Channel, ChannelService } from './channel.service'
 import { UNHANDLED, type Dispatcher } from './dispatch'
+import type { EventInput, EventsService, EventType } from './events.service'
+import { callbackEventData, callbackEventType } from './inbound-events'
 
 export const SUCCESS = 'success'
 export const MAX_BODY_BYTES = 64 * 1024
@@ -58,7 +61,14 @@ export interface CallbackServiceDeps {
   /** Answer `success` when processing takes longer than this (ms) from arrival. */
   deadlineMs?: number
   events?: CallbackEvents
+  /** Events out (SPEC §6), written inside the callback's transaction. */
+  eventsOut?: Pick<EventsService, 'emit' | 'wants'>
+  /** Dedup rows (the inbound history, SPEC §6) are kept this long; at least 72 h whatever is set. Default 72 h. */
+  retentionMs?: number
 }
+
+/** WeChat retries within seconds; a dedup record is kept at least this long (SPEC §3). */
+export const MIN_RETENTION_MS = 72 * 3600_000
 
 /** Thrown by handle* for a failure inside processing: the route answers 500 so WeChat retries. */
 export class HandlerFailedError extends Error {
@@ -166,12 +176,30 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         handledBy: UNHANDLED,
         receivedAt: now,
       })
+      // A retry (or another process's first attempt) returns here, before dispatch: no second event.
       if (!inserted) return { body: inbound.findReply(channel.id, key) ?? SUCCESS, duplicate: true }
-      const out = dispatcher.dispatch({ channel, message, orm, now, log })
+      let claimed = false
+      let ruleEvents: EventInput[] | undefined
+      const out = dispatcher.dispatch({
+        channel, message, orm, now, log,
+        emit: (type: EventType, data: Record<string, unknown>) => { (ruleEvents ??= []).push({ type, channelId: channel.id, data }) },
+        claim: () => { claimed = true },
+      })
       const body = out.reply
         ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
         : SUCCESS
       if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule)
+      const ev = deps.eventsOut
+      if (ev) {
+        // One in-memory check per callback when no endpoint wants it; the subject (one indexed read) and
+        // the data only when one does.
+        const type = callbackEventType(message, claimed)
+        if (type !== undefined && ev.wants(type, channel.id)) {
+          const subject = bindingsRepo(orm).byOpenid(channel.id, message.fromUserName)?.subject
+          ev.emit(orm, { type, channelId: channel.id, data: callbackEventData(type, message, { channel: channel.id, subject, claimed }) })
+        }
+        if (ruleEvents) for (const e of ruleEvents) ev.emit(orm, e)
+      }
       return { body, duplicate: false }
     // A message no rule looks at is one INSERT (or one INSERT and a read): no SAVEPOINT needed around it.
     }, { savepoint: dispatcher.matches(message) })
@@ -253,9 +281,12 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     }
   }
 
-  /** Deletes dedup rows older than `maxAgeMs` (72 h by default: WeChat retries within seconds). */
-  const prune = async (maxAgeMs = 72 * 3600_000): Promise<number> => {
-    const before = clock.now() - maxAgeMs
+  /**
+   * Deletes dedup rows (the inbound history) older than `maxAgeMs` (WXGATE_INBOUND_RETENTION_DAYS, never
+   * under 72 h: WeChat retries within seconds, SPEC §3), in chunks.
+   */
+  const prune = async (maxAgeMs = deps.retentionMs ?? MIN_RETENTION_MS): Promise<number> => {
+    const before = clock.now() - Math.max(MIN_RETENTION_MS, maxAgeMs)
     return inChunks((limit) => db.tx(() => inbound.pruneBefore(before, limit)))
   }
 

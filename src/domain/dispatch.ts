@@ -14,6 +14,7 @@ import type { Logger } from '../lib/log'
 import type { InboundMessage } from '../wechat/messages'
 import type { Reply } from '../wechat/replies'
 import type { Channel } from './channel.service'
+import type { EventType } from './events.service'
 
 export const PASS = Symbol('pass')
 /** The rule name recorded for a message no rule handled. */
@@ -28,6 +29,18 @@ export interface HandlerContext {
   /** Milliseconds since the epoch, from the injected clock. */
   now: number
   log: Logger
+  /**
+   * Emits an event (SPEC §6) of the callback's channel, written in this transaction after the callback's
+   * own event: it commits with the message's effects, or not at all (a rule that throws leaves none).
+   */
+  emit: (type: EventType, data: Record<string, unknown>) => void
+  /**
+   * The rule accounts for this message with events of its own (its QR scene was one of our bind codes,
+   * the delivery report of one of our messages): the callback emits no generic event for it (no
+   * user.scanned, no event.received). For a subscribe only the scene is left out: the follow is still
+   * user.subscribed.
+   */
+  claim: () => void
 }
 
 export interface Rule {

@@ -1,4 +1,4 @@
-/** Dedup rows are kept 72 hours, then pruned (service level, injected clock, real SQLite). */
+/** Dedup rows are kept WXGATE_INBOUND_RETENTION_DAYS, never under 72 hours, then pruned (service level, injected clock, real SQLite). */
 import { expect, test } from 'bun:test'
 import { loadConfig } from '../../src/config'
 import { createDeps } from '../../src/deps'
@@ -6,9 +6,9 @@ import { fixedClock } from '../../src/lib/clock'
 import { memoryLogger } from '../../src/lib/log'
 import { signedQuery, textXml } from '../support/server'
 
-test('rows older than 72 h are pruned; younger ones stay and still deduplicate', async () => {
+test('with a retention of 1 day, rows older than 72 h (the floor) are pruned; younger ones stay and still deduplicate', async () => {
   const clock = fixedClock(Date.UTC(2026, 0, 1))
-  const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:', WXGATE_CALLBACK_MAX_AGE: '0' }, ''), { clock, log: memoryLogger().logger })
+  const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:', WXGATE_CALLBACK_MAX_AGE: '0', WXGATE_INBOUND_RETENTION_DAYS: '1' }, ''), { clock, log: memoryLogger().logger })
   await deps.channels.upsert({ id: 'default', appId: 'wx1', appSecret: 'secret-1', token: 'tok123' })
   const ts = String(Math.floor(clock.now() / 1000))
   const old = textXml({ msgId: '111', createTime: ts })
@@ -27,7 +27,7 @@ test('rows older than 72 h are pruned; younger ones stay and still deduplicate',
 // Issue 10, item 12: the hourly prune was one DELETE (200k rows: 625 ms with every write waiting behind it).
 test('pruning many rows runs in small transactions, and a write queued meanwhile goes in between them', async () => {
   const clock = fixedClock(Date.UTC(2026, 0, 1))
-  const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:', WXGATE_CALLBACK_MAX_AGE: '0' }, ''), { clock, log: memoryLogger().logger })
+  const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:', WXGATE_CALLBACK_MAX_AGE: '0', WXGATE_INBOUND_RETENTION_DAYS: '3' }, ''), { clock, log: memoryLogger().logger })
   const insert = deps.db.sqlite.prepare('INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, from_user, create_time, body, reply, handled_by, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
   deps.db.sqlite.transaction(() => { for (let i = 0; i < 5500; i++) insert.run('default', `msg:${i}`, 'text', 'o', 1, '<xml/>', 'success', 'unhandled', clock.now()) })()
   clock.advance(73 * 3600_000)

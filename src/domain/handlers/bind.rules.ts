@@ -9,6 +9,11 @@
  *   deleted meanwhile (INSERT … ON CONFLICT DO NOTHING: the unique index decides); otherwise nothing changes.
  * - A scene that is not one of our codes passes to later rules.
  * - `unsubscribe` marks the binding `unsubscribed`; any later `subscribe` makes it `active` again.
+ * - Events (SPEC §6), in the same transaction: a consumed code is binding.created, or binding.moved when
+ *   the user was bound to another subject (also when bound to the same subject: the code was consumed,
+ *   the binding renewed — binding.created, decision); a rebind after a deletion is binding.created. A scene
+ *   that is one of our codes is claimed (no user.scanned; a subscribe's user.subscribed has no scene),
+ *   whatever its state: a used or expired code changes nothing and emits nothing more.
  */
 import type { Random } from '../../lib/random'
 import { bindCodesRepo } from '../../store/bindcodes.repo'
@@ -32,7 +37,7 @@ const text = (content: string) => ({ type: 'text' as const, content })
 export const bindRules = (deps: { random: Random }): Rule[] => {
   const bindingId = () => `bnd_${Buffer.from(deps.random.bytes(12)).toString('base64url')}`
 
-  const scan = ({ channel, message, orm, now, log }: HandlerContext) => {
+  const scan = ({ channel, message, orm, now, log, emit, claim }: HandlerContext) => {
     const openid = message.fromUserName
     const binds = bindingsRepo(orm)
     // Following again makes an unsubscribed binding active, whatever the QR code (or none) says.
@@ -43,19 +48,26 @@ export const bindRules = (deps: { random: Random }): Rule[] => {
     const codes = bindCodesRepo(orm)
     const consumed = codes.consume({ code, channelId: channel.id, openid, now })
     if (consumed) {
+      claim()
       const before = binds.byOpenid(channel.id, openid)
       binds.bind({ id: bindingId(), channelId: channel.id, openid, subject: consumed.subject, code, now })
-      log.info('bound', { channel: channel.id, subject: consumed.subject, ...(before && before.subject !== consumed.subject ? { movedFrom: before.subject } : {}) })
+      const moved = before && before.subject !== consumed.subject
+      log.info('bound', { channel: channel.id, subject: consumed.subject, ...(moved ? { movedFrom: before.subject } : {}) })
+      emit(moved ? 'binding.moved' : 'binding.created', { channel: channel.id, openid, subject: consumed.subject, ...(moved ? { previousSubject: before.subject } : {}), code })
       return text(channel.replies.bound)
     }
     const row = codes.get(code)
     if (!row || row.channelId !== channel.id) return PASS
+    claim()
     if (row.status === 'bound' && row.openid === openid && row.expiresAt > now) {
       // The user who consumed this code and whose binding was deleted since is bound again (SPEC §4). A user
       // who still has a binding (to this subject, or to another one a later code moved them to) is left as
       // they are: rescanning changes nothing and hears the same.
       const again = binds.bindIfUnbound({ id: bindingId(), channelId: channel.id, openid, subject: row.subject, code, now })
-      if (again) log.info('bound again', { channel: channel.id, subject: row.subject })
+      if (again) {
+        log.info('bound again', { channel: channel.id, subject: row.subject })
+        emit('binding.created', { channel: channel.id, openid, subject: row.subject, code })
+      }
       return text(channel.replies.bound)
     }
     if (row.status === 'bound' && row.openid === openid) {
