@@ -100,9 +100,10 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     channelIds,
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
     onResult: metrics.messageResult,
+    events,
   })
   const templates = createTemplatesService({ clock, log, channels, tokens, wechat })
-  const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000 })
+  const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000, events })
 
   return { config, clock, random, log, db, metrics, channels, apiKeys, events, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, simulateScan: o.simulateScan }
 }

@@ -19,6 +19,9 @@
  * - A result that cannot be recorded (disk full) is held in memory and recorded again with backoff until
  *   it is stored, so a message never stays `sending` while the server runs.
  * - At start, messages caught mid-call by a crash or a stop go back to the queue (under the 9-minute rule).
+ * - message.sent / message.failed (SPEC §6, delivery_unknown included) are emitted in the transaction that
+ *   records the result: the row is read back there (GET /api/messages/:id's view), only when an endpoint
+ *   wants the type.
  */
 import type { Clock } from '../lib/clock'
 import type { Logger } from '../lib/log'
@@ -29,6 +32,8 @@ import { messagesRepo, type MessageRow } from '../store/messages.repo'
 import { errcodeInfo } from '../wechat/errcodes'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { TemplateSendBody } from '../wechat-api/endpoints'
+import type { EventsService } from './events.service'
+import { messageView } from './send.service'
 import { isTokenFetchError, QuotaExhaustedError, TEMPLATE_SEND_API, type TokenService } from './token.service'
 
 export interface OutboxOptions {
@@ -52,6 +57,8 @@ export interface OutboxDeps {
   options: OutboxOptions
   /** After a result is recorded, for metrics: sent, failed (for good), retry (queued again), paused (45009). */
   onResult?: (channelId: string, status: 'sent' | 'failed' | 'retry' | 'paused', errcode: number | null) => void
+  /** Events out (SPEC §6): message.sent / message.failed in the transaction that records the result. */
+  events?: Pick<EventsService, 'emit' | 'wants'>
 }
 
 const FINAL = new Set(['sent', 'delivered', 'failed'])
@@ -226,6 +233,13 @@ export const createOutbox = (deps: OutboxDeps) => {
     const uncertainSince = m.uncertainSince ?? uncertainAt ?? null
     const recorded = await record(m, () => db.tx((orm): 'sent' | 'failed' | 'retry' | 'paused' => {
       const r = messagesRepo(orm)
+      /** The message as GET /api/messages/:id shows it now, as the event's data (read only when wanted). */
+      const emitResult = (status: 'sent' | 'failed') => {
+        const type = status === 'sent' ? 'message.sent' : 'message.failed'
+        if (!deps.events?.wants(type, m.channelId)) return
+        const row = r.get(m.id)
+        if (row?.status === status) deps.events.emit(orm, { type, channelId: m.channelId, data: { ...messageView(row) } })
+      }
       if (calls > 0) {
         r.addAttempt({
           messageId: m.id, at: started, durationMs: now - started,
@@ -237,10 +251,12 @@ export const createOutbox = (deps: OutboxDeps) => {
       switch (outcome.kind) {
         case 'sent':
           r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls })
+          emitResult('sent')
           return 'sent'
         case 'failed':
           r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls })
           if (outcome.errcode === 43004) bindingsRepo(orm).setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
+          emitResult('failed')
           return 'failed'
         case 'paused':
           // Not the message's fault: it waits in the queue, first in line, until the quota is back.
@@ -253,6 +269,7 @@ export const createOutbox = (deps: OutboxDeps) => {
         case 'retry': {
           if (now - m.createdAt >= options.maxAgeMs) {
             r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls })
+            emitResult('failed')
             return 'failed'
           }
           const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)

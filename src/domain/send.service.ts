@@ -16,6 +16,7 @@ import { bindingsRepo, type BindingRow } from '../store/bindings.repo'
 import type { Db } from '../store/db'
 import { messagesRepo, type MessageRow, type MessageStatus, type NewMessage } from '../store/messages.repo'
 import type { ChannelService } from './channel.service'
+import type { EventsService } from './events.service'
 import type { Outbox } from './outbox'
 import { checkTemplateData, type TemplateDataWarning } from './template-data'
 import { checkAgainstTemplates, type TemplatesService } from './templates.service'
@@ -67,7 +68,8 @@ export interface MessageView {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
-export const messageView = (m: MessageRow): MessageView => ({
+/** GET /api/messages/:id's view, also the data of message.* events (a row just inserted has no seq yet). */
+export const messageView = (m: Omit<MessageRow, 'seq' | 'lastCallAt' | 'uncertainSince'>): MessageView => ({
   messageId: m.id,
   channel: m.channelId,
   openid: m.openid,
@@ -103,6 +105,8 @@ export interface SendServiceDeps {
   defaultChannel: string
   /** Finished messages are deleted this long after they finished (ms). */
   retentionMs: number
+  /** Events out (SPEC §6): message.failed for a recipient failed at accept (not_subscribed), in the accept transaction. */
+  events?: Pick<EventsService, 'emit' | 'wants'>
 }
 
 export const createSendService = (deps: SendServiceDeps) => {
@@ -187,6 +191,11 @@ export const createSendService = (deps: SendServiceDeps) => {
         wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: o.unsubscribed ? now : null,
       }))
       r.insertMessages(rows)
+      if (deps.events?.wants('message.failed', channelId)) {
+        for (const m of rows) {
+          if (m.status === 'failed') deps.events.emit(orm, { type: 'message.failed', channelId, data: { ...messageView(m) } })
+        }
+      }
       const answer: SendAnswer = {
         id,
         recipients: rows.map((m) => ({ messageId: m.id, ...(m.subject ? { subject: m.subject } : {}), openid: m.openid, status: m.status as MessageStatus, ...(m.error ? { error: m.error } : {}) })),
