@@ -14,6 +14,7 @@ import { docs } from './http/openapi'
 import { sendRoutes } from './http/send.routes'
 import { templatesRoutes } from './http/templates.routes'
 import { tokensRoutes } from './http/tokens.routes'
+import { webhooksRoutes } from './http/webhooks.routes'
 import { VERSION } from './version'
 
 export const createApp = (deps: Deps) => new Elysia()
@@ -34,6 +35,7 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(templatesRoutes({ templates: deps.templates, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
   .use(sendRoutes({ send: deps.send, apiKeys: deps.apiKeys }))
+  .use(webhooksRoutes({ webhooks: deps.webhooks, apiKeys: deps.apiKeys }))
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))
 
 export type App = ReturnType<typeof createApp>

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { editDistance } from './lib/did-you-mean'
 import { AppId } from './domain/channel.service'
+import { isWebhookSecret } from './lib/standard-webhooks'
 
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional())
 const bool = z.preprocess((v) => (v === undefined || v === '' ? 'false' : String(v).toLowerCase()), z.enum(['true', 'false', '1', '0', 'yes', 'no']))
@@ -53,7 +54,18 @@ export const Config = z.object({
   // The inbound history (GET /api/inbound): received messages and events are kept this long. The dedup
   // record they are stays at least 72 h whatever this says (WeChat's retries, SPEC §3).
   WXGATE_INBOUND_RETENTION_DAYS: posInt('must be a whole number of days, 1 or more').default(30),
+  // One webhook endpoint for every event (SPEC §6), upserted at start. Decision: the secret is required with
+  // the URL (never generated): the receiver must be configured with it too, and a generated one would have
+  // to be logged, which no secret ever is.
+  WXGATE_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional()),
+  WXGATE_WEBHOOK_SECRET: optionalString.pipe(z.string().refine(isWebhookSecret, 'must be whsec_ followed by the base64 of 24-64 random bytes, e.g. the output of: echo "whsec_$(openssl rand -base64 32)"').optional()),
 }).superRefine((c, ctx) => {
+  if (c.WXGATE_WEBHOOK_URL !== undefined && c.WXGATE_WEBHOOK_SECRET === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['WXGATE_WEBHOOK_SECRET'], message: 'is required with WXGATE_WEBHOOK_URL (the receiver verifies with it): make one with echo "whsec_$(openssl rand -base64 32)"' })
+  }
+  if (c.WXGATE_WEBHOOK_SECRET !== undefined && c.WXGATE_WEBHOOK_URL === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['WXGATE_WEBHOOK_URL'], message: 'is required with WXGATE_WEBHOOK_SECRET (where to deliver the events)' })
+  }
   // The environment's channel is all-or-nothing: a half-configured channel would fail at the first callback.
   const given = (['WXGATE_APPID', 'WXGATE_APPSECRET', 'WXGATE_TOKEN'] as const).filter((k) => c[k] !== undefined)
   const needed = c.WXGATE_ALLOW_EMPTY_TOKEN ? ['WXGATE_APPID', 'WXGATE_APPSECRET'] : ['WXGATE_APPID', 'WXGATE_APPSECRET', 'WXGATE_TOKEN']

@@ -9,12 +9,15 @@ import { createBindService, type SimulateScan } from './domain/bind.service'
 import { createChannelService } from './domain/channel.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
 import { createEventsService } from './domain/events.service'
+import { createInboundService } from './domain/inbound.service'
 import { bindRules } from './domain/handlers/bind.rules'
 import { deliveryRules } from './domain/handlers/delivery.rules'
 import { createOutbox } from './domain/outbox'
 import { createSendService } from './domain/send.service'
 import { createTemplatesService } from './domain/templates.service'
 import { createTokenService } from './domain/token.service'
+import { createWebhookWorker, type WebhookWorker } from './domain/webhook-worker'
+import { createWebhooksService } from './domain/webhooks.service'
 import { systemClock, type Clock } from './lib/clock'
 import { createLogger, type Logger } from './lib/log'
 import { systemRandom, type Random } from './lib/random'
@@ -25,6 +28,7 @@ import { createWeChatClient, type FetchLike } from './wechat-api/client'
 import { createMetrics } from './metrics'
 import { messagesRepo } from './store/messages.repo'
 import { tokensRepo } from './store/tokens.repo'
+import { webhooksRepo } from './store/webhooks.repo'
 import { VERSION } from './version'
 
 export interface DepsOverrides {
@@ -39,6 +43,9 @@ export interface DepsOverrides {
   /** The fetch the WeChat client uses (tests: the default, against the sandbox on loopback). */
   fetch?: FetchLike
   wechatTimeoutMs?: number
+  /** The fetch the webhook worker POSTs with (default: the global fetch). */
+  webhookFetch?: typeof fetch
+  webhookTimeoutMs?: number
   /** Demo only: the bind page gets a "simulate scan" button that calls this (the sandbox sends the scan). */
   simulateScan?: SimulateScan
 }
@@ -47,7 +54,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const clock = o.clock ?? systemClock
   const random = o.random ?? systemRandom
   const log = o.log ?? createLogger({ level: config.WXGATE_LOG_LEVEL })
-  for (const s of [config.WXGATE_ADMIN_TOKEN, config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY]) log.addSecret(s)
+  for (const s of [config.WXGATE_ADMIN_TOKEN, config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY, config.WXGATE_WEBHOOK_SECRET]) log.addSecret(s)
 
   const db = o.db ?? openDb(config.WXGATE_DB)
   migrate(db.sqlite, undefined, clock.now())
@@ -64,11 +71,31 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     channelIds,
     outboxDepth: () => messagesRepo(db.orm).outboxDepth(),
     tokenExpiries: () => tokensRepo(db.orm).expiries(),
+    webhookEndpointIds: () => webhooksRepo(db.orm).allEndpoints().map((e) => e.id),
+    // Pending rows from the database, the ones in flight from the worker (they are `delivering` there).
+    webhookDepth: () => {
+      const by = new Map(webhooksRepo(db.orm).pendingDepth().map((r) => [r.endpointId, { ...r }]))
+      for (const f of webhookWorker.inFlight()) {
+        const e = by.get(f.endpointId)
+        if (!e) by.set(f.endpointId, f)
+        else { e.depth += f.depth; e.oldestCreatedAt = e.oldestCreatedAt === null ? f.oldestCreatedAt : Math.min(e.oldestCreatedAt, f.oldestCreatedAt ?? Infinity) }
+      }
+      return [...by.values()]
+    },
     now: () => clock.now(),
   })
   const apiKeys = createApiKeyService({ db, clock, random, adminToken: config.WXGATE_ADMIN_TOKEN })
   // Events out (SPEC §6): written inside the transactions of what causes them, delivered after the commit.
   const events = createEventsService({ db, clock, random })
+  const webhooks = createWebhooksService({ db, clock, random, log, events, channelExists: (id) => channels.get(id) !== undefined })
+  const webhookWorker: WebhookWorker = createWebhookWorker({
+    db, clock, random, log, events,
+    userAgent: `wxgate/${VERSION}`,
+    fetch: o.webhookFetch,
+    timeoutMs: o.webhookTimeoutMs,
+    onResult: metrics.webhookResult,
+    onDisabled: metrics.webhookDisabled,
+  })
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
@@ -102,10 +129,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     onResult: metrics.messageResult,
     events,
   })
+  const inbound = createInboundService({ db, clock })
   const templates = createTemplatesService({ clock, log, channels, tokens, wechat })
   const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000, events })
 
-  return { config, clock, random, log, db, metrics, channels, apiKeys, events, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, simulateScan: o.simulateScan }
+  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -21,12 +21,15 @@ import { MESSAGE_TYPES } from './wechat/messages'
 export const CALLBACK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 4.5, 5]
 /** Seconds; the client times out at 5 s by default. */
 export const WECHAT_API_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** Seconds; a webhook POST times out at 10 s. */
+export const WEBHOOK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export type CallbackOutcome = 'handled' | 'duplicate' | 'waited' | 'deadline' | 'rejected' | 'failed'
 export type MessageResult = 'sent' | 'failed' | 'retry' | 'paused'
 
 export interface OutboxDepth { channelId: string; depth: number; oldestCreatedAt: number | null }
 export interface TokenExpiry { channelId: string; expiresAt: number | null }
+export interface WebhookDepth { endpointId: string; depth: number; oldestCreatedAt: number | null }
 
 export interface MetricsSources {
   /** Is this id a configured channel? */
@@ -37,6 +40,10 @@ export interface MetricsSources {
   outboxDepth: () => OutboxDepth[]
   /** The stored access token's expiry (ms) per channel that has a token row. */
   tokenExpiries: () => TokenExpiry[]
+  /** Every webhook endpoint id (their queue gauges show 0 rather than nothing). */
+  webhookEndpointIds?: () => string[]
+  /** Webhook deliveries not finished (pending + in flight) per endpoint, with the oldest one's creation time (ms). */
+  webhookDepth?: () => WebhookDepth[]
   now: () => number
   version: string
 }
@@ -148,6 +155,12 @@ export const createMetrics = (src: MetricsSources) => {
   const outboxDepth = new Gauge({ name: 'wxgate_outbox_depth', help: 'Messages queued or being sent', labelNames: ['channel'] as const, registers })
   const outboxOldest = new Gauge({ name: 'wxgate_outbox_oldest_age_seconds', help: 'Age of the oldest message queued or being sent (0: none)', labelNames: ['channel'] as const, registers })
 
+  const webhookDeliveries = new Counter({ name: 'wxgate_webhook_deliveries_total', help: 'Webhook POSTs by endpoint and outcome (delivered; retry: failed, tried again later; failed: for good)', labelNames: ['endpoint', 'outcome'] as const, registers })
+  const webhookDuration = new Histogram({ name: 'wxgate_webhook_delivery_duration_seconds', help: 'Webhook POSTs, from sending to the answer read (timeouts at 10 s), by endpoint', labelNames: ['endpoint'] as const, buckets: WEBHOOK_BUCKETS, registers })
+  const webhookDisabled = new Counter({ name: 'wxgate_webhook_endpoints_disabled_total', help: 'Webhook endpoints disabled by the worker, by reason (410: the receiver answered 410 Gone; failing: every delivery failed for 5 days)', labelNames: ['endpoint', 'reason'] as const, registers })
+  const webhookDepth = new Gauge({ name: 'wxgate_webhook_queue_depth', help: 'Webhook deliveries pending or in flight, by endpoint', labelNames: ['endpoint'] as const, registers })
+  const webhookOldest = new Gauge({ name: 'wxgate_webhook_queue_oldest_age_seconds', help: 'Age of the oldest webhook delivery pending or in flight (0: none), by endpoint', labelNames: ['endpoint'] as const, registers })
+
   const tokenExpiry = new Gauge({ name: 'wxgate_token_expiry_seconds', help: 'Seconds until the stored access token expires (0: none or expired)', labelNames: ['channel'] as const, registers })
   const tokenRefreshes = new Counter({ name: 'wxgate_token_refreshes_total', help: 'Access tokens fetched from WeChat, by mode (normal, forced)', labelNames: ['channel', 'mode'] as const, registers })
 
@@ -240,6 +253,14 @@ export const createMetrics = (src: MetricsSources) => {
     tokenRefresh: (channelId: string, mode: 'normal' | 'forced'): void => {
       tokenRefreshes.inc({ channel: channelId, mode })
     },
+    /** One webhook POST's result and duration. */
+    webhookResult: (endpointId: string, outcome: 'delivered' | 'retry' | 'failed', seconds: number): void => {
+      webhookDeliveries.inc({ endpoint: endpointId, outcome })
+      webhookDuration.observe({ endpoint: endpointId }, seconds)
+    },
+    webhookDisabled: (endpointId: string, reason: '410' | 'failing'): void => {
+      webhookDisabled.inc({ endpoint: endpointId, reason })
+    },
     /** A WeChat API call ended: `error` is undefined on success, else the errcode or the failure kind. */
     wechatCall: (endpoint: string, seconds: number, error: string | undefined): void => {
       let h = endpoints.get(endpoint)
@@ -259,6 +280,16 @@ export const createMetrics = (src: MetricsSources) => {
       for (const r of src.outboxDepth()) {
         outboxDepth.labels(r.channelId).set(r.depth)
         outboxOldest.labels(r.channelId).set(r.oldestCreatedAt === null ? 0 : Math.max(0, (now - r.oldestCreatedAt) / 1000))
+      }
+      webhookDepth.reset()
+      webhookOldest.reset()
+      for (const id of src.webhookEndpointIds?.() ?? []) {
+        webhookDepth.labels(id).set(0)
+        webhookOldest.labels(id).set(0)
+      }
+      for (const r of src.webhookDepth?.() ?? []) {
+        webhookDepth.labels(r.endpointId).set(r.depth)
+        webhookOldest.labels(r.endpointId).set(r.oldestCreatedAt === null ? 0 : Math.max(0, (now - r.oldestCreatedAt) / 1000))
       }
       tokenExpiry.reset()
       for (const t of src.tokenExpiries()) tokenExpiry.labels(t.channelId).set(t.expiresAt === null ? 0 : Math.max(0, (t.expiresAt - now) / 1000))

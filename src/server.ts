@@ -23,6 +23,8 @@ export interface RunningServer {
 
 export const startServer = async (deps: Deps, opts: { hostname?: string; port?: number } = {}): Promise<RunningServer> => {
   await upsertEnvChannel(deps)
+  // WXGATE_WEBHOOK_URL + WXGATE_WEBHOOK_SECRET: one endpoint for every event (config.ts requires both).
+  if (deps.config.WXGATE_WEBHOOK_URL && deps.config.WXGATE_WEBHOOK_SECRET) await deps.webhooks.upsertEnv(deps.config.WXGATE_WEBHOOK_URL, deps.config.WXGATE_WEBHOOK_SECRET)
   // Dedup rows are kept 72 h (WeChat retries within seconds; the margin covers clock trouble).
   deps.scheduler.every('prune-inbound', 3600_000, () => deps.callbacks.prune(), { runNow: true })
   deps.scheduler.every('prune-bindcodes', 3600_000, () => deps.bind.prune(), { runNow: true })
@@ -30,8 +32,12 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   deps.scheduler.every('refresh-tokens', 10_000, () => deps.tokens.tick(), { runNow: true })
   // Finished messages are kept WXGATE_MESSAGE_RETENTION_DAYS; idempotency keys 24 h.
   deps.scheduler.every('prune-messages', 3600_000, () => deps.send.prune(), { runNow: true })
+  // Delivered and failed webhook deliveries (and their events) are kept 7 days.
+  deps.scheduler.every('prune-webhooks', 3600_000, () => deps.webhookWorker.prune(), { runNow: true })
   // The outbox resumes what was accepted and not finished (and what a crash caught mid-call) at once.
   await deps.outbox.start()
+  // Webhook deliveries a crash or stop caught mid-POST are pending again, then sent with the same webhook-id.
+  await deps.webhookWorker.start()
 
   const app = createApp(deps)
   const hostname = opts.hostname ?? deps.config.WXGATE_HOST
@@ -82,7 +88,9 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     deps.log.info('shutting down: finishing requests in flight')
     deps.scheduler.stop()
     const closing = server.stop(false).then(() => true)
-    const drained = deps.outbox.stop().then(() => true)
+    // Webhook POSTs in flight are aborted at once: they are sent again at the next start (same webhook-id).
+    const webhooksStopped = deps.webhookWorker.stop()
+    const drained = Promise.all([deps.outbox.stop(), webhooksStopped]).then(() => true)
     const within = <T>(p: Promise<T>, ms: number) => Promise.race([p, Bun.sleep(ms).then(() => false as const)])
     if (!(await within(Promise.all([closing, drained]), STOP_GRACE_MS))) {
       deps.log.warn('WeChat calls still open after the grace: aborting them', { graceMs: STOP_GRACE_MS })

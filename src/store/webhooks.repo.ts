@@ -4,7 +4,7 @@
  * outbox result, a token change): `insertEvent` + `insertDeliveries` are synchronous statements for
  * a db.tx function.
  */
-import { eq, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNotNull, lt, lte, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { webhookDeliveries, webhookEndpoints, webhookEvents } from './schema'
 
@@ -12,11 +12,28 @@ export type EndpointRow = typeof webhookEndpoints.$inferSelect
 export type EventRow = typeof webhookEvents.$inferSelect
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect
 export type DeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed'
+export type NewEndpoint = Omit<typeof webhookEndpoints.$inferInsert, 'disabled' | 'disabledReason' | 'failingSince' | 'previousSecret' | 'previousSecretUntil'>
+export type EndpointPatch = Partial<Pick<EndpointRow, 'url' | 'events' | 'channelId' | 'description' | 'secret' | 'previousSecret' | 'previousSecretUntil' | 'disabled' | 'disabledReason' | 'failingSince'>>
+
+export interface DeliveryFilter {
+  endpointId: string
+  status?: 'pending' | 'delivered' | 'failed'
+  /** Newest first: only rows with seq below this (pagination cursor). */
+  beforeSeq?: number
+  limit: number
+}
+
+/** A delivery with what its POST needs: the event's body and type. */
+export type DeliveryWithEvent = DeliveryRow & { body: string; type: string }
 
 const p = sql.placeholder
 /** Prepared once per connection: the event write is on the callback's hot path. */
 const prepare = (orm: Drizzle) => ({
   insertEvent: orm.insert(webhookEvents).values({ id: p('id'), type: p('type'), channelId: p('channelId'), body: p('body'), createdAt: p('createdAt') }).prepare(),
+  // `status = 'pending'` as a literal: SQLite uses the partial index only when the WHERE visibly implies its own.
+  claim: orm.update(webhookDeliveries).set({ status: 'delivering', attempts: sql`${webhookDeliveries.attempts} + 1`, leaseUntil: sql`${p('leaseUntil')}` })
+    .where(and(eq(webhookDeliveries.id, p('id')), sql`${webhookDeliveries.status} = 'pending'`)).returning().prepare(),
+  eventOf: orm.select({ body: webhookEvents.body, type: webhookEvents.type }).from(webhookEvents).where(eq(webhookEvents.id, p('id'))).prepare(),
   insertDelivery: orm.insert(webhookDeliveries).values({
     id: p('id'), eventId: p('eventId'), endpointId: p('endpointId'), status: 'pending', attempts: 0, nextAttemptAt: p('nextAttemptAt'), createdAt: p('createdAt'),
   }).prepare(),
@@ -40,5 +57,102 @@ export const webhooksRepo = (orm: Drizzle) => ({
     const st = statements(orm).insertDelivery
     for (const r of rows) st.run(r)
   },
+
+  // ---- endpoints ---------------------------------------------------------------------------------------
+  allEndpoints: (): EndpointRow[] => orm.select().from(webhookEndpoints).orderBy(asc(webhookEndpoints.createdAt), asc(webhookEndpoints.id)).all(),
+  endpoint: (id: string): EndpointRow | undefined => orm.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id)).get(),
+  insertEndpoint: (row: NewEndpoint): EndpointRow => orm.insert(webhookEndpoints).values(row).returning().get(),
+  /** The environment's endpoint (WXGATE_WEBHOOK_URL): inserted, or its url and secret replaced (its other settings kept). */
+  upsertEndpoint: (row: NewEndpoint): EndpointRow => orm.insert(webhookEndpoints).values(row)
+    .onConflictDoUpdate({ target: webhookEndpoints.id, set: { url: row.url, secret: row.secret, events: row.events, updatedAt: row.updatedAt } }).returning().get(),
+  updateEndpoint: (id: string, patch: EndpointPatch, now: number): EndpointRow | undefined =>
+    orm.update(webhookEndpoints).set({ ...patch, updatedAt: now }).where(eq(webhookEndpoints.id, id)).returning().get(),
+  /** Deletes the endpoint; its deliveries go with it (ON DELETE CASCADE). */
+  deleteEndpoint: (id: string): boolean => orm.delete(webhookEndpoints).where(eq(webhookEndpoints.id, id)).returning({ id: webhookEndpoints.id }).all().length > 0,
+  /** The first failure of a run of failures starts the clock of the 5-day rule; later ones keep it. */
+  markFailing: (id: string, now: number): EndpointRow | undefined =>
+    orm.update(webhookEndpoints).set({ failingSince: sql`coalesce(${webhookEndpoints.failingSince}, ${now})` }).where(eq(webhookEndpoints.id, id)).returning().get(),
+  clearFailing: (id: string): void => {
+    orm.update(webhookEndpoints).set({ failingSince: null }).where(and(eq(webhookEndpoints.id, id), isNotNull(webhookEndpoints.failingSince))).run()
+  },
+  disableEndpoint: (id: string, reason: string, now: number): void => {
+    orm.update(webhookEndpoints).set({ disabled: true, disabledReason: reason, updatedAt: now }).where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.disabled, false))).run()
+  },
+
+  // ---- the delivery queue ------------------------------------------------------------------------------
+  /**
+   * Due pending deliveries, the longest due first, skipping the endpoints given (disabled ones, those at
+   * their in-flight limit). Walks the partial index (next_attempt_at, seq) WHERE status = 'pending'.
+   */
+  due: (now: number, skipEndpoints: string[], limit: number): DeliveryRow[] => {
+    const where: SQL[] = [sql`${webhookDeliveries.status} = 'pending'`, lte(webhookDeliveries.nextAttemptAt, now)]
+    if (skipEndpoints.length > 0) where.push(notInArray(webhookDeliveries.endpointId, skipEndpoints))
+    return orm.select().from(webhookDeliveries).where(and(...where)).orderBy(asc(webhookDeliveries.nextAttemptAt), asc(webhookDeliveries.seq)).limit(limit).all()
+  },
+  /** pending → delivering with a lease, counting the attempt; undefined when it was not pending. Inside a db.tx. */
+  claim: (id: string, leaseUntil: number): DeliveryWithEvent | undefined => {
+    const st = statements(orm)
+    const d = st.claim.get({ id, leaseUntil })
+    if (!d) return undefined
+    const e = st.eventOf.get({ id: d.eventId })
+    return e ? { ...d, ...e } : undefined
+  },
+  /** Rows a crash or a stop left `delivering` (all of them at start, `before` = Infinity), or whose lease lapsed. */
+  release: (before: number, except: string[] = []): number => {
+    const where: SQL[] = [eq(webhookDeliveries.status, 'delivering')]
+    if (Number.isFinite(before)) where.push(lt(webhookDeliveries.leaseUntil, before))
+    if (except.length > 0) where.push(notInArray(webhookDeliveries.id, except))
+    return orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null }).where(and(...where)).returning({ id: webhookDeliveries.id }).all().length
+  },
+  delivered: (id: string, now: number, statusCode: number): boolean =>
+    orm.update(webhookDeliveries).set({ status: 'delivered', leaseUntil: null, lastStatusCode: statusCode, lastError: null, deliveredAt: now, finishedAt: now })
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'))).returning({ id: webhookDeliveries.id }).all().length > 0,
+  /** delivering → pending at `nextAttemptAt`; `attemptsDelta` -1 gives the attempt back (Retry-After). */
+  retryLater: (id: string, nextAttemptAt: number, statusCode: number | null, error: string, attemptsDelta = 0): boolean =>
+    orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null, nextAttemptAt, lastStatusCode: statusCode, lastError: error, attempts: sql`max(0, ${webhookDeliveries.attempts} + ${attemptsDelta})` })
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'))).returning({ id: webhookDeliveries.id }).all().length > 0,
+  failed: (id: string, now: number, statusCode: number | null, error: string): boolean =>
+    orm.update(webhookDeliveries).set({ status: 'failed', leaseUntil: null, lastStatusCode: statusCode, lastError: error, finishedAt: now })
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'))).returning({ id: webhookDeliveries.id }).all().length > 0,
+  /** A failed delivery due again at once (POST /api/webhooks/deliveries/:id/retry); undefined when it is not failed. */
+  requeue: (id: string, now: number): DeliveryRow | undefined =>
+    orm.update(webhookDeliveries).set({ status: 'pending', nextAttemptAt: now, finishedAt: null })
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'failed'))).returning().get(),
+  delivery: (id: string): DeliveryWithEvent | undefined => {
+    const d = orm.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id)).get()
+    if (!d) return undefined
+    const e = statements(orm).eventOf.get({ id: d.eventId })
+    return { ...d, body: e?.body ?? '', type: e?.type ?? '' }
+  },
+  /** An endpoint's deliveries, newest first, with their event's type. `delivering` is listed as pending. */
+  deliveries: (f: DeliveryFilter): (DeliveryRow & { type: string })[] => {
+    const where: SQL[] = [eq(webhookDeliveries.endpointId, f.endpointId)]
+    if (f.status === 'pending') where.push(inArray(webhookDeliveries.status, ['pending', 'delivering']))
+    else if (f.status !== undefined) where.push(eq(webhookDeliveries.status, f.status))
+    if (f.beforeSeq !== undefined) where.push(lt(webhookDeliveries.seq, f.beforeSeq))
+    return orm.select({ d: webhookDeliveries, type: webhookEvents.type }).from(webhookDeliveries)
+      .leftJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
+      .where(and(...where)).orderBy(desc(webhookDeliveries.seq)).limit(f.limit).all()
+      .map((r) => ({ ...r.d, type: r.type ?? '' }))
+  },
+  /**
+   * Pending deliveries per endpoint with the oldest one's creation time, for /metrics (the partial index:
+   * pending rows only; those in flight are counted by the worker).
+   */
+  pendingDepth: (): { endpointId: string; depth: number; oldestCreatedAt: number | null }[] =>
+    orm.select({ endpointId: webhookDeliveries.endpointId, depth: sql<number>`count(*)`, oldestCreatedAt: sql<number | null>`min(${webhookDeliveries.createdAt})` })
+      .from(webhookDeliveries).where(sql`${webhookDeliveries.status} = 'pending'`).groupBy(webhookDeliveries.endpointId).all(),
+
+  // ---- pruning (in chunks: lib/chunks.ts) -----------------------------------------------------------------
+  /** Up to `limit` deliveries finished (delivered or failed) before `before`. */
+  pruneDeliveries: (before: number, limit: number): number =>
+    orm.delete(webhookDeliveries).where(inArray(webhookDeliveries.seq,
+      orm.select({ seq: webhookDeliveries.seq }).from(webhookDeliveries).where(lt(webhookDeliveries.finishedAt, before)).limit(limit))).returning({ seq: webhookDeliveries.seq }).all().length,
+  /** Up to `limit` events created before `before` that no delivery refers to any more. */
+  pruneEvents: (before: number, limit: number): number =>
+    orm.delete(webhookEvents).where(inArray(webhookEvents.seq,
+      orm.select({ seq: webhookEvents.seq }).from(webhookEvents)
+        .where(and(lt(webhookEvents.createdAt, before), sql`not exists (select 1 from ${webhookDeliveries} where ${webhookDeliveries.eventId} = ${webhookEvents.id})`))
+        .limit(limit))).returning({ seq: webhookEvents.seq }).all().length,
 })
 export type WebhooksRepo = ReturnType<typeof webhooksRepo>

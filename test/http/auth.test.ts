@@ -35,6 +35,15 @@ const NEEDS: Record<string, Scope> = {
   'POST /api/send': 'send',
   'GET /api/messages': 'read',
   'GET /api/messages/:messageId': 'read',
+  'POST /api/webhooks': 'admin',
+  'GET /api/webhooks': 'admin',
+  'GET /api/webhooks/:id': 'admin',
+  'PATCH /api/webhooks/:id': 'admin',
+  'DELETE /api/webhooks/:id': 'admin',
+  'POST /api/webhooks/:id/rotate-secret': 'admin',
+  'POST /api/webhooks/:id/test': 'admin',
+  'GET /api/webhooks/:id/deliveries': 'admin',
+  'POST /api/webhooks/deliveries/:id/retry': 'admin',
 }
 const SCOPES: Scope[] = ['send', 'bindcode', 'read', 'token', 'admin']
 
@@ -81,6 +90,9 @@ const BODIES: Record<string, unknown> = {
   'POST /api/channels/:id/access-token/reject': { accessToken: 'a-token-that-is-not-current' },
   'POST /api/bindcode': { channel: 'demo', subject: 'auth-u' },
   'POST /api/send': { channel: 'demo', openids: ['o_auth'], templateId: 'T_AUTH', data: { thing1: '你好' } },
+  // Port 9 (discard) on loopback: nothing listens, deliveries fail quietly and are retried later.
+  'POST /api/webhooks': { url: 'http://127.0.0.1:9/auth' },
+  'PATCH /api/webhooks/:id': { disabled: false },
 }
 
 const call = (method: string, path: string, o: { key?: string; authorization?: string; body?: unknown; raw?: string; query?: string } = {}) => {

@@ -1,0 +1,355 @@
+/**
+ * @module The webhook delivery worker (SPEC §6, STYLE §15): a table-backed queue, claim → POST → record →
+ * backoff, like the outbox.
+ *
+ * - Claim: due `pending` rows become `delivering` with a 60 s lease by a conditional UPDATE; at start every
+ *   row left `delivering` (a crash, a stop mid-POST) goes back to pending; a lease that lapses while we run
+ *   (a result that could not be recorded) is taken back too. Delivery is at least once: the receiver
+ *   dedups on webhook-id, which is the event's id on every attempt.
+ * - At most PER_ENDPOINT POSTs in flight per endpoint and GLOBAL in all: a hanging endpoint holds its own
+ *   four slots and nothing else, so other endpoints, callbacks and sends go on (the POSTs are async I/O,
+ *   and no transaction waits on one: every result is recorded in its own short db.tx afterwards).
+ * - The POST: 10 s timeout, redirects not followed (a failure), at most 64 KiB of the answer read (more is a
+ *   failure: the stream is cancelled), headers webhook-id / webhook-timestamp / webhook-signature (the
+ *   current secret, and the previous one for 24 h after a rotation).
+ * - Results: 2xx delivered; 410 fails the delivery and disables the endpoint; 429/503 with Retry-After waits
+ *   that long; anything else is retried on RETRY_SCHEDULE_MS (±10 % jitter), then failed. An endpoint whose
+ *   run of failures is 5 days old is disabled (its reason says so, a warn line, the metric).
+ */
+import type { Clock } from '../lib/clock'
+import { inChunks } from '../lib/chunks'
+import type { Logger } from '../lib/log'
+import type { Random } from '../lib/random'
+import { signatureHeader } from '../lib/standard-webhooks'
+import type { Db } from '../store/db'
+import { webhooksRepo, type DeliveryWithEvent, type EndpointRow } from '../store/webhooks.repo'
+import type { EventsService } from './events.service'
+import { registerWebhookSecrets } from './webhooks.service'
+
+/** After the 1st, 2nd … 7th failed attempt; the 8th failure is final (the Svix schedule, PROTOCOL §9.1). */
+export const RETRY_SCHEDULE_MS = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3600_000, 5 * 3600_000, 10 * 3600_000, 10 * 3600_000]
+const SCHEDULE_SPAN_MS = RETRY_SCHEDULE_MS.reduce((a, b) => a + b, 0)
+/** An endpoint failing every attempt this long is disabled. */
+export const DISABLE_AFTER_MS = 5 * 86_400_000
+/** Finished deliveries (and their events) are kept this long. */
+export const DELIVERY_RETENTION_MS = 7 * 86_400_000
+export const PER_ENDPOINT = 4
+export const GLOBAL = 64
+export const TIMEOUT_MS = 10_000
+export const MAX_ANSWER_BYTES = 64 * 1024
+/** A claim lapses after this: far above a POST's 10 s, so only a row nobody is working on is taken back. */
+const LEASE_MS = 60_000
+/** How often due retries are looked for when nothing kicked the worker. */
+const POLL_MS = 250
+/** How often lapsed leases are looked for. */
+const RELEASE_EVERY_MS = 30_000
+/** Recording a result again after a failed write, from this, doubling; then the lease takes it back. */
+const RECORD_RETRY_MS = 50
+const RECORD_TRIES = 6
+/** A Retry-After is honoured up to the longest step of the schedule. */
+const MAX_RETRY_AFTER_MS = 10 * 3600_000
+
+export type DeliveryOutcome = 'delivered' | 'retry' | 'failed'
+
+export interface WebhookWorkerDeps {
+  db: Db
+  clock: Clock
+  random: Random
+  log: Logger
+  events: Pick<EventsService, 'onEmitted'>
+  userAgent: string
+  /** Tests may pass their own; the default is the global fetch. */
+  fetch?: typeof fetch
+  /** Each POST's result (seconds: the POST's duration), for metrics. */
+  onResult?: (endpointId: string, outcome: DeliveryOutcome, seconds: number) => void
+  /** An endpoint was disabled by the worker (410, or 5 days of failures). */
+  onDisabled?: (endpointId: string, reason: '410' | 'failing') => void
+  timeoutMs?: number
+}
+
+/** What one POST ended in. */
+export type PostResult =
+  | { kind: 'delivered'; status: number }
+  | { kind: 'gone'; status: number }
+  | { kind: 'later'; status: number; error: string; afterMs: number }
+  | { kind: 'failure'; status: number | null; error: string }
+
+/** Retry-After: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export const parseRetryAfter = (value: string | null, now: number): number | undefined => {
+  if (value === null) return undefined
+  const v = value.trim()
+  if (/^\d+$/.test(v)) return Number(v) * 1000
+  const at = Date.parse(v)
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now)
+}
+
+/** Reads at most `max` bytes of the answer; more cancels the stream. A short text of it for lastError. */
+const readCapped = async (res: Response, max: number): Promise<{ tooLarge: boolean; text: string }> => {
+  const declared = Number(res.headers.get('content-length') ?? NaN)
+  if (declared > max) {
+    await res.body?.cancel().catch(() => undefined)
+    return { tooLarge: true, text: '' }
+  }
+  if (!res.body) return { tooLarge: false, text: '' }
+  const reader = res.body.getReader()
+  const kept: Uint8Array[] = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    if (total > max) {
+      await reader.cancel().catch(() => undefined)
+      return { tooLarge: true, text: '' }
+    }
+    if (total - value.byteLength < 300) kept.push(value)
+  }
+  return { tooLarge: false, text: Buffer.concat(kept).toString('utf8').slice(0, 200) }
+}
+
+export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
+  const { db, clock, random } = deps
+  const log = deps.log.child({ module: 'webhooks' })
+  const repo = webhooksRepo(db.orm)
+  const doFetch = deps.fetch ?? fetch
+  const timeoutMs = deps.timeoutMs ?? TIMEOUT_MS
+
+  /** id → the delivery's endpoint and creation time, while its POST and record run. */
+  const inFlight = new Map<string, { endpointId: string; createdAt: number }>()
+  const perEndpoint = new Map<string, number>()
+  const running = new Set<Promise<void>>()
+  let stopped = true
+  let pumping: Promise<void> | undefined
+  let again = false
+  let poll: ReturnType<typeof setInterval> | undefined
+  let halt = new AbortController()
+  let lastRelease = 0
+
+  const jittered = (ms: number): number => {
+    const r = random.bytes(2)
+    return Math.round(ms * (0.9 + (((r[0]! << 8) | r[1]!) / 65535) * 0.2))
+  }
+
+  const post = async (d: DeliveryWithEvent, ep: EndpointRow): Promise<PostResult | 'stopped'> => {
+    const now = clock.now()
+    const ts = Math.floor(now / 1000)
+    const secrets = [ep.secret, ...(ep.previousSecret && ep.previousSecretUntil !== null && ep.previousSecretUntil > now ? [ep.previousSecret] : [])]
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), halt.signal])
+    try {
+      const res = await doFetch(ep.url, {
+        method: 'POST',
+        body: d.body,
+        redirect: 'manual',
+        signal,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': deps.userAgent,
+          'webhook-id': d.eventId,
+          'webhook-timestamp': String(ts),
+          'webhook-signature': signatureHeader(secrets, d.eventId, ts, d.body),
+        },
+      })
+      const status = res.status
+      const answer = await readCapped(res, MAX_ANSWER_BYTES)
+      if (answer.tooLarge) return { kind: 'failure', status, error: `the answer is larger than ${MAX_ANSWER_BYTES / 1024} KiB (HTTP ${status}); at most 64 KiB is read: answer with a short body` }
+      if (status >= 200 && status < 300) return { kind: 'delivered', status }
+      if (status === 410) return { kind: 'gone', status }
+      if ((status >= 300 && status < 400) || status === 0) {
+        return { kind: 'failure', status, error: `HTTP ${status}: redirects are not followed${res.headers.get('location') ? ` (to ${res.headers.get('location')})` : ''}; set the endpoint's url to the final address` }
+      }
+      const error = `HTTP ${status}${answer.text ? `: ${answer.text}` : ''}`
+      if (status === 429 || status === 503) {
+        const afterMs = parseRetryAfter(res.headers.get('retry-after'), clock.now())
+        if (afterMs !== undefined) return { kind: 'later', status, error, afterMs: Math.min(MAX_RETRY_AFTER_MS, Math.max(1000, afterMs)) }
+      }
+      return { kind: 'failure', status, error }
+    } catch (e) {
+      if (halt.signal.aborted) return 'stopped'
+      const name = (e as Error)?.name
+      if (name === 'TimeoutError' || name === 'AbortError') return { kind: 'failure', status: null, error: `no answer within ${timeoutMs / 1000} s` }
+      return { kind: 'failure', status: null, error: `network error: ${(e as Error)?.message ?? String(e)}` }
+    }
+  }
+
+  /** The record of one result, in one synchronous transaction. Returns what to log after the commit. */
+  const record = (d: DeliveryWithEvent, r: PostResult, now: number) => db.tx((orm) => {
+    const w = webhooksRepo(orm)
+    if (r.kind === 'delivered') {
+      w.delivered(d.id, now, r.status)
+      w.clearFailing(d.endpointId)
+      return { outcome: 'delivered' as const }
+    }
+    const before = w.endpoint(d.endpointId)
+    const ep = w.markFailing(d.endpointId, now)
+    const startedFailing = before?.failingSince === null
+    if (r.kind === 'gone') {
+      w.failed(d.id, now, r.status, 'HTTP 410 Gone: the receiver asked for no more deliveries; the endpoint is disabled')
+      w.disableEndpoint(d.endpointId, '410 Gone from the receiver', now)
+      return { outcome: 'failed' as const, disabled: '410' as const, startedFailing }
+    }
+    let outcome: DeliveryOutcome
+    if (r.kind === 'later') {
+      // Decision: a Retry-After answer does not use up a step of the schedule (the attempt is given back),
+      // while the delivery is younger than the whole schedule; past that it counts, so it still ends.
+      const counted = now - d.createdAt >= SCHEDULE_SPAN_MS
+      if (counted && d.attempts > RETRY_SCHEDULE_MS.length) {
+        w.failed(d.id, now, r.status, r.error)
+        outcome = 'failed'
+      } else {
+        w.retryLater(d.id, now + r.afterMs, r.status, `${r.error} (Retry-After: waiting ${Math.round(r.afterMs / 1000)} s)`, counted ? 0 : -1)
+        outcome = 'retry'
+      }
+    } else if (d.attempts > RETRY_SCHEDULE_MS.length) {
+      w.failed(d.id, now, r.status, r.error)
+      outcome = 'failed'
+    } else {
+      w.retryLater(d.id, now + jittered(RETRY_SCHEDULE_MS[d.attempts - 1]!), r.status, r.error)
+      outcome = 'retry'
+    }
+    if (ep && !ep.disabled && ep.failingSince !== null && now - ep.failingSince >= DISABLE_AFTER_MS) {
+      w.disableEndpoint(d.endpointId, `every delivery failed for 5 days (since ${new Date(ep.failingSince).toISOString()}); last: ${r.error.slice(0, 200)}`, now)
+      return { outcome, disabled: 'failing' as const, startedFailing, since: ep.failingSince }
+    }
+    return { outcome, startedFailing }
+  })
+
+  const deliver = async (d: DeliveryWithEvent, ep: EndpointRow): Promise<void> => {
+    const started = performance.now()
+    const r = await post(d, ep)
+    // Stopping: the row stays `delivering` and goes back to pending at the next start (same webhook-id).
+    if (r === 'stopped') return
+    const seconds = (performance.now() - started) / 1000
+    for (let tries = 0; ; tries++) {
+      try {
+        const done = await record(d, r, clock.now())
+        deps.onResult?.(d.endpointId, done.outcome, seconds)
+        const error = r.kind === 'delivered' ? '' : r.kind === 'gone' ? 'HTTP 410' : r.error
+        if (r.kind !== 'delivered') log.debug('webhook delivery failed', { endpoint: d.endpointId, delivery: d.id, event: d.eventId, attempts: d.attempts, outcome: done.outcome, status: r.status, error })
+        if ('startedFailing' in done && done.startedFailing) log.warn('webhook endpoint is failing; deliveries are retried (5 s … 10 h)', { endpoint: d.endpointId, url: ep.url, error })
+        if ('disabled' in done && done.disabled) {
+          deps.onDisabled?.(d.endpointId, done.disabled)
+          log.warn(done.disabled === '410' ? 'webhook endpoint disabled: the receiver answered 410 Gone' : 'webhook endpoint disabled: every delivery failed for 5 days', { endpoint: d.endpointId, url: ep.url })
+        }
+        return
+      } catch (e) {
+        if (stopped || tries + 1 >= RECORD_TRIES) {
+          // The lease lapses and the row is delivered again (same webhook-id): at least once.
+          log.error('could not record a webhook delivery result; it is retried after its lease', { delivery: d.id, error: e })
+          return
+        }
+        await Bun.sleep(RECORD_RETRY_MS * 2 ** tries)
+      }
+    }
+  }
+
+  const launch = (d: DeliveryWithEvent, ep: EndpointRow) => {
+    const p = deliver(d, ep).catch((e) => log.error('webhook delivery crashed', { delivery: d.id, error: e })).finally(() => {
+      inFlight.delete(d.id)
+      const n = (perEndpoint.get(d.endpointId) ?? 1) - 1
+      if (n <= 0) perEndpoint.delete(d.endpointId)
+      else perEndpoint.set(d.endpointId, n)
+      running.delete(p)
+      kick()
+    })
+    running.add(p)
+  }
+
+  const pass = async (): Promise<void> => {
+    const now = clock.now()
+    if (now - lastRelease >= RELEASE_EVERY_MS) {
+      lastRelease = now
+      const n = await db.tx((orm) => webhooksRepo(orm).release(now, [...inFlight.keys()]))
+      if (n > 0) log.warn('webhook deliveries whose lease lapsed are pending again', { count: n })
+    }
+    const free = GLOBAL - inFlight.size
+    if (free <= 0) return
+    const endpoints = new Map(repo.allEndpoints().map((e) => [e.id, e]))
+    registerWebhookSecrets(deps.log, [...endpoints.values()], now)
+    const skip = [...endpoints.values()].filter((e) => e.disabled || (perEndpoint.get(e.id) ?? 0) >= PER_ENDPOINT).map((e) => e.id)
+    const due = repo.due(now, skip, free * 2)
+    const picked: string[] = []
+    const taken = new Map<string, number>()
+    for (const d of due) {
+      if (picked.length >= free) break
+      const n = (perEndpoint.get(d.endpointId) ?? 0) + (taken.get(d.endpointId) ?? 0)
+      if (n >= PER_ENDPOINT || !endpoints.has(d.endpointId)) continue
+      taken.set(d.endpointId, (taken.get(d.endpointId) ?? 0) + 1)
+      picked.push(d.id)
+    }
+    if (picked.length === 0) return
+    const claimed = await db.tx((orm) => {
+      const w = webhooksRepo(orm)
+      return picked.map((id) => w.claim(id, now + LEASE_MS)).filter((d): d is DeliveryWithEvent => d !== undefined)
+    })
+    for (const d of claimed) {
+      const ep = endpoints.get(d.endpointId)!
+      inFlight.set(d.id, { endpointId: d.endpointId, createdAt: d.createdAt })
+      perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1)
+      launch(d, ep)
+    }
+    // A full page may mean more is due.
+    if (claimed.length === picked.length && due.length >= free * 2) again = true
+  }
+
+  /** Looks for due deliveries now (after an emit, a finished POST, or the poll). */
+  const kick = (): void => {
+    if (stopped) return
+    if (pumping) { again = true; return }
+    pumping = (async () => {
+      do {
+        again = false
+        try {
+          await pass()
+        } catch (e) {
+          log.error('webhook worker pass failed; trying again shortly', { error: e })
+          return
+        }
+      } while (again && !stopped)
+    })().finally(() => { pumping = undefined })
+  }
+
+  let listening = false
+
+  return {
+    /** Rows a crash or stop left `delivering` go back to pending, then the worker runs. */
+    start: async (): Promise<void> => {
+      const n = await db.tx((orm) => webhooksRepo(orm).release(Infinity))
+      if (n > 0) log.warn('webhook deliveries caught mid-POST by a stop are pending again (sent again with the same webhook-id)', { count: n })
+      stopped = false
+      halt = new AbortController()
+      lastRelease = clock.now()
+      if (!listening) { listening = true; deps.events.onEmitted(kick) }
+      poll = setInterval(kick, POLL_MS)
+      poll.unref?.()
+      kick()
+    },
+    /** Aborts the POSTs in flight (their rows stay `delivering`: pending again at the next start). */
+    stop: async (): Promise<void> => {
+      stopped = true
+      clearInterval(poll)
+      halt.abort()
+      await pumping
+      await Promise.allSettled([...running])
+    },
+    kick,
+    /** Deliveries in flight per endpoint with the oldest one's creation time (for the queue gauges). */
+    inFlight: (): { endpointId: string; depth: number; oldestCreatedAt: number | null }[] => {
+      const by = new Map<string, { depth: number; oldestCreatedAt: number }>()
+      for (const f of inFlight.values()) {
+        const e = by.get(f.endpointId)
+        if (!e) by.set(f.endpointId, { depth: 1, oldestCreatedAt: f.createdAt })
+        else { e.depth++; e.oldestCreatedAt = Math.min(e.oldestCreatedAt, f.createdAt) }
+      }
+      return [...by].map(([endpointId, v]) => ({ endpointId, ...v }))
+    },
+    /** Deliveries finished (delivered or failed) 7 days ago, then events no delivery refers to, in chunks. */
+    prune: async (): Promise<{ deliveries: number; events: number }> => {
+      const before = clock.now() - DELIVERY_RETENTION_MS
+      const deliveries = await inChunks((limit) => db.tx((orm) => webhooksRepo(orm).pruneDeliveries(before, limit)))
+      const events = await inChunks((limit) => db.tx((orm) => webhooksRepo(orm).pruneEvents(before, limit)))
+      if (deliveries + events > 0) log.info('pruned webhook deliveries and events', { deliveries, events })
+      return { deliveries, events }
+    },
+  }
+}
+export type WebhookWorker = ReturnType<typeof createWebhookWorker>
