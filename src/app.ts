@@ -8,6 +8,7 @@ import { channelsRoutes } from './http/channels.routes'
 import { errorMapper } from './http/errors'
 import { clientOf } from './http/client-ip'
 import { healthRoutes } from './http/health.routes'
+import { inboundRoutes } from './http/inbound.routes'
 import { readJsonBody } from './http/json-body'
 import { metricsRoutes } from './http/metrics.routes'
 import { docs } from './http/openapi'
@@ -35,6 +36,7 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(templatesRoutes({ templates: deps.templates, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
   .use(sendRoutes({ send: deps.send, apiKeys: deps.apiKeys }))
+  .use(inboundRoutes({ inbound: deps.inbound, apiKeys: deps.apiKeys }))
   .use(webhooksRoutes({ webhooks: deps.webhooks, apiKeys: deps.apiKeys }))
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))
 

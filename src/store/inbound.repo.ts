@@ -54,3 +54,56 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
     pruneBefore: (before: number, limit: number): number => st().prune.run(before, limit).changes,
   }
 }
+
+/** A row of the inbound history, with the subject of the sender's binding (if any) joined in. */
+export interface InboundHistoryRow {
+  id: number
+  channelId: string
+  msgType: string
+  event: string | null
+  fromUser: string
+  createTime: number
+  body: string
+  receivedAt: number
+  subject: string | null
+}
+
+export interface InboundFilter {
+  channelId?: string
+  openid?: string
+  subject?: string
+  /** A MsgType (text, image, event …) or an Event (subscribe, CLICK …). */
+  type?: string
+  /** received_at at or after (ms). */
+  since?: number
+  /** Newest first: only rows with id below this (pagination cursor). */
+  beforeId?: number
+  limit: number
+}
+
+const HISTORY_COLUMNS =
+  'SELECT i.id AS id, i.channel_id AS channelId, i.msg_type AS msgType, i.event AS event, i.from_user AS fromUser, i.create_time AS createTime, ' +
+  'i.body AS body, i.received_at AS receivedAt, b.subject AS subject FROM inbound_messages i ' +
+  'LEFT JOIN bindings b ON b.channel_id = i.channel_id AND b.openid = i.from_user'
+
+/**
+ * The inbound history (GET /api/inbound), newest first, walking the primary key backwards. The statement
+ * text depends only on which filters are given, so bun:sqlite's query cache keeps one compiled statement
+ * per combination.
+ */
+export const inboundHistory = (db: Pick<Db, 'sqlite'>) => ({
+  list: (f: InboundFilter): InboundHistoryRow[] => {
+    const where: string[] = []
+    const params: (string | number)[] = []
+    if (f.channelId !== undefined) { where.push('i.channel_id = ?'); params.push(f.channelId) }
+    if (f.openid !== undefined) { where.push('i.from_user = ?'); params.push(f.openid) }
+    if (f.subject !== undefined) { where.push('b.subject = ?'); params.push(f.subject) }
+    if (f.type !== undefined) { where.push('(i.msg_type = ? OR i.event = ?)'); params.push(f.type, f.type) }
+    if (f.since !== undefined) { where.push('i.received_at >= ?'); params.push(f.since) }
+    if (f.beforeId !== undefined) { where.push('i.id < ?'); params.push(f.beforeId) }
+    const text = `${HISTORY_COLUMNS}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY i.id DESC LIMIT ?`
+    return db.sqlite.query<InboundHistoryRow, (string | number)[]>(text).all(...params, f.limit)
+  },
+  get: (id: number): InboundHistoryRow | undefined =>
+    db.sqlite.query<InboundHistoryRow, [number]>(`${HISTORY_COLUMNS} WHERE i.id = ?`).get(id) ?? undefined,
+})

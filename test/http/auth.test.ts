@@ -35,6 +35,8 @@ const NEEDS: Record<string, Scope> = {
   'POST /api/send': 'send',
   'GET /api/messages': 'read',
   'GET /api/messages/:messageId': 'read',
+  'GET /api/inbound': 'read',
+  'GET /api/inbound/:id': 'read',
   'POST /api/webhooks': 'admin',
   'GET /api/webhooks': 'admin',
   'GET /api/webhooks/:id': 'admin',
