@@ -2,11 +2,14 @@
  * @module `wxgate demo`: the gateway in sandbox mode on a fresh database in a temporary folder, with a
  * demo channel and a demo API key, printing ready-to-paste lines. No WeChat account is needed.
  * The callback timestamp window is off in the demo so that the printed signed URLs keep working.
+ * It also serves a demo inbox (demo-inbox.ts) with a webhook endpoint subscribed to every event, so the
+ * events out can be seen, signature verified, without writing a receiver.
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { loadConfig, startEnvironment } from './config'
+import { startDemoInbox } from './demo-inbox'
 import { createDeps } from './deps'
 import { DEFAULT_FINISH_DELAY_MS, DEMO_ACCOUNT, DEMO_TEMPLATES, startSandbox } from './sandbox'
 import { systemRandom, randomAlnum } from './lib/random'
@@ -43,6 +46,10 @@ export const runDemo = async (args: string[]): Promise<number> => {
   const aesKey = randomAlnum(systemRandom, 43)
   await deps.channels.upsert({ ...DEMO_CHANNEL, aesKey })
   const { key } = await deps.apiKeys.create('demo', ['admin'])
+  // The demo inbox: created before the server starts, so that no event of the demo finds it missing.
+  const inbox = startDemoInbox()
+  const hook = await deps.webhooks.create({ url: inbox.webhookUrl, events: ['*'], description: 'wxgate demo inbox' })
+  inbox.setSecret(hook.secret)
   const server = await startServer(deps)
   exitOnSignals(server)
 
@@ -63,6 +70,7 @@ export const runDemo = async (args: string[]): Promise<number> => {
     `  API docs:   ${base}/docs`,
     `  API key:    ${key}`,
     `  sandbox WeChat API: ${sandbox.url}   (control: ${sandbox.url}/_sandbox/received)`,
+    `  demo inbox: ${inbox.eventsUrl}   (webhook ${hook.id}, every event, verified with standardwebhooks)`,
     '',
     'Try it:',
     `  curl "${base}/wechat?signature=${sig}&timestamp=${ts}&nonce=${nonce}&echostr=hello"`,
@@ -88,6 +96,13 @@ export const runDemo = async (args: string[]): Promise<number> => {
     '  4. a code for one of your own users (the answer has its bindUrl):',
     `  curl -X POST ${auth} -H 'content-type: application/json' --data '{"subject":"u-42","label":"张三 (CRM)"}' ${base}/api/bindcode`,
     `  curl ${base}/healthz`,
+    '',
+    'Events out (webhooks): the demo inbox is an endpoint subscribed to "*"; make the sandbox user say 你好',
+    '(WeChat delivers it to the gateway, signed and encrypted), then see the event that reached the inbox:',
+    `  curl -X POST -H 'content-type: application/json' --data '{"text":"你好"}' ${sandbox.url}/_sandbox/message`,
+    `  curl "${inbox.eventsUrl}?type=message.received"`,
+    `  curl ${inbox.eventsUrl}`,
+    '     (also {"click":"MENU_KEY"}, {"view":"https://example.com/"} or {"image":{}}; your own receiver: README "Receive events")',
     '',
     'Check the demo channel the way you will check your real account (wxgate doctor, against the sandbox):',
     `  WXGATE_DB=${config.WXGATE_DB} WXGATE_WECHAT_API=${sandbox.url} WXGATE_CHANNEL=${DEMO_CHANNEL.id} ${selfCommand()} doctor --url ${base}/wechat`,

@@ -45,6 +45,29 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(Date.parse(String(life.createdAt)) <= Date.parse(String(life.sentAt))).toBe(true)
     expect(Date.parse(String(life.sentAt)) <= Date.parse(String(life.finishedAt))).toBe(true)
     expect(answers[lines.findIndex((l) => l.includes('/_sandbox/delivered'))]).toContain('"touser":"o_demo_user_0001"')
+    // Events out: the sandbox user said 你好 (the gateway answered WeChat 200), and the demo inbox got the
+    // message.received event, its signature verified with standardwebhooks. A person runs the inbox line a
+    // moment later; here it is run again until the worker has delivered (deadline 10 s).
+    // Each answer ends with the status line curl's -w added.
+    const said = JSON.parse(answers[lines.findIndex((l) => l.includes('/_sandbox/message'))]!.trim().split('\n').slice(0, -1).join('\n')) as Record<string, unknown>
+    expect(said).toMatchObject({ openid: 'o_demo_user_0001', msgType: 'text', status: 200, attempts: 1 })
+    const inboxLine = lines.find((l) => l.includes('/events?type=message.received'))!
+    const received = () => (JSON.parse(spawnSync('bash', ['-c', inboxLine.replace(/^curl /, 'curl -sS ')], { encoding: 'utf8' }).stdout) as { events: Record<string, any>[] }).events
+    let events = received()
+    for (let i = 0; i < 100 && !events.some((e) => e.data?.content === '你好'); i++) {
+      await Bun.sleep(100)
+      events = received()
+    }
+    const hello = events.find((e) => e.data?.content === '你好')
+    expect(hello).toMatchObject({
+      verified: true, type: 'message.received', attempts: 1,
+      data: { channel: 'demo', openid: 'o_demo_user_0001', subject: 'demo-user', msgType: 'text', msgId: said.msgId, content: '你好' },
+    })
+    expect(hello!.webhookId).toMatch(/^evt_/)
+    // Every event the inbox got was verified (the scan's binding.created, the message's sent/delivered, …).
+    const all = (JSON.parse(spawnSync('bash', ['-c', lines.find((l) => l.endsWith('/events'))!.replace(/^curl /, 'curl -sS ')], { encoding: 'utf8' }).stdout) as { events: Record<string, any>[] }).events
+    expect(all.length).toBeGreaterThanOrEqual(2)
+    expect(all.filter((e) => !e.verified)).toEqual([])
     // The printed doctor line checks the demo channel against the sandbox, every check ok.
     const doctor = out.split('\n').map((l) => l.trim()).find((l) => l.includes(' doctor --url '))!
     const d = spawnSync('bash', ['-c', doctor], { encoding: 'utf8' })
