@@ -3,7 +3,8 @@
  * to a little receiver that checks signatures and decrypts as the gateway would, and to the real gateway.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
-import { DEMO_ACCOUNT, DEMO_SCAN_OPENID, UserSendError, originalIdOf, startSandbox } from '../../src/sandbox'
+import { startDemoInbox } from '../../src/demo-inbox'
+import { DEMO_ACCOUNT, DEMO_SCAN_OPENID, UserSendError, type UserSendResult, originalIdOf, startSandbox } from '../../src/sandbox'
 import { aesKeyFrom, decrypt, encryptReply } from '../../src/wechat/crypto'
 import { buildReply } from '../../src/wechat/replies'
 import { verifyMsgSignature, verifySignature } from '../../src/wechat/signature'
@@ -189,17 +190,33 @@ describe('POST /_sandbox/message', () => {
 })
 
 describe('userSends against the real gateway', () => {
-  test('safe mode: the gateway verifies, decrypts and answers 200 to a text, an image, a CLICK and a VIEW', async () => {
+  test('safe mode: the gateway answers 200 to a text, an image, a CLICK and a VIEW, and makes message.received ×2 and menu.clicked ×2 of them', async () => {
     const gw = await startTestServer()
     stops.push(() => gw.stop())
     const sb = await startSandbox({ accounts: [{ appId: SAFE.appId, appSecret: SAFE.appSecret }], callbackTimeoutMs: 5 * S })
     stops.push(() => sb.stop())
     sb.setCallback(SAFE.appId, { url: `${gw.url}/wechat/${SAFE.id}`, token: SAFE.token, aesKey: SAFE.aesKey })
+    const inbox = startDemoInbox()
+    stops.push(() => inbox.stop())
+    inbox.setSecret((await gw.deps.webhooks.create({ url: inbox.webhookUrl, events: ['*'] })).secret)
+    const sent: UserSendResult[] = []
     for (const what of [{ text: '你好' }, { image: {} }, { click: 'MENU_HELP' }, { view: 'https://example.com/' }]) {
       const r = await sb.userSends({ openid: 'o_real', ...what })
       expect(`${JSON.stringify(what)} → ${r.status} ${r.error ?? ''}`).toBe(`${JSON.stringify(what)} → 200 `)
       expect(r.attempts).toBe(1)
+      sent.push(r)
     }
+    // The gateway understood each as WeChat's: two messages and two menu events, verified at the receiver.
+    const until = Date.now() + 10_000
+    while (inbox.events().length < 4 && Date.now() < until) await Bun.sleep(50)
+    // Delivery order is not guaranteed (SPEC §6): each is found by what identifies it.
+    const got = inbox.events()
+    expect(got.map((e) => [e.verified, e.type]).sort()).toEqual([[true, 'menu.clicked'], [true, 'menu.clicked'], [true, 'message.received'], [true, 'message.received']])
+    const data = got.map((e) => e.data as Record<string, unknown>)
+    expect(data.find((d) => d.msgId === sent[0]!.msgId)).toMatchObject({ channel: SAFE.id, openid: 'o_real', msgType: 'text', content: '你好' })
+    expect(data.find((d) => d.msgId === sent[1]!.msgId)).toMatchObject({ msgType: 'image', mediaId: sent[1]!.mediaId, picUrl: sent[1]!.picUrl })
+    expect(data.find((d) => d.event === 'CLICK')).toMatchObject({ channel: SAFE.id, openid: 'o_real', key: 'MENU_HELP' })
+    expect(data.find((d) => d.event === 'VIEW')).toMatchObject({ key: 'https://example.com/' })
     // The gateway logged each one as an inbound message of the channel (SPEC §3's journal line).
     const inbound = gw.logLines.filter((l) => l.includes('"openid":"o_real"') && l.includes(`"channel":"${SAFE.id}"`))
     expect(inbound.length).toBeGreaterThanOrEqual(4)
