@@ -113,7 +113,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   })
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))
   const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, onCall: metrics.wechatCall })
-  const tokens = createTokenService({ db, clock, random, log, client: wechat, channels, onRefresh: metrics.tokenRefresh })
+  const tokens = createTokenService({ db, clock, random, log, client: wechat, channels, onRefresh: metrics.tokenRefresh, events })
   const bind = createBindService({
     db, clock, random, log, channels, tokens, wechat,
     defaultChannel: config.WXGATE_CHANNEL,

@@ -16,6 +16,11 @@
  * - 45009 is per WeChat API: from stable_token it is the token's (no token calls until 00:00
  *   Asia/Shanghai or clear-quota); from another API it stops that API only (template send: the outbox
  *   pauses; qrcode/create: bind codes answer 503) while the token is still served and used elsewhere.
+ * - token.failing / token.quota_exhausted / token.recovered (SPEC §6) are emitted in the transaction that
+ *   records the change (an error, a quota, a token stored, a quota cleared), with the status built from the
+ *   row there. The state compared is the last one emitted per channel (the stored state the first time), so
+ *   each failure streak is one token.failing however many fetches fail, and forgetting a rejected token on
+ *   the way to its replacement is no change. A quota that runs out at midnight is noticed at the next change.
  */
 import type { Clock } from '../lib/clock'
 import { AppError, NotFoundError } from '../lib/errors'
@@ -27,6 +32,8 @@ import type { Db } from '../store/db'
 import { tokensRepo, type TokenRow } from '../store/tokens.repo'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { Channel, ChannelService } from './channel.service'
+import type { EventsService, EventType } from './events.service'
+import type { Drizzle } from '../store/db'
 
 /** stable_token hands out a new token only in the last 300 s of the old one. */
 export const REFRESH_WINDOW_MS = 300_000
@@ -101,7 +108,13 @@ export interface TokenServiceDeps {
   client: WeChatClient
   channels: ChannelService
   onRefresh?: (channel: string, mode: 'normal' | 'forced') => void
+  /** Events out (SPEC §6): the token status changes. */
+  events?: Pick<EventsService, 'emit' | 'wants'>
 }
+
+/** The states an event is about: `refreshing` is a passing moment, not a change anyone is told of. */
+type EventState = 'ok' | 'failing' | 'quota_exhausted'
+const EVENT_OF: Record<EventState, EventType> = { ok: 'token.recovered', failing: 'token.failing', quota_exhausted: 'token.quota_exhausted' }
 
 export const createTokenService = (deps: TokenServiceDeps) => {
   const { db, clock, client, channels } = deps
@@ -152,26 +165,38 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     if (until !== undefined) throw new QuotaExhaustedError(channelId, until, api)
   }
 
-  /** A 45009 stops the API that answered it (see the module comment) until 00:00 Asia/Shanghai. */
-  const noteError = async (channelId: string, e: unknown) => {
-    if (!(e instanceof WeChatApiError && e.class === 'quota')) return
+  /**
+   * A 45009 stops the API that answered it (see the module comment) until 00:00 Asia/Shanghai. Returns the
+   * write for a db.tx function, or undefined when `e` is no quota error.
+   */
+  const quotaWrite = (channelId: string, e: unknown): ((orm: Drizzle) => void) | undefined => {
+    if (!(e instanceof WeChatApiError && e.class === 'quota')) return undefined
     const until = nextShanghaiMidnight(clock.now())
     const api = apiOf(e.endpoint)
     log.error(`daily quota of ${api} used up (45009): no ${api} calls until the quota is back`, { channel: channelId, api, until: new Date(until).toISOString() })
-    await db.tx((orm) => {
+    return (orm) => {
       const t = tokensRepo(orm)
       if (api === TOKEN_API) return t.setQuotaUntil(channelId, until)
       const current = t.get(channelId)?.apiQuotas
       t.setApiQuotas(channelId, JSON.stringify({ ...(current ? JSON.parse(current) as Record<string, number> : {}), [api]: until }))
-    })
+    }
   }
 
+  const noteError = async (channelId: string, e: unknown) => {
+    const write = quotaWrite(channelId, e)
+    if (write) await db.tx(changing(channelId, write))
+  }
+
+  /** The error and, for a 45009, the quota in one transaction: one status change (one event), not two. */
   const recordFailure = async (channelId: string, e: unknown) => {
     const err = e instanceof WeChatApiError
       ? { errcode: e.errcode ?? null, errmsg: e.errmsg, ...(e.hint ? { hint: e.hint } : {}) }
       : { errcode: null, errmsg: deps.log.redact(String((e as Error)?.message ?? e)) }
-    await db.tx((orm) => tokensRepo(orm).setError(channelId, JSON.stringify({ ...err, at: clock.now() })))
-    await noteError(channelId, e)
+    const quota = quotaWrite(channelId, e)
+    await db.tx(changing(channelId, (orm) => {
+      tokensRepo(orm).setError(channelId, JSON.stringify({ ...err, at: clock.now() }))
+      quota?.(orm)
+    }))
   }
 
   /** One stable_token call, stored on success. Runs inside the channel's single flight. */
@@ -187,7 +212,7 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       const a = await client.stableToken({ appId: c.appId, secret: c.appSecret, forceRefresh: mode === 'forced' })
       const expiresAt = clock.now() + a.expires_in * 1000
       remember(c.id, a.access_token)
-      await db.tx((orm) => tokensRepo(orm).storeToken(c.id, { accessToken: a.access_token, expiresAt, now: clock.now(), forced: mode === 'forced' }))
+      await db.tx(changing(c.id, (orm) => tokensRepo(orm).storeToken(c.id, { accessToken: a.access_token, expiresAt, now: clock.now(), forced: mode === 'forced' })))
       jitter.delete(c.id)
       if (backoff.delete(c.id)) log.info('access token obtained again: sending resumes', { channel: c.id })
       deps.onRefresh?.(c.id, mode)
@@ -209,6 +234,27 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   const usable = (r: TokenRow | undefined): r is TokenRow & { accessToken: string; expiresAt: number } =>
     !!r?.accessToken && !!r.expiresAt && r.expiresAt - clock.now() >= MIN_HANDOUT_MS
+
+  /** The token status of SPEC §4, from the row alone (synchronous: also inside a transaction). */
+  const statusOf = (channelId: string, r: TokenRow, refreshing: boolean): TokenStatus => {
+    const now = clock.now()
+    const err = r.lastError ? (JSON.parse(r.lastError) as { errcode: number | null; errmsg: string; hint?: string; at: number }) : undefined
+    const quotas = quotasOf(r, now)
+    const state: TokenState = quotas.size > 0 ? 'quota_exhausted'
+      : refreshing ? 'refreshing'
+      : err || !usable(r) && r.refreshedAt ? 'failing'
+      : 'ok'
+    return {
+      channel: channelId,
+      state,
+      expiresAt: r.expiresAt ? new Date(r.expiresAt).toISOString() : null,
+      refreshedAt: r.refreshedAt ? new Date(r.refreshedAt).toISOString() : null,
+      refreshesToday: r.refreshesToday,
+      forceRefreshesToday: r.forceRefreshesToday,
+      ...(err ? { lastError: { errcode: err.errcode, errmsg: err.errmsg, ...(err.hint ? { hint: err.hint } : {}), at: new Date(err.at).toISOString() } } : {}),
+      ...(quotas.size > 0 ? { quota: Object.fromEntries([...quotas].map(([api, until]) => [api, new Date(until).toISOString()])) } : {}),
+    }
+  }
 
   const stored = (channelId: string, r: TokenRow & { accessToken: string; expiresAt: number }) => {
     // Also a token another process (the CLI) stored: masked from the first time it is read.
@@ -299,24 +345,31 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   const status = async (channelId: string): Promise<TokenStatus> => {
     channelOrThrow(channelId)
-    const r = await row(channelId)
-    const now = clock.now()
-    const err = r.lastError ? (JSON.parse(r.lastError) as { errcode: number | null; errmsg: string; hint?: string; at: number }) : undefined
-    const quotas = quotasOf(r, now)
-    const state: TokenState = quotas.size > 0 ? 'quota_exhausted'
-      : flight.running(`token:${channelId}`) ? 'refreshing'
-      : err || !usable(r) && r.refreshedAt ? 'failing'
-      : 'ok'
-    return {
-      channel: channelId,
-      state,
-      expiresAt: r.expiresAt ? new Date(r.expiresAt).toISOString() : null,
-      refreshedAt: r.refreshedAt ? new Date(r.refreshedAt).toISOString() : null,
-      refreshesToday: r.refreshesToday,
-      forceRefreshesToday: r.forceRefreshesToday,
-      ...(err ? { lastError: { errcode: err.errcode, errmsg: err.errmsg, ...(err.hint ? { hint: err.hint } : {}), at: new Date(err.at).toISOString() } } : {}),
-      ...(quotas.size > 0 ? { quota: Object.fromEntries([...quotas].map(([api, until]) => [api, new Date(until).toISOString()])) } : {}),
-    }
+    return statusOf(channelId, await row(channelId), flight.running(`token:${channelId}`))
+  }
+
+  const lastEmitted = new Map<string, EventState>()
+  const eventStateOf = (r: TokenRow | undefined): EventState => (r ? statusOf(r.channelId, r, false).state as EventState : 'ok')
+  /**
+   * Inside the transaction that records a change of the channel's token row: `before` is the row as it was
+   * (read in the same transaction). Emits the event of the new state when it differs from the last one.
+   */
+  const noteChange = (orm: Drizzle, channelId: string, before: TokenRow | undefined) => {
+    const prev = lastEmitted.get(channelId) ?? eventStateOf(before)
+    const r = tokensRepo(orm).get(channelId)
+    const state = eventStateOf(r)
+    // Set before the commit: a rollback of a token write is an error that the next change repeats anyway.
+    lastEmitted.set(channelId, state)
+    if (state === prev) return
+    const type = EVENT_OF[state]
+    if (r && deps.events?.wants(type, channelId)) deps.events.emit(orm, { type, channelId, data: { ...statusOf(channelId, r, false) } })
+  }
+  /** A db.tx function that changes the token row, with noteChange after it. */
+  const changing = <T>(channelId: string, fn: (orm: Drizzle) => T) => (orm: Drizzle): T => {
+    const before = tokensRepo(orm).get(channelId)
+    const out = fn(orm)
+    noteChange(orm, channelId, before)
+    return out
   }
 
   /** POST /api/channels/:id/clear-quota: asks WeChat to reset the quota, then lifts every API's quota. */
@@ -326,11 +379,11 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     // With a valid stored token the normal endpoint; without one, v2 (AppID + AppSecret, no token).
     if (usable(r)) await client.clearQuota({ accessToken: r.accessToken, appId: c.appId })
     else await client.clearQuotaBySecret({ appId: c.appId, secret: c.appSecret })
-    await db.tx((orm) => {
+    await db.tx(changing(channelId, (orm) => {
       tokensRepo(orm).setQuotaUntil(channelId, null)
       tokensRepo(orm).setApiQuotas(channelId, null)
       tokensRepo(orm).setError(channelId, null)
-    })
+    }))
     backoff.delete(channelId)
     log.info('quota cleared', { channel: channelId })
   }
