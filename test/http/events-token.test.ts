@@ -49,7 +49,7 @@ describe('token events', () => {
     expect((await call(`/api/channels/${id}/access-token`)).status).toBe(200)
     expect(tokenEvents(id).map((e) => e.type)).toEqual(['token.failing', 'token.recovered'])
     const recovered = tokenEvents(id)[1]!.data
-    const status = await (await call(`/api/channels/${id}/token`)).json()
+    const status = (await (await call(`/api/channels/${id}/token`)).json()) as Record<string, unknown>
     expect(recovered).toEqual(status)
     expect(recovered.state).toBe('ok')
     expect(JSON.stringify(recovered)).not.toContain(sb.currentToken(APP)!)
