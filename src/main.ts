@@ -31,6 +31,10 @@ Usage:
   wxgate channel add --id ID --appid A --secret S --token T [--aes-key K] [--name 公众号名称]   add or update a channel
                                       (S, T or K as '-': read from stdin, one line, off the shell history)
   wxgate channel list                 list channels (never secrets)
+  wxgate webhook add --url URL [--events a,b] [--channel ID] [--description D]
+                                      add a webhook endpoint (its whsec_ secret is printed once, last line)
+  wxgate webhook list                 list webhook endpoints (never the secret)
+  wxgate webhook remove ID            remove a webhook endpoint with its deliveries
   wxgate doctor [--channel ID] [--url https://your.domain/wechat]   check a channel for real (exit 1 on a FAIL)
   wxgate --help | --version
 
@@ -174,6 +178,35 @@ const run = async (argv: string[]): Promise<number> => {
         return 0
       }
       throw new UsageError('channel needs add or list')
+    }
+    case 'webhook': {
+      const deps = cliDeps(config)
+      saidDb()
+      if (sub === 'add') {
+        const f = flags(rest, { url: { type: 'string' }, events: { type: 'string' }, channel: { type: 'string' }, description: { type: 'string' } })
+        if (f.positionals.length) throw new UsageError(`unexpected argument '${f.positionals[0]}'`)
+        const v = f.values
+        if (v.url === undefined) throw new UsageError('webhook add needs --url URL')
+        const events = v.events === undefined ? undefined : String(v.events).split(',').map((e) => e.trim()).filter(Boolean)
+        const w = await deps.webhooks.create({ url: String(v.url), events, channel: v.channel as string | undefined, description: v.description as string | undefined })
+        out(`added webhook ${w.id} → ${w.url} (events ${w.events.join(',')}${w.channel ? `, channel ${w.channel}` : ''}); its secret is shown only now:`)
+        out(w.secret)
+        return 0
+      }
+      if (sub === 'list') {
+        const list = deps.webhooks.list()
+        if (list.length === 0) out('no webhooks')
+        for (const w of list) out([w.id, w.url, w.events.join(','), w.channel ?? '*', w.disabled ? `disabled: ${w.disabledReason ?? ''}` : 'active', w.description ?? '-'].join('\t'))
+        return 0
+      }
+      if (sub === 'remove') {
+        const id = rest[0]
+        if (!id) throw new UsageError('webhook remove needs an ID (webhook list shows them)')
+        await deps.webhooks.remove(id)
+        out(`removed webhook ${id}`)
+        return 0
+      }
+      throw new UsageError('webhook needs add, list or remove')
     }
     case 'doctor': {
       const f = flags(argv.slice(1), { channel: { type: 'string' }, url: { type: 'string' } })
