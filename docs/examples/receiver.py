@@ -17,9 +17,9 @@ seen_lock = threading.Lock()
 def handle(event):
     # The real work: update your CRM, notify someone, ... (`data` is described in the event table).
     if event["type"] == "message.received":
-        print(json.dumps({"handled": event["type"], "openid": event["data"]["openid"], "content": event["data"].get("content")}), flush=True)
+        print(json.dumps({"handled": event["type"], "openid": event["data"]["openid"], "content": event["data"].get("content")}, ensure_ascii=False), flush=True)
     else:
-        print(json.dumps({"handled": event["type"]}), flush=True)
+        print(json.dumps({"handled": event["type"]}, ensure_ascii=False), flush=True)
 
 
 class Receiver(BaseHTTPRequestHandler):
