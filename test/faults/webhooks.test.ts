@@ -151,6 +151,10 @@ describe('in-process gateway', () => {
       await until('the callbacks delivered to the healthy endpoint', () => repo.deliveries({ endpointId: healthyId, status: 'delivered', limit: 1000 }).length >= 40 + 40 + 200 + 30, 15_000)
       expect(repo.deliveries({ endpointId: hangingId, status: 'delivered', limit: 10 })).toEqual([])
       expect(healthyWithTimes.received.every((x) => x.verified)).toBe(true)
+      // Stopping aborts the POSTs that hang: the server stops at once (they are sent again at the next start).
+      const t0 = performance.now()
+      await s.stop()
+      expect(performance.now() - t0).toBeLessThan(3000)
     } finally {
       await s.stop()
       for (const r of [healthyWithTimes, hanging]) await r.stop()

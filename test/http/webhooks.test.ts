@@ -273,6 +273,29 @@ describe('delivery', () => {
     expect(await (await fetch(`${s.url}/metrics`)).text()).toContain(`wxgate_webhook_endpoints_disabled_total{endpoint="${c.id}",reason="failing"} 1`)
   })
 
+  test('finished deliveries and their events are pruned after 7 days (in chunks); pending ones and their events are kept', async () => {
+    // What the earlier tests left is older than 7 days on the moved clock already.
+    await s.deps.webhookWorker.prune()
+    const ok = receiver()
+    const down = receiver({ answer: () => new Response('down', { status: 500 }) })
+    const a = await createFor(ok)
+    const b = await createFor(down)
+    const kept = await sendTest(b.id)
+    const gone = await sendTest(a.id)
+    await until('both tried', async () => (await deliveries(a.id))[0]?.status === 'delivered' && (await deliveries(b.id))[0]?.attempts === 1)
+    expect(await s.deps.webhookWorker.prune()).toEqual({ deliveries: 0, events: 0 })
+    // Keep b's delivery pending (not due) while the clock moves 7 days on.
+    const events = () => (s.deps.db.sqlite.query('SELECT id FROM webhook_events').all() as { id: string }[]).map((r) => r.id)
+    await api('PATCH', `/api/webhooks/${b.id}`, { disabled: true })
+    offset += 7 * 86_400_000 + 60_000
+    const pruned = await s.deps.webhookWorker.prune()
+    expect(pruned.deliveries).toBeGreaterThanOrEqual(1)
+    expect(await deliveries(a.id)).toEqual([])
+    expect((await deliveries(b.id)).map((d) => d.eventId)).toEqual([kept])
+    expect(events()).toContain(kept)
+    expect(events()).not.toContain(gone)
+  })
+
   test('metrics: deliveries by endpoint and outcome, queue depth and oldest age, latency', async () => {
     const r = receiver()
     const c = await createFor(r)
