@@ -2,7 +2,7 @@
  * Callback throughput benchmark: wxgate's full POST /wechat path (signature check → XML parse → dedup
  * insert in SQLite → `success`) against a bare Bun.serve that only reads the body and answers `success`.
  *
- *   npx bun bench/callback/run.ts [--duration=10] [--connections=64] [--warmup=2] [--rebuild] [--keep]
+ *   npx bun bench/callback/run.ts [--duration=10] [--connections=64] [--warmup=2] [--webhook] [--rebuild] [--keep]
  *
  * - builds dist/wxgate if it is missing (or with --rebuild) and starts it on a free loopback port with a
  *   fresh database in a temporary folder; starts bench/callback/bare-server.ts on another port;
@@ -10,7 +10,12 @@
  *   load generator never shares the Bun process it measures), warm-up first (not counted);
  * - prints requests/s, p50/p99 latency, non-2xx and errors for both, the ratio and PASS/FAIL against the
  *   targets (ratio >= 0.5 and wxgate p99 < 10 ms, defined at 64 connections);
- * - after stopping wxgate, checks that `inbound_messages` holds exactly one row per 2xx answer.
+ * - after stopping wxgate, checks that `inbound_messages` holds exactly one row per 2xx answer;
+ * - with --webhook, a third run: another wxgate (fresh database) with one webhook endpoint subscribed to `*`
+ *   at a loopback receiver (bench/webhooks/receiver.ts, its own process), registered through POST
+ *   /api/webhooks before the load, so every callback also writes an event and a delivery and the worker
+ *   delivers while the load runs; it runs last, so that its delivery backlog never overlaps another run.
+ *   Prints its req/s against wxgate's without an endpoint (target ratio >= 0.9).
  *
  * Exit code: 0 when the run completed (a missed performance target is reported, not failed);
  * 1 on a crash, on any non-2xx answer, or when the row count does not match the 2xx count.
@@ -32,6 +37,8 @@ const TOKEN = 'benchtoken2026'
 const TARGET_RATIO = 0.5
 const TARGET_P99_MS = 10
 const TARGET_CONNECTIONS = 64
+const TARGET_WEBHOOK_RATIO = 0.9
+const ADMIN = 'bench-admin-token-0123456789abcdef'
 
 // ---- options ----------------------------------------------------------------------------------------
 const { values: opt } = parseArgs({
@@ -42,12 +49,13 @@ const { values: opt } = parseArgs({
     warmup: { type: 'string', default: '2' },
     rebuild: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    webhook: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 })
 if (opt.help) {
-  console.log('usage: npx bun bench/callback/run.ts [--duration=SECONDS] [--connections=N] [--warmup=SECONDS] [--rebuild] [--keep]')
+  console.log('usage: npx bun bench/callback/run.ts [--duration=SECONDS] [--connections=N] [--warmup=SECONDS] [--webhook] [--rebuild] [--keep]')
   process.exit(0)
 }
 const duration = Number(opt.duration)
@@ -166,11 +174,35 @@ const main = async (): Promise<number> => {
   const wxLog = join(tmp, 'wxgate.log')
   const bareLog = join(tmp, 'bare.log')
   const wx = spawn([BIN, 'serve'], { cwd: tmp, env, log: wxLog })
+  // --webhook: the same wxgate on its own database, and the receiver its endpoint points at.
+  const hook = opt.webhook ? await (async () => {
+    const port = await freePort(HOST)
+    const rxPort = await freePort(HOST)
+    const db = join(tmp, 'bench-webhook.db')
+    const log = join(tmp, 'wxgate-webhook.log')
+    const rxLog = join(tmp, 'receiver.log')
+    const proc = spawn([BIN, 'serve'], { cwd: tmp, env: { ...env, WXGATE_DB: db, WXGATE_PORT: String(port), WXGATE_ADMIN_TOKEN: ADMIN }, log })
+    const rx = spawn([process.execPath, join(ROOT, 'bench', 'webhooks', 'receiver.ts'), `--port=${rxPort}`, `--host=${HOST}`], { log: rxLog })
+    return { port, rxPort, db, log, rxLog, proc, rx }
+  })() : undefined
   const bare = spawn([process.execPath, join(HERE, 'bare-server.ts'), `--port=${barePort}`, `--host=${HOST}`], { log: bareLog })
   await Promise.all([
     waitReady('wxgate', `http://${HOST}:${wxPort}/healthz`, wx, [wxLog, `${wxLog}.err`]),
     waitReady('bare server', `http://${HOST}:${barePort}/healthz`, bare, [bareLog, `${bareLog}.err`]),
+    ...(hook ? [
+      waitReady('wxgate (webhook)', `http://${HOST}:${hook.port}/healthz`, hook.proc, [hook.log, `${hook.log}.err`]),
+      waitReady('receiver', `http://${HOST}:${hook.rxPort}/healthz`, hook.rx, [hook.rxLog, `${hook.rxLog}.err`]),
+    ] : []),
   ])
+  if (hook) {
+    const created = await fetch(`http://${HOST}:${hook.port}/api/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `http://${HOST}:${hook.rxPort}/webhook`, events: ['*'], description: 'bench' }),
+    })
+    if (created.status !== 201) throw new Crash(`POST /api/webhooks answered ${created.status}: ${await created.text()}`)
+    await created.arrayBuffer()
+  }
 
   // One signed query string for the whole wxgate run: the signature does not cover the body.
   const timestamp = String(Math.floor(Date.now() / 1000))
@@ -178,6 +210,9 @@ const main = async (): Promise<number> => {
   const query = `signature=${sign(TOKEN, timestamp, nonce)}&timestamp=${timestamp}&nonce=${nonce}&openid=o_bench`
   const wxResult = await runLoad('wxgate', `http://${HOST}:${wxPort}/wechat?${query}`, timestamp, wx)
   const bareResult = await runLoad('bare server', `http://${HOST}:${barePort}/wechat?${query}`, timestamp, bare)
+  // Last: its worker goes on delivering the backlog after its load, which must not slow another run.
+  const hookResult = hook ? await runLoad('wxgate (webhook)', `http://${HOST}:${hook.port}/wechat?${query}`, timestamp, hook.proc) : undefined
+  const hookDelivered = hook ? ((await (await fetch(`http://${HOST}:${hook.rxPort}/stats`)).json()) as { unique: number }).unique : 0
 
   // Stop wxgate gracefully (it drains its write queue and closes the database), then count rows.
   const wxExit = await stopProcess(wx)
@@ -186,6 +221,19 @@ const main = async (): Promise<number> => {
   const db = new Database(dbPath, { readonly: true })
   const rows = (db.query('SELECT COUNT(*) AS n FROM inbound_messages').get() as { n: number }).n
   db.close()
+  let hookRows: { inbound: number; events: number } | undefined
+  if (hook) {
+    // SIGTERM ends its worker; undelivered events stay pending in the database (delivered after a restart).
+    const code = await stopProcess(hook.proc)
+    await stopProcess(hook.rx)
+    if (code !== 0) throw new Crash(`wxgate (webhook) did not stop cleanly (exit ${code ?? hook.proc.signalCode})\n${tail(hook.log)}\n${tail(`${hook.log}.err`)}`)
+    const hdb = new Database(hook.db, { readonly: true })
+    hookRows = {
+      inbound: (hdb.query('SELECT COUNT(*) AS n FROM inbound_messages').get() as { n: number }).n,
+      events: (hdb.query('SELECT COUNT(*) AS n FROM webhook_events').get() as { n: number }).n,
+    }
+    hdb.close()
+  }
 
   // ---- report --------------------------------------------------------------------------------------
   const w = wxResult.measured
@@ -198,7 +246,9 @@ const main = async (): Promise<number> => {
   console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
   console.log('')
   console.log(row(['server', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU'], widths))
-  for (const [name, r] of [['bare Bun', b], ['wxgate', w]] as const) {
+  const rowsOf: [string, Phase][] = [['bare Bun', b], ['wxgate', w]]
+  if (hookResult) rowsOf.push(['wxgate + wh', hookResult.measured])
+  for (const [name, r] of rowsOf) {
     console.log(row([
       name, fmt(r.rps, 0), fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max),
       String(r.non2xx), String(r.errors + r.mismatches), pct(r.cpu?.serverCores), pct(r.cpu?.loadgenCores),
@@ -221,11 +271,23 @@ const main = async (): Promise<number> => {
   console.log(`wxgate p99 latency:      ${fmt(p99)} ms   target < ${TARGET_P99_MS} ms   ${p99Ok ? 'PASS' : 'FAIL'}${note}`)
 
   const wx2xx = (wxResult.warmup?.status2xx ?? 0) + w.status2xx
-  const rowsOk = rows === wx2xx
+  let rowsOk = rows === wx2xx
   console.log(`rows in inbound_messages: ${rows}; wxgate 2xx answers: ${wx2xx} (warm-up ${wxResult.warmup?.status2xx ?? 0} + measured ${w.status2xx}); requests sent: ${wxResult.requestsBuilt}   ${rowsOk ? 'OK' : 'MISMATCH'}`)
-  console.log(`overall: performance targets ${ratioOk && p99Ok ? 'met' : 'MISSED'}; correctness ${rowsOk ? 'OK' : 'FAILED'}`)
+  let hookOk = true
+  if (hookResult && hookRows) {
+    const h = hookResult.measured
+    const hookRatio = h.rps / w.rps
+    hookOk = hookRatio >= TARGET_WEBHOOK_RATIO
+    console.log(`ratio wxgate with a webhook endpoint / without: ${hookRatio.toFixed(3)}   target >= ${TARGET_WEBHOOK_RATIO}   ${hookOk ? 'PASS' : 'FAIL'}` +
+      ` (p99 ${fmt(h.latencyMs.p99)} ms against ${fmt(w.latencyMs.p99)} ms)`)
+    const h2xx = (hookResult.warmup?.status2xx ?? 0) + h.status2xx
+    const hookRowsOk = hookRows.inbound === h2xx && hookRows.events === h2xx
+    rowsOk &&= hookRowsOk
+    console.log(`webhook run: ${h2xx} 2xx answers, ${hookRows.inbound} inbound rows, ${hookRows.events} webhook_events (one per callback); ${hookDelivered} delivered to the receiver by the end of its load   ${hookRowsOk ? 'OK' : 'MISMATCH'}`)
+  }
+  console.log(`overall: performance targets ${ratioOk && p99Ok && hookOk ? 'met' : 'MISSED'}; correctness ${rowsOk ? 'OK' : 'FAILED'}`)
 
-  const non2xx = [wxResult, bareResult].reduce((n, r) => n + r.measured.non2xx + (r.warmup?.non2xx ?? 0), 0)
+  const non2xx = [wxResult, bareResult, ...(hookResult ? [hookResult] : [])].reduce((n, r) => n + r.measured.non2xx + (r.warmup?.non2xx ?? 0), 0)
   if (non2xx > 0) {
     console.log(`FAIL: ${non2xx} non-2xx answers (wxgate: ${JSON.stringify(w.statusCodes)}, bare: ${JSON.stringify(b.statusCodes)})`)
     console.log(tail(wxLog) + tail(`${wxLog}.err`))
@@ -233,7 +295,7 @@ const main = async (): Promise<number> => {
   }
   if (!rowsOk) exitCode = 1
   console.log('')
-  console.log('json: ' + JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, connections, duration, warmup, wxgate: wxResult, bare: bareResult, ratio, rows }))
+  console.log('json: ' + JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, connections, duration, warmup, wxgate: wxResult, bare: bareResult, ratio, rows, ...(hookResult ? { webhook: hookResult, webhookRows: hookRows, webhookDelivered: hookDelivered } : {}) }))
   return exitCode
 }
 
