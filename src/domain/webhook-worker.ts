@@ -265,16 +265,16 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     if (free <= 0) return
     const endpoints = new Map(repo.allEndpoints().map((e) => [e.id, e]))
     registerWebhookSecrets(deps.log, [...endpoints.values()], now)
-    const skip = [...endpoints.values()].filter((e) => e.disabled || (perEndpoint.get(e.id) ?? 0) >= PER_ENDPOINT).map((e) => e.id)
-    const due = repo.due(now, skip, free * 2)
+    // Per endpoint, as many as its free slots (one indexed read each): a dead endpoint's backlog is never walked.
     const picked: string[] = []
-    const taken = new Map<string, number>()
-    for (const d of due) {
-      if (picked.length >= free) break
-      const n = (perEndpoint.get(d.endpointId) ?? 0) + (taken.get(d.endpointId) ?? 0)
-      if (n >= PER_ENDPOINT || !endpoints.has(d.endpointId)) continue
-      taken.set(d.endpointId, (taken.get(d.endpointId) ?? 0) + 1)
-      picked.push(d.id)
+    let full = false
+    for (const e of endpoints.values()) {
+      if (picked.length >= free) { full = true; break }
+      const room = Math.min(PER_ENDPOINT - (perEndpoint.get(e.id) ?? 0), free - picked.length)
+      if (e.disabled || room <= 0) continue
+      const rows = repo.dueFor(e.id, now, room)
+      for (const d of rows) picked.push(d.id)
+      if (rows.length === room) full = true
     }
     if (picked.length === 0) return
     const claimed = await db.tx((orm) => {
@@ -287,8 +287,9 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1)
       launch(d, ep)
     }
-    // A full page may mean more is due.
-    if (claimed.length === picked.length && due.length >= free * 2) again = true
+    // An endpoint that filled its slots may have more due (they go when its POSTs finish, which kick again);
+    // a pass cut short by the global limit looks again.
+    if (claimed.length === picked.length && full && inFlight.size < GLOBAL) again = true
   }
 
   /** Looks for due deliveries now (after an emit, a finished POST, or the poll). */

@@ -29,6 +29,9 @@ export type DeliveryWithEvent = DeliveryRow & { body: string; type: string }
 const p = sql.placeholder
 /** Prepared once per connection: the event write is on the callback's hot path. */
 const prepare = (orm: Drizzle) => ({
+  dueFor: orm.select().from(webhookDeliveries)
+    .where(and(sql`${webhookDeliveries.status} = 'pending'`, eq(webhookDeliveries.endpointId, p('endpointId')), lte(webhookDeliveries.nextAttemptAt, p('now'))))
+    .orderBy(asc(webhookDeliveries.nextAttemptAt), asc(webhookDeliveries.seq)).limit(p('limit')).prepare(),
   insertEvent: orm.insert(webhookEvents).values({ id: p('id'), type: p('type'), channelId: p('channelId'), body: p('body'), createdAt: p('createdAt') }).prepare(),
   // `status = 'pending'` as a literal: SQLite uses the partial index only when the WHERE visibly implies its own.
   claim: orm.update(webhookDeliveries).set({ status: 'delivering', attempts: sql`${webhookDeliveries.attempts} + 1`, leaseUntil: sql`${p('leaseUntil')}` })
@@ -81,14 +84,11 @@ export const webhooksRepo = (orm: Drizzle) => ({
 
   // ---- the delivery queue ------------------------------------------------------------------------------
   /**
-   * Due pending deliveries, the longest due first, skipping the endpoints given (disabled ones, those at
-   * their in-flight limit). Walks the partial index (next_attempt_at, seq) WHERE status = 'pending'.
+   * One endpoint's due pending deliveries, the longest due first: walks the partial index (endpoint_id,
+   * next_attempt_at, seq) WHERE status = 'pending', so its cost is the rows returned, however large another
+   * (dead) endpoint's backlog is.
    */
-  due: (now: number, skipEndpoints: string[], limit: number): DeliveryRow[] => {
-    const where: SQL[] = [sql`${webhookDeliveries.status} = 'pending'`, lte(webhookDeliveries.nextAttemptAt, now)]
-    if (skipEndpoints.length > 0) where.push(notInArray(webhookDeliveries.endpointId, skipEndpoints))
-    return orm.select().from(webhookDeliveries).where(and(...where)).orderBy(asc(webhookDeliveries.nextAttemptAt), asc(webhookDeliveries.seq)).limit(limit).all()
-  },
+  dueFor: (endpointId: string, now: number, limit: number): DeliveryRow[] => statements(orm).dueFor.all({ endpointId, now, limit }),
   /** pending → delivering with a lease, counting the attempt; undefined when it was not pending. Inside a db.tx. */
   claim: (id: string, leaseUntil: number): DeliveryWithEvent | undefined => {
     const st = statements(orm)

@@ -83,10 +83,10 @@ describe('in-process gateway', () => {
       const delivered = () => repo.deliveries({ endpointId: endpoint, status: 'delivered', limit: 2000 }).length
       for (let round = 0; round < 9 && delivered() < 1000; round++) {
         // Wait until nothing is due or in flight, then move the clock past the longest step (10 h + 10 %).
-        await until(`round ${round} settles`, () => repo.due(clock.now(), [], 1).length === 0 && s.deps.webhookWorker.inFlight().length === 0, 30_000)
+        await until(`round ${round} settles`, () => repo.dueFor(endpoint, clock.now(), 1).length === 0 && s.deps.webhookWorker.inFlight().length === 0, 30_000)
         offset += 11 * 3600_000 + 1000
       }
-      await until('the last round settles', () => repo.due(clock.now(), [], 1).length === 0 && s.deps.webhookWorker.inFlight().length === 0, 30_000)
+      await until('the last round settles', () => repo.dueFor(endpoint, clock.now(), 1).length === 0 && s.deps.webhookWorker.inFlight().length === 0, 30_000)
       const left = repo.deliveries({ endpointId: endpoint, limit: 2000 }).filter((d) => d.status !== 'delivered')
       expect(left.map((d) => `${d.status} after ${d.attempts}: ${d.lastError}`)).toEqual([])
       expect(delivered()).toBe(1000)
