@@ -6,7 +6,7 @@ import m3 from '../../migrations/0003_outbox.sql' with { type: 'text' }
 import m4 from '../../migrations/0004_outbox_hardening.sql' with { type: 'text' }
 import m5 from '../../migrations/0005_channel_name.sql' with { type: 'text' }
 import m6 from '../../migrations/0006_webhooks.sql' with { type: 'text' }
-import m7 from '../../migrations/0007_webhook_endpoint_due.sql' with { type: 'text' }
+import m7 from '../../migrations/0007_indexes.sql' with { type: 'text' }
 
 export const migrations: { name: string; sql: string }[] = [
   { name: '0000_init', sql: m0 },
@@ -16,5 +16,5 @@ export const migrations: { name: string; sql: string }[] = [
   { name: '0004_outbox_hardening', sql: m4 },
   { name: '0005_channel_name', sql: m5 },
   { name: '0006_webhooks', sql: m6 },
-  { name: '0007_webhook_endpoint_due', sql: m7 },
+  { name: '0007_indexes', sql: m7 },
 ]

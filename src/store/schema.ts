@@ -57,6 +57,8 @@ export const inboundMessages = sqliteTable('inbound_messages', {
 }, (t) => [
   uniqueIndex('inbound_channel_dedup_uq').on(t.channelId, t.dedupKey),
   index('inbound_received_at_idx').on(t.receivedAt),
+  // GET /api/inbound?openid=: one user's history, newest first.
+  index('inbound_channel_from_idx').on(t.channelId, t.fromUser, t.id),
 ])
 
 

@@ -1,1 +1,2 @@
+CREATE INDEX `inbound_channel_from_idx` ON `inbound_messages` (`channel_id`,`from_user`,`id`);--> statement-breakpoint
 CREATE INDEX `webhook_deliveries_endpoint_due_idx` ON `webhook_deliveries` (`endpoint_id`,`next_attempt_at`,`seq`) WHERE status = 'pending';
