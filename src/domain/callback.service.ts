@@ -161,6 +161,12 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
    * committed it first), the handlers do not run and the stored reply is answered. The common case
    * (nothing to reply) is one write and no read; a handler that throws rolls back the row with its effects.
    */
+  /** Would the callback's own event be written (before dispatch: a claiming rule makes dispatch match anyway)? */
+  const wantsEvent = (channelId: string, message: InboundMessage): boolean => {
+    const type = deps.eventsOut ? callbackEventType(message, false) : undefined
+    return type !== undefined && deps.eventsOut!.wants(type, channelId)
+  }
+
   const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<Processed> => {
     const now = clock.now()
     const result = await db.tx((orm): Processed => {
@@ -201,8 +207,9 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         if (ruleEvents) for (const e of ruleEvents) ev.emit(orm, e)
       }
       return { body, duplicate: false }
-    // A message no rule looks at is one INSERT (or one INSERT and a read): no SAVEPOINT needed around it.
-    }, { savepoint: dispatcher.matches(message) })
+    // A message no rule looks at and no endpoint wants is one INSERT (or one INSERT and a read): no SAVEPOINT
+    // needed around it. An event written with it is more statements: then the SAVEPOINT keeps them one whole.
+    }, { savepoint: dispatcher.matches(message) || wantsEvent(channel.id, message) })
     if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
     else deps.events?.onHandled?.(channel.id, message)
     return result

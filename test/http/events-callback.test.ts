@@ -130,6 +130,22 @@ describe('message.received', () => {
     expect((await emitted(xml)).map((e) => e.type)).toEqual(['message.received'])
   })
 
+  test('the event write failing (a message no rule handles) rolls back the dedup row with it: 500, and the retry makes the event', async () => {
+    // Without a rule the callback's transaction used to skip its SAVEPOINT (one INSERT); with an event it is
+    // several statements, and a failing one must not leave the dedup row behind (the retry would be a duplicate).
+    const xml = msgXml('o_ev_atomic', 'text', '<Content>no rule</Content>')
+    s.deps.db.sqlite.exec(`CREATE TRIGGER fail_delivery BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'delivery insert failed (simulated)'); END`)
+    const mark = eventMark(s)
+    try {
+      expect((await callback(xml)).status).toBe(500)
+    } finally {
+      s.deps.db.sqlite.exec('DROP TRIGGER fail_delivery')
+    }
+    expect(eventsSince(s, mark)).toEqual([])
+    expect(s.deps.db.sqlite.query("SELECT count(*) AS n FROM inbound_messages WHERE from_user = 'o_ev_atomic'").get()).toEqual({ n: 0 })
+    expect((await emitted(xml)).map((e) => e.type)).toEqual(['message.received'])
+  })
+
   test('no endpoint: nothing is stored', async () => {
     await removeEndpoints(s)
     expect(await emitted(msgXml('o_ev_none', 'text', '<Content>x</Content>'))).toEqual([])
