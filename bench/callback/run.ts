@@ -2,7 +2,7 @@
  * Callback throughput benchmark: wxgate's full POST /wechat path (signature check → XML parse → dedup
  * insert in SQLite → `success`) against a bare Bun.serve that only reads the body and answers `success`.
  *
- *   npx bun bench/callback/run.ts [--duration=10] [--connections=64] [--warmup=2] [--webhook] [--rebuild] [--keep]
+ *   npx bun bench/callback/run.ts [--duration=10] [--connections=64] [--warmup=2] [--webhook [--webhook-hang]] [--rebuild] [--keep]
  *
  * - builds dist/wxgate if it is missing (or with --rebuild) and starts it on a free loopback port with a
  *   fresh database in a temporary folder; starts bench/callback/bare-server.ts on another port;
@@ -15,7 +15,8 @@
  *   at a loopback receiver (bench/webhooks/receiver.ts, its own process), registered through POST
  *   /api/webhooks before the load, so every callback also writes an event and a delivery and the worker
  *   delivers while the load runs; it runs last, so that its delivery backlog never overlaps another run.
- *   Prints its req/s against wxgate's without an endpoint (target ratio >= 0.9).
+ *   Prints its req/s against wxgate's without an endpoint (target ratio >= 0.9). With --webhook-hang the
+ *   receiver never answers (at most 4 deliveries in flight): the cost of writing events without delivering.
  *
  * Exit code: 0 when the run completed (a missed performance target is reported, not failed);
  * 1 on a crash, on any non-2xx answer, or when the row count does not match the 2xx count.
@@ -50,12 +51,13 @@ const { values: opt } = parseArgs({
     rebuild: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     webhook: { type: 'boolean', default: false },
+    'webhook-hang': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 })
 if (opt.help) {
-  console.log('usage: npx bun bench/callback/run.ts [--duration=SECONDS] [--connections=N] [--warmup=SECONDS] [--webhook] [--rebuild] [--keep]')
+  console.log('usage: npx bun bench/callback/run.ts [--duration=SECONDS] [--connections=N] [--warmup=SECONDS] [--webhook [--webhook-hang]] [--rebuild] [--keep]')
   process.exit(0)
 }
 const duration = Number(opt.duration)
@@ -182,7 +184,7 @@ const main = async (): Promise<number> => {
     const log = join(tmp, 'wxgate-webhook.log')
     const rxLog = join(tmp, 'receiver.log')
     const proc = spawn([BIN, 'serve'], { cwd: tmp, env: { ...env, WXGATE_DB: db, WXGATE_PORT: String(port), WXGATE_ADMIN_TOKEN: ADMIN }, log })
-    const rx = spawn([process.execPath, join(ROOT, 'bench', 'webhooks', 'receiver.ts'), `--port=${rxPort}`, `--host=${HOST}`], { log: rxLog })
+    const rx = spawn([process.execPath, join(ROOT, 'bench', 'webhooks', 'receiver.ts'), `--port=${rxPort}`, `--host=${HOST}`, ...(opt['webhook-hang'] ? ['--hang'] : [])], { log: rxLog })
     return { port, rxPort, db, log, rxLog, proc, rx }
   })() : undefined
   const bare = spawn([process.execPath, join(HERE, 'bare-server.ts'), `--port=${barePort}`, `--host=${HOST}`], { log: bareLog })

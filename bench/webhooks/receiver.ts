@@ -3,7 +3,10 @@
  * that answers 204 at once and only counts, so that it is never the bottleneck. It does not verify signatures
  * (the tests do that with the standardwebhooks package); it reads the body and the webhook-id header.
  *
- *   bun bench/webhooks/receiver.ts --port=PORT [--host=127.0.0.1]
+ *   bun bench/webhooks/receiver.ts --port=PORT [--host=127.0.0.1] [--hang]
+ *
+ * --hang: deliveries are never answered (a dead endpoint): the worker keeps at most 4 in flight and backs off,
+ * so a callback run against it measures the cost of writing the events alone, without the deliveries.
  *
  * GET /stats → { deliveries, unique, firstAt, lastAt, latencyMs: { p50, p90, p99, max } }: latency is the
  * arrival time minus the event's `timestamp` (set when the callback's transaction wrote the event), so it
@@ -12,7 +15,7 @@
 import { parseArgs } from 'node:util'
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } },
+  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, hang: { type: 'boolean', default: false } },
   strict: true,
 })
 
@@ -34,6 +37,7 @@ const server = Bun.serve({
   async fetch(request) {
     const url = new URL(request.url)
     if (request.method === 'POST' && url.pathname === '/webhook') {
+      if (values.hang) await new Promise((resolve) => request.signal.addEventListener('abort', resolve))
       const body = await request.text()
       const now = Date.now()
       deliveries++
