@@ -272,8 +272,6 @@ export const webhookDeliveries = sqliteTable('webhook_deliveries', {
   finishedAt: integer('finished_at'),
 }, (t) => [
   uniqueIndex('webhook_deliveries_id_uq').on(t.id),
-  // Pending rows by due time (the queue's depth and oldest age, for /metrics).
-  index('webhook_deliveries_due_idx').on(t.nextAttemptAt, t.seq).where(sql`status = 'pending'`),
   // The worker's due scan, one endpoint at a time (the in-flight limit is per endpoint): a dead endpoint's
   // backlog is never walked to reach another endpoint's rows.
   index('webhook_deliveries_endpoint_due_idx').on(t.endpointId, t.nextAttemptAt, t.seq).where(sql`status = 'pending'`),
