@@ -95,6 +95,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     timeoutMs: o.webhookTimeoutMs,
     onResult: metrics.webhookResult,
     onDisabled: metrics.webhookDisabled,
+    invalidateEndpoints: () => events.invalidate(),
   })
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])

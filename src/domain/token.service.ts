@@ -28,7 +28,7 @@ import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { nextShanghaiMidnight, shanghaiDay } from '../lib/shanghai-day'
 import { createSingleFlight } from '../lib/single-flight'
-import type { Db } from '../store/db'
+import type { Db, TxResult } from '../store/db'
 import { tokensRepo, type TokenRow } from '../store/tokens.repo'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { Channel, ChannelService } from './channel.service'
@@ -184,7 +184,7 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   const noteError = async (channelId: string, e: unknown) => {
     const write = quotaWrite(channelId, e)
-    if (write) await db.tx(changing(channelId, write))
+    if (write) await txChanging(channelId, write)
   }
 
   /** The error and, for a 45009, the quota in one transaction: one status change (one event), not two. */
@@ -193,10 +193,10 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       ? { errcode: e.errcode ?? null, errmsg: e.errmsg, ...(e.hint ? { hint: e.hint } : {}) }
       : { errcode: null, errmsg: deps.log.redact(String((e as Error)?.message ?? e)) }
     const quota = quotaWrite(channelId, e)
-    await db.tx(changing(channelId, (orm) => {
+    await txChanging(channelId, (orm) => {
       tokensRepo(orm).setError(channelId, JSON.stringify({ ...err, at: clock.now() }))
       quota?.(orm)
-    }))
+    })
   }
 
   /** One stable_token call, stored on success. Runs inside the channel's single flight. */
@@ -212,7 +212,7 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       const a = await client.stableToken({ appId: c.appId, secret: c.appSecret, forceRefresh: mode === 'forced' })
       const expiresAt = clock.now() + a.expires_in * 1000
       remember(c.id, a.access_token)
-      await db.tx(changing(c.id, (orm) => tokensRepo(orm).storeToken(c.id, { accessToken: a.access_token, expiresAt, now: clock.now(), forced: mode === 'forced' })))
+      await txChanging(c.id, (orm) => tokensRepo(orm).storeToken(c.id, { accessToken: a.access_token, expiresAt, now: clock.now(), forced: mode === 'forced' }))
       jitter.delete(c.id)
       if (backoff.delete(c.id)) log.info('access token obtained again: sending resumes', { channel: c.id })
       deps.onRefresh?.(c.id, mode)
@@ -348,28 +348,44 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     return statusOf(channelId, await row(channelId), flight.running(`token:${channelId}`))
   }
 
+  /** The state last announced, per channel (after its transaction committed). */
   const lastEmitted = new Map<string, EventState>()
+  /** States announced by transactions not yet committed (two changes in one batch must not both emit). */
+  const provisional = new Map<string, EventState>()
   const eventStateOf = (r: TokenRow | undefined): EventState => (r ? statusOf(r.channelId, r, false).state as EventState : 'ok')
   /**
    * Inside the transaction that records a change of the channel's token row: `before` is the row as it was
-   * (read in the same transaction). Emits the event of the new state when it differs from the last one.
+   * (read in the same transaction). Emits the event of the new state when it differs from the last one, and
+   * returns the new state.
    */
-  const noteChange = (orm: Drizzle, channelId: string, before: TokenRow | undefined) => {
-    const prev = lastEmitted.get(channelId) ?? eventStateOf(before)
+  const noteChange = (orm: Drizzle, channelId: string, before: TokenRow | undefined): EventState => {
+    const prev = provisional.get(channelId) ?? lastEmitted.get(channelId) ?? eventStateOf(before)
     const r = tokensRepo(orm).get(channelId)
     const state = eventStateOf(r)
-    // Set before the commit: a rollback of a token write is an error that the next change repeats anyway.
-    lastEmitted.set(channelId, state)
-    if (state === prev) return
+    provisional.set(channelId, state)
+    if (state === prev) return state
     const type = EVENT_OF[state]
     if (r && deps.events?.wants(type, channelId)) deps.events.emit(orm, { type, channelId, data: { ...statusOf(channelId, r, false) } })
+    return state
   }
-  /** A db.tx function that changes the token row, with noteChange after it. */
-  const changing = <T>(channelId: string, fn: (orm: Drizzle) => T) => (orm: Drizzle): T => {
-    const before = tokensRepo(orm).get(channelId)
-    const out = fn(orm)
-    noteChange(orm, channelId, before)
-    return out
+  /**
+   * A transaction that changes the token row, with noteChange after it. The announced state is remembered only
+   * once the transaction committed: after a rollback (its event rolled back too) the next change announces again.
+   */
+  const txChanging = async <T>(channelId: string, fn: (orm: Drizzle) => T): Promise<T> => {
+    let state: EventState | undefined
+    try {
+      const out = await db.tx<T>((orm) => {
+        const before = tokensRepo(orm).get(channelId)
+        const v = fn(orm)
+        state = noteChange(orm, channelId, before)
+        return v as TxResult<T>
+      })
+      if (state) lastEmitted.set(channelId, state)
+      return out
+    } finally {
+      provisional.delete(channelId)
+    }
   }
 
   /** POST /api/channels/:id/clear-quota: asks WeChat to reset the quota, then lifts every API's quota. */
@@ -379,11 +395,11 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     // With a valid stored token the normal endpoint; without one, v2 (AppID + AppSecret, no token).
     if (usable(r)) await client.clearQuota({ accessToken: r.accessToken, appId: c.appId })
     else await client.clearQuotaBySecret({ appId: c.appId, secret: c.appSecret })
-    await db.tx(changing(channelId, (orm) => {
+    await txChanging(channelId, (orm) => {
       tokensRepo(orm).setQuotaUntil(channelId, null)
       tokensRepo(orm).setApiQuotas(channelId, null)
       tokensRepo(orm).setError(channelId, null)
-    }))
+    })
     backoff.delete(channelId)
     log.info('quota cleared', { channel: channelId })
   }

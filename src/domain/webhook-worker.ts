@@ -6,8 +6,9 @@
  *   row left `delivering` (a crash, a stop mid-POST) goes back to pending; a lease that lapses while we run
  *   (a result that could not be recorded) is taken back too. Delivery is at least once: the receiver
  *   dedups on webhook-id, which is the event's id on every attempt.
- * - At most PER_ENDPOINT POSTs in flight per endpoint and GLOBAL in all: a hanging endpoint holds its own
- *   four slots and nothing else, so other endpoints, callbacks and sends go on (the POSTs are async I/O,
+ * - At most PER_ENDPOINT POSTs in flight per endpoint (FAILING_SLOTS once it is failing) and GLOBAL in all,
+ *   each pass starting one endpoint further on: a hanging endpoint holds its own slots and nothing else, so
+ *   other endpoints, callbacks and sends go on (the POSTs are async I/O,
  *   and no transaction waits on one: every result is recorded in its own short db.tx afterwards).
  * - The POST: 10 s timeout, redirects not followed (a failure), at most 64 KiB of the answer read (more is a
  *   failure: the stream is cancelled), headers webhook-id / webhook-timestamp / webhook-signature (the
@@ -24,17 +25,25 @@ import { signatureHeader } from '../lib/standard-webhooks'
 import type { Db } from '../store/db'
 import { webhooksRepo, type DeliveryWithEvent, type EndpointRow } from '../store/webhooks.repo'
 import type { EventsService } from './events.service'
+import { RETRY_SCHEDULE_MS } from './webhook-schedule'
 import { registerWebhookSecrets } from './webhooks.service'
 
+export { RETRY_SCHEDULE_MS }
+
 /** After the 1st, 2nd … 7th failed attempt; the 8th failure is final (the Svix schedule, PROTOCOL §9.1). */
-export const RETRY_SCHEDULE_MS = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3600_000, 5 * 3600_000, 10 * 3600_000, 10 * 3600_000]
 const SCHEDULE_SPAN_MS = RETRY_SCHEDULE_MS.reduce((a, b) => a + b, 0)
 /** An endpoint failing every attempt this long is disabled. */
 export const DISABLE_AFTER_MS = 5 * 86_400_000
 /** Finished deliveries (and their events) are kept this long. */
 export const DELIVERY_RETENTION_MS = 7 * 86_400_000
 export const PER_ENDPOINT = 4
-export const GLOBAL = 64
+/**
+ * POSTs in flight in all (sockets and memory stay bounded). Large next to PER_ENDPOINT, and an endpoint that is
+ * failing gets FAILING_SLOTS only: many dead endpoints cannot take the slots the healthy ones need.
+ */
+export const GLOBAL = 256
+/** Slots of an endpoint whose last attempts failed (failingSince set): one probe at a time until it answers again. */
+export const FAILING_SLOTS = 1
 export const TIMEOUT_MS = 10_000
 export const MAX_ANSWER_BYTES = 64 * 1024
 /** A claim lapses after this: far above a POST's 10 s, so only a row nobody is working on is taken back. */
@@ -64,6 +73,8 @@ export interface WebhookWorkerDeps {
   onResult?: (endpointId: string, outcome: DeliveryOutcome, seconds: number) => void
   /** An endpoint was disabled by the worker (410, or 5 days of failures). */
   onDisabled?: (endpointId: string, reason: '410' | 'failing') => void
+  /** Drops the events service's endpoint cache (called inside the transaction that disables an endpoint). */
+  invalidateEndpoints?: () => void
   timeoutMs?: number
 }
 
@@ -185,6 +196,9 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     if (r.kind === 'gone') {
       w.failed(d.id, now, r.status, 'HTTP 410 Gone: the receiver asked for no more deliveries; the endpoint is disabled')
       w.disableEndpoint(d.endpointId, '410 Gone from the receiver', now)
+      w.failPending(d.endpointId, now, 'the endpoint was disabled (410 Gone from the receiver)')
+      // Inside the transaction: later jobs of the same batch must not write deliveries for it any more.
+      deps.invalidateEndpoints?.()
       return { outcome: 'failed' as const, disabled: '410' as const, startedFailing }
     }
     let outcome: DeliveryOutcome
@@ -208,6 +222,8 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     }
     if (ep && !ep.disabled && ep.failingSince !== null && now - ep.failingSince >= DISABLE_AFTER_MS) {
       w.disableEndpoint(d.endpointId, `every delivery failed for 5 days (since ${new Date(ep.failingSince).toISOString()}); last: ${r.error.slice(0, 200)}`, now)
+      w.failPending(d.endpointId, now, 'the endpoint was disabled (every delivery failed for 5 days)')
+      deps.invalidateEndpoints?.()
       return { outcome, disabled: 'failing' as const, startedFailing, since: ep.failingSince }
     }
     return { outcome, startedFailing }
@@ -254,6 +270,9 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     running.add(p)
   }
 
+  /** Where the next pass starts in the endpoint list (round robin). */
+  let rotation = 0
+
   const pass = async (): Promise<void> => {
     const now = clock.now()
     if (now - lastRelease >= RELEASE_EVERY_MS) {
@@ -266,11 +285,17 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     const endpoints = new Map(repo.allEndpoints().map((e) => [e.id, e]))
     registerWebhookSecrets(deps.log, [...endpoints.values()], now)
     // Per endpoint, as many as its free slots (one indexed read each): a dead endpoint's backlog is never walked.
+    // Each pass starts one endpoint further on, so that when the global limit binds, every endpoint gets its
+    // turn (in creation order, endpoints with a backlog that fill the free slots would starve the others).
     const picked: string[] = []
     let full = false
-    for (const e of endpoints.values()) {
+    const list = [...endpoints.values()]
+    const start = list.length > 0 ? rotation++ % list.length : 0
+    for (let i = 0; i < list.length; i++) {
+      const e = list[(start + i) % list.length]!
       if (picked.length >= free) { full = true; break }
-      const room = Math.min(PER_ENDPOINT - (perEndpoint.get(e.id) ?? 0), free - picked.length)
+      const slots = e.failingSince !== null ? FAILING_SLOTS : PER_ENDPOINT
+      const room = Math.min(slots - (perEndpoint.get(e.id) ?? 0), free - picked.length)
       if (e.disabled || room <= 0) continue
       const rows = repo.dueFor(e.id, now, room)
       for (const d of rows) picked.push(d.id)

@@ -11,9 +11,10 @@ import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { newWebhookSecret } from '../lib/standard-webhooks'
-import type { Db } from '../store/db'
+import type { Db, TxResult } from '../store/db'
 import { webhooksRepo, type DeliveryRow, type EndpointPatch, type EndpointRow } from '../store/webhooks.repo'
 import { EVENT_TYPES, isEventPattern, type EventsService } from './events.service'
+import { RETRY_SCHEDULE_MS } from './webhook-schedule'
 
 /** For 24 h after a rotation both secrets sign, so receivers can switch at their pace (SPEC §6). */
 export const ROTATION_OVERLAP_MS = 24 * 3600_000
@@ -151,6 +152,13 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
   }
   /** After every change: the events service matches the new set of endpoints. */
   const changed = <T>(v: T): T => { events.invalidate(); return v }
+  /**
+   * A transaction that changes endpoints drops the events service's cache inside itself too: the jobs after
+   * it in the same batch (callbacks, sends) must not write deliveries for an endpoint it deleted (a foreign
+   * key error would fail them). Dropping a cache is harmless if the transaction rolls back.
+   */
+  const txChanging = <T>(fn: (repo: ReturnType<typeof webhooksRepo>) => T): Promise<T> =>
+    db.tx<T>((orm) => { const v = fn(webhooksRepo(orm)); events.invalidate(); return v as TxResult<T> })
 
   return {
     create: async (input: WebhookInput): Promise<WebhookView & { secret: string }> => {
@@ -159,7 +167,7 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
       checkChannel(input.channel)
       const now = clock.now()
       const secret = newWebhookSecret(random)
-      const row = await db.tx((orm) => webhooksRepo(orm).insertEndpoint({
+      const row = await txChanging((r) => r.insertEndpoint({
         id: newId(), url: input.url, events: JSON.stringify(patterns), channelId: input.channel ?? null,
         description: input.description ?? null, secret, createdAt: now, updatedAt: now,
       }))
@@ -182,14 +190,14 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
       if (patch.disabled === true) Object.assign(set, { disabled: true, disabledReason: 'disabled through the API' })
       // Re-enabling starts afresh: the reason goes, and the 5-day clock starts again at the next failure.
       if (patch.disabled === false) Object.assign(set, { disabled: false, disabledReason: null, failingSince: null })
-      const row = await db.tx((orm) => webhooksRepo(orm).updateEndpoint(id, set, now))
+      const row = await txChanging((r) => r.updateEndpoint(id, set, now))
       if (!row) throw new NotFoundError(`no webhook endpoint '${id}' (GET /api/webhooks lists them)`)
       log.info('webhook endpoint changed', { id, fields: Object.keys(set) })
       return changed(webhookViewOf(row))
     },
 
     remove: async (id: string): Promise<void> => {
-      const gone = await db.tx((orm) => webhooksRepo(orm).deleteEndpoint(id))
+      const gone = await txChanging((r) => r.deleteEndpoint(id))
       if (!gone) throw new NotFoundError(`no webhook endpoint '${id}' (GET /api/webhooks lists them)`)
       deps.log.setSecret(`webhook:${id}`, undefined)
       deps.log.setSecret(`webhook-previous:${id}`, undefined)
@@ -246,10 +254,12 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
         const d = repo.delivery(deliveryId)
         if (!d) return undefined
         if (d.status !== 'failed') return { conflict: d.status }
-        repo.requeue(deliveryId, now)
+        if (repo.endpoint(d.endpointId)?.disabled) return { disabled: true as const }
+        repo.requeue(deliveryId, now, RETRY_SCHEDULE_MS.length)
         return { row: repo.delivery(deliveryId)! }
       })
       if (!r) throw new NotFoundError(`no webhook delivery '${deliveryId}'`)
+      if ('disabled' in r) throw new ConflictError(`delivery '${deliveryId}' belongs to a disabled endpoint; enable it first (PATCH /api/webhooks/:id {"disabled": false})`)
       if ('conflict' in r) throw new ConflictError(`delivery '${deliveryId}' is ${r.conflict === 'delivering' ? 'pending' : r.conflict}; only a failed delivery can be retried`)
       // The worker is kicked by the events service after emits only; a requeue is picked up by its poll (≤ 250 ms).
       return deliveryViewOf(r.row)
@@ -261,7 +271,7 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
      */
     upsertEnv: async (url: string, secret: string): Promise<WebhookView> => {
       const now = clock.now()
-      const row = await db.tx((orm) => webhooksRepo(orm).upsertEndpoint({
+      const row = await txChanging((r) => r.upsertEndpoint({
         id: ENV_ENDPOINT_ID, url, events: JSON.stringify(['*']), channelId: null, description: 'WXGATE_WEBHOOK_URL', secret, createdAt: now, updatedAt: now,
       }))
       registerWebhookSecrets(deps.log, [row], now)

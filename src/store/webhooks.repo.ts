@@ -81,6 +81,13 @@ export const webhooksRepo = (orm: Drizzle) => ({
   disableEndpoint: (id: string, reason: string, now: number): void => {
     orm.update(webhookEndpoints).set({ disabled: true, disabledReason: reason, updatedAt: now }).where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.disabled, false))).run()
   },
+  /**
+   * The endpoint's pending deliveries fail at once (it was disabled by the receiver's 410 or by 5 days of
+   * failures): they would never be sent, and failed rows are pruned after 7 days; each can still be retried.
+   */
+  failPending: (endpointId: string, now: number, error: string): number =>
+    orm.update(webhookDeliveries).set({ status: 'failed', lastError: error, finishedAt: now })
+      .where(and(eq(webhookDeliveries.endpointId, endpointId), sql`${webhookDeliveries.status} = 'pending'`)).returning({ id: webhookDeliveries.id }).all().length,
 
   // ---- the delivery queue ------------------------------------------------------------------------------
   /**
@@ -115,8 +122,9 @@ export const webhooksRepo = (orm: Drizzle) => ({
     orm.update(webhookDeliveries).set({ status: 'failed', leaseUntil: null, lastStatusCode: statusCode, lastError: error, finishedAt: now })
       .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'))).returning({ id: webhookDeliveries.id }).all().length > 0,
   /** A failed delivery due again at once (POST /api/webhooks/deliveries/:id/retry); undefined when it is not failed. */
-  requeue: (id: string, now: number): DeliveryRow | undefined =>
-    orm.update(webhookDeliveries).set({ status: 'pending', nextAttemptAt: now, finishedAt: null })
+  /** failed → pending at once; attempts set to the end of the schedule, so it gets one more POST, not the schedule again. */
+  requeue: (id: string, now: number, lastStep: number): DeliveryRow | undefined =>
+    orm.update(webhookDeliveries).set({ status: 'pending', nextAttemptAt: now, finishedAt: null, attempts: sql`max(${webhookDeliveries.attempts}, ${lastStep})` })
       .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'failed'))).returning().get(),
   delivery: (id: string): DeliveryWithEvent | undefined => {
     const d = orm.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, id)).get()
