@@ -24,6 +24,7 @@
  *   wants the type.
  */
 import type { Clock } from '../lib/clock'
+import { createPump } from '../lib/pump'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { bindingsRepo } from '../store/bindings.repo'
@@ -156,8 +157,6 @@ export const createOutbox = (deps: OutboxDeps) => {
   let running = false
   let stopped = true
   let timer: ReturnType<typeof setTimeout> | undefined
-  let pumping: Promise<void> | undefined
-  let again = false
   const inFlight = new Set<Promise<void>>()
 
   const backoff = (attempts: number): number => {
@@ -321,24 +320,14 @@ export const createOutbox = (deps: OutboxDeps) => {
   }
 
   /** Looks for work now (after an accept, a finished call, or the timer). */
-  const kick = (): void => {
-    if (stopped) return
-    if (pumping) { again = true; return }
-    pumping = (async () => {
-      do {
-        again = false
-        try {
-          await pass()
-        } catch (e) {
-          log.error('outbox pass failed', { error: e })
-        }
-      } while (again && !stopped)
-    })().finally(() => {
-      pumping = undefined
-      // The bucket refills 1/rate s per message; come back then, or when something falls due.
-      schedule(Math.min(IDLE_POLL_MS, Math.ceil(1000 / options.ratePerSecond)))
-    })
-  }
+  const pump = createPump({
+    pass,
+    stopped: () => stopped,
+    onError: (e) => log.error('outbox pass failed', { error: e }),
+    // The bucket refills 1/rate s per message; come back then, or when something falls due.
+    onIdle: () => schedule(Math.min(IDLE_POLL_MS, Math.ceil(1000 / options.ratePerSecond))),
+  })
+  const kick = pump.kick
 
   return {
     /** Requeues what a crash left mid-call and starts the worker. */
@@ -361,7 +350,7 @@ export const createOutbox = (deps: OutboxDeps) => {
       clearTimeout(timer)
       halt.abort()
       for (const id of [...waiters.keys()]) settled(id)
-      await pumping
+      await pump.settled()
       await Promise.allSettled([...inFlight])
       running = false
     },

@@ -19,6 +19,7 @@
  */
 import type { Clock } from '../lib/clock'
 import { inChunks } from '../lib/chunks'
+import { createPump } from '../lib/pump'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { signatureHeader } from '../lib/standard-webhooks'
@@ -130,8 +131,6 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   const perEndpoint = new Map<string, number>()
   const running = new Set<Promise<void>>()
   let stopped = true
-  let pumping: Promise<void> | undefined
-  let again = false
   let poll: ReturnType<typeof setInterval> | undefined
   let halt = new AbortController()
   let lastRelease = 0
@@ -273,7 +272,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   /** Where the next pass starts in the endpoint list (round robin). */
   let rotation = 0
 
-  const pass = async (): Promise<void> => {
+  const pass = async (): Promise<boolean | void> => {
     const now = clock.now()
     if (now - lastRelease >= RELEASE_EVERY_MS) {
       lastRelease = now
@@ -314,25 +313,16 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     }
     // An endpoint that filled its slots may have more due (they go when its POSTs finish, which kick again);
     // a pass cut short by the global limit looks again.
-    if (claimed.length === picked.length && full && inFlight.size < GLOBAL) again = true
+    return claimed.length === picked.length && full && inFlight.size < GLOBAL
   }
 
   /** Looks for due deliveries now (after an emit, a finished POST, or the poll). */
-  const kick = (): void => {
-    if (stopped) return
-    if (pumping) { again = true; return }
-    pumping = (async () => {
-      do {
-        again = false
-        try {
-          await pass()
-        } catch (e) {
-          log.error('webhook worker pass failed; trying again shortly', { error: e })
-          return
-        }
-      } while (again && !stopped)
-    })().finally(() => { pumping = undefined })
-  }
+  const pump = createPump({
+    pass,
+    stopped: () => stopped,
+    onError: (e) => log.error('webhook worker pass failed; trying again shortly', { error: e }),
+  })
+  const kick = pump.kick
 
   let listening = false
 
@@ -354,7 +344,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       stopped = true
       clearInterval(poll)
       halt.abort()
-      await pumping
+      await pump.settled()
       await Promise.allSettled([...running])
     },
     kick,
