@@ -9,6 +9,7 @@ import { AppError, BadXmlError, PayloadTooLargeError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { CallbackOutcome } from '../metrics'
 import type { PeerSource } from './client-ip'
+import { readBytesCapped } from './read-body'
 
 const text = (status: number, body: string, contentType = 'text/plain; charset=utf-8') =>
   new Response(body, { status, headers: { 'content-type': contentType } })
@@ -17,34 +18,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** Reads at most `limit` bytes of the body; a longer one (declared or streamed) is a 413. */
 export const readBody = async (request: Request, limit = MAX_BODY_BYTES): Promise<string> => {
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (Number.isFinite(declared) && declared > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
-  if (!request.body) return ''
-  let bytes: Uint8Array
-  if (Number.isFinite(declared)) {
-    // A declared length within the limit: read it in one go (Bun enforces the declared length).
-    bytes = new Uint8Array(await request.arrayBuffer())
-    if (bytes.byteLength > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
-  } else {
-    bytes = await readCapped(request.body, limit)
-  }
+  const bytes = await readBytesCapped(request, limit, () => new PayloadTooLargeError(`body over ${limit} bytes`))
   try {
     return utf8.decode(bytes)
   } catch (e) {
     throw new BadXmlError('body is not valid UTF-8', { cause: e })
   }
-}
-
-/** A chunked body: stop reading as soon as it passes the limit. */
-const readCapped = async (body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> => {
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    size += chunk.byteLength
-    if (size > limit) throw new PayloadTooLargeError(`body over ${limit} bytes`)
-    chunks.push(chunk)
-  }
-  return Buffer.concat(chunks)
 }
 
 /**

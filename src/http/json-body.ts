@@ -6,36 +6,13 @@
  */
 import { MalformedBodyError, PayloadTooLargeError, ValidationError } from '../lib/errors'
 import { API_BODY_LIMIT } from './errors'
+import { readBytesCapped } from './read-body'
 
 export const JSON_MAX_DEPTH = 32
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 const tooLarge = (limit: number) => new PayloadTooLargeError(`the request body is over ${limit} bytes; the limit is ${limit} bytes`, { details: { limit } })
-
-/** The body's bytes, never more than `limit` of them read. */
-const readCapped = async (request: Request, limit: number): Promise<Uint8Array> => {
-  const declared = Number(request.headers.get('content-length') ?? NaN)
-  if (Number.isFinite(declared)) {
-    if (declared > limit) throw tooLarge(limit)
-    // Bun holds a declared body to its declared length.
-    return new Uint8Array(await request.arrayBuffer())
-  }
-  const reader = request.body!.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > limit) {
-      void reader.cancel().catch(() => undefined)
-      throw tooLarge(limit)
-    }
-    chunks.push(value)
-  }
-  return Buffer.concat(chunks)
-}
 
 /**
  * The deepest nesting of `[` and `{` outside strings, stopping as soon as it passes `max`. Hand-written
@@ -95,7 +72,7 @@ const checkIdempotencyHeader = (request: Request) => {
 export const readJsonBody = async (request: Request, limit = API_BODY_LIMIT): Promise<unknown> => {
   checkIdempotencyHeader(request)
   if (!request.body) return undefined
-  const bytes = await readCapped(request, limit)
+  const bytes = await readBytesCapped(request, limit, () => tooLarge(limit))
   if (bytes.byteLength === 0) return undefined
   let text: string
   try {
