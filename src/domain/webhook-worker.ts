@@ -20,6 +20,7 @@
 import type { Clock } from '../lib/clock'
 import { inChunks } from '../lib/chunks'
 import { createPump } from '../lib/pump'
+import { readBytesCapped } from '../lib/read-capped'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { signatureHeader } from '../lib/standard-webhooks'
@@ -95,28 +96,16 @@ export const parseRetryAfter = (value: string | null, now: number): number | und
   return Number.isNaN(at) ? undefined : Math.max(0, at - now)
 }
 
-/** Reads at most `max` bytes of the answer; more cancels the stream. A short text of it for lastError. */
+class AnswerTooLarge extends Error {}
+/** Reads at most `max` bytes of the answer (lib/read-capped.ts; more cancels the stream); a short text of it for lastError. */
 const readCapped = async (res: Response, max: number): Promise<{ tooLarge: boolean; text: string }> => {
-  const declared = Number(res.headers.get('content-length') ?? NaN)
-  if (declared > max) {
-    await res.body?.cancel().catch(() => undefined)
-    return { tooLarge: true, text: '' }
+  try {
+    const bytes = await readBytesCapped(res, max, () => new AnswerTooLarge())
+    return { tooLarge: false, text: Buffer.from(bytes.subarray(0, 300)).toString('utf8').slice(0, 200) }
+  } catch (e) {
+    if (e instanceof AnswerTooLarge) return { tooLarge: true, text: '' }
+    throw e
   }
-  if (!res.body) return { tooLarge: false, text: '' }
-  const reader = res.body.getReader()
-  const kept: Uint8Array[] = []
-  let total = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    total += value.byteLength
-    if (total > max) {
-      await reader.cancel().catch(() => undefined)
-      return { tooLarge: true, text: '' }
-    }
-    if (total - value.byteLength < 300) kept.push(value)
-  }
-  return { tooLarge: false, text: Buffer.concat(kept).toString('utf8').slice(0, 200) }
 }
 
 export const createWebhookWorker = (deps: WebhookWorkerDeps) => {

@@ -9,7 +9,7 @@ import { AppError, BadXmlError, PayloadTooLargeError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { CallbackOutcome } from '../metrics'
 import type { PeerSource } from './client-ip'
-import { readBytesCapped } from './read-body'
+import { readBytesCapped } from '../lib/read-capped'
 
 const text = (status: number, body: string, contentType = 'text/plain; charset=utf-8') =>
   new Response(body, { status, headers: { 'content-type': contentType } })

@@ -6,7 +6,7 @@
  */
 import { MalformedBodyError, PayloadTooLargeError, ValidationError } from '../lib/errors'
 import { API_BODY_LIMIT } from './errors'
-import { readBytesCapped } from './read-body'
+import { readBytesCapped } from '../lib/read-capped'
 
 export const JSON_MAX_DEPTH = 32
 
