@@ -2,6 +2,9 @@
 import { afterEach } from 'bun:test'
 import { fixedClock } from '../../src/lib/clock'
 import { DEMO_ACCOUNT, type Sandbox, type SandboxOptions, startSandbox } from '../../src/sandbox'
+import { aesKeyFrom, decrypt } from '../../src/wechat/crypto'
+import { verifyMsgSignature, verifySignature } from '../../src/wechat/signature'
+import { parseXml } from '../../src/wechat/xml'
 
 /** 2025-03-10 10:00:00 Asia/Shanghai (02:00 UTC). */
 export const T0 = Date.UTC(2025, 2, 10, 2, 0, 0)
@@ -54,3 +57,18 @@ export const probe = async (sb: Sandbox, token: string, account = DEMO_ACCOUNT):
 /** WeChat's error form: the official text, then " rid: " and three 8-hex groups. */
 export const errmsgLike = (text: string): RegExp =>
   new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} rid: [0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}$`)
+
+/**
+ * What a gateway checks in a push from the sandbox (a scan, a user message, TEMPLATESENDJOBFINISH): the
+ * signature, and in safe mode the msg_signature and the ciphertext. The plaintext XML, or the answer a
+ * gateway would give a bad push.
+ */
+export const openPush = (p: { query: Record<string, string>; body: string; token: string; appId: string; aesKey?: string }): { plain: string } | { refuse: Response } => {
+  const { timestamp = '', nonce = '', signature = '' } = p.query
+  if (!verifySignature({ token: p.token, timestamp, nonce, signature })) return { refuse: new Response('bad signature', { status: 401 }) }
+  if (p.aesKey === undefined) return { plain: p.body }
+  const enc = parseXml(p.body).Encrypt
+  if (p.query.encrypt_type !== 'aes' || typeof enc !== 'string') return { refuse: new Response('not safe mode', { status: 400 }) }
+  if (!verifyMsgSignature({ token: p.token, timestamp, nonce, encrypt: enc, msgSignature: p.query.msg_signature ?? '' })) return { refuse: new Response('bad msg_signature', { status: 401 }) }
+  return { plain: decrypt(enc, aesKeyFrom(p.aesKey), p.appId).xml }
+}

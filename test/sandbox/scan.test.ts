@@ -4,11 +4,11 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test'
 import { DEMO_ACCOUNT, DEMO_SCAN_OPENID, type Sandbox, ScanError, type ScanSent, originalIdOf } from '../../src/sandbox'
-import { aesKeyFrom, decrypt, encryptReply } from '../../src/wechat/crypto'
+import { aesKeyFrom, encryptReply } from '../../src/wechat/crypto'
 import { buildReply } from '../../src/wechat/replies'
-import { sha1Signature, verifyMsgSignature, verifySignature } from '../../src/wechat/signature'
+import { sha1Signature } from '../../src/wechat/signature'
 import { parseXml } from '../../src/wechat/xml'
-import { MIN, OTHER_ACCOUNT, S, T0, get, json, post, setup, stable } from './sandbox-helpers'
+import { MIN, OTHER_ACCOUNT, S, T0, get, json, post, setup, stable, openPush } from './sandbox-helpers'
 
 const TOKEN = 'receiverToken123'
 const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
@@ -50,17 +50,10 @@ const startReceiver = (opts: { token?: string; aesKey?: string; appId?: string; 
         return new Response('too late')
       }
       if (step !== undefined) return new Response('scripted failure', { status: step })
-      const { timestamp = '', nonce = '', signature = '' } = query
-      if (!verifySignature({ token, timestamp, nonce, signature })) return new Response('bad signature', { status: 401 })
-      let plain = body
-      if (opts.aesKey !== undefined) {
-        const enc = parseXml(body).Encrypt
-        if (query.encrypt_type !== 'aes' || typeof enc !== 'string') return new Response('not safe mode', { status: 400 })
-        if (!verifyMsgSignature({ token, timestamp, nonce, encrypt: enc, msgSignature: query.msg_signature ?? '' })) {
-          return new Response('bad msg_signature', { status: 401 })
-        }
-        plain = decrypt(enc, aesKeyFrom(opts.aesKey), appId).xml
-      }
+      const { timestamp = '', nonce = '' } = query
+      const opened = openPush({ query, body, token, appId, aesKey: opts.aesKey })
+      if ('refuse' in opened) return opened.refuse
+      const plain = opened.plain
       entry.plain = plain
       if (opts.quiet) return new Response('success')
       const ev = parseXml(plain)

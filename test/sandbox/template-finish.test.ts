@@ -5,10 +5,7 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test'
 import { DEFAULT_FINISH_DELAY_MS, DEMO_ACCOUNT, type SandboxOptions, originalIdOf } from '../../src/sandbox'
-import { aesKeyFrom, decrypt } from '../../src/wechat/crypto'
-import { verifyMsgSignature, verifySignature } from '../../src/wechat/signature'
-import { parseXml } from '../../src/wechat/xml'
-import { T0, json, post, setup, stable } from './sandbox-helpers'
+import { T0, json, post, setup, stable, openPush } from './sandbox-helpers'
 
 const TOKEN = 'finishToken123'
 const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
@@ -36,15 +33,9 @@ const startReceiver = (opts: { aesKey?: string; script?: number[] } = {}) => {
       const body = await request.text()
       const step = script.shift()
       if (step !== undefined) return new Response('scripted failure', { status: step })
-      const { timestamp = '', nonce = '', signature = '' } = query
-      if (!verifySignature({ token: TOKEN, timestamp, nonce, signature })) return new Response('bad signature', { status: 401 })
-      let plain = body
-      if (opts.aesKey !== undefined) {
-        const enc = parseXml(body).Encrypt
-        if (query.encrypt_type !== 'aes' || typeof enc !== 'string') return new Response('not safe mode', { status: 400 })
-        if (!verifyMsgSignature({ token: TOKEN, timestamp, nonce, encrypt: enc, msgSignature: query.msg_signature ?? '' })) return new Response('bad msg_signature', { status: 401 })
-        plain = decrypt(enc, aesKeyFrom(opts.aesKey), APP).xml
-      }
+      const opened = openPush({ query, body, token: TOKEN, appId: APP, aesKey: opts.aesKey })
+      if ('refuse' in opened) return opened.refuse
+      const plain = opened.plain
       got.push({ at: performance.now(), query, plain })
       return new Response('success')
     },

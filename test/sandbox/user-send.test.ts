@@ -5,12 +5,11 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { startDemoInbox } from '../../src/demo-inbox'
 import { DEMO_ACCOUNT, DEMO_SCAN_OPENID, UserSendError, type UserSendResult, originalIdOf, startSandbox } from '../../src/sandbox'
-import { aesKeyFrom, decrypt, encryptReply } from '../../src/wechat/crypto'
+import { aesKeyFrom, encryptReply } from '../../src/wechat/crypto'
 import { buildReply } from '../../src/wechat/replies'
-import { verifyMsgSignature, verifySignature } from '../../src/wechat/signature'
 import { parseXml } from '../../src/wechat/xml'
 import { SAFE, startTestServer } from '../support/server'
-import { S, T0, get, json, post, setup } from './sandbox-helpers'
+import { S, T0, get, json, post, setup, openPush } from './sandbox-helpers'
 
 const TOKEN = 'receiverToken123'
 const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG'
@@ -42,22 +41,16 @@ const startReceiver = (opts: { aesKey?: string; script?: number[]; quiet?: boole
       got.push(entry)
       const step = script.shift()
       if (step !== undefined) return new Response('scripted failure', { status: step })
-      const { timestamp = '', nonce = '', signature = '' } = query
-      if (!verifySignature({ token: TOKEN, timestamp, nonce, signature })) return new Response('bad signature', { status: 401 })
-      let plain = body
-      if (opts.aesKey !== undefined) {
-        const enc = parseXml(body).Encrypt
-        if (query.encrypt_type !== 'aes' || typeof enc !== 'string') return new Response('not safe mode', { status: 400 })
-        if (!verifyMsgSignature({ token: TOKEN, timestamp, nonce, encrypt: enc, msgSignature: query.msg_signature ?? '' })) return new Response('bad msg_signature', { status: 401 })
-        plain = decrypt(enc, aesKeyFrom(opts.aesKey), APP).xml
-      }
+      const opened = openPush({ query, body, token: TOKEN, appId: APP, aesKey: opts.aesKey })
+      if ('refuse' in opened) return opened.refuse
+      const plain = opened.plain
       entry.plain = plain
       if (opts.quiet) return new Response('success')
       const m = parseXml(plain)
       const reply = buildReply({ type: 'text', content: `got ${String(m.MsgType)} ${String(m.Content ?? m.EventKey ?? m.MediaId)}` },
         { toUserName: String(m.FromUserName), fromUserName: String(m.ToUserName), createTime: Number(m.CreateTime) })
       if (opts.aesKey === undefined) return new Response(reply, { headers: { 'content-type': 'application/xml' } })
-      return new Response(encryptReply({ plainXml: reply, token: TOKEN, key: aesKeyFrom(opts.aesKey), appId: APP, timestamp, nonce, random16: new Uint8Array(16).fill(3) }))
+      return new Response(encryptReply({ plainXml: reply, token: TOKEN, key: aesKeyFrom(opts.aesKey), appId: APP, timestamp: query.timestamp ?? '', nonce: query.nonce ?? '', random16: new Uint8Array(16).fill(3) }))
     },
   })
   stops.push(() => server.stop(true))
