@@ -28,6 +28,7 @@ import { createWeChatClient, type FetchLike } from './wechat-api/client'
 import { createMetrics } from './metrics'
 import { messagesRepo } from './store/messages.repo'
 import { tokensRepo } from './store/tokens.repo'
+import { inboundRepo } from './store/inbound.repo'
 import { webhooksRepo } from './store/webhooks.repo'
 import { VERSION } from './version'
 
@@ -72,10 +73,15 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     outboxDepth: () => messagesRepo(db.orm).outboxDepth(),
     tokenExpiries: () => tokensRepo(db.orm).expiries(),
     webhookEndpointIds: () => webhooksRepo(db.orm).allEndpoints().map((e) => e.id),
-    // Pending rows from the database, the ones in flight from the worker (they are `delivering` there).
+    // Pending rows from the database, the ones in flight from the worker (they are `delivering` there), and
+    // each active endpoint's feed backlog (the inbound rows after its cursor, webhook-feed.ts).
     webhookDepth: () => {
       const by = new Map(webhooksRepo(db.orm).pendingDepth().map((r) => [r.endpointId, { ...r }]))
-      for (const f of webhookWorker.inFlight()) {
+      const feedLag = webhooksRepo(db.orm).activeEndpoints().map((e) => {
+        const lag = inboundRepo(db).lagAfter(e.feedCursor)
+        return { endpointId: e.id, depth: lag.depth, oldestCreatedAt: lag.oldestReceivedAt }
+      })
+      for (const f of [...webhookWorker.inFlight(), ...feedLag]) {
         const e = by.get(f.endpointId)
         if (!e) by.set(f.endpointId, f)
         else { e.depth += f.depth; e.oldestCreatedAt = e.oldestCreatedAt === null ? f.oldestCreatedAt : Math.min(e.oldestCreatedAt, f.oldestCreatedAt ?? Infinity) }
@@ -96,7 +102,9 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     onResult: metrics.webhookResult,
     onDisabled: metrics.webhookDisabled,
     invalidateEndpoints: () => events.invalidate(),
+    onFeed: (kick) => { feedKick = kick },
   })
+  let feedKick = (): void => undefined
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
@@ -105,11 +113,13 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN,
     deadlineMs: o.callbackDeadlineMs,
     eventsOut: events,
+    feedFloor: () => webhooksRepo(db.orm).feedFloor(),
     retentionMs: config.WXGATE_INBOUND_RETENTION_DAYS * 86_400_000,
     events: {
       onDuplicate: (id) => { metrics.callbackEvents.onDuplicate(id); o.callbackEvents?.onDuplicate?.(id) },
       onHandlerFailure: (id) => { metrics.callbackEvents.onHandlerFailure(id); o.callbackEvents?.onHandlerFailure?.(id) },
-      onHandled: o.callbackEvents?.onHandled,
+      // A committed inbound row is an event for the webhook feed.
+      onHandled: (id, m) => { feedKick(); o.callbackEvents?.onHandled?.(id, m) },
     },
   })
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))

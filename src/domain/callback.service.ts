@@ -13,7 +13,6 @@ import { AppIdMismatchError, BadXmlError, InvalidSignatureError, NotFoundError }
 import { inChunks } from '../lib/chunks'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
-import { bindingsRepo } from '../store/bindings.repo'
 import type { Db } from '../store/db'
 import { inboundRepo } from '../store/inbound.repo'
 import { aesKeyFrom, decrypt, encryptReply } from '../wechat/crypto'
@@ -25,7 +24,6 @@ import { parseXml } from '../wechat/xml'
 import type { Channel, ChannelService } from './channel.service'
 import { UNHANDLED, type Dispatcher } from './dispatch'
 import type { EventInput, EventsService, EventType } from './events.service'
-import { callbackEventData, callbackEventType } from './inbound-events'
 
 export const SUCCESS = 'success'
 export const MAX_BODY_BYTES = 64 * 1024
@@ -61,8 +59,10 @@ export interface CallbackServiceDeps {
   /** Answer `success` when processing takes longer than this (ms) from arrival. */
   deadlineMs?: number
   events?: CallbackEvents
-  /** Events out (SPEC §6), written inside the callback's transaction. */
-  eventsOut?: Pick<EventsService, 'emit' | 'wants'>
+  /** Events out (SPEC §6) that rules emit, written inside the callback's transaction. */
+  eventsOut?: Pick<EventsService, 'emit'>
+  /** The newest inbound id the webhook feed has dealt with for every active endpoint: rows after it are not pruned. */
+  feedFloor?: () => number | undefined
   /** Dedup rows (the inbound history, SPEC §6) are kept this long; at least 72 h whatever is set. Default 72 h. */
   retentionMs?: number
 }
@@ -161,12 +161,6 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
    * committed it first), the handlers do not run and the stored reply is answered. The common case
    * (nothing to reply) is one write and no read; a handler that throws rolls back the row with its effects.
    */
-  /** Would the callback's own event be written (before dispatch: a claiming rule makes dispatch match anyway)? */
-  const wantsEvent = (channelId: string, message: InboundMessage): boolean => {
-    const type = deps.eventsOut ? callbackEventType(message, false) : undefined
-    return type !== undefined && deps.eventsOut!.wants(type, channelId)
-  }
-
   const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<Processed> => {
     const now = clock.now()
     const result = await db.tx((orm): Processed => {
@@ -194,22 +188,15 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
       const body = out.reply
         ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
         : SUCCESS
-      if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule)
-      const ev = deps.eventsOut
-      if (ev) {
-        // One in-memory check per callback when no endpoint wants it; the subject (one indexed read) and
-        // the data only when one does.
-        const type = callbackEventType(message, claimed)
-        if (type !== undefined && ev.wants(type, channel.id)) {
-          const subject = bindingsRepo(orm).byOpenid(channel.id, message.fromUserName)?.subject
-          ev.emit(orm, { type, channelId: channel.id, data: callbackEventData(type, message, { channel: channel.id, subject, claimed }) })
-        }
-        if (ruleEvents) for (const e of ruleEvents) ev.emit(orm, e)
-      }
+      if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule, claimed)
+      // The callback's own event out (message.received, user.*, menu.clicked …) is this row itself: the
+      // webhook feed reads it after the commit (webhook-feed.ts), so a callback writes nothing more for it.
+      // What a rule emitted (binding.*, message.delivered) is stored as events here, in this transaction.
+      if (ruleEvents && deps.eventsOut) for (const e of ruleEvents) deps.eventsOut.emit(orm, e)
       return { body, duplicate: false }
-    // A message no rule looks at and no endpoint wants is one INSERT (or one INSERT and a read): no SAVEPOINT
-    // needed around it. An event written with it is more statements: then the SAVEPOINT keeps them one whole.
-    }, { savepoint: dispatcher.matches(message) || wantsEvent(channel.id, message) })
+    // A message no rule looks at is one INSERT: no SAVEPOINT needed around it. A rule's writes are more
+    // statements: then the SAVEPOINT keeps them one whole with the dedup row.
+    }, { savepoint: dispatcher.matches(message) })
     if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
     else deps.events?.onHandled?.(channel.id, message)
     return result
@@ -294,7 +281,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
    */
   const prune = async (maxAgeMs = deps.retentionMs ?? MIN_RETENTION_MS): Promise<number> => {
     const before = clock.now() - Math.max(MIN_RETENTION_MS, maxAgeMs)
-    return inChunks((limit) => db.tx(() => inbound.pruneBefore(before, limit)))
+    return inChunks((limit) => db.tx(() => inbound.pruneBefore(before, limit, deps.feedFloor?.())))
   }
 
   return { verify, handle, prune }

@@ -1,7 +1,9 @@
 /**
  * @module Events out (SPEC §6): one event per happening, written inside the transaction of what caused it
- * (a callback, an outbox result, a token change, a binding deleted), with one delivery row per matching
- * endpoint. The delivery worker (webhook-worker.ts) sends them after the commit.
+ * (an outbox result, a token change, a binding made by a rule or deleted), with one delivery row per
+ * matching endpoint. The delivery worker (webhook-worker.ts) sends them after the commit. The events a
+ * callback itself causes (message.received, user.* …) are not written here: they are read from the
+ * inbound log (webhook-feed.ts).
  *
  * - `emit(orm, …)` is synchronous and runs inside a db.tx function; it never does I/O.
  * - An event no endpoint wants is not stored at all (nothing would ever read it): a gateway without
@@ -38,8 +40,21 @@ export const isEventPattern = (p: string): boolean =>
 export const matchesPattern = (pattern: string, type: string): boolean =>
   pattern === '*' || pattern === type || (pattern.endsWith('.*') && type.startsWith(pattern.slice(0, -1)))
 
+/** Does an endpoint (its channel, or null for every channel, and its `events` patterns) take this event? */
+export const endpointWants = (ep: { channelId: string | null }, patterns: readonly string[], type: string, channelId: string | null): boolean =>
+  (ep.channelId === null || channelId === null || ep.channelId === channelId) && patterns.some((p) => matchesPattern(p, type))
+
 /** The fields kept when `data` is too large: what identifies the happening. */
-const IDENTIFYING = ['channel', 'openid', 'subject', 'msgId', 'msgType', 'event', 'key', 'createTime', 'messageId', 'status', 'id']
+const IDENTIFYING = ['channel', 'openid', 'subject', 'inboundId', 'msgId', 'msgType', 'event', 'key', 'createTime', 'messageId', 'status', 'id']
+
+/** The JSON body of an event ({ type, timestamp, data }), at most 64 KiB: a larger `data` keeps its identifying fields and `truncated: true`. */
+export const eventBody = (type: string, data: Record<string, unknown>, now: number): string => {
+  const body = JSON.stringify({ type, timestamp: new Date(now).toISOString(), data })
+  if (body.length * 3 <= MAX_EVENT_BODY_BYTES || Buffer.byteLength(body) <= MAX_EVENT_BODY_BYTES) return body
+  const kept: Record<string, unknown> = {}
+  for (const k of IDENTIFYING) if (k in data) kept[k] = data[k]
+  return JSON.stringify({ type, timestamp: new Date(now).toISOString(), data: { ...kept, truncated: true } })
+}
 
 export interface EventInput {
   type: EventType
@@ -85,14 +100,6 @@ export const createEventsService = (deps: EventsServiceDeps) => {
   const id = (prefix: string, now: number) =>
     `${prefix}_${now.toString(36).padStart(9, '0')}${Buffer.from(random.bytes(10)).toString('base64url')}`
 
-  const bodyOf = (type: string, data: Record<string, unknown>, now: number): string => {
-    const body = JSON.stringify({ type, timestamp: new Date(now).toISOString(), data })
-    if (Buffer.byteLength(body) <= MAX_EVENT_BODY_BYTES) return body
-    const kept: Record<string, unknown> = {}
-    for (const k of IDENTIFYING) if (k in data) kept[k] = data[k]
-    return JSON.stringify({ type, timestamp: new Date(now).toISOString(), data: { ...kept, truncated: true } })
-  }
-
   /** After the transaction that wrote deliveries commits (setImmediate runs after the batch's COMMIT). */
   const emitted = () => {
     if (kickScheduled || listeners.length === 0) return
@@ -105,7 +112,7 @@ export const createEventsService = (deps: EventsServiceDeps) => {
     const now = clock.now()
     const eventId = id('evt', now)
     const repo = webhooksRepo(orm)
-    repo.insertEvent({ id: eventId, type: e.type, channelId: e.channelId, body: bodyOf(e.type, e.data, now), createdAt: now })
+    repo.insertEvent({ id: eventId, type: e.type, channelId: e.channelId, body: eventBody(e.type, e.data, now), createdAt: now })
     repo.insertDeliveries(targets.map((t) => ({ id: id('whd', now), eventId, endpointId: t.id, nextAttemptAt: now, createdAt: now })))
     emitted()
     return eventId
@@ -118,13 +125,12 @@ export const createEventsService = (deps: EventsServiceDeps) => {
      * endpoint wanted it (nothing stored).
      */
     emit: (orm: Drizzle, e: EventInput): string | undefined =>
-      write(orm, e, active().filter(({ row, patterns }) =>
-        (row.channelId === null || e.channelId === null || row.channelId === e.channelId) && patterns.some((p) => matchesPattern(p, e.type))).map((x) => x.row)),
+      write(orm, e, active().filter(({ row, patterns }) => endpointWants(row, patterns, e.type, e.channelId)).map((x) => x.row)),
     /** The event for one endpoint only, whatever it subscribes to (POST /api/webhooks/:id/test). */
     emitTo: (orm: Drizzle, endpoint: EndpointRow, e: EventInput): string => write(orm, e, [endpoint])!,
     /** Would any endpoint take an event of this type on this channel? (to skip building costly data) */
     wants: (type: EventType, channelId: string | null): boolean =>
-      active().some(({ row, patterns }) => (row.channelId === null || channelId === null || row.channelId === channelId) && patterns.some((p) => matchesPattern(p, type))),
+      active().some(({ row, patterns }) => endpointWants(row, patterns, type, channelId)),
     /** Endpoints changed in this process: read them again. */
     invalidate: (): void => { endpoints = undefined },
     /** Called (once per event-loop turn) after events were written: the delivery worker's kick. */

@@ -1,11 +1,13 @@
 /**
  * @module What a callback tells the team's systems (SPEC §6): the event type of an inbound message or
- * event, and its `data` in camelCase. Pure: the callback service decides when (inside its transaction)
- * and looks up the subject.
+ * event, and its `data` in camelCase. Pure: the webhook feed (webhook-feed.ts) builds the event from the
+ * stored inbound row and its subject.
  *
  * Decisions where SPEC §6 is silent:
  * - `createTime` is an ISO-8601 string, like every time in the API (WeChat sends Unix seconds).
  * - Every callback event carries `createTime` (SPEC: it orders events); message.received also `msgId`.
+ * - Every callback event carries `inboundId`, the message's id in the inbound history (`in_…`), for
+ *   GET /api/inbound/:id and for answering the sender.
  * - A message type WeChat adds later (or `file`, which the parser keeps as unknown) is still
  *   message.received, its fields taken from the XML in camelCase; any event no other row of the table
  *   names (known or not) is event.received with every XML field.
@@ -68,11 +70,17 @@ export interface CallbackEventContext {
   subject?: string
   /** A rule claimed the message (its QR scene was a bind code): no scene in user.subscribed. */
   claimed: boolean
+  /** The inbound history's id of the message (`in_…`: GET /api/inbound/:id). */
+  inboundId?: string
 }
 
 /** `data` of the callback's event of this type (SPEC §6's table). */
 export const callbackEventData = (type: EventType, m: InboundMessage, c: CallbackEventContext): Record<string, unknown> => {
-  const who = { channel: c.channel, openid: m.fromUserName, ...(c.subject !== undefined ? { subject: c.subject } : {}) }
+  const who = {
+    channel: c.channel, openid: m.fromUserName,
+    ...(c.subject !== undefined ? { subject: c.subject } : {}),
+    ...(c.inboundId !== undefined ? { inboundId: c.inboundId } : {}),
+  }
   const createTime = iso(m.createTime)
   switch (type) {
     case 'message.received': {

@@ -25,8 +25,10 @@ import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { signatureHeader } from '../lib/standard-webhooks'
 import type { Db } from '../store/db'
+import { inboundRepo } from '../store/inbound.repo'
 import { webhooksRepo, type DeliveryWithEvent, type EndpointRow } from '../store/webhooks.repo'
-import type { EventsService } from './events.service'
+import { endpointWants, type EventsService } from './events.service'
+import { feedEvent, type FeedEvent } from './webhook-feed'
 import { RETRY_SCHEDULE_MS } from './webhook-schedule'
 import { registerWebhookSecrets } from './webhooks.service'
 
@@ -59,8 +61,33 @@ const RECORD_RETRY_MS = 50
 const RECORD_TRIES = 6
 /** A Retry-After is honoured up to the longest step of the schedule. */
 const MAX_RETRY_AFTER_MS = 10 * 3600_000
+/** Inbound rows read from the feed at a time, per endpoint (held in memory until their turn). */
+const FEED_BATCH = 256
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'failed'
+
+/**
+ * A delivery being worked on: a claimed row, or a feed event (webhook-feed.ts) whose row is written only
+ * with its result (`feed` set: then `id` is the delivery id it gets, `attempts` 1).
+ */
+type Job = DeliveryWithEvent & { feed?: { event: FeedEvent; state: FeedState; wrote?: number } }
+
+/**
+ * One endpoint's place in the inbound feed, in memory. `open` holds the rows read and not yet recorded, in
+ * id order (true once recorded, or at once for a row that makes no event for this endpoint); the cursor is
+ * the id up to which every row is recorded, written with each result and at the end of a pass.
+ */
+interface FeedState {
+  cursor: number
+  persisted: number
+  /** Rows up to this id may have been recorded before this state was made (by a previous run): checked when read. */
+  recheckUpTo: number
+  /** The highest inbound id read. */
+  read: number
+  open: Map<number, boolean>
+  /** Read, not launched yet (their turn comes as slots free up). */
+  queued: FeedEvent[]
+}
 
 export interface WebhookWorkerDeps {
   db: Db
@@ -68,6 +95,8 @@ export interface WebhookWorkerDeps {
   random: Random
   log: Logger
   events: Pick<EventsService, 'onEmitted'>
+  /** Lets the caller kick the worker when inbound rows were committed (the callbacks' events are read from them). */
+  onFeed?: (kick: () => void) => void
   userAgent: string
   /** Tests may pass their own; the default is the global fetch. */
   fetch?: typeof fetch
@@ -116,7 +145,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   const timeoutMs = deps.timeoutMs ?? TIMEOUT_MS
 
   /** id → the delivery's endpoint and creation time, while its POST and record run. */
-  const inFlight = new Map<string, { endpointId: string; createdAt: number }>()
+  const inFlight = new Map<string, { endpointId: string; createdAt: number; feed: boolean }>()
   const perEndpoint = new Map<string, number>()
   const running = new Set<Promise<void>>()
   let stopped = true
@@ -170,11 +199,110 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     }
   }
 
+  // ---- the inbound feed (webhook-feed.ts) -------------------------------------------------------------
+  const inbound = inboundRepo(db)
+  const feeds = new Map<string, FeedState>()
+  const feedOf = (ep: EndpointRow): FeedState => {
+    let f = feeds.get(ep.id)
+    // The stored cursor ahead of ours: the endpoint was enabled again (its feed moved to the newest row).
+    if (f && ep.feedCursor > f.cursor) f = undefined
+    if (!f) feeds.set(ep.id, (f = { cursor: ep.feedCursor, persisted: ep.feedCursor, recheckUpTo: inbound.maxId(), read: ep.feedCursor, open: new Map(), queued: [] }))
+    return f
+  }
+  /** The cursor if the rows `also` (results being recorded now) were recorded too: the end of the recorded prefix. */
+  const cursorWith = (f: FeedState, also: ReadonlySet<number>): number => {
+    let c = f.cursor
+    for (const [id, done] of f.open) {
+      if (!done && !also.has(id)) return c
+      c = id
+    }
+    return Math.max(c, f.read)
+  }
+  /** After the result's commit: the row is recorded, the prefix of recorded rows leaves `open`. */
+  const markRecorded = (f: FeedState, id: number) => {
+    if (f.open.has(id)) f.open.set(id, true)
+    for (const [i, done] of f.open) {
+      if (!done) break
+      f.open.delete(i)
+      f.cursor = i
+    }
+    if (f.open.size === 0) f.cursor = Math.max(f.cursor, f.read)
+  }
+  /**
+   * Reads the endpoint's next rows into `queued` (the rows that make an event for it; the others are
+   * recorded at once). A row recorded already (its result committed before a stop, the cursor not past it
+   * yet) is skipped: it is not sent again.
+   */
+  const readFeed = (ep: EndpointRow, f: FeedState, patterns: string[]): boolean => {
+    const rows = inbound.feedAfter(f.read, FEED_BATCH)
+    if (rows.length === 0) return false
+    const evs: FeedEvent[] = []
+    for (const row of rows) {
+      f.read = row.id
+      const ev = ep.channelId === null || ep.channelId === row.channelId ? feedEvent(row) : undefined
+      if (ev && endpointWants(ep, patterns, ev.type, ev.channelId)) {
+        f.open.set(row.id, false)
+        evs.push(ev)
+      } else f.open.set(row.id, true)
+    }
+    const recorded = repo.feedRecorded(ep.id, evs.filter((e) => e.inboundId <= f.recheckUpTo).map((e) => e.id))
+    for (const ev of evs) {
+      if (recorded.has(ev.id)) f.open.set(ev.inboundId, true)
+      else f.queued.push(ev)
+    }
+    markRecorded(f, -1)
+    return rows.length === FEED_BATCH
+  }
+  const deliveryId = (now: number) => `whd_${now.toString(36).padStart(9, '0')}${Buffer.from(random.bytes(10)).toString('base64url')}`
+  const feedJob = (ev: FeedEvent, ep: EndpointRow, f: FeedState, now: number): Job => ({
+    id: deliveryId(now), eventId: ev.id, endpointId: ep.id, status: 'delivering', attempts: 1, nextAttemptAt: now,
+    leaseUntil: null, lastStatusCode: null, lastError: null, createdAt: ev.createdAt, deliveredAt: null, finishedAt: null, seq: 0,
+    body: ev.body, type: ev.type, feed: { event: ev, state: f },
+  })
+  /**
+   * An endpoint that is failing gets its feed as pending rows, without a POST (its one slot goes to the
+   * retry queue in due order): its cursor keeps up, so no inbound row it still needs is pruned.
+   */
+  const queueFeed = async (ep: EndpointRow, f: FeedState, patterns: string[]): Promise<boolean> => {
+    const more = f.queued.length === 0 ? readFeed(ep, f, patterns) : false
+    const evs = f.queued.splice(0)
+    if (evs.length === 0 && f.cursor === f.persisted) return more
+    const now = clock.now()
+    const ids = new Set(evs.map((e) => e.inboundId))
+    try {
+      const cursor = await db.tx((orm) => {
+        const w = webhooksRepo(orm)
+        for (const ev of evs) w.insertFeedDelivery(ev, { id: deliveryId(now), endpointId: ep.id, now, attempts: 0, status: 'pending' })
+        const c = cursorWith(f, ids)
+        w.advanceFeed(ep.id, c)
+        return c
+      })
+      for (const id of ids) markRecorded(f, id)
+      f.persisted = Math.max(f.persisted, cursor)
+    } catch (e) {
+      // Read again from the stored cursor at the next pass.
+      if (feeds.get(ep.id) === f) feeds.delete(ep.id)
+      throw e
+    }
+    return more
+  }
+
   /** The record of one result, in one synchronous transaction. Returns what to log after the commit. */
-  const record = (d: DeliveryWithEvent, r: PostResult, now: number) => db.tx((orm) => {
+  const record = (d: Job, r: PostResult, now: number) => db.tx((orm) => {
     const w = webhooksRepo(orm)
+    if (d.feed) {
+      // A feed event is written now, with its result and the endpoint's cursor (webhook-feed.ts): delivered at
+      // once, or `delivering` for the transitions below.
+      w.insertFeedDelivery(d.feed.event, r.kind === 'delivered'
+        ? { id: d.id, endpointId: d.endpointId, now, attempts: 1, status: 'delivered', statusCode: r.status }
+        : { id: d.id, endpointId: d.endpointId, now, attempts: 1, status: 'delivering' })
+      if (feeds.get(d.endpointId) === d.feed.state) {
+        d.feed.wrote = cursorWith(d.feed.state, new Set([d.feed.event.inboundId]))
+        w.advanceFeed(d.endpointId, d.feed.wrote)
+      }
+    }
     if (r.kind === 'delivered') {
-      w.delivered(d.id, now, r.status)
+      if (!d.feed) w.delivered(d.id, now, r.status)
       w.clearFailing(d.endpointId)
       return { outcome: 'delivered' as const }
     }
@@ -217,15 +345,20 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     return { outcome, startedFailing }
   })
 
-  const deliver = async (d: DeliveryWithEvent, ep: EndpointRow): Promise<void> => {
+  const deliver = async (d: Job, ep: EndpointRow): Promise<void> => {
     const started = performance.now()
     const r = await post(d, ep)
-    // Stopping: the row stays `delivering` and goes back to pending at the next start (same webhook-id).
+    // Stopping: a claimed row stays `delivering` and goes back to pending at the next start; a feed event is
+    // read again from the stored cursor. Either way it is sent again with the same webhook-id.
     if (r === 'stopped') return
     const seconds = (performance.now() - started) / 1000
     for (let tries = 0; ; tries++) {
       try {
         const done = await record(d, r, clock.now())
+        if (d.feed) {
+          markRecorded(d.feed.state, d.feed.event.inboundId)
+          if (d.feed.wrote !== undefined) d.feed.state.persisted = Math.max(d.feed.state.persisted, d.feed.wrote)
+        }
         deps.onResult?.(d.endpointId, done.outcome, seconds)
         const error = r.kind === 'delivered' ? '' : r.kind === 'gone' ? 'HTTP 410' : r.error
         if (r.kind !== 'delivered') log.debug('webhook delivery failed', { endpoint: d.endpointId, delivery: d.id, event: d.eventId, attempts: d.attempts, outcome: done.outcome, status: r.status, error })
@@ -237,7 +370,9 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
         return
       } catch (e) {
         if (stopped || tries + 1 >= RECORD_TRIES) {
-          // The lease lapses and the row is delivered again (same webhook-id): at least once.
+          // A claimed row: its lease lapses and it is delivered again (same webhook-id): at least once. A feed
+          // event: the endpoint's feed is read again from its stored cursor.
+          if (d.feed && feeds.get(d.endpointId) === d.feed.state) feeds.delete(d.endpointId)
           log.error('could not record a webhook delivery result; it is retried after its lease', { delivery: d.id, error: e })
           return
         }
@@ -246,20 +381,24 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     }
   }
 
-  const launch = (d: DeliveryWithEvent, ep: EndpointRow) => {
+  const launch = (d: Job, ep: EndpointRow) => {
+    inFlight.set(d.id, { endpointId: d.endpointId, createdAt: d.createdAt, feed: d.feed !== undefined })
+    perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1)
     const p = deliver(d, ep).catch((e) => log.error('webhook delivery crashed', { delivery: d.id, error: e })).finally(() => {
       inFlight.delete(d.id)
       const n = (perEndpoint.get(d.endpointId) ?? 1) - 1
       if (n <= 0) perEndpoint.delete(d.endpointId)
       else perEndpoint.set(d.endpointId, n)
       running.delete(p)
-      kick()
+      kickSoon()
     })
     running.add(p)
   }
 
   /** Where the next pass starts in the endpoint list (round robin). */
   let rotation = 0
+  /** The slots of each active endpoint at the last pass: a feed kick while all are taken needs no pass. */
+  let slotsAtLastPass = new Map<string, number>()
 
   const pass = async (): Promise<boolean | void> => {
     const now = clock.now()
@@ -272,34 +411,55 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     if (free <= 0) return
     const endpoints = new Map(repo.allEndpoints().map((e) => [e.id, e]))
     registerWebhookSecrets(deps.log, [...endpoints.values()], now)
-    // Per endpoint, as many as its free slots (one indexed read each): a dead endpoint's backlog is never walked.
-    // Each pass starts one endpoint further on, so that when the global limit binds, every endpoint gets its
-    // turn (in creation order, endpoints with a backlog that fill the free slots would starve the others).
+    for (const id of feeds.keys()) if (!endpoints.get(id) || endpoints.get(id)!.disabled) feeds.delete(id)
+    slotsAtLastPass = new Map([...endpoints.values()].filter((e) => !e.disabled).map((e) => [e.id, e.failingSince !== null ? FAILING_SLOTS : PER_ENDPOINT]))
+    // Per endpoint, as many as its free slots: first its due retries (one indexed read: a dead endpoint's
+    // backlog is never walked), then its feed. Each pass starts one endpoint further on, so that when the
+    // global limit binds, every endpoint gets its turn (in creation order, endpoints with a backlog that fill
+    // the free slots would starve the others).
     const picked: string[] = []
+    const fromFeed: { job: Job; ep: EndpointRow }[] = []
     let full = false
     const list = [...endpoints.values()]
     const start = list.length > 0 ? rotation++ % list.length : 0
     for (let i = 0; i < list.length; i++) {
       const e = list[(start + i) % list.length]!
-      if (picked.length >= free) { full = true; break }
+      if (picked.length + fromFeed.length >= free) { full = true; break }
+      if (e.disabled) continue
+      const f = feedOf(e)
+      const patterns = JSON.parse(e.events) as string[]
+      if (e.failingSince !== null) {
+        if (await queueFeed(e, f, patterns)) full = true
+      }
       const slots = e.failingSince !== null ? FAILING_SLOTS : PER_ENDPOINT
-      const room = Math.min(slots - (perEndpoint.get(e.id) ?? 0), free - picked.length)
-      if (e.disabled || room <= 0) continue
+      let room = Math.min(slots - (perEndpoint.get(e.id) ?? 0), free - picked.length - fromFeed.length)
+      if (room <= 0) continue
       const rows = repo.dueFor(e.id, now, room)
       for (const d of rows) picked.push(d.id)
-      if (rows.length === room) full = true
+      room -= rows.length
+      if (room === 0) { full = true; continue }
+      if (e.failingSince !== null) continue
+      if (f.queued.length === 0 && readFeed(e, f, patterns)) full = true
+      while (room > 0 && f.queued.length > 0) {
+        fromFeed.push({ job: feedJob(f.queued.shift()!, e, f, now), ep: e })
+        room--
+      }
+      if (f.queued.length > 0) full = true
     }
-    if (picked.length === 0) return
+    for (const { job, ep } of fromFeed) launch(job, ep)
+    // The cursor moved over rows that make no event for an endpoint (no result of theirs will write it).
+    const idle: [string, number][] = []
+    for (const [id, f] of feeds) if (f.cursor > f.persisted && perEndpoint.get(id) === undefined) idle.push([id, f.cursor])
+    if (idle.length > 0) {
+      await db.tx((orm) => { const w = webhooksRepo(orm); for (const [id, c] of idle) w.advanceFeed(id, c) })
+      for (const [id, c] of idle) { const f = feeds.get(id); if (f) f.persisted = Math.max(f.persisted, c) }
+    }
+    if (picked.length === 0) return fromFeed.length > 0 && full && inFlight.size < GLOBAL
     const claimed = await db.tx((orm) => {
       const w = webhooksRepo(orm)
       return picked.map((id) => w.claim(id, now + LEASE_MS)).filter((d): d is DeliveryWithEvent => d !== undefined)
     })
-    for (const d of claimed) {
-      const ep = endpoints.get(d.endpointId)!
-      inFlight.set(d.id, { endpointId: d.endpointId, createdAt: d.createdAt })
-      perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1)
-      launch(d, ep)
-    }
+    for (const d of claimed) launch(d, endpoints.get(d.endpointId)!)
     // An endpoint that filled its slots may have more due (they go when its POSTs finish, which kick again);
     // a pass cut short by the global limit looks again.
     return claimed.length === picked.length && full && inFlight.size < GLOBAL
@@ -312,6 +472,27 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     onError: (e) => log.error('webhook worker pass failed; trying again shortly', { error: e }),
   })
   const kick = pump.kick
+  /** After a finished POST: one pass per event-loop turn for all the POSTs that finished in it. */
+  let soonScheduled = false
+  const kickSoon = () => {
+    if (soonScheduled) return
+    soonScheduled = true
+    setImmediate(() => { soonScheduled = false; kick() })
+  }
+
+  /**
+   * Inbound rows were committed: a pass once per event-loop turn, and none while every endpoint's slots are
+   * taken (a finished POST kicks anyway): under a burst of callbacks the worker does not look per callback.
+   */
+  let feedKickScheduled = false
+  const feedKick = () => {
+    if (feedKickScheduled || stopped) return
+    feedKickScheduled = true
+    setImmediate(() => {
+      feedKickScheduled = false
+      for (const [id, slots] of slotsAtLastPass) if ((perEndpoint.get(id) ?? 0) < slots) return kick()
+    })
+  }
 
   let listening = false
 
@@ -321,9 +502,11 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       const n = await db.tx((orm) => webhooksRepo(orm).release(Infinity))
       if (n > 0) log.warn('webhook deliveries caught mid-POST by a stop are pending again (sent again with the same webhook-id)', { count: n })
       stopped = false
+      // Feed events in flight at a stop were not recorded: every endpoint's feed is read again from its stored cursor.
+      feeds.clear()
       halt = new AbortController()
       lastRelease = clock.now()
-      if (!listening) { listening = true; deps.events.onEmitted(kick) }
+      if (!listening) { listening = true; deps.events.onEmitted(kick); deps.onFeed?.(feedKick) }
       poll = setInterval(kick, POLL_MS)
       poll.unref?.()
       kick()
@@ -337,10 +520,14 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       await Promise.allSettled([...running])
     },
     kick,
-    /** Deliveries in flight per endpoint with the oldest one's creation time (for the queue gauges). */
+    /**
+     * Retried deliveries in flight per endpoint with the oldest one's creation time (for the queue gauges;
+     * feed events in flight are counted with the feed's backlog: the inbound rows after the endpoint's cursor).
+     */
     inFlight: (): { endpointId: string; depth: number; oldestCreatedAt: number | null }[] => {
       const by = new Map<string, { depth: number; oldestCreatedAt: number }>()
       for (const f of inFlight.values()) {
+        if (f.feed) continue
         const e = by.get(f.endpointId)
         if (!e) by.set(f.endpointId, { depth: 1, oldestCreatedAt: f.createdAt })
         else { e.depth++; e.oldestCreatedAt = Math.min(e.oldestCreatedAt, f.createdAt) }

@@ -25,9 +25,16 @@ const prepare = (sqlite: Database) => ({
   insert: sqlite.prepare<unknown, [string, string, string, string | null, string, number, string, string, string, number]>(
     'INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, event, from_user, create_time, body, reply, handled_by, received_at) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, dedup_key) DO NOTHING'),
-  setOutcome: sqlite.prepare<unknown, [string, string, string, string]>('UPDATE inbound_messages SET reply = ?, handled_by = ? WHERE channel_id = ? AND dedup_key = ?'),
+  setOutcome: sqlite.prepare<unknown, [string, string, number, string, string]>('UPDATE inbound_messages SET reply = ?, handled_by = ?, claimed = ? WHERE channel_id = ? AND dedup_key = ?'),
   // A bounded chunk per statement (walks inbound_received_at_idx), so a prune never holds the write queue long.
-  prune: sqlite.prepare<unknown, [number, number]>('DELETE FROM inbound_messages WHERE id IN (SELECT id FROM inbound_messages WHERE received_at < ? LIMIT ?)'),
+  // Never past `id <= ?`: a row the webhook feed has not dealt with yet for an active endpoint stays.
+  prune: sqlite.prepare<unknown, [number, number, number]>('DELETE FROM inbound_messages WHERE id IN (SELECT id FROM inbound_messages WHERE received_at < ? AND id <= ? LIMIT ?)'),
+  // The webhook feed: rows after an endpoint's cursor, oldest first (the primary key), with the sender's subject.
+  feedAfter: sqlite.prepare<FeedRow, [number, number]>(
+    'SELECT i.id AS id, i.channel_id AS channelId, i.body AS body, i.claimed AS claimed, i.received_at AS receivedAt, b.subject AS subject ' +
+    'FROM inbound_messages i LEFT JOIN bindings b ON b.channel_id = i.channel_id AND b.openid = i.from_user WHERE i.id > ? ORDER BY i.id LIMIT ?'),
+  maxId: sqlite.prepare<{ id: number }, []>('SELECT coalesce(max(id), 0) AS id FROM inbound_messages'),
+  lag: sqlite.prepare<{ n: number; oldest: number | null }, [number]>('SELECT count(*) AS n, min(received_at) AS oldest FROM inbound_messages WHERE id > ?'),
 })
 const statements = (sqlite: Database) => {
   let s = cache.get(sqlite)
@@ -46,13 +53,35 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
      */
     insert: (r: InboundInsert): boolean =>
       st().insert.run(r.channelId, r.dedupKey, r.msgType, r.event, r.fromUser, r.createTime, r.body, r.reply, r.handledBy, r.receivedAt).changes > 0,
-    /** Records the reply and the rule of a message inserted earlier in the same transaction. */
-    setOutcome: (channelId: string, dedupKey: string, reply: string, handledBy: string): void => {
-      st().setOutcome.run(reply, handledBy, channelId, dedupKey)
+    /** Records the reply, the rule and whether it claimed the message, for a message inserted earlier in the same transaction. */
+    setOutcome: (channelId: string, dedupKey: string, reply: string, handledBy: string, claimed: boolean): void => {
+      st().setOutcome.run(reply, handledBy, claimed ? 1 : 0, channelId, dedupKey)
     },
-    /** Deletes at most `limit` rows received before `before` (ms); returns how many. */
-    pruneBefore: (before: number, limit: number): number => st().prune.run(before, limit).changes,
+    /** Deletes at most `limit` rows received before `before` (ms) with an id up to `maxId`; returns how many. */
+    pruneBefore: (before: number, limit: number, maxId = Number.MAX_SAFE_INTEGER): number => st().prune.run(before, maxId, limit).changes,
+    /** Up to `limit` rows after `afterId`, oldest first: the webhook feed. */
+    feedAfter: (afterId: number, limit: number): FeedRow[] =>
+      st().feedAfter.all(afterId, limit).map((r) => ({ ...r, claimed: Boolean(r.claimed) })),
+    /** The newest row's id (0 when there is none): where a new endpoint's feed starts. */
+    maxId: (): number => st().maxId.get()!.id,
+    /** Rows after `afterId` and the oldest one's arrival (an endpoint's feed backlog, for the metrics). */
+    lagAfter: (afterId: number): { depth: number; oldestReceivedAt: number | null } => {
+      const r = st().lag.get(afterId)!
+      return { depth: r.n, oldestReceivedAt: r.oldest }
+    },
   }
+}
+
+/** A row of the webhook feed: what the event of one callback is built from (webhook-feed.ts). */
+export interface FeedRow {
+  id: number
+  channelId: string
+  /** The plaintext XML as received. */
+  body: string
+  claimed: boolean
+  receivedAt: number
+  /** The subject of the sender's binding when the row is read. */
+  subject: string | null
 }
 
 /** A row of the inbound history, with the subject of the sender's binding (if any) joined in. */

@@ -53,6 +53,11 @@ export const inboundMessages = sqliteTable('inbound_messages', {
   reply: text('reply').notNull(),
   /** Which dispatch rule handled it ('unhandled' when none matched). */
   handledBy: text('handled_by').notNull(),
+  /**
+   * A rule claimed it (HandlerContext.claim: its QR scene was one of our bind codes, the delivery report of
+   * one of our messages), so its own event out is left out or shortened (inbound-events.ts callbackEventType).
+   */
+  claimed: integer('claimed', { mode: 'boolean' }).notNull().default(false),
   receivedAt: integer('received_at').notNull(),
 }, (t) => [
   uniqueIndex('inbound_channel_dedup_uq').on(t.channelId, t.dedupKey),
@@ -228,6 +233,12 @@ export const webhookEndpoints = sqliteTable('webhook_endpoints', {
   disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
   disabledReason: text('disabled_reason'),
   failingSince: integer('failing_since'),
+  /**
+   * The inbound feed (webhook-feed.ts): every inbound_messages row with an id up to this one has been dealt
+   * with for this endpoint (delivered, or turned into a webhook_events row with a pending delivery). Set to
+   * the newest inbound id when the endpoint is created or enabled again: no history is replayed.
+   */
+  feedCursor: integer('feed_cursor').notNull().default(0),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 })

@@ -6,13 +6,16 @@
  */
 import { and, asc, desc, eq, inArray, isNotNull, lt, lte, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Drizzle } from './db'
-import { webhookDeliveries, webhookEndpoints, webhookEvents } from './schema'
+import { inboundMessages, webhookDeliveries, webhookEndpoints, webhookEvents } from './schema'
+
+/** The newest inbound row: where a new (or re-enabled) endpoint's feed starts, so no history is replayed. */
+const newestInbound = sql<number>`(select coalesce(max(${inboundMessages.id}), 0) from ${inboundMessages})`
 
 export type EndpointRow = typeof webhookEndpoints.$inferSelect
 export type EventRow = typeof webhookEvents.$inferSelect
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect
 export type DeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed'
-export type NewEndpoint = Omit<typeof webhookEndpoints.$inferInsert, 'disabled' | 'disabledReason' | 'failingSince' | 'previousSecret' | 'previousSecretUntil'>
+export type NewEndpoint = Omit<typeof webhookEndpoints.$inferInsert, 'disabled' | 'disabledReason' | 'failingSince' | 'previousSecret' | 'previousSecretUntil' | 'feedCursor'>
 export type EndpointPatch = Partial<Pick<EndpointRow, 'url' | 'events' | 'channelId' | 'description' | 'secret' | 'previousSecret' | 'previousSecretUntil' | 'disabled' | 'disabledReason' | 'failingSince'>>
 
 export interface DeliveryFilter {
@@ -37,6 +40,17 @@ const prepare = (orm: Drizzle) => ({
   claim: orm.update(webhookDeliveries).set({ status: 'delivering', attempts: sql`${webhookDeliveries.attempts} + 1`, leaseUntil: sql`${p('leaseUntil')}` })
     .where(and(eq(webhookDeliveries.id, p('id')), sql`${webhookDeliveries.status} = 'pending'`)).returning().prepare(),
   eventOf: orm.select({ body: webhookEvents.body, type: webhookEvents.type }).from(webhookEvents).where(eq(webhookEvents.id, p('id'))).prepare(),
+  insertEventIfAbsent: orm.insert(webhookEvents).values({ id: p('id'), type: p('type'), channelId: p('channelId'), body: p('body'), createdAt: p('createdAt') })
+    .onConflictDoNothing({ target: webhookEvents.id }).prepare(),
+  insertFeedDelivery: orm.insert(webhookDeliveries).values({
+    id: p('id'), eventId: p('eventId'), endpointId: p('endpointId'), status: p('status'), attempts: p('attempts'), nextAttemptAt: p('nextAttemptAt'),
+    lastStatusCode: p('lastStatusCode'), createdAt: p('createdAt'), deliveredAt: p('deliveredAt'), finishedAt: p('deliveredAt'),
+  }).prepare(),
+  allEndpoints: orm.select().from(webhookEndpoints).orderBy(asc(webhookEndpoints.createdAt), asc(webhookEndpoints.id)).prepare(),
+  delivered: orm.update(webhookDeliveries).set({ status: 'delivered', leaseUntil: null, lastStatusCode: sql`${p('statusCode')}`, lastError: null, deliveredAt: sql`${p('now')}`, finishedAt: sql`${p('now')}` })
+    .where(and(eq(webhookDeliveries.id, p('id')), eq(webhookDeliveries.status, 'delivering'))).prepare(),
+  clearFailing: orm.update(webhookEndpoints).set({ failingSince: null }).where(and(eq(webhookEndpoints.id, p('id')), isNotNull(webhookEndpoints.failingSince))).prepare(),
+  advanceFeed: orm.update(webhookEndpoints).set({ feedCursor: sql`max(${webhookEndpoints.feedCursor}, ${p('cursor')})` }).where(eq(webhookEndpoints.id, p('id'))).prepare(),
   insertDelivery: orm.insert(webhookDeliveries).values({
     id: p('id'), eventId: p('eventId'), endpointId: p('endpointId'), status: 'pending', attempts: 0, nextAttemptAt: p('nextAttemptAt'), createdAt: p('createdAt'),
   }).prepare(),
@@ -62,21 +76,51 @@ export const webhooksRepo = (orm: Drizzle) => ({
   },
 
   // ---- endpoints ---------------------------------------------------------------------------------------
-  allEndpoints: (): EndpointRow[] => orm.select().from(webhookEndpoints).orderBy(asc(webhookEndpoints.createdAt), asc(webhookEndpoints.id)).all(),
+  allEndpoints: (): EndpointRow[] => statements(orm).allEndpoints.all(),
   endpoint: (id: string): EndpointRow | undefined => orm.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, id)).get(),
-  insertEndpoint: (row: NewEndpoint): EndpointRow => orm.insert(webhookEndpoints).values(row).returning().get(),
+  insertEndpoint: (row: NewEndpoint): EndpointRow => orm.insert(webhookEndpoints).values({ ...row, feedCursor: newestInbound }).returning().get(),
   /** The environment's endpoint (WXGATE_WEBHOOK_URL): inserted, or its url and secret replaced (its other settings kept). */
-  upsertEndpoint: (row: NewEndpoint): EndpointRow => orm.insert(webhookEndpoints).values(row)
+  upsertEndpoint: (row: NewEndpoint): EndpointRow => orm.insert(webhookEndpoints).values({ ...row, feedCursor: newestInbound })
     .onConflictDoUpdate({ target: webhookEndpoints.id, set: { url: row.url, secret: row.secret, events: row.events, updatedAt: row.updatedAt } }).returning().get(),
+  /** `disabled: false` on a disabled endpoint also moves its feed to the newest inbound row (what came meanwhile is not replayed). */
   updateEndpoint: (id: string, patch: EndpointPatch, now: number): EndpointRow | undefined =>
-    orm.update(webhookEndpoints).set({ ...patch, updatedAt: now }).where(eq(webhookEndpoints.id, id)).returning().get(),
+    orm.update(webhookEndpoints).set({
+      ...patch, updatedAt: now,
+      ...(patch.disabled === false ? { feedCursor: sql`case when ${webhookEndpoints.disabled} then ${newestInbound} else ${webhookEndpoints.feedCursor} end` } : {}),
+    }).where(eq(webhookEndpoints.id, id)).returning().get(),
+  /** The endpoint's feed is dealt with up to this inbound id (never moved back). Inside the transaction that recorded the results. */
+  advanceFeed: (id: string, cursor: number): void => {
+    statements(orm).advanceFeed.run({ id, cursor })
+  },
+  /** The lowest feed cursor of the active endpoints: inbound rows after it are still needed (undefined: none). */
+  feedFloor: (): number | undefined =>
+    orm.select({ m: sql<number | null>`min(${webhookEndpoints.feedCursor})` }).from(webhookEndpoints).where(eq(webhookEndpoints.disabled, false)).get()?.m ?? undefined,
+  /** Of these feed events, those that have a delivery for the endpoint already (recorded, but the cursor had not passed them at a stop). */
+  feedRecorded: (endpointId: string, eventIds: string[]): Set<string> => eventIds.length === 0 ? new Set() : new Set(
+    orm.select({ id: webhookDeliveries.eventId }).from(webhookDeliveries)
+      .where(and(eq(webhookDeliveries.endpointId, endpointId), inArray(webhookDeliveries.eventId, eventIds))).all().map((r) => r.id)),
+  /**
+   * A feed event the worker has POSTed (or is about to queue): its event row (once, whatever number of
+   * endpoints) and this endpoint's delivery, `delivering` with one attempt counted, so that the same
+   * result transitions as for a claimed row follow (delivered / retryLater / failed).
+   */
+  insertFeedDelivery: (e: { id: string; type: string; channelId: string; body: string; createdAt: number },
+    d: { id: string; endpointId: string; now: number; attempts: number } & ({ status: 'delivering' | 'pending' } | { status: 'delivered'; statusCode: number })): void => {
+    const st = statements(orm)
+    st.insertEventIfAbsent.run({ id: e.id, type: e.type, channelId: e.channelId, body: e.body, createdAt: e.createdAt })
+    const delivered = d.status === 'delivered'
+    st.insertFeedDelivery.run({
+      id: d.id, eventId: e.id, endpointId: d.endpointId, status: d.status, attempts: d.attempts, nextAttemptAt: d.now, createdAt: e.createdAt,
+      lastStatusCode: delivered ? d.statusCode : null, deliveredAt: delivered ? d.now : null,
+    })
+  },
   /** Deletes the endpoint; its deliveries go with it (ON DELETE CASCADE). */
   deleteEndpoint: (id: string): boolean => orm.delete(webhookEndpoints).where(eq(webhookEndpoints.id, id)).returning({ id: webhookEndpoints.id }).all().length > 0,
   /** The first failure of a run of failures starts the clock of the 5-day rule; later ones keep it. */
   markFailing: (id: string, now: number): EndpointRow | undefined =>
     orm.update(webhookEndpoints).set({ failingSince: sql`coalesce(${webhookEndpoints.failingSince}, ${now})` }).where(eq(webhookEndpoints.id, id)).returning().get(),
   clearFailing: (id: string): void => {
-    orm.update(webhookEndpoints).set({ failingSince: null }).where(and(eq(webhookEndpoints.id, id), isNotNull(webhookEndpoints.failingSince))).run()
+    statements(orm).clearFailing.run({ id })
   },
   disableEndpoint: (id: string, reason: string, now: number): void => {
     orm.update(webhookEndpoints).set({ disabled: true, disabledReason: reason, updatedAt: now }).where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.disabled, false))).run()
@@ -111,9 +155,7 @@ export const webhooksRepo = (orm: Drizzle) => ({
     if (except.length > 0) where.push(notInArray(webhookDeliveries.id, except))
     return orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null }).where(and(...where)).returning({ id: webhookDeliveries.id }).all().length
   },
-  delivered: (id: string, now: number, statusCode: number): boolean =>
-    orm.update(webhookDeliveries).set({ status: 'delivered', leaseUntil: null, lastStatusCode: statusCode, lastError: null, deliveredAt: now, finishedAt: now })
-      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'))).returning({ id: webhookDeliveries.id }).all().length > 0,
+  delivered: (id: string, now: number, statusCode: number): boolean => (statements(orm).delivered.run({ id, now, statusCode }) as unknown as { changes: number }).changes > 0,
   /** delivering → pending at `nextAttemptAt`; `attemptsDelta` -1 gives the attempt back (Retry-After). */
   retryLater: (id: string, nextAttemptAt: number, statusCode: number | null, error: string, attemptsDelta = 0): boolean =>
     orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null, nextAttemptAt, lastStatusCode: statusCode, lastError: error, attempts: sql`max(0, ${webhookDeliveries.attempts} + ${attemptsDelta})` })

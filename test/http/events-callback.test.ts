@@ -1,7 +1,8 @@
 /**
  * Events caused by callbacks (SPEC §6), each by its real cause: callbacks posted to the real server as WeChat
- * posts them, bind codes created through the API against the sandbox WeChat. Asserts on the committed
- * webhook_events / webhook_deliveries rows.
+ * posts them, bind codes created through the API against the sandbox WeChat. Asserts on what was committed:
+ * the inbound rows the webhook feed builds a callback's own event from (with the worker's functions), and the
+ * webhook_events / webhook_deliveries rows of what rules emit.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import type { Rule } from '../../src/domain/dispatch'
@@ -53,6 +54,8 @@ const one = async (xml: string, channel?: string, token?: string): Promise<Store
   return evs[0]!
 }
 const iso = (sec: number) => new Date(sec * 1000).toISOString()
+/** Every callback event names its inbound row (GET /api/inbound/:id). */
+const inId = expect.stringMatching(/^in_[1-9]\d*$/)
 
 const api = (path: string, body?: unknown) =>
   fetch(`${s.url}${path}`, {
@@ -72,7 +75,10 @@ describe('message.received', () => {
     expect(e.type).toBe('message.received')
     expect(e.channelId).toBe('default')
     expect(e.deliveries).toEqual([endpoint])
-    expect(e.data).toEqual({ channel: 'default', openid: 'o_ev_text', msgId: '7100000000000012345', msgType: 'text', createTime: iso(t), content: '你好' })
+    expect(e.data).toEqual({ channel: 'default', openid: 'o_ev_text', inboundId: inId, msgId: '7100000000000012345', msgType: 'text', createTime: iso(t), content: '你好' })
+    const row = await fetch(`${s.url}/api/inbound/${e.data.inboundId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    expect(row.status).toBe(200)
+    expect(((await row.json()) as { data: { msgId: string } }).data.msgId).toBe('7100000000000012345')
   })
 
   test('the subject of the OpenID\'s binding is in the data', async () => {
@@ -115,8 +121,12 @@ describe('message.received', () => {
     const evs = eventsSince(s, mark)
     expect(evs.map((e) => e.type)).toEqual(['message.received'])
     expect(evs[0]!.deliveries.sort()).toEqual([endpoint, second].sort())
-    const n = s.deps.db.sqlite.query('SELECT count(*) AS n FROM webhook_deliveries WHERE event_id = ?').get(evs[0]!.id) as { n: number }
-    expect(n.n).toBe(2)
+    // The worker records it once per endpoint with its result (these endpoints refuse connections: pending again).
+    const count = () => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM webhook_deliveries WHERE event_id = ?').get(evs[0]!.id) as { n: number }).n
+    for (let i = 0; i < 100 && count() < 2; i++) await Bun.sleep(50)
+    await Bun.sleep(300)
+    expect(count()).toBe(2)
+    expect((s.deps.db.sqlite.query('SELECT count(*) AS n FROM webhook_events WHERE id = ?').get(evs[0]!.id) as { n: number }).n).toBe(1)
   })
 
   test('no event before the commit: a rule that throws → 500 and no event row; WeChat\'s retry then makes exactly one', async () => {
@@ -130,23 +140,24 @@ describe('message.received', () => {
     expect((await emitted(xml)).map((e) => e.type)).toEqual(['message.received'])
   })
 
-  test('the event write failing (a message no rule handles) rolls back the dedup row with it: 500, and the retry makes the event', async () => {
-    // Without a rule the callback's transaction used to skip its SAVEPOINT (one INSERT); with an event it is
-    // several statements, and a failing one must not leave the dedup row behind (the retry would be a duplicate).
+  test('the callback writes no event rows: its event is its inbound row; a failing event write (the worker\'s) never fails a callback', async () => {
+    // The callback's own event is read from the inbound log by the worker (webhook-feed.ts): no statement of
+    // the callback's transaction touches the webhook tables, so their failure cannot fail WeChat's callback.
     const xml = msgXml('o_ev_atomic', 'text', '<Content>no rule</Content>')
+    s.deps.db.sqlite.exec(`CREATE TRIGGER fail_event BEFORE INSERT ON webhook_events BEGIN SELECT RAISE(ABORT, 'event insert failed (simulated)'); END`)
     s.deps.db.sqlite.exec(`CREATE TRIGGER fail_delivery BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'delivery insert failed (simulated)'); END`)
-    const mark = eventMark(s)
+    let evs: StoredEvent[]
     try {
-      expect((await callback(xml)).status).toBe(500)
+      evs = await emitted(xml)
     } finally {
+      s.deps.db.sqlite.exec('DROP TRIGGER fail_event')
       s.deps.db.sqlite.exec('DROP TRIGGER fail_delivery')
     }
-    expect(eventsSince(s, mark)).toEqual([])
-    expect(s.deps.db.sqlite.query("SELECT count(*) AS n FROM inbound_messages WHERE from_user = 'o_ev_atomic'").get()).toEqual({ n: 0 })
-    expect((await emitted(xml)).map((e) => e.type)).toEqual(['message.received'])
+    expect(evs.map((e) => e.type)).toEqual(['message.received'])
+    expect(s.deps.db.sqlite.query("SELECT count(*) AS n FROM inbound_messages WHERE from_user = 'o_ev_atomic'").get()).toEqual({ n: 1 })
   })
 
-  test('no endpoint: nothing is stored', async () => {
+  test('no endpoint: no event', async () => {
     await removeEndpoints(s)
     expect(await emitted(msgXml('o_ev_none', 'text', '<Content>x</Content>'))).toEqual([])
   })
@@ -168,10 +179,10 @@ describe('user, menu and location events', () => {
     await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: 'bnd_ev_unsub', channelId: 'default', openid: 'o_ev_follow', subject: 'crm-7', code: 'test', now: Date.now() }))
     const sub = await one(eventXml('o_ev_follow', 'subscribe', '<EventKey><![CDATA[]]></EventKey>'))
     expect(sub.type).toBe('user.subscribed')
-    expect(sub.data).toEqual({ channel: 'default', openid: 'o_ev_follow', subject: 'crm-7', createTime: iso(t) })
+    expect(sub.data).toEqual({ channel: 'default', openid: 'o_ev_follow', subject: 'crm-7', inboundId: inId, createTime: iso(t) })
     const un = await one(eventXml('o_ev_follow', 'unsubscribe'))
     expect(un.type).toBe('user.unsubscribed')
-    expect(un.data).toEqual({ channel: 'default', openid: 'o_ev_follow', subject: 'crm-7', createTime: iso(t) })
+    expect(un.data).toEqual({ channel: 'default', openid: 'o_ev_follow', subject: 'crm-7', inboundId: inId, createTime: iso(t) })
   })
 
   test('follow through a QR code that is no bind code → user.subscribed with its scene; SCAN of one → user.scanned', async () => {
@@ -180,13 +191,13 @@ describe('user, menu and location events', () => {
     expect(sub.data.scene).toBe('123')
     const scan = await one(eventXml('o_ev_qr', 'SCAN', '<EventKey><![CDATA[promo-2026-autumn-campaign]]></EventKey><Ticket>tk</Ticket>'))
     expect(scan.type).toBe('user.scanned')
-    expect(scan.data).toEqual({ channel: 'default', openid: 'o_ev_qr', scene: 'promo-2026-autumn-campaign', createTime: iso(t) })
+    expect(scan.data).toEqual({ channel: 'default', openid: 'o_ev_qr', scene: 'promo-2026-autumn-campaign', inboundId: inId, createTime: iso(t) })
   })
 
   test('menu events → menu.clicked with event, key and their extra fields', async () => {
     const click = await one(eventXml('o_ev_menu', 'CLICK', '<EventKey><![CDATA[V1001_TODAY_MUSIC]]></EventKey>'))
     expect(click.type).toBe('menu.clicked')
-    expect(click.data).toEqual({ channel: 'default', openid: 'o_ev_menu', event: 'CLICK', key: 'V1001_TODAY_MUSIC', createTime: iso(t) })
+    expect(click.data).toEqual({ channel: 'default', openid: 'o_ev_menu', event: 'CLICK', key: 'V1001_TODAY_MUSIC', inboundId: inId, createTime: iso(t) })
     const view = await one(eventXml('o_ev_menu', 'VIEW', '<EventKey><![CDATA[http://www.qq.com/]]></EventKey><MenuId>42</MenuId>'))
     expect(view.data).toMatchObject({ event: 'VIEW', key: 'http://www.qq.com/', menuId: '42' })
     const push = await one(eventXml('o_ev_menu', 'scancode_push', '<EventKey>rselfmenu_0_1</EventKey><ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>1</ScanResult></ScanCodeInfo>'))
@@ -202,7 +213,7 @@ describe('user, menu and location events', () => {
   test('LOCATION → location.reported', async () => {
     const e = await one(eventXml('o_ev_loc', 'LOCATION', '<Latitude>23.137466</Latitude><Longitude>113.352425</Longitude><Precision>119.385040</Precision>'))
     expect(e.type).toBe('location.reported')
-    expect(e.data).toEqual({ channel: 'default', openid: 'o_ev_loc', latitude: '23.137466', longitude: '113.352425', precision: '119.385040', createTime: iso(t) })
+    expect(e.data).toEqual({ channel: 'default', openid: 'o_ev_loc', inboundId: inId, latitude: '23.137466', longitude: '113.352425', precision: '119.385040', createTime: iso(t) })
   })
 
   test('any other event, unknown ones included → event.received with every XML field in camelCase', async () => {
@@ -238,7 +249,7 @@ describe('binding events from bind scans', () => {
     const c = await createCode('carol')
     const evs = await emitted(eventXml('o_ev_bind_sub', 'subscribe', `<EventKey><![CDATA[qrscene_${c}]]></EventKey><Ticket>t</Ticket>`), 'demo', 'demotoken')
     expect(evs.map((e) => e.type)).toEqual(['user.subscribed', 'binding.created'])
-    expect(evs[0]!.data).toEqual({ channel: 'demo', openid: 'o_ev_bind_sub', subject: 'carol', createTime: iso(t) })
+    expect(evs[0]!.data).toEqual({ channel: 'demo', openid: 'o_ev_bind_sub', subject: 'carol', inboundId: inId, createTime: iso(t) })
     expect(evs[1]!.data).toEqual({ channel: 'demo', openid: 'o_ev_bind_sub', subject: 'carol', code: c })
   })
 

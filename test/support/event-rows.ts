@@ -1,10 +1,17 @@
 /**
- * Webhook endpoint rows written straight into the store, and the event/delivery rows read back: the events
- * tests assert on what was committed (the delivery worker may not run in them).
+ * Webhook endpoint rows written straight into the store, and the events read back: the events tests assert
+ * on what was committed (the delivery worker may not have delivered it yet). The events a callback causes
+ * are its inbound row (the webhook feed): they are built from it with the functions the worker uses
+ * (webhook-feed.ts), and their deliveries are the active endpoints that take them; every other event is a
+ * webhook_events row with its delivery rows.
  */
 import { expect } from 'bun:test'
 import type { TestServer } from './server'
+import { endpointWants } from '../../src/domain/events.service'
+import { feedEvent } from '../../src/domain/webhook-feed'
+import { inboundRepo } from '../../src/store/inbound.repo'
 import { webhookEndpoints } from '../../src/store/schema'
+import { webhooksRepo } from '../../src/store/webhooks.repo'
 
 let n = 0
 /** An active endpoint subscribed to `events` (default every event), on `channelId` (default every channel). */
@@ -12,7 +19,7 @@ export const addEndpoint = async (s: Pick<TestServer, 'deps'>, o: { events?: str
   const id = `whe_test${++n}_${Math.random().toString(36).slice(2, 8)}`
   const now = Date.now()
   await s.deps.db.tx((orm) => {
-    orm.insert(webhookEndpoints).values({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now }).run()
+    webhooksRepo(orm).insertEndpoint({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now })
   })
   s.deps.events.invalidate()
   return id
@@ -25,20 +32,39 @@ export const removeEndpoints = async (s: Pick<TestServer, 'deps'>): Promise<void
 
 export interface StoredEvent { id: string; type: string; channelId: string | null; timestamp: string; data: Record<string, any>; deliveries: string[] }
 
-/** Every stored event (oldest first) with the endpoints its deliveries go to. */
-export const storedEvents = (s: Pick<TestServer, 'deps'>, type?: string): StoredEvent[] => {
-  const rows = s.deps.db.sqlite.query('SELECT seq, id, type, channel_id AS channelId, body FROM webhook_events ORDER BY seq').all() as { id: string; type: string; channelId: string | null; body: string }[]
-  const dels = s.deps.db.sqlite.query('SELECT event_id AS eventId, endpoint_id AS endpointId FROM webhook_deliveries ORDER BY seq').all() as { eventId: string; endpointId: string }[]
-  return rows.filter((r) => type === undefined || r.type === type).map((r) => {
-    const body = JSON.parse(r.body) as { type: string; timestamp: string; data: Record<string, unknown> }
-    expect(body.type).toBe(r.type)
-    return { id: r.id, type: r.type, channelId: r.channelId, timestamp: body.timestamp, data: body.data, deliveries: dels.filter((d) => d.eventId === r.id).map((d) => d.endpointId) }
+const parsed = (r: { id: string; type: string; channelId: string | null; body: string }, deliveries: string[]): StoredEvent => {
+  const body = JSON.parse(r.body) as { type: string; timestamp: string; data: Record<string, unknown> }
+  expect(body.type).toBe(r.type)
+  return { id: r.id, type: r.type, channelId: r.channelId, timestamp: body.timestamp, data: body.data, deliveries }
+}
+
+/** Events of the inbound rows after `afterId` (the feed), each with the active endpoints that take it. */
+const feedEvents = (s: Pick<TestServer, 'deps'>, afterId: number): StoredEvent[] => {
+  const endpoints = webhooksRepo(s.deps.db.orm).activeEndpoints().map((e) => ({ e, patterns: JSON.parse(e.events) as string[] }))
+  return inboundRepo(s.deps.db).feedAfter(afterId, 100_000).flatMap((row) => {
+    const ev = feedEvent(row)
+    if (!ev) return []
+    const to = endpoints.filter(({ e, patterns }) => endpointWants(e, patterns, ev.type, ev.channelId)).map(({ e }) => e.id)
+    return to.length > 0 ? [parsed(ev, to)] : []
   })
 }
 
-/** Events stored since `seq` mark (see eventMark). */
-export const eventMark = (s: Pick<TestServer, 'deps'>): number => (s.deps.db.sqlite.query('SELECT coalesce(max(seq), 0) AS m FROM webhook_events').get() as { m: number }).m
-export const eventsSince = (s: Pick<TestServer, 'deps'>, mark: number): StoredEvent[] => {
-  const ids = new Set((s.deps.db.sqlite.query('SELECT id FROM webhook_events WHERE seq > ?').all(mark) as { id: string }[]).map((r) => r.id))
-  return storedEvents(s).filter((e) => ids.has(e.id))
+/** Stored event rows (oldest first) after `seq`, with the endpoints their deliveries go to; feed events the worker recorded are left out. */
+const rowEvents = (s: Pick<TestServer, 'deps'>, seq: number, type?: string): StoredEvent[] => {
+  const rows = s.deps.db.sqlite.query('SELECT seq, id, type, channel_id AS channelId, body FROM webhook_events WHERE seq > ? ORDER BY seq').all(seq) as { id: string; type: string; channelId: string | null; body: string }[]
+  const dels = s.deps.db.sqlite.query('SELECT event_id AS eventId, endpoint_id AS endpointId FROM webhook_deliveries ORDER BY seq').all() as { eventId: string; endpointId: string }[]
+  return rows.filter((r) => (type === undefined || r.type === type) && !/in[0-9a-z]+$/.test(r.id))
+    .map((r) => parsed(r, dels.filter((d) => d.eventId === r.id).map((d) => d.endpointId)))
 }
+
+/** Every event but the feed's (oldest first) with the endpoints its deliveries go to. */
+export const storedEvents = (s: Pick<TestServer, 'deps'>, type?: string): StoredEvent[] => rowEvents(s, 0, type)
+
+export interface EventMark { seq: number; inbound: number }
+/** Where the events are now (see eventsSince). */
+export const eventMark = (s: Pick<TestServer, 'deps'>): EventMark => ({
+  seq: (s.deps.db.sqlite.query('SELECT coalesce(max(seq), 0) AS m FROM webhook_events').get() as { m: number }).m,
+  inbound: inboundRepo(s.deps.db).maxId(),
+})
+/** The events since the mark: the feed's first (a callback's own event), then the stored ones (what its rules emitted, and any other). */
+export const eventsSince = (s: Pick<TestServer, 'deps'>, mark: EventMark): StoredEvent[] => [...feedEvents(s, mark.inbound), ...rowEvents(s, mark.seq)]
