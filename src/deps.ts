@@ -28,6 +28,7 @@ import { createWeChatClient, type FetchLike } from './wechat-api/client'
 import { createMetrics } from './metrics'
 import { messagesRepo } from './store/messages.repo'
 import { tokensRepo } from './store/tokens.repo'
+import { createRateWindow } from './lib/rate-window'
 import { inboundRepo } from './store/inbound.repo'
 import { webhooksRepo } from './store/webhooks.repo'
 import { VERSION } from './version'
@@ -47,6 +48,8 @@ export interface DepsOverrides {
   /** The fetch the webhook worker POSTs with (default: the global fetch). */
   webhookFetch?: typeof fetch
   webhookTimeoutMs?: number
+  /** Tests: say when callbacks are in a burst (default: more than BURST_CALLBACKS_PER_SECOND of them). */
+  webhookBusy?: () => boolean
   /** Demo only: the bind page gets a "simulate scan" button that calls this (the sandbox sends the scan). */
   simulateScan?: SimulateScan
 }
@@ -103,8 +106,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     onDisabled: metrics.webhookDisabled,
     invalidateEndpoints: () => events.invalidate(),
     onFeed: (kick) => { feedKick = kick },
+    // Callbacks first: a burst of WeChat callbacks (far more than a small team's account ever gets).
+    busy: o.webhookBusy ?? (() => callbackRate.above(BURST_CALLBACKS_PER_SECOND)),
   })
   let feedKick = (): void => undefined
+  const callbackRate = createRateWindow(clock)
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
@@ -119,7 +125,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
       onDuplicate: (id) => { metrics.callbackEvents.onDuplicate(id); o.callbackEvents?.onDuplicate?.(id) },
       onHandlerFailure: (id) => { metrics.callbackEvents.onHandlerFailure(id); o.callbackEvents?.onHandlerFailure?.(id) },
       // A committed inbound row is an event for the webhook feed.
-      onHandled: (id, m) => { feedKick(); o.callbackEvents?.onHandled?.(id, m) },
+      onHandled: (id, m) => { callbackRate.hit(); feedKick(); o.callbackEvents?.onHandled?.(id, m) },
     },
   })
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))
@@ -152,6 +158,12 @@ export type Deps = ReturnType<typeof createDeps>
  * Where QR images are shown: WeChat serves showqrcode on mp.weixin.qq.com, not on the API host. With any
  * other API base (the sandbox, or a forward proxy) the same base is used: the sandbox serves showqrcode.
  */
+/**
+ * Callbacks per second above which the webhook worker yields to them (webhook-worker.ts BUSY_RATE): a small
+ * team's account gets a few per second at its busiest; a burst that saturates the gateway, thousands.
+ */
+export const BURST_CALLBACKS_PER_SECOND = 1000
+
 export const qrImageBaseFor = (apiBase: string): string =>
   new URL(apiBase).hostname === 'api.weixin.qq.com' ? 'https://mp.weixin.qq.com' : apiBase
 

@@ -74,6 +74,7 @@ export const createEventsService = (deps: EventsServiceDeps) => {
   let endpoints: { row: EndpointRow; patterns: string[] }[] | undefined
   let seenVersion = -1
   const listeners: (() => void)[] = []
+  const invalidated: (() => void)[] = []
   let kickScheduled = false
 
   /** Checked data_version in this event-loop turn already (a batch of callbacks runs in one turn). */
@@ -132,7 +133,9 @@ export const createEventsService = (deps: EventsServiceDeps) => {
     wants: (type: EventType, channelId: string | null): boolean =>
       active().some(({ row, patterns }) => endpointWants(row, patterns, type, channelId)),
     /** Endpoints changed in this process: read them again. */
-    invalidate: (): void => { endpoints = undefined },
+    invalidate: (): void => { endpoints = undefined; for (const f of invalidated) f() },
+    /** Called when endpoints changed in this process (the delivery worker reads them again). */
+    onInvalidate: (f: () => void): void => { invalidated.push(f) },
     /** Called (once per event-loop turn) after events were written: the delivery worker's kick. */
     onEmitted: (f: () => void): void => { listeners.push(f) },
   }

@@ -48,6 +48,15 @@ export const PER_ENDPOINT = 4
 export const GLOBAL = 256
 /** Slots of an endpoint whose last attempts failed (failingSince set): one probe at a time until it answers again. */
 export const FAILING_SLOTS = 1
+/** Slots of each endpoint while callbacks are queuing up (WebhookWorkerDeps.busy): WeChat's 5 s come first. */
+export const BUSY_SLOTS = 1
+/**
+ * While callbacks are queuing up, POSTs start at most this often in all (per second): a delivery costs the one
+ * JavaScript thread about 0.1 ms (the POST, its signature, the event built from the inbound row, its record),
+ * so this keeps the worker to a few per cent of it during a burst. The rest waits in the inbound log (durable) and goes
+ * at full speed once the burst is over.
+ */
+export const BUSY_RATE = 250
 export const TIMEOUT_MS = 10_000
 export const MAX_ANSWER_BYTES = 64 * 1024
 /** A claim lapses after this: far above a POST's 10 s, so only a row nobody is working on is taken back. */
@@ -61,6 +70,19 @@ const RECORD_RETRY_MS = 50
 const RECORD_TRIES = 6
 /** A Retry-After is honoured up to the longest step of the schedule. */
 const MAX_RETRY_AFTER_MS = 10 * 3600_000
+/**
+ * The worker's writes (claims, results, the feed's cursor) wait for the next batch of the write queue, or at
+ * most this long (db.tx lazyMs): under a burst of callbacks they share the callbacks' COMMIT instead of adding
+ * fsyncs of their own (measured: twice the batches without it); when quiet, one COMMIT carries every result
+ * of the last few ms.
+ */
+const LAZY = { lazyMs: 10 }
+/** The endpoints are read again at least this often (changes are noticed at once: see endpointsNow). */
+const ENDPOINTS_MAX_AGE_MS = 1000
+/** An endpoint's due retries are looked for at least this often (see dueCheckAt). */
+const DUE_RECHECK_MS = 250
+/** Committed inbound rows start a pass at most this often (see feedKick). */
+const FEED_GAP_MS = 5
 /** Inbound rows read from the feed at a time, per endpoint (held in memory until their turn). */
 const FEED_BATCH = 256
 
@@ -94,7 +116,12 @@ export interface WebhookWorkerDeps {
   clock: Clock
   random: Random
   log: Logger
-  events: Pick<EventsService, 'onEmitted'>
+  events: Pick<EventsService, 'onEmitted'> & Partial<Pick<EventsService, 'onInvalidate'>>
+  /**
+   * Callbacks first: true while WeChat callbacks are queuing up (a burst). Deliveries then take one slot per
+   * endpoint instead of PER_ENDPOINT and a failing endpoint's feed waits; the backlog goes after the burst.
+   */
+  busy?: () => boolean
   /** Lets the caller kick the worker when inbound rows were committed (the callbacks' events are read from them). */
   onFeed?: (kick: () => void) => void
   userAgent: string
@@ -276,9 +303,10 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
         const c = cursorWith(f, ids)
         w.advanceFeed(ep.id, c)
         return c
-      })
+      }, LAZY)
       for (const id of ids) markRecorded(f, id)
       f.persisted = Math.max(f.persisted, cursor)
+      if (evs.length > 0) dueChanged(ep.id)
     } catch (e) {
       // Read again from the stored cursor at the next pass.
       if (feeds.get(ep.id) === f) feeds.delete(ep.id)
@@ -343,11 +371,13 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       return { outcome, disabled: 'failing' as const, startedFailing, since: ep.failingSince }
     }
     return { outcome, startedFailing }
-  })
+  }, LAZY)
 
-  const deliver = async (d: Job, ep: EndpointRow): Promise<void> => {
+  /** `posted` frees the endpoint's slot once the POST is answered: its record may wait for the next commit (LAZY). */
+  const deliver = async (d: Job, ep: EndpointRow, posted: () => void): Promise<void> => {
     const started = performance.now()
     const r = await post(d, ep)
+    posted()
     // Stopping: a claimed row stays `delivering` and goes back to pending at the next start; a feed event is
     // read again from the stored cursor. Either way it is sent again with the same webhook-id.
     if (r === 'stopped') return
@@ -355,6 +385,8 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     for (let tries = 0; ; tries++) {
       try {
         const done = await record(d, r, clock.now())
+        // failing_since or disabled changed: the endpoints are read again at the next pass.
+        if (('startedFailing' in done && done.startedFailing) || ('disabled' in done && done.disabled) || (r.kind === 'delivered' && ep.failingSince !== null)) endpointsChanged()
         if (d.feed) {
           markRecorded(d.feed.state, d.feed.event.inboundId)
           if (d.feed.wrote !== undefined) d.feed.state.persisted = Math.max(d.feed.state.persisted, d.feed.wrote)
@@ -381,38 +413,80 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     }
   }
 
+  /** A delivery holds its endpoint's slot while its POST runs, and stays in flight until its result is recorded. */
   const launch = (d: Job, ep: EndpointRow) => {
     inFlight.set(d.id, { endpointId: d.endpointId, createdAt: d.createdAt, feed: d.feed !== undefined })
     perEndpoint.set(d.endpointId, (perEndpoint.get(d.endpointId) ?? 0) + 1)
-    const p = deliver(d, ep).catch((e) => log.error('webhook delivery crashed', { delivery: d.id, error: e })).finally(() => {
-      inFlight.delete(d.id)
+    let slotFreed = false
+    const freeSlot = () => {
+      if (slotFreed) return
+      slotFreed = true
       const n = (perEndpoint.get(d.endpointId) ?? 1) - 1
       if (n <= 0) perEndpoint.delete(d.endpointId)
       else perEndpoint.set(d.endpointId, n)
-      running.delete(p)
       kickSoon()
+    }
+    const p = deliver(d, ep, freeSlot).catch((e) => log.error('webhook delivery crashed', { delivery: d.id, error: e })).finally(() => {
+      freeSlot()
+      inFlight.delete(d.id)
+      running.delete(p)
     })
     running.add(p)
   }
 
+  let busyTokens = 0
+  let busyTokensAt = 0
+  let busyTimer: ReturnType<typeof setTimeout> | undefined
   /** Where the next pass starts in the endpoint list (round robin). */
   let rotation = 0
   /** The slots of each active endpoint at the last pass: a feed kick while all are taken needs no pass. */
   let slotsAtLastPass = new Map<string, number>()
 
+  /**
+   * The endpoints, read again only when they may have changed: a change through the API (the events service's
+   * invalidate), another process's commit (the CLI: data_version), one of our results that changed an
+   * endpoint (failing, recovered, disabled), or once a second. A pass runs per finished POST under load, so
+   * it reads nothing it does not need.
+   */
+  let endpointsCache: { at: number; version: number; byId: Map<string, EndpointRow> } | undefined
+  const endpointsNow = (now: number): Map<string, EndpointRow> => {
+    const version = db.dataVersion()
+    if (!endpointsCache || now - endpointsCache.at >= ENDPOINTS_MAX_AGE_MS || version !== endpointsCache.version) {
+      const byId = new Map(repo.allEndpoints().map((e) => [e.id, e]))
+      registerWebhookSecrets(deps.log, [...byId.values()], now)
+      endpointsCache = { at: now, version, byId }
+    }
+    return endpointsCache.byId
+  }
+  const endpointsChanged = () => { endpointsCache = undefined }
+  /**
+   * When each endpoint's due retries are looked for next: at once after new pending rows (an emit, the feed of
+   * a failing endpoint, a release) or a read that filled its slots; otherwise after DUE_RECHECK_MS (a retry
+   * due later, or requeued through the API, waits at most that much longer).
+   */
+  const dueCheckAt = new Map<string, number>()
+  const dueChanged = (endpointId?: string) => { if (endpointId === undefined) dueCheckAt.clear(); else dueCheckAt.delete(endpointId) }
+
+  let lastPassAt = -Infinity
   const pass = async (): Promise<boolean | void> => {
+    lastPassAt = performance.now()
     const now = clock.now()
     if (now - lastRelease >= RELEASE_EVERY_MS) {
       lastRelease = now
       const n = await db.tx((orm) => webhooksRepo(orm).release(now, [...inFlight.keys()]))
-      if (n > 0) log.warn('webhook deliveries whose lease lapsed are pending again', { count: n })
+      if (n > 0) { log.warn('webhook deliveries whose lease lapsed are pending again', { count: n }); dueChanged() }
     }
     const free = GLOBAL - inFlight.size
     if (free <= 0) return
-    const endpoints = new Map(repo.allEndpoints().map((e) => [e.id, e]))
-    registerWebhookSecrets(deps.log, [...endpoints.values()], now)
+    const endpoints = endpointsNow(now)
     for (const id of feeds.keys()) if (!endpoints.get(id) || endpoints.get(id)!.disabled) feeds.delete(id)
-    slotsAtLastPass = new Map([...endpoints.values()].filter((e) => !e.disabled).map((e) => [e.id, e.failingSince !== null ? FAILING_SLOTS : PER_ENDPOINT]))
+    const busy = deps.busy?.() ?? false
+    // Pacing during a burst: tokens at BUSY_RATE per second, at most a tenth of a second's worth saved up.
+    busyTokens = Math.min(BUSY_RATE / 10, busyTokens + ((now - busyTokensAt) / 1000) * BUSY_RATE)
+    busyTokensAt = now
+    let budget = busy ? Math.floor(busyTokens) : Infinity
+    const slotsOf = (e: EndpointRow) => (e.failingSince !== null ? FAILING_SLOTS : busy ? BUSY_SLOTS : PER_ENDPOINT)
+    slotsAtLastPass = new Map([...endpoints.values()].filter((e) => !e.disabled).map((e) => [e.id, slotsOf(e)]))
     // Per endpoint, as many as its free slots: first its due retries (one indexed read: a dead endpoint's
     // backlog is never walked), then its feed. Each pass starts one endpoint further on, so that when the
     // global limit binds, every endpoint gets its turn (in creation order, endpoints with a backlog that fill
@@ -428,37 +502,45 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       if (e.disabled) continue
       const f = feedOf(e)
       const patterns = JSON.parse(e.events) as string[]
-      if (e.failingSince !== null) {
+      if (e.failingSince !== null && !busy) {
         if (await queueFeed(e, f, patterns)) full = true
       }
-      const slots = e.failingSince !== null ? FAILING_SLOTS : PER_ENDPOINT
-      let room = Math.min(slots - (perEndpoint.get(e.id) ?? 0), free - picked.length - fromFeed.length)
+      const slots = slotsOf(e)
+      let room = Math.min(slots - (perEndpoint.get(e.id) ?? 0), free - picked.length - fromFeed.length, budget)
       if (room <= 0) continue
-      const rows = repo.dueFor(e.id, now, room)
+      const rows = (dueCheckAt.get(e.id) ?? 0) <= now ? repo.dueFor(e.id, now, room) : []
+      if ((dueCheckAt.get(e.id) ?? 0) <= now) dueCheckAt.set(e.id, rows.length === room ? 0 : now + DUE_RECHECK_MS)
       for (const d of rows) picked.push(d.id)
       room -= rows.length
+      budget -= rows.length
       if (room === 0) { full = true; continue }
       if (e.failingSince !== null) continue
       if (f.queued.length === 0 && readFeed(e, f, patterns)) full = true
       while (room > 0 && f.queued.length > 0) {
         fromFeed.push({ job: feedJob(f.queued.shift()!, e, f, now), ep: e })
         room--
+        budget--
       }
       if (f.queued.length > 0) full = true
+    }
+    if (busy) {
+      busyTokens -= picked.length + fromFeed.length
+      // Out of tokens with work left: look again when the next one is there (a finished POST kicks too).
+      if (budget <= 0 && !busyTimer) busyTimer = setTimeout(() => { busyTimer = undefined; kick() }, Math.ceil(1000 / BUSY_RATE))
     }
     for (const { job, ep } of fromFeed) launch(job, ep)
     // The cursor moved over rows that make no event for an endpoint (no result of theirs will write it).
     const idle: [string, number][] = []
     for (const [id, f] of feeds) if (f.cursor > f.persisted && perEndpoint.get(id) === undefined) idle.push([id, f.cursor])
     if (idle.length > 0) {
-      await db.tx((orm) => { const w = webhooksRepo(orm); for (const [id, c] of idle) w.advanceFeed(id, c) })
+      await db.tx((orm) => { const w = webhooksRepo(orm); for (const [id, c] of idle) w.advanceFeed(id, c) }, LAZY)
       for (const [id, c] of idle) { const f = feeds.get(id); if (f) f.persisted = Math.max(f.persisted, c) }
     }
     if (picked.length === 0) return fromFeed.length > 0 && full && inFlight.size < GLOBAL
     const claimed = await db.tx((orm) => {
       const w = webhooksRepo(orm)
       return picked.map((id) => w.claim(id, now + LEASE_MS)).filter((d): d is DeliveryWithEvent => d !== undefined)
-    })
+    }, LAZY)
     for (const d of claimed) launch(d, endpoints.get(d.endpointId)!)
     // An endpoint that filled its slots may have more due (they go when its POSTs finish, which kick again);
     // a pass cut short by the global limit looks again.
@@ -481,16 +563,24 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   }
 
   /**
-   * Inbound rows were committed: a pass once per event-loop turn, and none while every endpoint's slots are
-   * taken (a finished POST kicks anyway): under a burst of callbacks the worker does not look per callback.
+   * Inbound rows were committed: a pass soon, but at most one per FEED_GAP_MS (under a burst the event loop
+   * turns once per request or so, and a pass per turn was a fifth of the thread: measured), and none while
+   * every endpoint's slots are taken (a finished POST kicks anyway).
    */
   let feedKickScheduled = false
+  let feedTimer: ReturnType<typeof setTimeout> | undefined
+  const feedPass = () => {
+    feedTimer = undefined
+    for (const [id, slots] of slotsAtLastPass) if ((perEndpoint.get(id) ?? 0) < slots) return kick()
+  }
   const feedKick = () => {
-    if (feedKickScheduled || stopped) return
+    if (feedKickScheduled || feedTimer || stopped) return
     feedKickScheduled = true
     setImmediate(() => {
       feedKickScheduled = false
-      for (const [id, slots] of slotsAtLastPass) if ((perEndpoint.get(id) ?? 0) < slots) return kick()
+      const wait = lastPassAt + FEED_GAP_MS - performance.now()
+      if (wait > 0) feedTimer = setTimeout(feedPass, Math.ceil(wait))
+      else feedPass()
     })
   }
 
@@ -506,7 +596,14 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       feeds.clear()
       halt = new AbortController()
       lastRelease = clock.now()
-      if (!listening) { listening = true; deps.events.onEmitted(kick); deps.onFeed?.(feedKick) }
+      if (!listening) {
+        listening = true
+        deps.events.onEmitted(() => { dueChanged(); kick() })
+        deps.events.onInvalidate?.(endpointsChanged)
+        deps.onFeed?.(feedKick)
+      }
+      endpointsChanged()
+      dueChanged()
       poll = setInterval(kick, POLL_MS)
       poll.unref?.()
       kick()
@@ -515,6 +612,10 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     stop: async (): Promise<void> => {
       stopped = true
       clearInterval(poll)
+      clearTimeout(busyTimer)
+      busyTimer = undefined
+      clearTimeout(feedTimer)
+      feedTimer = undefined
       halt.abort()
       await pump.settled()
       await Promise.allSettled([...running])

@@ -35,6 +35,12 @@ export interface TxOptions {
    * handles: one INSERT); anything that may write twice must keep the default.
    */
   savepoint?: boolean
+  /**
+   * Background work that nobody waits for (the webhook worker's results): the transaction joins the next
+   * batch another transaction starts, or commits on its own after at most this many ms. It never makes a
+   * COMMIT (an fsync, blocking the event loop) of its own while callbacks keep batches coming.
+   */
+  lazyMs?: number
 }
 
 /** What a transaction function may return: anything but a Promise (fn must be synchronous). */
@@ -256,6 +262,9 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
   interface Job { fn: (orm: Drizzle) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   const queue: Job[] = []
   let draining = false
+  /** The timer that commits lazy transactions when no other transaction came along (TxOptions.lazyMs). */
+  let lazyTimer: ReturnType<typeof setTimeout> | undefined
+  let lazyDue = Infinity
   /** True while a transaction function runs (the nesting check). */
   let inJob = false
   let closed = false
@@ -300,8 +309,17 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
     }
   }
 
+  const startDrain = () => {
+    if (draining || closed) return
+    draining = true
+    void drain()
+  }
+
   const drain = async () => {
     draining = true
+    clearTimeout(lazyTimer)
+    lazyTimer = undefined
+    lazyDue = Infinity
     try {
       while (queue.length > 0 && !closed) {
         const batch = queue.splice(0, MAX_BATCH)
@@ -346,9 +364,20 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
     return new Promise<T>((resolve, reject) => {
       if (closed) { reject(new Error('the database is closed')); return }
       queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject })
+      if (draining) return
+      if (opts.lazyMs !== undefined) {
+        const due = Date.now() + opts.lazyMs
+        if (due < lazyDue) {
+          clearTimeout(lazyTimer)
+          lazyDue = due
+          lazyTimer = setTimeout(startDrain, opts.lazyMs)
+        }
+        return
+      }
       // Start after the current I/O callbacks (setImmediate), so that the requests Bun delivered in this
       // turn of the event loop share the batch and its one COMMIT.
-      if (!draining) { draining = true; setImmediate(() => void drain()) }
+      draining = true
+      setImmediate(() => void drain())
     })
   }
 
@@ -367,6 +396,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
     stats: () => ({ ...stats }),
     close: () => {
       closed = true
+      clearTimeout(lazyTimer)
       for (const j of queue.splice(0)) j.reject(new Error('the database is closed'))
       sqlite.close()
     },

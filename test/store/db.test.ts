@@ -180,4 +180,23 @@ describe('the write queue cannot be wedged (issue 10, items 7-11)', () => {
     expect(db.sqlite.query('PRAGMA synchronous').get()).toEqual({ synchronous: 2 })
     expect(db.sqlite.query('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' })
   })
+
+  test('lazyMs: a lazy transaction joins the next batch another one starts, or commits on its own within lazyMs', async () => {
+    db.sqlite.exec('CREATE TABLE IF NOT EXISTS lazy_t (v INTEGER)')
+    const b0 = db.stats().batches
+    const t0 = performance.now()
+    await db.tx(() => { db.sqlite.query('INSERT INTO lazy_t VALUES (1)').run() }, { lazyMs: 30 })
+    const alone = performance.now() - t0
+    expect(alone).toBeGreaterThanOrEqual(25)
+    expect(alone).toBeLessThan(1000)
+    expect(db.stats().batches).toBe(b0 + 1)
+    // With a normal transaction right after it: one batch, one COMMIT, for both; the lazy one does not wait.
+    const t1 = performance.now()
+    const lazy = db.tx(() => { db.sqlite.query('INSERT INTO lazy_t VALUES (2)').run() }, { lazyMs: 5000 })
+    await db.tx(() => { db.sqlite.query('INSERT INTO lazy_t VALUES (3)').run() })
+    await lazy
+    expect(performance.now() - t1).toBeLessThan(1000)
+    expect(db.stats().batches).toBe(b0 + 2)
+    expect(db.sqlite.query('SELECT count(*) AS n FROM lazy_t').get()).toEqual({ n: 3 })
+  })
 })

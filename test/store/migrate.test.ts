@@ -69,5 +69,25 @@ describe('group commit', () => {
     expect(db.sqlite.query('SELECT v FROM t ORDER BY v').all().map((r) => (r as { v: string }).v)).toEqual(['v1', 'v2', 'v4', 'v5', 'v7', 'v8'])
     expect(db.sqlite.inTransaction).toBe(false)
   })
-})
 
+  test('0008 (the webhook feed): endpoints that existed before start at the newest inbound row, so nothing is replayed', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wxgate-mig-'))
+    try {
+      const db = openDb(join(dir, 'x.db'))
+      const upTo7 = migrations.filter((m) => m.name < '0008')
+      migrate(db.sqlite, upTo7)
+      db.sqlite.exec(`INSERT INTO channels (id, app_id, app_secret, token, created_at, updated_at) VALUES ('default', 'wx0000000000000001', 's', 't', 1, 1)`)
+      for (let i = 0; i < 3; i++) {
+        db.sqlite.query(`INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, from_user, create_time, body, reply, handled_by, received_at) VALUES ('default', ?, 'text', 'o', 1, '<xml/>', 'success', 'unhandled', 1)`).run(`k${i}`)
+      }
+      db.sqlite.exec(`INSERT INTO webhook_endpoints (id, url, events, secret, created_at, updated_at) VALUES ('whe_old', 'http://127.0.0.1:9/', '["*"]', 'whsec_x', 1, 1)`)
+      expect(migrate(db.sqlite)).toEqual(['0008_webhook_feed', ...migrations.filter((m) => m.name > '0008_webhook_feed').map((m) => m.name)])
+      const newest = (db.sqlite.query('SELECT max(id) AS m FROM inbound_messages').get() as { m: number }).m
+      expect(db.sqlite.query("SELECT feed_cursor AS c FROM webhook_endpoints WHERE id = 'whe_old'").get()).toEqual({ c: newest })
+      expect(db.sqlite.query('SELECT claimed FROM inbound_messages LIMIT 1').get()).toEqual({ claimed: 0 })
+      db.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
