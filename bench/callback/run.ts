@@ -11,12 +11,12 @@
  * - prints requests/s, p50/p99 latency, non-2xx and errors for both, the ratio and PASS/FAIL against the
  *   targets (ratio >= 0.5 and wxgate p99 < 10 ms, defined at 64 connections);
  * - after stopping wxgate, checks that `inbound_messages` holds exactly one row per 2xx answer;
- * - with --webhook, a third run: another wxgate (fresh database) with one webhook endpoint subscribed to `*`
- *   at a loopback receiver (bench/webhooks/receiver.ts, its own process), registered through POST
- *   /api/webhooks before the load, so every callback also writes an event and a delivery and the worker
- *   delivers while the load runs; it runs last, so that its delivery backlog never overlaps another run.
- *   Prints its req/s against wxgate's without an endpoint (target ratio >= 0.9). With --webhook-hang the
- *   receiver never answers (at most 4 deliveries in flight): the cost of writing events without delivering.
+ * - with --webhook, another wxgate (fresh database) with one webhook endpoint subscribed to `*` at a loopback
+ *   receiver (bench/webhooks/receiver.ts, its own process), registered through POST /api/webhooks before the
+ *   load; the gateways without and with the endpoint run alternately, twice each (without, bare, with, without,
+ *   with), the one with the endpoint stopped after its first load and started again for its second, so that its
+ *   worker never overlaps another run; after its second load every event must reach the receiver. Prints the
+ *   ratio of the medians (target >= 0.9). With --webhook-hang the receiver never answers (a dead endpoint).
  *
  * Exit code: 0 when the run completed (a missed performance target is reported, not failed);
  * 1 on a crash, on any non-2xx answer, or when the row count does not match the 2xx count.
