@@ -56,3 +56,19 @@ test('expired bind codes are pruned in small transactions too', async () => {
   expect(deps.db.stats().batches - before).toBeGreaterThanOrEqual(3)
   expect(deps.db.sqlite.query('SELECT count(*) AS n FROM bind_codes').get()).toEqual({ n: 0 })
 })
+
+// The webhook feed reads the inbound rows after each endpoint's cursor: a row an active endpoint has not dealt
+// with yet is kept past the retention (a disabled endpoint holds nothing back).
+test('rows after an active endpoint\'s feed cursor are not pruned; a disabled endpoint does not hold them', async () => {
+  const clock = fixedClock(Date.UTC(2026, 0, 1))
+  const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:', WXGATE_INBOUND_RETENTION_DAYS: '3' }, ''), { clock, log: memoryLogger().logger })
+  const insert = deps.db.sqlite.prepare('INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, from_user, create_time, body, reply, handled_by, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+  deps.db.sqlite.transaction(() => { for (let i = 0; i < 10; i++) insert.run('default', `msg:${i}`, 'text', 'o', 1, '<xml/>', 'success', 'unhandled', clock.now()) })()
+  const ids = (deps.db.sqlite.query('SELECT id FROM inbound_messages ORDER BY id').all() as { id: number }[]).map((r) => r.id)
+  deps.db.sqlite.query(`INSERT INTO webhook_endpoints (id, url, events, secret, feed_cursor, created_at, updated_at) VALUES ('whe_behind', 'http://127.0.0.1:9/', '["*"]', 'whsec_x', ?, 1, 1)`).run(ids[3]!)
+  clock.advance(73 * 3600_000)
+  expect(await deps.callbacks.prune()).toBe(4)
+  expect((deps.db.sqlite.query('SELECT min(id) AS m FROM inbound_messages').get() as { m: number }).m).toBe(ids[4]!)
+  deps.db.sqlite.exec("UPDATE webhook_endpoints SET disabled = 1 WHERE id = 'whe_behind'")
+  expect(await deps.callbacks.prune()).toBe(6)
+})
