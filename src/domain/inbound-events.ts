@@ -40,6 +40,22 @@ export const callbackEventType = (m: InboundMessage, claimed: boolean): EventTyp
   return 'event.received'
 }
 
+/**
+ * The types the callback event of a stored row can have, from its MsgType, Event and claim alone (without
+ * parsing its XML): an endpoint that wants none of them can skip the row. The exact one is
+ * callbackEventType's (a LOCATION or menu event WeChat sent without its fields is event.received).
+ */
+export const callbackEventCandidates = (msgType: string, event: string | null, claimed: boolean): EventType[] => {
+  if (msgType !== 'event') return claimed ? [] : ['message.received']
+  if (event === 'subscribe') return ['user.subscribed']
+  if (claimed) return []
+  if (event === 'unsubscribe') return ['user.unsubscribed']
+  if (event === 'SCAN') return ['user.scanned']
+  if (event === 'LOCATION') return ['location.reported', 'event.received']
+  if (event !== null && MENU_EVENTS.has(event)) return ['menu.clicked', 'event.received']
+  return ['event.received']
+}
+
 const iso = (unixSeconds: number) => new Date(unixSeconds * 1000).toISOString()
 
 /** Drops undefined values (absent optional fields), so the JSON has no holes. */

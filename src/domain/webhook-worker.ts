@@ -28,6 +28,7 @@ import type { Db } from '../store/db'
 import { inboundRepo } from '../store/inbound.repo'
 import { webhooksRepo, type DeliveryWithEvent, type EndpointRow } from '../store/webhooks.repo'
 import { endpointWants, type EventsService } from './events.service'
+import { callbackEventCandidates } from './inbound-events'
 import { feedEvent, type FeedEvent } from './webhook-feed'
 import { RETRY_SCHEDULE_MS } from './webhook-schedule'
 import { registerWebhookSecrets } from './webhooks.service'
@@ -266,7 +267,11 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     const evs: FeedEvent[] = []
     for (const row of rows) {
       f.read = row.id
-      const ev = ep.channelId === null || ep.channelId === row.channelId ? feedEvent(row) : undefined
+      // Only rows of its channel whose possible types it wants are parsed (an endpoint for binding.* alone reads
+      // the feed without parsing every message).
+      const maybe = (ep.channelId === null || ep.channelId === row.channelId) &&
+        callbackEventCandidates(row.msgType, row.event, row.claimed).some((t) => endpointWants(ep, patterns, t, row.channelId))
+      const ev = maybe ? feedEvent(row) : undefined
       if (ev && endpointWants(ep, patterns, ev.type, ev.channelId)) {
         f.open.set(row.id, false)
         evs.push(ev)

@@ -31,7 +31,7 @@ const prepare = (sqlite: Database) => ({
   prune: sqlite.prepare<unknown, [number, number, number]>('DELETE FROM inbound_messages WHERE id IN (SELECT id FROM inbound_messages WHERE received_at < ? AND id <= ? LIMIT ?)'),
   // The webhook feed: rows after an endpoint's cursor, oldest first (the primary key), with the sender's subject.
   feedAfter: sqlite.prepare<FeedRow, [number, number]>(
-    'SELECT i.id AS id, i.channel_id AS channelId, i.body AS body, i.claimed AS claimed, i.received_at AS receivedAt, b.subject AS subject ' +
+    'SELECT i.id AS id, i.channel_id AS channelId, i.msg_type AS msgType, i.event AS event, i.body AS body, i.claimed AS claimed, i.received_at AS receivedAt, b.subject AS subject ' +
     'FROM inbound_messages i LEFT JOIN bindings b ON b.channel_id = i.channel_id AND b.openid = i.from_user WHERE i.id > ? ORDER BY i.id LIMIT ?'),
   maxId: sqlite.prepare<{ id: number }, []>('SELECT coalesce(max(id), 0) AS id FROM inbound_messages'),
   lag: sqlite.prepare<{ n: number; oldest: number | null }, [number]>('SELECT count(*) AS n, min(received_at) AS oldest FROM inbound_messages WHERE id > ?'),
@@ -76,6 +76,9 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
 export interface FeedRow {
   id: number
   channelId: string
+  msgType: string
+  /** The Event of an event (its canonical name), null for a message. */
+  event: string | null
   /** The plaintext XML as received. */
   body: string
   claimed: boolean

@@ -93,6 +93,21 @@ describe('the inbound feed', () => {
     expect(contents(r)).not.toContain(meanwhile)
   })
 
+  test('an endpoint gets only the types it subscribed to; the rows it skips move its cursor on', async () => {
+    const r = receiver()
+    const id = await endpointFor(r, ['user.*'])
+    await say(); await say()
+    const xml = `<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[o_feed_follow]]></FromUserName><CreateTime>${Math.floor(Date.now() / 1000)}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[]]></EventKey></xml>`
+    const res = await post(`${s.url}/wechat?${signedQuery('spamtest').query}`, xml)
+    expect(res.status).toBe(200)
+    await res.text()
+    await say()
+    await until('the follow', () => r.received.length >= 1)
+    await until('the cursor at the newest row', () => cursorOf(id) === newestInbound())
+    await Bun.sleep(200)
+    expect(r.received.map((x) => (JSON.parse(x.body) as { type: string }).type)).toEqual(['user.subscribed'])
+  })
+
   test('a failing endpoint gets its feed as pending deliveries (its cursor keeps up); they go once it answers again', async () => {
     let refuse = true
     const r = receiver({ answer: () => new Response('down', { status: refuse ? 500 : 204 }) })
