@@ -69,7 +69,7 @@ export interface MessageView {
 
 const iso = (ms: number) => new Date(ms).toISOString()
 /** GET /api/messages/:id's view, also the data of message.* events (a row just inserted has no seq yet). */
-export const messageView = (m: Omit<MessageRow, 'seq' | 'lastCallAt' | 'uncertainSince'>): MessageView => ({
+export const messageView = (m: Omit<MessageRow, 'seq' | 'lastCallAt' | 'uncertainSince' | 'type' | 'fallback' | 'sentAs'> & Partial<Pick<MessageRow, 'type' | 'fallback' | 'sentAs'>>): MessageView => ({
   messageId: m.id,
   channel: m.channelId,
   openid: m.openid,

@@ -5,7 +5,9 @@ import { messageAttempts, messages, sendRequests } from './schema'
 
 export type MessageRow = typeof messages.$inferSelect
 /** The call-tracking columns start null (see schema.ts). */
-export type NewMessage = Required<Omit<typeof messages.$inferInsert, 'seq' | 'lastCallAt' | 'uncertainSince'>>
+/** A new outbox row: every column given but the customer-service ones (type defaults to 'template'). */
+export type NewMessage = Required<Omit<typeof messages.$inferInsert, 'seq' | 'lastCallAt' | 'uncertainSince' | 'type' | 'fallback' | 'sentAs'>> &
+  Pick<typeof messages.$inferInsert, 'type' | 'fallback' | 'sentAs'>
 export type SendRequestRow = typeof sendRequests.$inferSelect
 export type MessageStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'failed'
 

@@ -167,9 +167,22 @@ export const messages = sqliteTable('messages', {
   channelId: text('channel_id').notNull().references(() => channels.id, { onDelete: 'cascade' }),
   openid: text('openid').notNull(),
   subject: text('subject'),
+  /** The template ('' for a customer-service message: the column predates them, kept NOT NULL rather than rebuilding the table). */
   templateId: text('template_id').notNull(),
-  /** JSON of the WeChat body without touser and client_msg_id: { template_id, url?, miniprogram?, data }. */
+  /**
+   * What is sent (SPEC §7): 'template' (message/template/send) or a customer-service msgtype (text, image,
+   * voice, video, music, news, mpnews, msgmenu, miniprogrampage: message/custom/send).
+   */
+  type: text('type').notNull().default('template'),
+  /**
+   * JSON of the WeChat body without touser and client_msg_id: a template's { template_id, url?, miniprogram?,
+   * data }, a customer-service message's { msgtype, <msgtype>: { … } }.
+   */
   payload: text('payload').notNull(),
+  /** A customer-service message's template to send instead when the user's window is closed: JSON { template_id, url?, miniprogram?, data }. */
+  fallback: text('fallback'),
+  /** 'template' when the fallback was sent instead of the customer-service message (the window was closed). */
+  sentAs: text('sent_as'),
   /** queued | sending | sent | delivered | failed */
   status: text('status').notNull(),
   attempts: integer('attempts').notNull().default(0),
@@ -233,6 +246,10 @@ export const webhookEndpoints = sqliteTable('webhook_endpoints', {
   disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
   disabledReason: text('disabled_reason'),
   failingSince: integer('failing_since'),
+  /** A reply hook (SPEC §7): called before WeChat is answered, at most one per channel. */
+  reply: integer('reply', { mode: 'boolean' }).notNull().default(false),
+  /** A reply hook's answer that comes after the budget (within 30 s): 'send' as a customer-service message, or 'drop'. */
+  lateReply: text('late_reply').notNull().default('send'),
   /**
    * The inbound feed (webhook-feed.ts): every inbound_messages row with an id up to this one has been dealt
    * with for this endpoint (delivered, or turned into a webhook_events row with a pending delivery). Set to
@@ -289,4 +306,46 @@ export const webhookDeliveries = sqliteTable('webhook_deliveries', {
   index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.seq),
   index('webhook_deliveries_event_idx').on(t.eventId),
   index('webhook_deliveries_finished_at_idx').on(t.finishedAt),
+])
+
+/**
+ * The customer-service window per channel and user (SPEC §7, PROTOCOL §9.3): a user's message opens 48 h for
+ * 5 messages; a menu click (CLICK, scancode_push, scancode_waitmsg), a follow or a scan opens 1 min for 3 (a
+ * click does not shorten an open 48 h window). `sent` counts the customer-service messages sent in the current
+ * window. `subscribed` follows subscribe/unsubscribe (true until an unfollow is seen).
+ */
+export const userWindows = sqliteTable('user_windows', {
+  channelId: text('channel_id').notNull().references(() => channels.id, { onDelete: 'cascade' }),
+  openid: text('openid').notNull(),
+  /** message | menu | follow | scan */
+  lastKind: text('last_kind').notNull(),
+  lastInteractionAt: integer('last_interaction_at').notNull(),
+  /** When the current window closes (ms). */
+  windowUntil: integer('window_until').notNull(),
+  /** Messages the current window allows (5 or 3). */
+  windowQuota: integer('window_quota').notNull(),
+  sent: integer('sent').notNull().default(0),
+  subscribed: integer('subscribed', { mode: 'boolean' }).notNull().default(true),
+  updatedAt: integer('updated_at').notNull(),
+}, (t) => [
+  uniqueIndex('user_windows_uq').on(t.channelId, t.openid),
+])
+
+/**
+ * Temporary media uploaded through POST /api/media (SPEC §7): the same file (by content hash) of the same
+ * type on the same channel reuses its media id while it has more than an hour left (WeChat keeps it 3 days).
+ */
+export const mediaUploads = sqliteTable('media_uploads', {
+  channelId: text('channel_id').notNull().references(() => channels.id, { onDelete: 'cascade' }),
+  /** image | voice | video | thumb */
+  type: text('type').notNull(),
+  /** SHA-256 of the file, hex. */
+  sha256: text('sha256').notNull(),
+  mediaId: text('media_id').notNull(),
+  bytes: integer('bytes').notNull(),
+  createdAt: integer('created_at').notNull(),
+  expiresAt: integer('expires_at').notNull(),
+}, (t) => [
+  uniqueIndex('media_uploads_uq').on(t.channelId, t.type, t.sha256),
+  index('media_uploads_expires_idx').on(t.expiresAt),
 ])
