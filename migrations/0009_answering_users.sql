@@ -11,22 +11,9 @@ CREATE TABLE `media_uploads` (
 --> statement-breakpoint
 CREATE UNIQUE INDEX `media_uploads_uq` ON `media_uploads` (`channel_id`,`type`,`sha256`);--> statement-breakpoint
 CREATE INDEX `media_uploads_expires_idx` ON `media_uploads` (`expires_at`);--> statement-breakpoint
-CREATE TABLE `user_windows` (
-	`channel_id` text NOT NULL,
-	`openid` text NOT NULL,
-	`last_kind` text NOT NULL,
-	`last_interaction_at` integer NOT NULL,
-	`window_until` integer NOT NULL,
-	`window_quota` integer NOT NULL,
-	`sent` integer DEFAULT 0 NOT NULL,
-	`subscribed` integer DEFAULT true NOT NULL,
-	`updated_at` integer NOT NULL,
-	FOREIGN KEY (`channel_id`) REFERENCES `channels`(`id`) ON UPDATE no action ON DELETE cascade
-);
---> statement-breakpoint
-CREATE UNIQUE INDEX `user_windows_uq` ON `user_windows` (`channel_id`,`openid`);--> statement-breakpoint
 ALTER TABLE `messages` ADD `type` text DEFAULT 'template' NOT NULL;--> statement-breakpoint
 ALTER TABLE `messages` ADD `fallback` text;--> statement-breakpoint
 ALTER TABLE `messages` ADD `sent_as` text;--> statement-breakpoint
+CREATE INDEX `messages_openid_idx` ON `messages` (`channel_id`,`openid`,`seq`);--> statement-breakpoint
 ALTER TABLE `webhook_endpoints` ADD `reply` integer DEFAULT false NOT NULL;--> statement-breakpoint
 ALTER TABLE `webhook_endpoints` ADD `late_reply` text DEFAULT 'send' NOT NULL;

@@ -214,6 +214,8 @@ export const messages = sqliteTable('messages', {
   index('messages_subject_idx').on(t.channelId, t.subject),
   index('messages_created_at_idx').on(t.createdAt),
   index('messages_request_idx').on(t.requestId),
+  // A user's customer-service window (SPEC §7): the messages sent to one OpenID since the window opened.
+  index('messages_openid_idx').on(t.channelId, t.openid, t.seq),
 ])
 
 /** Every call made to WeChat for a message, for the record (what was tried, when, and what came back). */
@@ -306,29 +308,6 @@ export const webhookDeliveries = sqliteTable('webhook_deliveries', {
   index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.seq),
   index('webhook_deliveries_event_idx').on(t.eventId),
   index('webhook_deliveries_finished_at_idx').on(t.finishedAt),
-])
-
-/**
- * The customer-service window per channel and user (SPEC §7, PROTOCOL §9.3): a user's message opens 48 h for
- * 5 messages; a menu click (CLICK, scancode_push, scancode_waitmsg), a follow or a scan opens 1 min for 3 (a
- * click does not shorten an open 48 h window). `sent` counts the customer-service messages sent in the current
- * window. `subscribed` follows subscribe/unsubscribe (true until an unfollow is seen).
- */
-export const userWindows = sqliteTable('user_windows', {
-  channelId: text('channel_id').notNull().references(() => channels.id, { onDelete: 'cascade' }),
-  openid: text('openid').notNull(),
-  /** message | menu | follow | scan */
-  lastKind: text('last_kind').notNull(),
-  lastInteractionAt: integer('last_interaction_at').notNull(),
-  /** When the current window closes (ms). */
-  windowUntil: integer('window_until').notNull(),
-  /** Messages the current window allows (5 or 3). */
-  windowQuota: integer('window_quota').notNull(),
-  sent: integer('sent').notNull().default(0),
-  subscribed: integer('subscribed', { mode: 'boolean' }).notNull().default(true),
-  updatedAt: integer('updated_at').notNull(),
-}, (t) => [
-  uniqueIndex('user_windows_uq').on(t.channelId, t.openid),
 ])
 
 /**
