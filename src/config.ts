@@ -54,6 +54,9 @@ export const Config = z.object({
   // The inbound history (GET /api/inbound): received messages and events are kept this long. The dedup
   // record they are stays at least 72 h whatever this says (WeChat's retries, SPEC §3).
   WXGATE_INBOUND_RETENTION_DAYS: posInt('must be a whole number of days, 1 or more').default(30),
+  // How long a reply hook may take (SPEC §7): WeChat waits 5 s for the answer, and the rest of a callback needs some.
+  WXGATE_REPLY_TIMEOUT_MS: z.coerce.number({ error: 'must be a whole number of milliseconds, 500-4000' }).int('must be a whole number of milliseconds, 500-4000')
+    .min(500, 'must be a whole number of milliseconds, 500-4000').max(4000, 'must be a whole number of milliseconds, 500-4000').default(3000),
   // One webhook endpoint for every event (SPEC §6), upserted at start. Decision: the secret is required with
   // the URL (never generated): the receiver must be configured with it too, and a generated one would have
   // to be logged, which no secret ever is.

@@ -16,6 +16,7 @@ import { createOutbox } from './domain/outbox'
 import { createSendService } from './domain/send.service'
 import { createTemplatesService } from './domain/templates.service'
 import { createTokenService } from './domain/token.service'
+import { createReplyHook } from './domain/reply-hook'
 import { createWebhookWorker, type WebhookWorker } from './domain/webhook-worker'
 import { createWebhooksService } from './domain/webhooks.service'
 import { systemClock, type Clock } from './lib/clock'
@@ -80,7 +81,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     // each active endpoint's feed backlog (the inbound rows after its cursor, webhook-feed.ts).
     webhookDepth: () => {
       const by = new Map(webhooksRepo(db.orm).pendingDepth().map((r) => [r.endpointId, { ...r }]))
-      const feedLag = webhooksRepo(db.orm).activeEndpoints().map((e) => {
+      const feedLag = webhooksRepo(db.orm).activeEndpoints().filter((e) => !e.reply).map((e) => {
         const lag = inboundRepo(db).lagAfter(e.feedCursor)
         return { endpointId: e.id, depth: lag.depth, oldestCreatedAt: lag.oldestReceivedAt }
       })
@@ -111,6 +112,10 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   })
   let feedKick = (): void => undefined
   const callbackRate = createRateWindow(clock)
+  const replyHook = createReplyHook({ clock, userAgent: `wxgate/${VERSION}`, fetch: o.webhookFetch })
+  // Wired to the send service below (created after the callbacks).
+  let lateReplySend: (channel: string, openid: string, message: { type: string; [k: string]: unknown }) => Promise<unknown> =
+    () => Promise.reject(new Error('customer-service messages are not available'))
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
@@ -119,6 +124,10 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN,
     deadlineMs: o.callbackDeadlineMs,
     eventsOut: events,
+    replyHooks: { hookFor: events.replyHookFor, call: replyHook.call },
+    replyTimeoutMs: config.WXGATE_REPLY_TIMEOUT_MS,
+    // The customer-service send (SPEC §7) carries a reply hook's late answer to the user.
+    lateReply: (channel, openid, message) => lateReplySend(channel, openid, message),
     feedFloor: () => webhooksRepo(db.orm).feedFloor(),
     retentionMs: config.WXGATE_INBOUND_RETENTION_DAYS * 86_400_000,
     events: {

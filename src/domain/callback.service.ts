@@ -23,9 +23,20 @@ import { verifyMsgSignature, verifySignature } from '../wechat/signature'
 import { parseXml } from '../wechat/xml'
 import type { Channel, ChannelService } from './channel.service'
 import { UNHANDLED, type Dispatcher } from './dispatch'
-import type { EventInput, EventsService, EventType } from './events.service'
+import { bindingsRepo } from '../store/bindings.repo'
+import type { Drizzle } from '../store/db'
+import type { EndpointRow } from '../store/webhooks.repo'
+import { eventBody, type EventInput, type EventsService, type EventType } from './events.service'
+import { callbackEventData, callbackEventType } from './inbound-events'
+import { lateMessageOf, type HookEvent, type HookOutcome, type ReplyHook } from './reply-hook'
+import { feedEventId } from './webhook-feed'
 
 export const SUCCESS = 'success'
+/** The stored reply while a reply hook's answer is awaited (a retry that finds it after a crash asks the hook again). */
+const HOOK_PENDING = ''
+export const DEFAULT_REPLY_TIMEOUT_MS = 3000
+/** A hook's budget ends this long before the callback's deadline: the reply is stored and answered in it. */
+const HOOK_MARGIN_MS = 250
 export const MAX_BODY_BYTES = 64 * 1024
 
 export type Query = Record<string, string | undefined>
@@ -61,6 +72,12 @@ export interface CallbackServiceDeps {
   events?: CallbackEvents
   /** Events out (SPEC §6) that rules emit, written inside the callback's transaction. */
   eventsOut?: Pick<EventsService, 'emit'>
+  /** Reply hooks (SPEC §7): the endpoint that answers a callback's event, and the call. */
+  replyHooks?: { hookFor: (channelId: string, type: EventType) => EndpointRow | undefined; call: ReplyHook['call'] }
+  /** WXGATE_REPLY_TIMEOUT_MS (default 3000). */
+  replyTimeoutMs?: number
+  /** Sends a late reply hook answer to the user as a customer-service message (SPEC §7 body). */
+  lateReply?: (channelId: string, openid: string, message: { type: string; [k: string]: unknown }) => Promise<unknown>
   /** The newest inbound id the webhook feed has dealt with for every active endpoint: rows after it are not pruned. */
   feedFloor?: () => number | undefined
   /** Dedup rows (the inbound history, SPEC §6) are kept this long; at least 72 h whatever is set. Default 72 h. */
@@ -161,10 +178,24 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
    * committed it first), the handlers do not run and the stored reply is answered. The common case
    * (nothing to reply) is one write and no read; a handler that throws rolls back the row with its effects.
    */
-  const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string): Promise<Processed> => {
+  /** The reply hook's call for a callback, prepared inside the transaction (outside it, the call). */
+  interface HookCall { ep: EndpointRow; event: HookEvent; toMessage: boolean; rule: string; claimed: boolean }
+  const hookCallFor = (orm: Drizzle, channel: Channel, message: InboundMessage, row: { id: number; receivedAt: number }, claimed: boolean, rule: string): HookCall | undefined => {
+    const type = deps.replyHooks ? callbackEventType(message, claimed) : undefined
+    const ep = type && deps.replyHooks!.hookFor(channel.id, type)
+    if (!type || !ep) return undefined
+    const subject = bindingsRepo(orm).byOpenid(channel.id, message.fromUserName)?.subject
+    const data = callbackEventData(type, message, { channel: channel.id, subject, claimed, inboundId: `in_${row.id}` })
+    // The same id and body the feed would build from the row (webhook-feed.ts): one webhook-id per happening.
+    return { ep, event: { id: feedEventId(row), body: eventBody(type, data, row.receivedAt) }, toMessage: message.msgType !== 'event', rule, claimed }
+  }
+
+  const process = async (channel: Channel, message: InboundMessage, key: string, plainXml: string, receivedAt: number): Promise<Processed> => {
     const now = clock.now()
-    const result = await db.tx((orm): Processed => {
-      const inserted = inbound.insert({
+    // A hook may answer this one (an in-memory check; `false`: a claim only ever removes the callback's event).
+    const hookMaybe = deps.replyHooks !== undefined && (() => { const t = callbackEventType(message, false); return t !== undefined && deps.replyHooks!.hookFor(channel.id, t) !== undefined })()
+    const result = await db.tx((orm): Processed & { hook?: HookCall } => {
+      const id = inbound.insertReturningId({
         channelId: channel.id,
         dedupKey: key,
         msgType: message.msgType,
@@ -177,7 +208,15 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
         receivedAt: now,
       })
       // A retry (or another process's first attempt) returns here, before dispatch: no second event.
-      if (!inserted) return { body: inbound.findReply(channel.id, key) ?? SUCCESS, duplicate: true }
+      if (id === undefined) {
+        const stored = inbound.findReply(channel.id, key) ?? SUCCESS
+        if (stored !== HOOK_PENDING) return { body: stored, duplicate: true }
+        // The first attempt's reply hook never finished here (a crash, a stop): this copy asks it again, with
+        // the same webhook-id. (A copy that arrives while this process still runs it waits in `inflight`.)
+        const row = inbound.findRow(channel.id, key)
+        const hook = row ? hookCallFor(orm, channel, message, row, row.claimed, row.handledBy) : undefined
+        return { body: SUCCESS, duplicate: true, ...(hook ? { hook } : {}) }
+      }
       let claimed = false
       let ruleEvents: EventInput[] | undefined
       const out = dispatcher.dispatch({
@@ -188,18 +227,55 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
       const body = out.reply
         ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
         : SUCCESS
-      if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule, claimed)
+      // Built-in rules first: a rule's reply (the bind reply) is the answer, and a claimed scan never reaches a hook.
+      const hook = body === SUCCESS && hookMaybe ? hookCallFor(orm, channel, message, { id, receivedAt: now }, claimed, out.rule) : undefined
+      if (hook) inbound.setOutcome(channel.id, key, HOOK_PENDING, out.rule, claimed)
+      else if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule, claimed)
       // The callback's own event out (message.received, user.*, menu.clicked …) is this row itself: the
       // webhook feed reads it after the commit (webhook-feed.ts), so a callback writes nothing more for it.
       // What a rule emitted (binding.*, message.delivered) is stored as events here, in this transaction.
       if (ruleEvents && deps.eventsOut) for (const e of ruleEvents) deps.eventsOut.emit(orm, e)
-      return { body, duplicate: false }
-    // A message no rule looks at is one INSERT: no SAVEPOINT needed around it. A rule's writes are more
-    // statements: then the SAVEPOINT keeps them one whole with the dedup row.
-    }, { savepoint: dispatcher.matches(message) })
+      return { body, duplicate: false, ...(hook ? { hook } : {}) }
+    // A message no rule looks at (and no hook answers) is one INSERT: no SAVEPOINT needed around it. More
+    // statements (a rule's writes, a hook's pending mark): then the SAVEPOINT keeps them one whole with the dedup row.
+    }, { savepoint: dispatcher.matches(message) || hookMaybe })
     if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
     else deps.events?.onHandled?.(channel.id, message)
-    return result
+    if (!result.hook) return result
+    return { body: await askHook(channel, message, key, result.hook, receivedAt), duplicate: result.duplicate }
+  }
+
+  /**
+   * Calls the reply hook outside any transaction, within the budget (WXGATE_REPLY_TIMEOUT_MS, and never past
+   * the callback's deadline), and stores what WeChat is answered as the message's reply, so that a retry gets
+   * it again without a second call. A failure or a late hook is `success` (logged with what was wrong); a late
+   * answer within 30 s goes to the user as a customer-service message unless the endpoint says lateReply: drop.
+   */
+  const askHook = async (channel: Channel, message: InboundMessage, key: string, h: HookCall, receivedAt: number): Promise<string> => {
+    const budget = Math.min(deps.replyTimeoutMs ?? DEFAULT_REPLY_TIMEOUT_MS, receivedAt + deadlineMs - HOOK_MARGIN_MS - clock.now())
+    const onLate = (o: HookOutcome) => {
+      if (o.kind !== 'reply') return
+      const late = lateMessageOf(o.reply)
+      if (h.ep.lateReply === 'drop' || !late || !deps.lateReply) {
+        log.info('reply hook answered late; its reply is dropped', { channel: channel.id, endpoint: h.ep.id, dedupKey: key, ...(h.ep.lateReply === 'drop' ? { lateReply: 'drop' } : {}) })
+        return
+      }
+      deps.lateReply(channel.id, message.fromUserName, late).then(
+        (r) => log.info('reply hook answered late: its reply goes to the user as a customer-service message', { channel: channel.id, endpoint: h.ep.id, dedupKey: key, ...(r && typeof r === 'object' && 'messageId' in r ? { messageId: (r as { messageId: string }).messageId } : {}) }),
+        (e) => log.warn('reply hook answered late, and its reply could not be queued as a customer-service message', { channel: channel.id, endpoint: h.ep.id, error: e }),
+      )
+    }
+    const o = budget > 0 ? await deps.replyHooks!.call(h.ep, h.event, budget, h.toMessage, onLate) : { kind: 'failed' as const, why: 'no time left before WeChat\'s deadline' }
+    let body = SUCCESS
+    if (o.kind === 'reply') body = buildReply(o.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
+    if (o.kind === 'failed') log.warn('reply hook failed; WeChat is answered success', { channel: channel.id, endpoint: h.ep.id, url: h.ep.url, dedupKey: key, why: o.why, ...(o.status !== undefined ? { status: o.status } : {}) })
+    try {
+      await db.tx(() => { inbound.setOutcome(channel.id, key, body, h.rule, h.claimed) }, { savepoint: false })
+    } catch (e) {
+      // The answer is known: WeChat gets it. Unrecorded, a retry asks the hook again (same webhook-id).
+      log.error('could not store the reply hook\'s answer; a WeChat retry asks the hook again', { channel: channel.id, dedupKey: key, error: e })
+    }
+    return body
   }
 
   const withDeadline = <T>(p: Promise<T>, receivedAt: number): Promise<T | typeof DEADLINE> => {
@@ -252,7 +328,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
           throw new HandlerFailedError('handling failed')
         }
       }
-      const p = process(channel, message, key, plainXml)
+      const p = process(channel, message, key, plainXml, receivedAt)
       let answeredAtDeadline = false
       inflight.set(flightKey, p)
       p.finally(() => { if (inflight.get(flightKey) === p) inflight.delete(flightKey) }).catch(() => undefined)

@@ -129,6 +129,12 @@ export const createEventsService = (deps: EventsServiceDeps) => {
       write(orm, e, active().filter(({ row, patterns }) => endpointWants(row, patterns, e.type, e.channelId)).map((x) => x.row)),
     /** The event for one endpoint only, whatever it subscribes to (POST /api/webhooks/:id/test). */
     emitTo: (orm: Drizzle, endpoint: EndpointRow, e: EventInput): string => write(orm, e, [endpoint])!,
+    /**
+     * The reply hook (SPEC §7: `reply: true`, at most one per channel) that takes a callback's event of this
+     * type on this channel, if any. Read from the same cache as `wants`: one in-memory check per callback.
+     */
+    replyHookFor: (channelId: string, type: EventType): EndpointRow | undefined =>
+      active().find(({ row, patterns }) => row.reply && endpointWants(row, patterns, type, channelId))?.row,
     /** Would any endpoint take an event of this type on this channel? (to skip building costly data) */
     wants: (type: EventType, channelId: string | null): boolean =>
       active().some(({ row, patterns }) => endpointWants(row, patterns, type, channelId)),

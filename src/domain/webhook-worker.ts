@@ -505,9 +505,10 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       const e = list[(start + i) % list.length]!
       if (picked.length + fromFeed.length >= free) { full = true; break }
       if (e.disabled) continue
-      const f = feedOf(e)
+      // A reply hook gets the callbacks' events before WeChat is answered (reply-hook.ts), not from the feed.
+      const f = e.reply ? undefined : feedOf(e)
       const patterns = JSON.parse(e.events) as string[]
-      if (e.failingSince !== null && !busy) {
+      if (f && e.failingSince !== null && !busy) {
         if (await queueFeed(e, f, patterns)) full = true
       }
       const slots = slotsOf(e)
@@ -519,7 +520,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       room -= rows.length
       budget -= rows.length
       if (room === 0) { full = true; continue }
-      if (e.failingSince !== null) continue
+      if (e.failingSince !== null || !f) continue
       if (f.queued.length === 0 && readFeed(e, f, patterns)) full = true
       while (room > 0 && f.queued.length > 0) {
         fromFeed.push({ job: feedJob(f.queued.shift()!, e, f, now), ep: e })

@@ -26,11 +26,17 @@ const WebhookUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or h
 const EventPatterns = z.array(z.string().max(64)).min(1, 'must name at least one event type (or "*")').max(64)
   .meta({ description: `Event types to deliver: a type, \`prefix.*\` or \`*\` (default ["*"]). Types: ${EVENT_TYPES.join(', ')}`, example: ['message.*', 'binding.created'] })
 
+/** The events a reply hook answers when it names none (SPEC §7). */
+export const REPLY_HOOK_EVENTS = ['message.received', 'menu.clicked', 'user.subscribed', 'user.scanned']
+const LateReply = z.enum(['send', 'drop']).meta({ description: "A reply hook's answer after the budget (within 30 s): 'send' it as a customer-service message (default) or 'drop' it" })
+
 export const WebhookInput = z.object({
   url: WebhookUrl,
   events: EventPatterns.optional(),
   channel: z.string().max(64).optional().meta({ description: 'Only events of this channel (default: every channel)' }),
   description: z.string().max(500).optional(),
+  reply: z.boolean().optional().meta({ description: `A reply hook (SPEC §7): called before WeChat is answered, its JSON answer becomes the passive reply; at most one per channel; events default to ${JSON.stringify(REPLY_HOOK_EVENTS)}` }),
+  lateReply: LateReply.optional(),
 })
 export type WebhookInput = z.infer<typeof WebhookInput>
 
@@ -39,6 +45,7 @@ export const WebhookPatch = z.object({
   events: EventPatterns.optional(),
   description: z.string().max(500).nullable().optional(),
   disabled: z.boolean().optional().meta({ description: 'false re-enables a disabled endpoint (clearing its reason and failure run)' }),
+  lateReply: LateReply.optional(),
 })
 export type WebhookPatch = z.infer<typeof WebhookPatch>
 
@@ -58,6 +65,9 @@ export interface WebhookView {
   disabled: boolean
   disabledReason?: string
   failingSince?: string
+  /** A reply hook (SPEC §7), with what happens to its late answers. */
+  reply?: true
+  lateReply?: 'send' | 'drop'
   createdAt: string
 }
 
@@ -85,6 +95,7 @@ export const webhookViewOf = (r: EndpointRow): WebhookView => ({
   disabled: r.disabled,
   ...(r.disabledReason !== null ? { disabledReason: r.disabledReason } : {}),
   ...(r.failingSince !== null ? { failingSince: iso(r.failingSince) } : {}),
+  ...(r.reply ? { reply: true as const, lateReply: r.lateReply as 'send' | 'drop' } : {}),
   createdAt: iso(r.createdAt),
 })
 
@@ -163,14 +174,20 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
   return {
     create: async (input: WebhookInput): Promise<WebhookView & { secret: string }> => {
       checkUrl(input.url)
-      const patterns = checkEvents(input.events) ?? ['*']
+      const reply = input.reply === true
+      const patterns = checkEvents(input.events) ?? (reply ? REPLY_HOOK_EVENTS : ['*'])
       checkChannel(input.channel)
       const now = clock.now()
       const secret = newWebhookSecret(random)
-      const row = await txChanging((r) => r.insertEndpoint({
-        id: newId(), url: input.url, events: JSON.stringify(patterns), channelId: input.channel ?? null,
-        description: input.description ?? null, secret, createdAt: now, updatedAt: now,
-      }))
+      const row = await txChanging((r) => {
+        // At most one reply hook per channel (one for every channel counts for each): WeChat takes one answer.
+        const clash = reply ? r.allEndpoints().find((e) => e.reply && (e.channelId === null || input.channel === undefined || e.channelId === input.channel)) : undefined
+        if (clash) throw new ConflictError(`a reply hook for ${input.channel === undefined ? 'every channel' : `channel '${input.channel}'`} exists already ('${clash.id}'): at most one per channel`, { details: { id: clash.id } })
+        return r.insertEndpoint({
+          id: newId(), url: input.url, events: JSON.stringify(patterns), channelId: input.channel ?? null,
+          description: input.description ?? null, secret, reply, lateReply: input.lateReply ?? 'send', createdAt: now, updatedAt: now,
+        })
+      })
       registerWebhookSecrets(deps.log, [row], now)
       log.info('webhook endpoint created', { id: row.id, url: row.url, events: patterns })
       return changed({ ...webhookViewOf(row), secret })
@@ -187,6 +204,7 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
       if (patch.url !== undefined) set.url = patch.url
       if (patterns !== undefined) set.events = JSON.stringify(patterns)
       if (patch.description !== undefined) set.description = patch.description
+      if (patch.lateReply !== undefined) set.lateReply = patch.lateReply
       if (patch.disabled === true) Object.assign(set, { disabled: true, disabledReason: 'disabled through the API' })
       // Re-enabling starts afresh: the reason goes, and the 5-day clock starts again at the next failure.
       if (patch.disabled === false) Object.assign(set, { disabled: false, disabledReason: null, failingSince: null })

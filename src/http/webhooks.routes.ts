@@ -20,6 +20,8 @@ export const WebhookView = z.object({
   disabled: z.boolean(),
   disabledReason: z.string().optional().meta({ description: 'Why it is disabled: 410 Gone from the receiver, 5 days of failures, or the API' }),
   failingSince: dateTime().optional().meta({ description: 'The first failure of the current run of failures (cleared by a success)' }),
+  reply: z.literal(true).optional().meta({ description: 'A reply hook (SPEC §7): its answer becomes the passive reply' }),
+  lateReply: z.enum(['send', 'drop']).optional().meta({ description: "A reply hook's late answer (within 30 s): sent as a customer-service message, or dropped" }),
   createdAt: dateTime(),
 }).meta({ id: 'Webhook' })
 

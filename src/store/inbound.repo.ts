@@ -22,6 +22,8 @@ export interface InboundInsert {
 const cache = new WeakMap<Database, ReturnType<typeof prepare>>()
 const prepare = (sqlite: Database) => ({
   findReply: sqlite.prepare<{ reply: string }, [string, string]>('SELECT reply FROM inbound_messages WHERE channel_id = ? AND dedup_key = ?'),
+  findRow: sqlite.prepare<{ id: number; receivedAt: number; claimed: number; handledBy: string }, [string, string]>(
+    'SELECT id, received_at AS receivedAt, claimed, handled_by AS handledBy FROM inbound_messages WHERE channel_id = ? AND dedup_key = ?'),
   insert: sqlite.prepare<unknown, [string, string, string, string | null, string, number, string, string, string, number]>(
     'INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, event, from_user, create_time, body, reply, handled_by, received_at) ' +
     'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id, dedup_key) DO NOTHING'),
@@ -53,6 +55,16 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
      */
     insert: (r: InboundInsert): boolean =>
       st().insert.run(r.channelId, r.dedupKey, r.msgType, r.event, r.fromUser, r.createTime, r.body, r.reply, r.handledBy, r.receivedAt).changes > 0,
+    /** Like insert, returning the new row's id (undefined when the row was there already). */
+    insertReturningId: (r: InboundInsert): number | undefined => {
+      const res = st().insert.run(r.channelId, r.dedupKey, r.msgType, r.event, r.fromUser, r.createTime, r.body, r.reply, r.handledBy, r.receivedAt)
+      return res.changes > 0 ? Number(res.lastInsertRowid) : undefined
+    },
+    /** The stored row of a message (its id, arrival, claim and rule), if any. */
+    findRow: (channelId: string, dedupKey: string): { id: number; receivedAt: number; claimed: boolean; handledBy: string } | undefined => {
+      const r = st().findRow.get(channelId, dedupKey)
+      return r ? { ...r, claimed: Boolean(r.claimed) } : undefined
+    },
     /** Records the reply, the rule and whether it claimed the message, for a message inserted earlier in the same transaction. */
     setOutcome: (channelId: string, dedupKey: string, reply: string, handledBy: string, claimed: boolean): void => {
       st().setOutcome.run(reply, handledBy, claimed ? 1 : 0, channelId, dedupKey)

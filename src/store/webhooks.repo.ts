@@ -16,7 +16,7 @@ export type EventRow = typeof webhookEvents.$inferSelect
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect
 export type DeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed'
 export type NewEndpoint = Omit<typeof webhookEndpoints.$inferInsert, 'disabled' | 'disabledReason' | 'failingSince' | 'previousSecret' | 'previousSecretUntil' | 'feedCursor'>
-export type EndpointPatch = Partial<Pick<EndpointRow, 'url' | 'events' | 'channelId' | 'description' | 'secret' | 'previousSecret' | 'previousSecretUntil' | 'disabled' | 'disabledReason' | 'failingSince'>>
+export type EndpointPatch = Partial<Pick<EndpointRow, 'url' | 'events' | 'channelId' | 'description' | 'secret' | 'previousSecret' | 'previousSecretUntil' | 'disabled' | 'disabledReason' | 'failingSince' | 'lateReply'>>
 
 export interface DeliveryFilter {
   endpointId: string
@@ -92,9 +92,9 @@ export const webhooksRepo = (orm: Drizzle) => ({
   advanceFeed: (id: string, cursor: number): void => {
     statements(orm).advanceFeed.run({ id, cursor })
   },
-  /** The lowest feed cursor of the active endpoints: inbound rows after it are still needed (undefined: none). */
+  /** The lowest feed cursor of the active endpoints (reply hooks read no feed): inbound rows after it are still needed (undefined: none). */
   feedFloor: (): number | undefined =>
-    orm.select({ m: sql<number | null>`min(${webhookEndpoints.feedCursor})` }).from(webhookEndpoints).where(eq(webhookEndpoints.disabled, false)).get()?.m ?? undefined,
+    orm.select({ m: sql<number | null>`min(${webhookEndpoints.feedCursor})` }).from(webhookEndpoints).where(and(eq(webhookEndpoints.disabled, false), eq(webhookEndpoints.reply, false))).get()?.m ?? undefined,
   /** Of these feed events, those that have a delivery for the endpoint already (recorded, but the cursor had not passed them at a stop). */
   feedRecorded: (endpointId: string, eventIds: string[]): Set<string> => eventIds.length === 0 ? new Set() : new Set(
     orm.select({ id: webhookDeliveries.eventId }).from(webhookDeliveries)
