@@ -153,3 +153,23 @@ describe('reply hook', () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('at most one per channel')
   })
 })
+
+describe('reply hook after a crash', () => {
+  test('a retry that finds the first attempt\'s hook unfinished (the process died) asks the hook again, with the same webhook-id', async () => {
+    let calls = 0
+    answer = () => { calls++; return json({ reply: { type: 'text', content: 'asked again' } }) }
+    const xml = userText('crashed')
+    const first = await callback(xml)
+    expect(parseXml(first.body).Content).toBe('asked again')
+    const id1 = hook.received.at(-1)!.id
+    // As the database is after a crash during the hook's call: the row stored, its reply pending ('').
+    s.deps.db.sqlite.query("UPDATE inbound_messages SET reply = '' WHERE from_user = 'o_hook_user' AND body LIKE '%crashed%'").run()
+    const again = await callback(xml)
+    expect(parseXml(again.body).Content).toBe('asked again')
+    expect(calls).toBe(2)
+    expect(hook.received.at(-1)!.id).toBe(id1)
+    // Stored again: the next retry is answered without a call.
+    expect((await callback(xml)).body).toBe(again.body)
+    expect(calls).toBe(2)
+  })
+})
