@@ -3,6 +3,11 @@
  * the team's system that hears wxgate's events (SPEC §6). It verifies each delivery with the third-party
  * `standardwebhooks` package (not with our own signing code, which would verify whatever it signs, bugs
  * included), dedups on webhook-id as a receiver must, and shows what arrived at GET /events.
+ *
+ * It is also the demo's reply hook (SPEC §7) at POST /reply: it answers a user's text with "你说：<text>", a
+ * follow with a welcome and a menu click with its key. A text with 慢 in it is answered after SLOW_MS, past
+ * the reply budget (WXGATE_REPLY_TIMEOUT_MS, 3 s), so the demo shows a late answer reaching the user as a
+ * customer-service message.
  */
 import { Webhook } from 'standardwebhooks'
 
@@ -27,12 +32,26 @@ export interface DemoInbox {
   eventsUrl: string
   /** The endpoint's secret, known once the endpoint is created (deliveries before it fail verification). */
   setSecret(secret: string): void
+  /** e.g. 'http://127.0.0.1:41234/reply': the demo's reply hook. */
+  replyUrl: string
+  /** The reply hook's secret. */
+  setReplySecret(secret: string): void
   events(): InboxEvent[]
   stop(): Promise<void>
 }
 
 /** Enough for a person to look at; older ones are dropped. */
 const KEEP = 100
+/** A text with 慢 ("slow") is answered this late: past the 3 s reply budget, within the 30 s a late answer still counts. */
+export const SLOW_MS = 4_000
+
+/** The demo hook's answer to an event (SPEC §7 reply), or none. */
+export const demoReplyTo = (type: string | undefined, data: Record<string, unknown>): { type: 'text'; content: string } | undefined => {
+  if (type === 'message.received' && typeof data.content === 'string') return { type: 'text', content: `你说：${data.content}` }
+  if (type === 'user.subscribed') return { type: 'text', content: '欢迎关注 wxgate 演示服务号！发一句话试试。' }
+  if (type === 'menu.clicked') return { type: 'text', content: `你点了菜单：${String(data.key ?? '')}` }
+  return undefined
+}
 
 export const startDemoInbox = (opts: { hostname?: string; port?: number; now?: () => Date } = {}): DemoInbox => {
   const now = opts.now ?? (() => new Date())
@@ -69,19 +88,36 @@ export const startDemoInbox = (opts: { hostname?: string; port?: number; now?: (
     return entry.verified ? new Response(null, { status: 204 }) : Response.json({ error: entry.error }, { status: 401 })
   }
 
+  let replyVerifier: Webhook | undefined
+  const reply = async (request: Request): Promise<Response> => {
+    const body = await request.text()
+    let event: { type?: string; data?: Record<string, unknown> }
+    try {
+      if (!replyVerifier) throw new Error('no secret yet')
+      event = replyVerifier.verify(body, Object.fromEntries(request.headers)) as typeof event
+    } catch (e) {
+      return Response.json({ error: e instanceof Error ? e.message : String(e) }, { status: 401 })
+    }
+    const r = demoReplyTo(event.type, event.data ?? {})
+    if (!r) return new Response(null, { status: 204 })
+    if (r.content.includes('慢')) await Bun.sleep(SLOW_MS)
+    return Response.json({ reply: r })
+  }
+
   const server = Bun.serve({
     hostname: opts.hostname ?? '127.0.0.1',
     port: opts.port ?? 0,
     fetch: async (request) => {
       const url = new URL(request.url)
       if (request.method === 'POST' && url.pathname === '/webhook') return receive(request)
+      if (request.method === 'POST' && url.pathname === '/reply') return reply(request)
       if (request.method === 'GET' && url.pathname === '/events') {
         const type = url.searchParams.get('type')
         // Newest first, as the gateway's own lists.
         const events = kept.filter((e) => type === null || e.type === type).reverse()
         return new Response(`${JSON.stringify({ events }, null, 2)}\n`, { headers: { 'content-type': 'application/json; charset=utf-8' } })
       }
-      return Response.json({ error: 'POST /webhook (deliveries) or GET /events[?type=]' }, { status: 404 })
+      return Response.json({ error: 'POST /webhook (deliveries), POST /reply (the reply hook) or GET /events[?type=]' }, { status: 404 })
     },
   })
   const origin = server.url.origin
@@ -90,6 +126,10 @@ export const startDemoInbox = (opts: { hostname?: string; port?: number; now?: (
     eventsUrl: `${origin}/events`,
     setSecret: (secret) => {
       verifier = new Webhook(secret)
+    },
+    replyUrl: `${origin}/reply`,
+    setReplySecret: (secret) => {
+      replyVerifier = new Webhook(secret)
     },
     events: () => [...kept].reverse(),
     stop: async () => {

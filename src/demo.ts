@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import { loadConfig, startEnvironment } from './config'
-import { startDemoInbox } from './demo-inbox'
+import { SLOW_MS, startDemoInbox } from './demo-inbox'
 import { createDeps } from './deps'
 import { DEFAULT_FINISH_DELAY_MS, DEMO_ACCOUNT, DEMO_TEMPLATES, startSandbox } from './sandbox'
 import { systemRandom, randomAlnum } from './lib/random'
@@ -50,6 +50,9 @@ export const runDemo = async (args: string[]): Promise<number> => {
   const inbox = startDemoInbox()
   const hook = await deps.webhooks.create({ url: inbox.webhookUrl, events: ['*'], description: 'wxgate demo inbox' })
   inbox.setSecret(hook.secret)
+  // The demo's reply hook (SPEC §7), served by the inbox: it answers the demo channel's users.
+  const replyHook = await deps.webhooks.create({ url: inbox.replyUrl, channel: DEMO_CHANNEL.id, reply: true, description: 'wxgate demo reply hook' })
+  inbox.setReplySecret(replyHook.secret)
   const server = await startServer(deps)
   exitOnSignals(server)
 
@@ -103,6 +106,12 @@ export const runDemo = async (args: string[]): Promise<number> => {
     `  curl "${inbox.eventsUrl}?type=message.received"`,
     `  curl ${inbox.eventsUrl}`,
     '     (also {"click":"MENU_KEY"}, {"view":"https://example.com/"} or {"image":{}}; your own receiver: README "Receive events")',
+    '',
+    `Answer users: the demo inbox is also a reply hook (${replyHook.id}) that answers "你说：<text>"; the 你好 above got`,
+    'that passive reply at once ("replyText" in the sandbox\'s answer). A text with 慢 is answered after '+`${SLOW_MS / 1000} s,`,
+    'past the 3 s budget: WeChat gets success in time, and the late answer goes to the user as a customer-service',
+    'message (README "Answer users"):',
+    `  curl -X POST -H 'content-type: application/json' --data '{"text":"慢一点"}' ${sandbox.url}/_sandbox/message`,
     '',
     'Check the demo channel the way you will check your real account (wxgate doctor, against the sandbox):',
     `  WXGATE_DB=${config.WXGATE_DB} WXGATE_WECHAT_API=${sandbox.url} WXGATE_CHANNEL=${DEMO_CHANNEL.id} ${selfCommand()} doctor --url ${base}/wechat`,

@@ -39,3 +39,18 @@ test('verified deliveries are listed newest first; a repeat counts as an attempt
   expect(only.events.map((e) => e.webhookId)).toEqual(['evt_early'])
   expect((await fetch(inbox.webhookUrl.replace('/webhook', '/nope'))).status).toBe(404)
 })
+
+test('the demo reply hook: "你说：<text>" for a user\'s text, a welcome for a follow, 204 for other events; a bad signature is 401', async () => {
+  const inbox = startDemoInbox()
+  inboxes.push(inbox)
+  inbox.setReplySecret(SECRET)
+  const ask = (type: string, data: Record<string, unknown>, secret = SECRET) => {
+    const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data })
+    const ts = Math.floor(Date.now() / 1000)
+    return fetch(inbox.replyUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': 'evt_r', 'webhook-timestamp': String(ts), 'webhook-signature': sign(secret, 'evt_r', ts, body) }, body })
+  }
+  expect(await (await ask('message.received', { content: '你好' })).json()).toEqual({ reply: { type: 'text', content: '你说：你好' } })
+  expect(((await (await ask('user.subscribed', {})).json()) as { reply: { content: string } }).reply.content).toContain('欢迎关注')
+  expect((await ask('user.scanned', { scene: '1' })).status).toBe(204)
+  expect((await ask('message.received', { content: 'x' }, OTHER)).status).toBe(401)
+})

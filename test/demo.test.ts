@@ -51,6 +51,12 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     // Each answer ends with the status line curl's -w added.
     const said = JSON.parse(answers[lines.findIndex((l) => l.includes('/_sandbox/message'))]!.trim().split('\n').slice(0, -1).join('\n')) as Record<string, unknown>
     expect(said).toMatchObject({ openid: 'o_demo_user_0001', msgType: 'text', status: 200, attempts: 1 })
+    // The demo's reply hook answered it: the passive reply WeChat passed on to the user.
+    expect(said.replyText).toBe('你说：你好')
+    // A slow answer (慢): WeChat was answered success in time, without a passive reply.
+    const slow = JSON.parse(answers[lines.findIndex((l) => l.includes('慢一点'))]!.trim().split('\n').slice(0, -1).join('\n')) as Record<string, unknown>
+    expect(slow).toMatchObject({ status: 200, attempts: 1 })
+    expect(slow.replyText).toBeUndefined()
     const inboxLine = lines.find((l) => l.includes('/events?type=message.received'))!
     const received = () => (JSON.parse(spawnSync('bash', ['-c', inboxLine.replace(/^curl /, 'curl -sS ')], { encoding: 'utf8' }).stdout) as { events: Record<string, any>[] }).events
     let events = received()
