@@ -12,7 +12,9 @@
 
 import { loadArgs, runPhase } from '../lib/load-phase.mjs'
 
-const { args, url, connections, duration, warmup, timeoutSec, serverPid } = loadArgs({ 'create-time': { type: 'string' } })
+const { args, url, connections, duration, warmup, timeoutSec, serverPid } = loadArgs({ 'create-time': { type: 'string' }, 'expect-reply': { type: 'string' } })
+// --expect-reply=TEXT: every answer is a passive reply with this text (a reply hook answers), not `success`.
+const expectReply = args['expect-reply']
 const createTime = args['create-time'] ?? String(Math.floor(Date.now() / 1000))
 
 // MsgId: a decimal integer below 2^53 (so plain Number arithmetic stays exact) and far below 2^63.
@@ -28,7 +30,7 @@ const phase = (seconds) => runPhase({
   url, connections, seconds, timeoutSec, serverPid,
   headers: { 'content-type': 'text/xml; charset=utf-8' },
   nextBody: () => bodyHead + String(msgIdBase + sent++) + bodyTail,
-  verifyBody: (body) => body === 'success',
+  verifyBody: expectReply === undefined ? (body) => body === 'success' : (body) => body.includes(`<Content><![CDATA[${expectReply}]]></Content>`),
 })
 
 try {

@@ -52,6 +52,7 @@ const { values: opt } = parseArgs({
     keep: { type: 'boolean', default: false },
     webhook: { type: 'boolean', default: false },
     'webhook-hang': { type: 'boolean', default: false },
+    'reply-hook': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -119,10 +120,10 @@ const waitReady = async (name: string, url: string, p: Subprocess, logs: string[
 const sign = (token: string, timestamp: string, nonce: string) =>
   createHash('sha1').update([token, timestamp, nonce].sort().join('')).digest('hex')
 
-const runLoad = async (name: string, url: string, createTime: string, server: Subprocess): Promise<LoadResult> => {
+const runLoad = async (name: string, url: string, createTime: string, server: Subprocess, expectReply?: string): Promise<LoadResult> => {
   console.error(`run.ts: ${name}: ${warmup} s warm-up, then ${duration} s measured, ${connections} connections`)
   const p = spawn(['node', join(HERE, 'load.mjs'), `--url=${url}`, `--connections=${connections}`, `--duration=${duration}`,
-    `--warmup=${warmup}`, `--create-time=${createTime}`, `--server-pid=${server.pid}`], { stdout: 'pipe' })
+    `--warmup=${warmup}`, `--create-time=${createTime}`, `--server-pid=${server.pid}`, ...(expectReply !== undefined ? [`--expect-reply=${expectReply}`] : [])], { stdout: 'pipe' })
   const out = await new Response(p.stdout as ReadableStream<Uint8Array>).text()
   const code = await p.exited
   if (server.exitCode !== null || server.signalCode !== null) throw new Crash(`${name} exited during the load run (code ${server.exitCode ?? server.signalCode})`)
@@ -177,14 +178,16 @@ const main = async (): Promise<number> => {
   const bareLog = join(tmp, 'bare.log')
   const wx = spawn([BIN, 'serve'], { cwd: tmp, env, log: wxLog })
   // --webhook: the same wxgate on its own database, and the receiver its endpoint points at.
-  const hook = opt.webhook ? await (async () => {
+  // --reply-hook: the same comparison with the endpoint a reply hook (reply: true) that answers at once.
+  const replyMode = opt['reply-hook']
+  const hook = opt.webhook || replyMode ? await (async () => {
     const port = await freePort(HOST)
     const rxPort = await freePort(HOST)
     const db = join(tmp, 'bench-webhook.db')
     const log = join(tmp, 'wxgate-webhook.log')
     const rxLog = join(tmp, 'receiver.log')
     const start = () => spawn([BIN, 'serve'], { cwd: tmp, env: { ...env, WXGATE_DB: db, WXGATE_PORT: String(port), WXGATE_ADMIN_TOKEN: ADMIN }, log })
-    const rx = spawn([process.execPath, join(ROOT, 'bench', 'webhooks', 'receiver.ts'), `--port=${rxPort}`, `--host=${HOST}`, ...(opt['webhook-hang'] ? ['--hang'] : [])], { log: rxLog })
+    const rx = spawn([process.execPath, join(ROOT, 'bench', 'webhooks', 'receiver.ts'), `--port=${rxPort}`, `--host=${HOST}`, ...(opt['webhook-hang'] ? ['--hang'] : []), ...(replyMode ? ['--reply'] : [])], { log: rxLog })
     return { port, rxPort, db, log, rxLog, proc: start(), rx, start }
   })() : undefined
   const bare = spawn([process.execPath, join(HERE, 'bare-server.ts'), `--port=${barePort}`, `--host=${HOST}`], { log: bareLog })
@@ -200,7 +203,7 @@ const main = async (): Promise<number> => {
     const created = await fetch(`http://${HOST}:${hook.port}/api/webhooks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `http://${HOST}:${hook.rxPort}/webhook`, events: ['*'], description: 'bench' }),
+      body: JSON.stringify(replyMode ? { url: `http://${HOST}:${hook.rxPort}/webhook`, reply: true, description: 'bench reply hook' } : { url: `http://${HOST}:${hook.rxPort}/webhook`, events: ['*'], description: 'bench' }),
     })
     if (created.status !== 201) throw new Crash(`POST /api/webhooks answered ${created.status}: ${await created.text()}`)
     await created.arrayBuffer()
@@ -212,10 +215,11 @@ const main = async (): Promise<number> => {
     const nonce = 'bench' + Math.random().toString(36).slice(2, 10)
     return { timestamp, query: `signature=${sign(TOKEN, timestamp, nonce)}&timestamp=${timestamp}&nonce=${nonce}&openid=o_bench` }
   }
-  const loadOn = (name: string, port: number, p: Subprocess) => {
+  const loadOn = (name: string, port: number, p: Subprocess, expectReply?: string) => {
     const { timestamp, query } = signed()
-    return runLoad(name, `http://${HOST}:${port}/wechat?${query}`, timestamp, p)
+    return runLoad(name, `http://${HOST}:${port}/wechat?${query}`, timestamp, p, expectReply)
   }
+  const hookExpect = replyMode ? 'ok' : undefined
   const wxRuns: LoadResult[] = [await loadOn('wxgate', wxPort, wx)]
   const bareResult = await loadOn('bare server', barePort, bare)
   // --webhook: with and without the endpoint alternately, twice each, in this one run. The gateway with the
@@ -223,13 +227,13 @@ const main = async (): Promise<number> => {
   // overlaps another run, and started again for its second; after the second, every event must arrive.
   const hookRuns: LoadResult[] = []
   if (hook) {
-    hookRuns.push(await loadOn('wxgate (webhook)', hook.port, hook.proc))
+    hookRuns.push(await loadOn(replyMode ? 'wxgate (reply hook)' : 'wxgate (webhook)', hook.port, hook.proc, hookExpect))
     const code = await stopProcess(hook.proc)
     if (code !== 0) throw new Crash(`wxgate (webhook) did not stop cleanly (exit ${code ?? hook.proc.signalCode})\n${tail(hook.log)}\n${tail(`${hook.log}.err`)}`)
     wxRuns.push(await loadOn('wxgate (2nd)', wxPort, wx))
     hook.proc = hook.start()
     await waitReady('wxgate (webhook)', `http://${HOST}:${hook.port}/healthz`, hook.proc, [hook.log, `${hook.log}.err`])
-    hookRuns.push(await loadOn('wxgate (webhook, 2nd)', hook.port, hook.proc))
+    hookRuns.push(await loadOn(replyMode ? 'wxgate (reply hook, 2nd)' : 'wxgate (webhook, 2nd)', hook.port, hook.proc, hookExpect))
   }
   const median = (xs: number[]) => { const v = [...xs].sort((p, q) => p - q); return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2 }
   const wxResult = wxRuns[0]!
@@ -239,7 +243,7 @@ const main = async (): Promise<number> => {
   const hookDelivered = hook ? (await rxStats()).unique : 0
   // Then the backlog: every event reaches the receiver (not with --webhook-hang), and how long that took.
   let hookDrain: { delivered: number; seconds: number } | undefined
-  if (hook && hookResult && !opt['webhook-hang']) {
+  if (hook && hookResult && !opt['webhook-hang'] && !replyMode) {
     const want = sum2xx(hookRuns)
     const t0 = performance.now()
     let got = hookDelivered
@@ -311,8 +315,10 @@ const main = async (): Promise<number> => {
     const withRps = median(hookRuns.map((r) => r.measured.rps))
     const withoutRps = median(wxRuns.map((r) => r.measured.rps))
     const hookRatio = withRps / withoutRps
-    hookOk = hookRatio >= TARGET_WEBHOOK_RATIO
-    console.log(`ratio wxgate with a webhook endpoint / without (medians of ${hookRuns.length} alternating runs each: ${fmt(withRps, 0)} / ${fmt(withoutRps, 0)} req/s): ${hookRatio.toFixed(3)}   target >= ${TARGET_WEBHOOK_RATIO}   ${hookOk ? 'PASS' : 'FAIL'}` +
+    hookOk = replyMode || hookRatio >= TARGET_WEBHOOK_RATIO
+    const answered = hookRuns.reduce((n, r) => n + r.measured.status2xx - r.measured.mismatches, 0)
+    if (replyMode) console.log(`with a reply hook answering at once (medians of ${hookRuns.length} alternating runs each): ${fmt(withRps, 0)} req/s against ${fmt(withoutRps, 0)} without (${hookRatio.toFixed(3)}; no target), p99 ${hookRuns.map((r) => fmt(r.measured.latencyMs.p99)).join(', ')} ms; ${answered} of ${hookRuns.reduce((n, r) => n + r.measured.status2xx, 0)} measured answers carried the hook's reply`)
+    else console.log(`ratio wxgate with a webhook endpoint / without (medians of ${hookRuns.length} alternating runs each: ${fmt(withRps, 0)} / ${fmt(withoutRps, 0)} req/s): ${hookRatio.toFixed(3)}   target >= ${TARGET_WEBHOOK_RATIO}   ${hookOk ? 'PASS' : 'FAIL'}` +
       ` (p99 ${hookRuns.map((r) => fmt(r.measured.latencyMs.p99)).join(', ')} ms against ${wxRuns.map((r) => fmt(r.measured.latencyMs.p99)).join(', ')} ms)`)
     const h2xx = sum2xx(hookRuns)
     // Each event is recorded (a webhook_events row) once its POST's result is: all of them once drained.

@@ -8,6 +8,8 @@
  * --hang: deliveries are never answered (a dead endpoint): the worker keeps at most 4 in flight and backs off,
  * so a callback run against it measures the cost of writing the events alone, without the deliveries.
  *
+ * --reply: a reply hook (SPEC §7) that answers {"reply":{"type":"text","content":"ok"}} at once.
+ *
  * GET /stats → { deliveries, unique, firstAt, lastAt, latencyMs: { p50, p90, p99, max } }: latency is the
  * arrival time minus the event's `timestamp` (set when the callback's transaction wrote the event), so it
  * covers the queue and the worker, not only the HTTP request. POST /reset clears. Prints `listening on …`.
@@ -15,7 +17,7 @@
 import { parseArgs } from 'node:util'
 
 const { values } = parseArgs({
-  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, hang: { type: 'boolean', default: false } },
+  options: { port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' }, hang: { type: 'boolean', default: false }, reply: { type: 'boolean', default: false } },
   strict: true,
 })
 
@@ -46,6 +48,8 @@ const server = Bun.serve({
       lastAt = now
       const ts = TS.exec(body)?.[1]
       if (ts !== undefined) latencies.push(now - Date.parse(ts))
+      // --reply: a reply hook answering at once (SPEC §7).
+      if (values.reply) return Response.json({ reply: { type: 'text', content: 'ok' } })
       return new Response(null, { status: 204 })
     }
     if (url.pathname === '/stats') {
