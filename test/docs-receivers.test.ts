@@ -11,7 +11,7 @@ import { freePort } from './support/gateway-process'
 import { ADMIN_TOKEN, PLAIN, post, signedQuery, startTestServer, textXml } from './support/server'
 
 const ROOT = join(import.meta.dir, '..')
-const EXAMPLES = ['receiver.mjs', 'receiver.py', 'receiver.go']
+const EXAMPLES = ['receiver.mjs', 'receiver.py', 'receiver.go', 'reply-hook.mjs', 'reply-hook.py']
 
 /** The fenced block right after `<!-- docs/examples/<file> -->`. */
 const blockAfter = (readme: string, file: string): string | undefined => {
@@ -100,5 +100,36 @@ describe('docs/examples/receiver.mjs against a real gateway', () => {
     await Bun.sleep(200)
     expect(lines.filter((l) => l.includes('"handled":"webhook.test"'))).toHaveLength(1)
     expect(lines.filter((l) => l.includes('"handled":"message.received"'))).toHaveLength(1)
+  }, 30_000)
+})
+
+describe('docs/examples/reply-hook.mjs against a real gateway', () => {
+  test('a user\'s 你好 is answered with its passive reply; a forged call is 401', async () => {
+    const gw = await startTestServer()
+    stops.push(() => gw.stop())
+    const port = await freePort()
+    const created = await fetch(`${gw.url}/api/webhooks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ url: `http://127.0.0.1:${port}/`, reply: true, channel: 'default' }),
+    })
+    expect(created.status).toBe(201)
+    const { secret } = (await created.json()) as { secret: string }
+    const child = Bun.spawn(['node', join(ROOT, 'docs', 'examples', 'reply-hook.mjs')], {
+      env: { ...process.env, WXGATE_HOOK_SECRET: secret, PORT: String(port) }, stdout: 'pipe', stderr: 'pipe',
+    })
+    stops.push(async () => { child.kill(); await child.exited })
+    const lines: string[] = []
+    void (async () => {
+      for await (const chunk of child.stdout as ReadableStream<Uint8Array>) lines.push(...new TextDecoder().decode(chunk).split('\n'))
+    })()
+    await lineOf(lines, (l) => l === `listening on http://127.0.0.1:${port}`, 10_000)
+    const res = await post(`${gw.url}/wechat?${signedQuery(PLAIN.token).query}`, textXml({ content: '你好', from: 'o_docs_hook' }))
+    expect(res.status).toBe(200)
+    const xml = await res.text()
+    expect(xml).toContain('<MsgType><![CDATA[text]]></MsgType>')
+    expect(xml).toContain('<Content><![CDATA[你说：你好]]></Content>')
+    const forged = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/json', 'webhook-id': 'evt_x', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,AAAA' }, body: '{}' })
+    expect(forged.status).toBe(401)
   }, 30_000)
 })
