@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import { aesKeyFrom, decrypt, encrypt } from '../../src/wechat/crypto'
-import { msgSignature, sha1Signature } from '../../src/wechat/signature'
+import { msgSignature, sha1Signature, verifyMsgSignature } from '../../src/wechat/signature'
 import { parseXml } from '../../src/wechat/xml'
 import { ADMIN_TOKEN, PLAIN, SAFE, nowSeconds, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 import { startReceiver, until, type Receiver } from '../support/webhook-receiver'
@@ -58,32 +58,38 @@ describe('reply hook', () => {
     expect(hook.received.filter((x) => x.id === got.id)).toHaveLength(1)
   })
 
-  test('every reply type becomes WeChat\'s XML', async () => {
-    const cases: [Record<string, unknown>, Record<string, unknown>][] = [
-      [{ type: 'image', mediaId: 'm1' }, { MsgType: 'image', Image: { MediaId: 'm1' } }],
-      [{ type: 'voice', mediaId: 'm2' }, { MsgType: 'voice', Voice: { MediaId: 'm2' } }],
-      [{ type: 'video', mediaId: 'm3', title: 'T', description: 'D' }, { MsgType: 'video', Video: { MediaId: 'm3', Title: 'T', Description: 'D' } }],
-      [{ type: 'music', title: 'M', musicUrl: 'http://m/1.mp3', thumbMediaId: 't1' }, { MsgType: 'music', Music: { Title: 'M', MusicUrl: 'http://m/1.mp3', ThumbMediaId: 't1' } }],
-      [{ type: 'news', articles: [{ title: 'A', url: 'https://a.example/1', picUrl: 'https://a.example/1.jpg' }] }, { MsgType: 'news', ArticleCount: '1', Articles: { item: { Title: 'A', Url: 'https://a.example/1', PicUrl: 'https://a.example/1.jpg' } } }],
-      [{ type: 'transfer_customer_service', kfAccount: 'kf1@test' }, { MsgType: 'transfer_customer_service', TransInfo: { KfAccount: 'kf1@test' } }],
-    ]
-    for (const [reply, xml] of cases) {
+  const replyCases: [Record<string, unknown>, Record<string, unknown>][] = [
+    [{ type: 'text', content: '文字 reply' }, { MsgType: 'text', Content: '文字 reply' }],
+    [{ type: 'image', mediaId: 'm1' }, { MsgType: 'image', Image: { MediaId: 'm1' } }],
+    [{ type: 'voice', mediaId: 'm2' }, { MsgType: 'voice', Voice: { MediaId: 'm2' } }],
+    [{ type: 'video', mediaId: 'm3', title: 'T', description: 'D' }, { MsgType: 'video', Video: { MediaId: 'm3', Title: 'T', Description: 'D' } }],
+    [{ type: 'music', title: 'M', musicUrl: 'http://m/1.mp3', thumbMediaId: 't1' }, { MsgType: 'music', Music: { Title: 'M', MusicUrl: 'http://m/1.mp3', ThumbMediaId: 't1' } }],
+    [{ type: 'news', articles: [{ title: 'A', url: 'https://a.example/1', picUrl: 'https://a.example/1.jpg' }] }, { MsgType: 'news', ArticleCount: '1', Articles: { item: { Title: 'A', Url: 'https://a.example/1', PicUrl: 'https://a.example/1.jpg' } } }],
+    [{ type: 'transfer_customer_service', kfAccount: 'kf1@test' }, { MsgType: 'transfer_customer_service', TransInfo: { KfAccount: 'kf1@test' } }],
+  ]
+
+  test('every reply type becomes WeChat\'s XML (plaintext)', async () => {
+    for (const [reply, xml] of replyCases) {
       answer = () => json({ reply })
       const r = await callback(userText(`type ${reply.type}`))
-      expect(parseXml(r.body)).toMatchObject(xml)
+      expect(parseXml(r.body)).toMatchObject({ ToUserName: 'o_hook_user', FromUserName: 'gh_test', ...xml })
     }
   })
 
-  test('safe mode: the reply is encrypted, and decrypts to the hook\'s answer', async () => {
-    answer = () => json({ reply: { type: 'text', content: '加密的回复' } })
+  test('every reply type in safe mode: encrypted, and decrypts to WeChat\'s XML', async () => {
     const key = aesKeyFrom(SAFE.aesKey)
-    const enc = encrypt(userText('safe'), key, SAFE.appId, new TextEncoder().encode('0123456789abcdef'))
-    const timestamp = nowSeconds()
-    const nonce = '4242'
-    const q = new URLSearchParams({ signature: sha1Signature([SAFE.token, timestamp, nonce]), timestamp, nonce, openid: 'o_hook_user', encrypt_type: 'aes', msg_signature: msgSignature({ token: SAFE.token, timestamp, nonce, encrypt: enc }) })
-    const res = await post(`${s.url}/wechat/${SAFE.id}?${q}`, `<xml><ToUserName><![CDATA[gh_test]]></ToUserName><Encrypt><![CDATA[${enc}]]></Encrypt></xml>`)
-    const env = parseXml(await res.text())
-    expect(parseXml(decrypt(String(env.Encrypt), key, SAFE.appId).xml)).toMatchObject({ MsgType: 'text', Content: '加密的回复' })
+    for (const [reply, xml] of replyCases) {
+      answer = () => json({ reply })
+      const enc = encrypt(userText(`safe ${reply.type}`), key, SAFE.appId, new TextEncoder().encode('0123456789abcdef'))
+      const timestamp = nowSeconds()
+      const nonce = String(Math.floor(Math.random() * 1e9))
+      const q = new URLSearchParams({ signature: sha1Signature([SAFE.token, timestamp, nonce]), timestamp, nonce, openid: 'o_hook_user', encrypt_type: 'aes', msg_signature: msgSignature({ token: SAFE.token, timestamp, nonce, encrypt: enc }) })
+      const res = await post(`${s.url}/wechat/${SAFE.id}?${q}`, `<xml><ToUserName><![CDATA[gh_test]]></ToUserName><Encrypt><![CDATA[${enc}]]></Encrypt></xml>`)
+      const env = parseXml(await res.text())
+      expect(typeof env.Encrypt).toBe('string')
+      expect(verifyMsgSignature({ token: SAFE.token, timestamp: String(env.TimeStamp), nonce: String(env.Nonce), encrypt: String(env.Encrypt), msgSignature: String(env.MsgSignature) })).toBe(true)
+      expect(parseXml(decrypt(String(env.Encrypt), key, SAFE.appId).xml)).toMatchObject(xml)
+    }
   })
 
   test('a retry storm of 20 copies: one hook call, 20 identical replies', async () => {
