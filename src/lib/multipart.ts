@@ -73,7 +73,8 @@ export const readMultipart = async (body: ReadableStream<Uint8Array>, boundary: 
   const parts: MultipartPart[] = []
   const reader = body.getReader()
   let buf: Buffer = Buffer.from('\r\n')
-  let state: 'preamble' | 'after' | 'head' | 'data' | 'done' = 'preamble'
+  type State = 'preamble' | 'after' | 'head' | 'data' | 'done'
+  let state = 'preamble' as State
   let head: PartHead | undefined
   let limit = { limit: 0, tooLarge: (): Error => new Error('too large') }
   let chunks: Uint8Array[] = []
@@ -141,7 +142,7 @@ export const readMultipart = async (body: ReadableStream<Uint8Array>, boundary: 
         }
       }
     }
-    if (state === 'done') {
+    if ((state as State) === 'done') {
       void reader.cancel().catch(() => undefined)
       return parts
     }
