@@ -93,6 +93,9 @@ const uploadForm = {
   },
 }
 
+/** The body placeholder while the stream is left for readMediaForm. */
+const UNREAD = Symbol('multipart body left unread')
+
 /** Headers of WeChat's file answer worth handing on (never its cookies or its caching of our token URL). */
 const PASSED_HEADERS = ['content-type', 'content-disposition', 'content-length'] as const
 
@@ -106,7 +109,9 @@ export const mediaRoutes = (deps: { media: MediaService; apiKeys: ApiKeyService 
   }, {
     scope: 'send',
     // The body is read by readMediaForm as it streams: Elysia's own multipart parser would buffer it whole.
-    parse: 'none',
+    // A parse hook that answers without reading stops it (`parse: 'none'` fails in Elysia 1.4.30 when a
+    // global parse hook exists, as app.ts has: "parser['none'] is not a function").
+    parse: () => UNREAD,
     response: { 201: MediaAnswer, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 413: ErrorBody, 422: ErrorBody, 502: ErrorBody, 503: ErrorBody },
     detail: {
       tags: ['Media'],
