@@ -96,6 +96,8 @@ const uploadForm = {
 /** The body placeholder while the stream is left for readMediaForm. */
 const UNREAD = Symbol('multipart body left unread')
 
+const errorSchema = z.toJSONSchema(ErrorBody) as Record<string, unknown>
+
 /** Headers of WeChat's file answer worth handing on (never its cookies or its caching of our token URL). */
 const PASSED_HEADERS = ['content-type', 'content-disposition', 'content-length'] as const
 
@@ -124,6 +126,8 @@ export const mediaRoutes = (deps: { media: MediaService; apiKeys: ApiKeyService 
     const d = await deps.media.download({ mediaId: params.mediaId, ...(query.channel ? { channel: query.channel } : {}) })
     // A video: WeChat's own answer, {"video_url": …} (a link to fetch the file from), passed on as it is.
     if ('json' in d) return d.json
+    // Content-Length is handed on, but Bun 1.4 drops it on a streamed body and sends the file chunked
+    // (oven-sh/bun#10507, open); buffering the file to keep it would cost up to 10 MB a download.
     const headers = new Headers({ 'cache-control': 'private, no-store' })
     for (const h of PASSED_HEADERS) {
       const v = d.file.headers.get(h)
@@ -133,12 +137,13 @@ export const mediaRoutes = (deps: { media: MediaService; apiKeys: ApiKeyService 
   }, {
     scope: 'read',
     params: z.object({ mediaId: z.string().min(1) }),
-    query: z.object({ channel: z.string().optional().meta({ description: 'Default: WXGATE_CHANNEL' }) }),
-    response: { 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 502: ErrorBody, 503: ErrorBody },
+    // Strict: a misspelt `?chanel=` would otherwise fetch from the default channel and answer a puzzling 404.
+    query: z.strictObject({ channel: z.string().min(1).optional().meta({ description: 'Default: WXGATE_CHANNEL' }) }),
+    // No `response` hook: the OpenAPI plugin replaces detail.responses with it, and a file has no zod shape.
     detail: {
       tags: ['Media'],
       summary: "Stream a temporary media from WeChat (e.g. the image or voice of a user's message, its mediaId)",
-      description: "The file as WeChat sends it, with its Content-Type, Content-Disposition and Content-Length, streamed (not held in memory). For a video WeChat answers a link instead: that JSON is passed on as it is, `{\"video_url\": \"…\"}`. 404 when WeChat does not know the id (40007: temporary media last 3 days, and a media id belongs to one account).",
+      description: "The file as WeChat sends it, with its Content-Type and Content-Disposition, streamed (not held in memory; sent chunked, so without Content-Length). For a video WeChat answers a link instead: that JSON is passed on as it is, `{\"video_url\": \"…\"}`. 404 when WeChat does not know the id (40007: temporary media last 3 days, and a media id belongs to one account).",
       responses: {
         200: {
           description: 'The media file (any content type), or for a video `{ "video_url" }`',
@@ -147,6 +152,8 @@ export const mediaRoutes = (deps: { media: MediaService; apiKeys: ApiKeyService 
             'application/json': { schema: { type: 'object', properties: { video_url: { type: 'string' } }, required: ['video_url'] } },
           },
         },
+        ...Object.fromEntries(([[401, 'No or bad API key'], [403, 'The key lacks scope read'], [404, 'Unknown channel, or WeChat does not know the media id (40007)'], [502, 'WeChat refused the call (details: errcode, errmsg)'], [503, "The channel's media/get quota is used up"]] as const)
+          .map(([status, description]) => [status, { description, content: { 'application/json': { schema: errorSchema } } }])),
       },
     },
   })
