@@ -96,7 +96,9 @@ const uploadForm = {
 /** The body placeholder while the stream is left for readMediaForm. */
 const UNREAD = Symbol('multipart body left unread')
 
-const errorSchema = z.toJSONSchema(ErrorBody) as Record<string, unknown>
+/** The error shape as the other routes document it (inlined, titled; no $schema or id inside an OpenAPI document). */
+const { $schema: _s, id: _id, ...errorRest } = z.toJSONSchema(ErrorBody) as Record<string, unknown>
+const errorSchema = { title: 'Error', ...errorRest }
 
 /** Headers of WeChat's file answer worth handing on (never its cookies or its caching of our token URL). */
 const PASSED_HEADERS = ['content-type', 'content-disposition', 'content-length'] as const
