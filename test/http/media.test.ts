@@ -135,6 +135,14 @@ describe('POST /api/media', () => {
     expect(e.error.details).toMatchObject({ type: 'thumb', limit: 65536 })
     expect(sb.calls(UPLOAD)).toBe(before)
     expect((await upload(form({ type: 'thumb', file: unique(64 * 1024) }))).status).toBe(201)
+    // The file before its type: held to the largest limit while read, then judged by its type's.
+    const late = new FormData()
+    late.append('file', new File([unique(64 * 1024 + 1)], 't.jpg', { type: 'image/jpeg' }))
+    late.append('type', 'thumb')
+    const res2 = await upload(late)
+    expect(res2.status).toBe(413)
+    expect(((await res2.json()) as ErrorAnswer).error.details).toMatchObject({ type: 'thumb', limit: 65536 })
+    expect(sb.calls(UPLOAD)).toBe(before + 1)
   })
 
   test('an unknown or missing type, a missing file, a non-multipart body: 422 naming the field, no WeChat call', async () => {
