@@ -9,6 +9,7 @@ import { errorMapper } from './http/errors'
 import { clientOf } from './http/client-ip'
 import { healthRoutes } from './http/health.routes'
 import { inboundRoutes } from './http/inbound.routes'
+import { mediaRoutes } from './http/media.routes'
 import { readJsonBody } from './http/json-body'
 import { metricsRoutes } from './http/metrics.routes'
 import { docs } from './http/openapi'
@@ -37,6 +38,7 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
   .use(sendRoutes({ send: deps.send, apiKeys: deps.apiKeys }))
   .use(inboundRoutes({ inbound: deps.inbound, apiKeys: deps.apiKeys }))
+  .use(mediaRoutes({ media: deps.media, apiKeys: deps.apiKeys }))
   .use(webhooksRoutes({ webhooks: deps.webhooks, apiKeys: deps.apiKeys }))
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))
 

@@ -10,6 +10,7 @@ import { createChannelService } from './domain/channel.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
 import { createEventsService } from './domain/events.service'
 import { createInboundService } from './domain/inbound.service'
+import { createMediaService } from './domain/media.service'
 import { bindRules } from './domain/handlers/bind.rules'
 import { deliveryRules } from './domain/handlers/delivery.rules'
 import { createOutbox } from './domain/outbox'
@@ -156,10 +157,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     events,
   })
   const inbound = createInboundService({ db, clock })
+  const media = createMediaService({ db, clock, log, channels, tokens, wechat, defaultChannel: config.WXGATE_CHANNEL })
   const templates = createTemplatesService({ clock, log, channels, tokens, wechat })
   const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000, events })
 
-  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, simulateScan: o.simulateScan }
+  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, media, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -6,6 +6,7 @@ import { createApp } from './app'
 import { callbackHandlers } from './http/callback.routes'
 import { clientOf, type PeerSource } from './http/client-ip'
 import { bodyTooLarge } from './http/errors'
+import { bodyLimitFor, MEDIA_BODY_LIMIT } from './http/media.routes'
 import { createRequestObserver } from './http/observe'
 import { upsertEnvChannel, type Deps } from './deps'
 import { VERSION } from './version'
@@ -34,6 +35,8 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   deps.scheduler.every('prune-messages', 3600_000, () => deps.send.prune(), { runNow: true })
   // Delivered and failed webhook deliveries (and their events) are kept 7 days.
   deps.scheduler.every('prune-webhooks', 3600_000, () => deps.webhookWorker.prune(), { runNow: true })
+  // Upload rows whose media id WeChat has forgotten (3 days).
+  deps.scheduler.every('prune-media', 3600_000, () => deps.media.prune(), { runNow: true })
   // The outbox resumes what was accepted and not finished (and what a crash caught mid-call) at once.
   await deps.outbox.start()
   // Webhook deliveries a crash or stop caught mid-POST are pending again, then sent with the same webhook-id.
@@ -69,10 +72,11 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     hostname,
     port,
     // A hard stop for bodies without a declared length; declared ones are judged by their own limits
-    // first (64 KiB for callbacks, API_BODY_LIMIT for the API) and answered in their own shape.
-    maxRequestBodySize: 8 * 1024 * 1024,
+    // first (64 KiB for callbacks, API_BODY_LIMIT for the API, MEDIA_BODY_LIMIT for POST /api/media) and
+    // answered in their own shape. A media upload streams through its own counting reader (media.routes.ts).
+    maxRequestBodySize: Math.max(8 * 1024 * 1024, MEDIA_BODY_LIMIT),
     routes: { '/wechat': native('/wechat'), '/wechat/:channelId': native('/wechat/:channelId') },
-    fetch: (request, server) => observer.around(request, server, (r) => bodyTooLarge(r) ?? app.fetch(r) as Promise<Response>),
+    fetch: (request, server) => observer.around(request, server, (r) => bodyTooLarge(r, bodyLimitFor(r)) ?? app.fetch(r) as Promise<Response>),
   })
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })

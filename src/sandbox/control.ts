@@ -60,6 +60,14 @@ export const UserSendBody = z.object({
   menuId: z.string().min(1).optional(),
 })
 export type UserSendBody = z.infer<typeof UserSendBody>
+export const MediaBody = z.object({
+  appId: z.string().min(1).optional(),
+  base64: z.string().min(1),
+  type: z.enum(['image', 'voice', 'video', 'thumb']).optional(),
+  contentType: z.string().min(1).optional(),
+  filename: z.string().min(1).optional(),
+})
+export type MediaBody = z.infer<typeof MediaBody>
 export const CallbackBody = z.object({ appId: z.string().min(1).optional(), url: z.string().min(1), token: z.string().min(1), aesKey: z.string().optional() })
 
 const HELP = {
@@ -80,6 +88,8 @@ const HELP = {
     'POST /_sandbox/scan       {ticket?, scene?, appId?, openid?}',
     'POST /_sandbox/message    {appId?, openid?, text? | image? {picUrl?, mediaId?} | click? (menu key) | view? (URL), menuId?}',
     'GET  /_sandbox/pic?mediaId=',
+    'POST /_sandbox/media      {appId?, base64, type? (image), contentType?, filename?} → {mediaId} (a media a user sent, for media/get)',
+    'GET  /_sandbox/media?mediaId=',
     'POST /_sandbox/reset',
   ],
 }
@@ -161,6 +171,13 @@ const POST_ROUTES: Record<string, Route> = {
     else sb.setTemplateFinish({ ...(b.status !== undefined ? { status: b.status } : {}), ...(b.delayMs !== undefined ? { delayMs: b.delayMs } : {}) })
     return OK()
   },
+  media: (sb, req, def) => {
+    const b = parse(MediaBody, req)
+    if (b instanceof Response) return b
+    const { appId, base64, ...opts } = b
+    const mediaId = sb.addMedia(appId ?? def, Buffer.from(base64, 'base64'), Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)))
+    return jsonAnswer({ mediaId })
+  },
   reset: (sb) => {
     sb.reset()
     return OK()
@@ -202,6 +219,11 @@ const GET_ROUTES: Record<string, Route> = {
   qrcode: (sb, req) => {
     const scene = sb.qrScene(req.query.ticket ?? '')
     return scene ? jsonAnswer(scene) : bad('unknown ticket', 404)
+  },
+  media: (sb, req) => {
+    const m = sb.media(req.query.mediaId ?? '')
+    if (!m) return bad('unknown mediaId', 404)
+    return jsonAnswer({ appId: m.appId, type: m.type, contentType: m.contentType, filename: m.filename, bytes: m.bytes.byteLength, base64: Buffer.from(m.bytes).toString('base64') })
   },
   // The picture behind a default PicUrl of an image message: any image will do.
   pic: () => new Response(PNG, { status: 200, headers: { 'content-type': 'image/png', 'content-length': String(PNG.length) } }),

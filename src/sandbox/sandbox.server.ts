@@ -6,9 +6,10 @@
 import { systemClock } from '../lib/clock'
 import { CONTROL_PREFIX, handleControl } from './control'
 import { activeRule, takeRule, wait } from './injections'
+import { addMedia, handleMediaGet, handleMediaUpload, mediaOf, resetMedia } from './media'
 import { handleQrCreate, handleShowQrcode, qrScene } from './qrcode'
 import { handleClearQuota, handleClearQuotaV2 } from './quota'
-import { accountOrThrow, createSandboxState, resetState, type SandboxRequest, type SandboxState } from './sandbox.state'
+import { accountOrThrow, createSandboxState, type FormFile, resetState, type SandboxRequest, type SandboxState } from './sandbox.state'
 import { scan, setCallback } from './scan'
 import { DEMO_ACCOUNT, DEMO_TEMPLATE_LIST, type Sandbox, type SandboxOptions } from './sandbox.types'
 import { finishSettings, scheduleTemplateFinish } from './template-finish'
@@ -31,10 +32,21 @@ const ROUTES: ReadonlyMap<string, Handler> = new Map([
   ['/cgi-bin/qrcode/create', handleQrCreate],
   ['/cgi-bin/showqrcode', handleShowQrcode],
   ['/cgi-bin/user/info', handleUserInfo],
+  ['/cgi-bin/media/upload', handleMediaUpload],
+  ['/cgi-bin/media/get', handleMediaGet],
 ])
 
 const readRequest = async (request: Request): Promise<SandboxRequest> => {
   const url = new URL(request.url)
+  if (request.method === 'POST' && request.headers.get('content-type')?.startsWith('multipart/form-data')) {
+    // Binary parts must not go through text(); the form is read whole (the sandbox is not size-hardened).
+    const read = await request.formData().catch(() => undefined)
+    const form = new Map<string, string | FormFile>()
+    for (const [k, v] of read?.entries() ?? []) {
+      form.set(k, typeof v === 'string' ? v : { filename: v.name, contentType: v.type, bytes: new Uint8Array(await v.arrayBuffer()) })
+    }
+    return { method: request.method, path: url.pathname, query: Object.fromEntries(url.searchParams), rawBody: '', json: undefined, jsonOk: false, ...(read ? { form } : {}) }
+  }
   const rawBody = request.method === 'GET' || request.method === 'HEAD' ? '' : await request.text()
   let json: unknown
   let jsonOk = false
@@ -48,6 +60,10 @@ const readRequest = async (request: Request): Promise<SandboxRequest> => {
   }
   return { method: request.method, path: url.pathname, query: Object.fromEntries(url.searchParams), rawBody, json, jsonOk }
 }
+
+/** How a multipart call is recorded: text fields as they are, files by name, type and size. */
+const formSummary = (req: SandboxRequest): Record<string, unknown> =>
+  Object.fromEntries([...req.form!.entries()].map(([k, v]) => [k, typeof v === 'string' ? v : { filename: v.filename, contentType: v.contentType, bytes: v.bytes.byteLength }]))
 
 const notFound = (): Response => new Response('404 page not found', { status: 404, headers: { 'content-type': 'text/plain; charset=utf-8' } })
 
@@ -81,7 +97,7 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     if (req.path === CONTROL_PREFIX.slice(0, -1) || req.path.startsWith(CONTROL_PREFIX)) return handleControl(sandbox, req, defaultAppId)
 
     // Recorded before any injection or latency, so a test can count attempts, failed ones included.
-    state.calls.push({ method: req.method, path: req.path, query: req.query, body: req.jsonOk ? req.json : req.rawBody || undefined, at: state.clock.now() })
+    state.calls.push({ method: req.method, path: req.path, query: req.query, body: req.form ? formSummary(req) : req.jsonOk ? req.json : req.rawBody || undefined, at: state.clock.now() })
     const rule = takeRule(state, req.path)
     if (rule?.hang) {
       await wait(Infinity, [stopping.signal, request.signal])
@@ -163,7 +179,13 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
     setTemplateFinish: (finish) => {
       state.templateFinish = finishSettings(finish, state.templateFinish)
     },
+    addMedia: (appId, bytes, mediaOpts) => {
+      accountOrThrow(state, appId)
+      return addMedia(state, appId, bytes, mediaOpts)
+    },
+    media: (mediaId) => mediaOf(state, mediaId),
     reset: () => {
+      resetMedia(state)
       resetState(state)
       state.templateFinish = initialFinish
     },

@@ -77,6 +77,8 @@ export interface SandboxState {
   seq: number
 }
 
+export interface FormFile { filename: string; contentType: string; bytes: Uint8Array }
+
 /** A request as the endpoint handlers see it: already read, so it can be recorded first. */
 export interface SandboxRequest {
   method: string
@@ -86,6 +88,8 @@ export interface SandboxRequest {
   /** JSON.parse of the body; undefined when empty or not JSON (see `jsonOk`). */
   json: unknown
   jsonOk: boolean
+  /** A multipart body (media/upload): its fields, files read ahead (the handlers are synchronous). */
+  form?: Map<string, string | FormFile>
 }
 
 const HOUR_MS = 3_600_000

@@ -1,5 +1,6 @@
 /** @module The public shapes of the sandbox WeChat API: options, the control handle, recorded calls, injections. */
 import type { Clock } from '../lib/clock'
+import type { SandboxMedia, SandboxMediaType } from './media'
 
 export interface SandboxAccount {
   appId: string
@@ -285,4 +286,8 @@ export interface Sandbox {
    * templateFinish option given at start; accounts, users, templates and callback targets stay.
    */
   reset(): void
+  /** A temporary media the account holds (e.g. the MediaId of an image a user sent): its media_id for media/get. */
+  addMedia(appId: string, bytes: Uint8Array, opts?: { type?: SandboxMediaType; contentType?: string; filename?: string }): string
+  /** A media uploaded (media/upload) or added, with its bytes; undefined for an unknown id. */
+  media(mediaId: string): SandboxMedia | undefined
 }

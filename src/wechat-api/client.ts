@@ -14,7 +14,7 @@ import { AppError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import { errcodeInfo, ipFromErrmsg, type ErrcodeClass } from '../wechat/errcodes'
 import {
-  ErrorAnswer, OkAnswer, QrCreateAnswer, StableTokenAnswer, TemplateListAnswer, TemplateSendAnswer, UserInfoAnswer,
+  ErrorAnswer, MediaUploadAnswer, MediaVideoAnswer, OkAnswer, QrCreateAnswer, StableTokenAnswer, TemplateListAnswer, TemplateSendAnswer, UserInfoAnswer,
   type QrCreateBody, type TemplateSendBody,
 } from './endpoints'
 
@@ -80,6 +80,11 @@ export interface WeChatClientOptions {
   onCall?: (endpoint: string, seconds: number, error: string | undefined) => void
 }
 
+/** A 10 MB upload on a slow uplink (10 MB at 2 MB/s is 5 s, the default timeout of every other call). */
+export const MEDIA_UPLOAD_TIMEOUT_MS = 60_000
+/** A media download (10 MB at most) still running this long after its headers is ended (35 KB/s). */
+export const FILE_TRANSFER_MS = 5 * 60_000
+
 /** Nothing was sent: the connection itself failed (Bun's and Node's codes). */
 const NOT_SENT = new Set(['ConnectionRefused', 'ECONNREFUSED', 'FailedToOpenSocket', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH'])
 
@@ -93,7 +98,8 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
   // One controller for every call: abortAll() (the gateway stops) ends them all; later calls fail at once.
   let stopping = new AbortController()
 
-  const call = async <S extends z.ZodType>(endpoint: string, schema: S, init: { method: 'GET' | 'POST'; query?: Record<string, string>; body?: unknown }): Promise<z.infer<S>> => {
+  /** `form`: a multipart body instead of JSON (media upload); `timeoutMs`: this call's own (a large upload). */
+  const call = async <S extends z.ZodType>(endpoint: string, schema: S, init: { method: 'GET' | 'POST'; query?: Record<string, string>; body?: unknown; form?: FormData; timeoutMs?: number }): Promise<z.infer<S>> => {
     const url = new URL(endpoint.replace(/^\//, ''), o.baseUrl.endsWith('/') ? o.baseUrl : `${o.baseUrl}/`)
     for (const [k, v] of Object.entries(init.query ?? {})) url.searchParams.set(k, v)
     const started = performance.now()
@@ -112,13 +118,14 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
     const stop = stopping.signal
     const abortedError = () => new WeChatApiError({ endpoint, errmsg: 'aborted: the gateway is stopping', class: 'transient', uncertain: true, aborted: true })
     if (stop.aborted) throw abortedError()
-    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), stop])
+    const callTimeoutMs = init.timeoutMs ?? timeoutMs
+    const signal = AbortSignal.any([AbortSignal.timeout(callTimeoutMs), stop])
     let res: Response
     try {
       res = await doFetch(url, {
         method: init.method,
         headers: init.body !== undefined ? { 'content-type': 'application/json' } : undefined,
-        body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+        body: init.form ?? (init.body !== undefined ? JSON.stringify(init.body) : undefined),
         signal,
       })
     } catch (e) {
@@ -126,7 +133,7 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
       const timedOut = (e as Error)?.name === 'TimeoutError' || (e as Error)?.name === 'AbortError'
       const code = String((e as { code?: unknown })?.code ?? '')
       throw fail(new WeChatApiError({
-        endpoint, errmsg: timedOut ? `no answer within ${timeoutMs} ms` : `network error: ${clean(String((e as Error)?.message ?? e))}`, class: 'transient', cause: e,
+        endpoint, errmsg: timedOut ? `no answer within ${callTimeoutMs} ms` : `network error: ${clean(String((e as Error)?.message ?? e))}`, class: 'transient', cause: e,
         uncertain: timedOut || !NOT_SENT.has(code),
       }), timedOut ? 'timeout' : 'network')
     }
@@ -155,6 +162,68 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
     return ok.data
   }
 
+  /**
+   * A GET whose answer may be a file (media/get, PROTOCOL.md §9.4): a JSON answer (an errcode, a video's link)
+   * is checked as in `call`; a file comes back as the Response with its body unread, for the caller to stream.
+   * `timeoutMs` bounds the wait for the answer's headers; then the transfer gets FILE_TRANSFER_MS in all. The
+   * body is handed on as fetch gave it, not piped through a stream of ours: Bun sends a JS stream chunked and
+   * drops its Content-Length, while fetch's own body keeps it.
+   */
+  const download = async <S extends z.ZodType>(endpoint: string, schema: S, query: Record<string, string>): Promise<{ json: z.infer<S> } | { file: Response }> => {
+    const url = new URL(endpoint.replace(/^\//, ''), o.baseUrl.endsWith('/') ? o.baseUrl : `${o.baseUrl}/`)
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v)
+    const started = performance.now()
+    const callToken = query.access_token
+    const clean = (text: string): string => {
+      let t = callToken && callToken.length >= 6 ? text.split(callToken).join('[redacted]') : text
+      t = t.replace(/(access_token=)[^&\s"']+/gi, '$1[redacted]')
+      return o.log.redact(t)
+    }
+    const fail = (e: WeChatApiError, kind = e.errcode !== undefined ? String(e.errcode) : 'bad_answer') => {
+      o.onCall?.(endpoint, (performance.now() - started) / 1000, kind)
+      log.warn('WeChat API call failed', { endpoint, errcode: e.errcode, errmsg: e.errmsg, class: e.class, httpStatus: e.httpStatus })
+      return e
+    }
+    const stop = stopping.signal
+    if (stop.aborted) throw new WeChatApiError({ endpoint, errmsg: 'aborted: the gateway is stopping', class: 'transient', aborted: true })
+    const ctl = new AbortController()
+    const onStop = () => ctl.abort()
+    stop.addEventListener('abort', onStop, { once: true })
+    let timer = setTimeout(() => ctl.abort(), timeoutMs)
+    const release = () => { clearTimeout(timer); stop.removeEventListener('abort', onStop) }
+    let res: Response
+    try {
+      res = await doFetch(url, { method: 'GET', signal: ctl.signal })
+    } catch (e) {
+      release()
+      if (stop.aborted) throw fail(new WeChatApiError({ endpoint, errmsg: 'aborted: the gateway is stopping', class: 'transient', aborted: true }), 'aborted')
+      const timedOut = ctl.signal.aborted
+      throw fail(new WeChatApiError({ endpoint, errmsg: timedOut ? `no answer within ${timeoutMs} ms` : `network error: ${clean(String((e as Error)?.message ?? e))}`, class: 'transient', cause: e }), timedOut ? 'timeout' : 'network')
+    }
+    const type = res.headers.get('content-type') ?? ''
+    if (res.status !== 200 || !res.body || /json|^text\//i.test(type)) {
+      // Errors and a video's link are small JSON (WeChat labels some text/plain): read them whole.
+      let text = ''
+      try { text = await res.text() } catch { /* judged below as not JSON */ } finally { release() }
+      if (res.status >= 500) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'transient', httpStatus: res.status }), 'http_5xx')
+      if (res.status !== 200) throw fail(new WeChatApiError({ endpoint, errmsg: `HTTP ${res.status}`, class: 'permanent', httpStatus: res.status }), `http_${Math.floor(res.status / 100)}xx`)
+      let json: unknown
+      try { json = JSON.parse(text) } catch (e) { throw fail(new WeChatApiError({ endpoint, errmsg: 'answer is not JSON', class: 'transient', httpStatus: res.status, cause: e })) }
+      const err = ErrorAnswer.safeParse(json)
+      if (err.success && err.data.errcode !== 0) throw fail(apiError(endpoint, err.data.errcode, clean(err.data.errmsg)))
+      const ok = schema.safeParse(json)
+      if (!ok.success) throw fail(new WeChatApiError({ endpoint, errmsg: `unexpected answer shape: ${ok.error.issues[0]?.message ?? ''}`, class: 'permanent', httpStatus: res.status }))
+      o.onCall?.(endpoint, (performance.now() - started) / 1000, undefined)
+      return { json: ok.data }
+    }
+    clearTimeout(timer)
+    // Aborting a finished transfer does nothing; the timer is what forgets the stop listener.
+    timer = setTimeout(() => { ctl.abort(); release() }, Math.max(timeoutMs, FILE_TRANSFER_MS))
+    timer.unref?.()
+    o.onCall?.(endpoint, (performance.now() - started) / 1000, undefined)
+    return { file: res }
+  }
+
   return {
     call,
     /** Ends every call in flight (they fail with `aborted`) and refuses new ones until `reopen()`. */
@@ -180,6 +249,15 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
       call('/cgi-bin/user/info', UserInfoAnswer, { method: 'GET', query: { access_token: accessToken, openid, lang: 'zh_CN' } }),
     /** The showqrcode link for a ticket (on mp.weixin.qq.com in production; the sandbox serves it too). */
     showQrCodeUrl: (ticket: string, base = 'https://mp.weixin.qq.com') => `${base.replace(/\/$/, '')}/cgi-bin/showqrcode?ticket=${encodeURIComponent(ticket)}`,
+    /** POST /cgi-bin/media/upload — PROTOCOL.md §9.4: multipart field `media`; a large file gets MEDIA_UPLOAD_TIMEOUT_MS. */
+    uploadMedia: (accessToken: string, p: { type: string; bytes: Uint8Array; filename: string; contentType: string }) => {
+      const form = new FormData()
+      form.append('media', new File([p.bytes], p.filename, { type: p.contentType }))
+      return call('/cgi-bin/media/upload', MediaUploadAnswer, { method: 'POST', query: { access_token: accessToken, type: p.type }, form, timeoutMs: Math.max(timeoutMs, MEDIA_UPLOAD_TIMEOUT_MS) })
+    },
+    /** GET /cgi-bin/media/get — the file as an unread Response, or a video's `{ video_url }`. */
+    downloadMedia: (accessToken: string, mediaId: string) =>
+      download('/cgi-bin/media/get', MediaVideoAnswer, { access_token: accessToken, media_id: mediaId }),
   }
 }
 export type WeChatClient = ReturnType<typeof createWeChatClient>

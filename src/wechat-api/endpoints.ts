@@ -53,3 +53,11 @@ export type QrCreateBody =
   | { action_name: 'QR_STR_SCENE'; expire_seconds?: number; action_info: { scene: { scene_str: string } } }
   | { action_name: 'QR_LIMIT_SCENE'; action_info: { scene: { scene_id: number } } }
   | { action_name: 'QR_LIMIT_STR_SCENE'; action_info: { scene: { scene_str: string } } }
+
+/** POST /cgi-bin/media/upload (PROTOCOL.md §9.4): a temporary media, valid 3 days; created_at in Unix seconds. */
+export const MediaUploadAnswer = z.object({ type: z.string(), media_id: z.string().min(1), created_at: z.coerce.number().int() }).loose()
+export type MediaUploadAnswer = z.infer<typeof MediaUploadAnswer>
+
+/** GET /cgi-bin/media/get of a video: WeChat answers its download link as JSON instead of the file. */
+export const MediaVideoAnswer = z.object({ video_url: z.string().min(1) }).loose()
+export type MediaVideoAnswer = z.infer<typeof MediaVideoAnswer>

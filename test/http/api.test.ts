@@ -108,7 +108,9 @@ describe('channels', () => {
     const doc = (await (await fetch(`${s.url}/docs/json`)).json()) as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, unknown> } }>> }
     const bodies = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).filter(([, op]) => op.requestBody).map(([m, op]) => [`${m} ${path}`, Object.keys(op.requestBody!.content)]))
     expect(bodies.length).toBeGreaterThanOrEqual(3)
-    for (const [route, types] of bodies) expect(`${route}: ${(types as string[]).join(', ')}`).toBe(`${route}: application/json`)
+    // The one exception: a media upload is a file (SPEC §7).
+    const expected = (route: string) => (route === 'post /api/media' ? 'multipart/form-data' : 'application/json')
+    for (const [route, types] of bodies) expect(`${route}: ${(types as string[]).join(', ')}`).toBe(`${route}: ${expected(route as string)}`)
   })
 
   test('a rule broken → 422 naming the field', async () => {

@@ -33,6 +33,8 @@ const NEEDS: Record<string, Scope> = {
   'GET /api/bindings': 'read',
   'DELETE /api/bindings/:id': 'bindcode',
   'POST /api/send': 'send',
+  'POST /api/media': 'send',
+  'GET /api/media/:mediaId': 'read',
   'GET /api/messages': 'read',
   'GET /api/messages/:messageId': 'read',
   'GET /api/inbound': 'read',
@@ -101,14 +103,23 @@ const call = (method: string, path: string, o: { key?: string; authorization?: s
   const headers: Record<string, string> = {}
   const authorization = o.authorization ?? (o.key === undefined ? undefined : `Bearer ${o.key}`)
   if (authorization !== undefined) headers.authorization = authorization
+  if (o.body instanceof FormData) return fetch(`${s.url}${fill(path)}${o.query ?? ''}`, { method, headers, body: o.body })
   const body = o.raw ?? (o.body === undefined ? undefined : JSON.stringify(o.body))
   if (body !== undefined) headers['content-type'] = 'application/json'
   return fetch(`${s.url}${fill(path)}${o.query ?? ''}`, { method, headers, ...(body !== undefined ? { body } : {}) })
 }
 
+/** A media upload's body is a form (no body schema: the route reads it as it streams), a new one each call. */
+const mediaForm = () => {
+  const f = new FormData()
+  f.append('type', 'thumb')
+  f.append('file', new File([new Uint8Array([0xff, 0xd8, 0xff, 0xd9])], 'auth.jpg', { type: 'image/jpeg' }))
+  return f
+}
+
 /** A request as the route expects it, with the given key (or none). */
 const valid = (r: (typeof routes)[number], o: { key?: string; authorization?: string } = {}) =>
-  call(r.method, r.path, { ...o, ...(r.body ? { body: BODIES[r.id] } : {}) })
+  call(r.method, r.path, { ...o, ...(r.body ? { body: BODIES[r.id] } : r.id === 'POST /api/media' ? { body: mediaForm() } : {}) })
 
 /** The status and the documented error shape; what was called is in the message, for a readable failure. */
 const expectError = async (what: string, res: Response, status: 401 | 403, code: 'unauthorized' | 'forbidden') => {
