@@ -16,6 +16,7 @@ import { createOutbox } from './domain/outbox'
 import { createSendService } from './domain/send.service'
 import { createTemplatesService } from './domain/templates.service'
 import { createTokenService } from './domain/token.service'
+import { createUsersService } from './domain/users.service'
 import { createWebhookWorker, type WebhookWorker } from './domain/webhook-worker'
 import { createWebhooksService } from './domain/webhooks.service'
 import { systemClock, type Clock } from './lib/clock'
@@ -139,8 +140,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     events,
   })
 
+  // The customer-service window (SPEC §7): GET /api/users/:openid, and the outbox's check before a fallback.
+  const users = createUsersService({ db, clock, channels, defaultChannel: config.WXGATE_CHANNEL })
   const outbox = createOutbox({
     db, clock, random, log, tokens, wechat,
+    window: users.windowOf,
     channelIds,
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
     onResult: metrics.messageResult,
@@ -148,9 +152,9 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   })
   const inbound = createInboundService({ db, clock })
   const templates = createTemplatesService({ clock, log, channels, tokens, wechat })
-  const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000, events })
+  const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000, events, inbound })
 
-  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, simulateScan: o.simulateScan }
+  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 
