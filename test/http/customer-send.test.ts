@@ -189,6 +189,59 @@ describe('the window', () => {
     expect(sb.calls(CUSTOM) - before).toBe(1)
   })
 
+  test('HTTP 502 from custom/send is uncertain too: delivery_unknown after one call; a clear -1 is retried and sent', async () => {
+    const openid = await user({ talks: true })
+    const before = sb.calls(CUSTOM)
+    sb.inject({ path: CUSTOM, httpStatus: 502 })
+    const a = await send({ openids: [openid], type: 'text', text: { content: '一' } })
+    expect(a.recipients[0]).toMatchObject({ status: 'failed', error: 'delivery_unknown' })
+    sb.inject({ path: CUSTOM, errcode: -1 })
+    const b = await send({ openids: [openid], type: 'text', text: { content: '二' } })
+    expect(b.recipients[0]!.status).toBe('sent')
+    expect(await message(b.recipients[0]!.messageId)).toMatchObject({ status: 'sent', attempts: 2 })
+    expect(sb.calls(CUSTOM) - before).toBe(3)
+  })
+
+  test('a customer-service row found sending at start (crash mid-call): failed delivery_unknown at once, without a call', async () => {
+    const openid = await user({ talks: true })
+    await s.deps.outbox.stop()
+    const before = sb.calls(CUSTOM)
+    try {
+      const id = (await send({ openids: [openid], type: 'text', text: { content: '您好' } }, { wait: false })).recipients[0]!.messageId
+      // Its call started a second ago (far inside the 9 minutes a template would get).
+      s.deps.db.sqlite.query("UPDATE messages SET status = 'sending', attempts = 1, last_call_at = ? WHERE id = ?").run(Date.now() - 1000, id)
+      await s.deps.outbox.start()
+      await until(async () => (await message(id)).status === 'failed')
+      expect(await message(id)).toMatchObject({ error: 'delivery_unknown', attempts: 1 })
+      expect(sb.calls(CUSTOM)).toBe(before)
+    } finally {
+      if (!s.deps.outbox.running()) await s.deps.outbox.start()
+    }
+  })
+
+  test('a fallback template that failed transiently is retried as the template (sentAs kept), never as the customer-service message', async () => {
+    const openid = await user()
+    const before = sb.calls(CUSTOM)
+    sb.inject({ path: '/cgi-bin/message/template/send', errcode: -1 })
+    const a = await send({ openids: [openid], type: 'text', text: { content: '您好' }, fallback: { templateId: TPL, data: { thing1: '有新消息' } } }, { wait: false })
+    const id = a.recipients[0]!.messageId
+    await until(async () => (await message(id)).status === 'sent')
+    expect(await message(id)).toMatchObject({ sentAs: 'template', attempts: 2 })
+    expect(sb.calls(CUSTOM)).toBe(before)
+    expect((await received(openid)).map((r) => r.kind)).toEqual(['template'])
+  })
+
+  test('idempotency: the same key and body answer the first answer and send nothing more; another body 409', async () => {
+    const openid = await user({ talks: true })
+    const body = { openids: [openid], type: 'text', text: { content: '只发一次' }, idempotencyKey: `cs-${openid}` }
+    const a = await send(body)
+    // A replay answers at once (202), as template replays do.
+    const b = await send(body, { expect: 202 })
+    expect(b.id).toBe(a.id)
+    expect(await received(openid)).toHaveLength(1)
+    await send({ ...body, text: { content: '另一条' } }, { expect: 409 })
+  })
+
   test('GET /api/users/:openid: subject, subscribed, the window; an unsubscribe closes it; 422 for an unknown channel', async () => {
     const fresh = await user()
     let res = await api(`/api/users/${fresh}?channel=demo`)
