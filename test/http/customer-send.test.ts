@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { bindingsRepo } from '../../src/store/bindings.repo'
+import { addEndpoint, removeEndpoints, storedEvents } from '../support/event-rows'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
 
 const APP = DEMO_ACCOUNT.appId
@@ -287,6 +288,24 @@ describe('answering a received message', () => {
     const { messageId } = await s.deps.send.sendCustomer({ channel: 'demo', openid, message: { type: 'text', text: { content: '稍等，已为您查询' } } })
     await until(async () => (await message(messageId)).status === 'sent')
     expect(await received(openid)).toMatchObject([{ kind: 'custom', custom: { body: { text: { content: '稍等，已为您查询' } } } }])
+  })
+
+  test('message.sent and message.failed are emitted for customer-service messages, with the message view (type, sentAs)', async () => {
+    await addEndpoint(s, { events: ['message.*'] })
+    try {
+      const talker = await user({ talks: true })
+      const sent = (await send({ openids: [talker], type: 'text', text: { content: '您好' } })).recipients[0]!.messageId
+      const silent = await user()
+      const failed = (await send({ openids: [silent], type: 'text', text: { content: '您好' } })).recipients[0]!.messageId
+      const fellBack = (await send({ openids: [silent], type: 'text', text: { content: '您好' }, fallback: { templateId: TPL, data: { thing1: '有新消息' } } })).recipients[0]!.messageId
+      const of = (id: string) => storedEvents(s).filter((e) => e.data.messageId === id).map((e) => [e.type, e.data.type, e.data.error ?? e.data.sentAs ?? null])
+      await until(() => of(sent).length === 1 && of(failed).length === 1 && of(fellBack).length === 1)
+      expect(of(sent)).toEqual([['message.sent', 'text', null]])
+      expect(of(failed)).toEqual([['message.failed', 'text', 'outside_window']])
+      expect(of(fellBack)).toEqual([['message.sent', 'text', 'template']])
+    } finally {
+      await removeEndpoints(s)
+    }
   })
 
   test('the OpenAPI document lists the customer-service types and the new routes', async () => {
