@@ -1,5 +1,5 @@
 /**
- * @module The outbox worker: sends queued template messages through WeChat, in order, with a bounded
+ * @module The outbox worker: sends queued template and customer-service messages through WeChat, in order, with a bounded
  * number of calls in flight and a send rate per channel, and records every attempt.
  *
  * - Each call carries `client_msg_id` = messageId, so WeChat delivers a message once even when it is

@@ -20,7 +20,7 @@ import type { EventsService } from './events.service'
 import type { Outbox } from './outbox'
 import { checkTemplateData, type TemplateDataWarning } from './template-data'
 import { checkAgainstTemplates, type TemplatesService } from './templates.service'
-import { CustomerMessage, CustomerParts, customPayload, templatePayload, type CustomerType } from './customer-message'
+import { CustomerMessage, CustomerParts, customPayload, templatePayload } from './customer-message'
 import type { InboundService } from './inbound.service'
 
 export const MAX_RECIPIENTS = 1000
@@ -217,7 +217,7 @@ export const createSendService = (deps: SendServiceDeps) => {
     const content = template
       ? { type: 'template', templateId: template.templateId, payload: templatePayload(template), fallback: null }
       : {
-        type: custom!.type as CustomerType | 'template',
+        type: custom!.type as string,
         templateId: '',
         payload: JSON.stringify(customPayload(custom as CustomerMessage)),
         fallback: custom!.fallback ? templatePayload(custom!.fallback) : null,
@@ -275,7 +275,13 @@ export const createSendService = (deps: SendServiceDeps) => {
    * idempotency key (each call is a new message).
    */
   const sendCustomer = async (input: { channel: string; openid: string; message: CustomerMessage }): Promise<{ messageId: string }> => {
-    const message = CustomerMessage.parse(input.message)
+    // Checked as POST /api/send checks its body (the caller's input is not HTTP-validated): 422 naming the field.
+    const parsed = CustomerMessage.safeParse(input.message)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      throw new ValidationError(`${issue.path.join('.') || 'message'}: ${issue.message}`, { details: parsed.error.issues.map((i) => ({ path: i.path, message: i.message })) })
+    }
+    const message = parsed.data
     const { answer } = await send({ ...message, channel: input.channel, openids: [input.openid] } as SendBody, { apiKeyId: INTERNAL_SENDER })
     return { messageId: answer.recipients[0]!.messageId }
   }

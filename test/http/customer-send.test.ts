@@ -288,6 +288,8 @@ describe('answering a received message', () => {
     const { messageId } = await s.deps.send.sendCustomer({ channel: 'demo', openid, message: { type: 'text', text: { content: '稍等，已为您查询' } } })
     await until(async () => (await message(messageId)).status === 'sent')
     expect(await received(openid)).toMatchObject([{ kind: 'custom', custom: { body: { text: { content: '稍等，已为您查询' } } } }])
+    // Checked as an API body is: a ValidationError naming the field.
+    await expect(s.deps.send.sendCustomer({ channel: 'demo', openid, message: { type: 'text', text: { content: 'x'.repeat(2049) } } })).rejects.toThrow('text.content')
   })
 
   test('message.sent and message.failed are emitted for customer-service messages, with the message view (type, sentAs)', async () => {
