@@ -9,22 +9,26 @@ import type { Db } from './db'
 /** An inbound row that may decide the window. */
 export interface InteractionRow { id: number; msgType: string; event: string | null; receivedAt: number }
 
-const cache = new WeakMap<Database, ReturnType<typeof prepare>>()
-const prepare = (sqlite: Database) => ({
-  // The latest row of each kind (message, short-window event, unsubscribe) received since `since`. SQLite
+/** The statements' SQL, also for the test that checks their query plans use the indexes. */
+export const WINDOW_SQL = {
+  // The latest row of each kind (message, short-window event, unsubscribe) received since `since`; the
+  // short-window events come as a JSON array (json_each), so that the list stays the domain's. SQLite
   // detail: with max(id) as the only aggregate, the bare columns come from the row holding that max.
-  // The short-window events come as a JSON array (json_each), so that the list stays the domain's.
-  latest: sqlite.prepare<InteractionRow, [string, string, number, string]>(
-    'SELECT max(id) AS id, msg_type AS msgType, event AS event, received_at AS receivedAt FROM inbound_messages ' +
+  latest: 'SELECT max(id) AS id, msg_type AS msgType, event AS event, received_at AS receivedAt FROM inbound_messages ' +
     'WHERE channel_id = ? AND from_user = ? AND received_at >= ? ' +
     "AND (msg_type != 'event' OR event = 'unsubscribe' OR event IN (SELECT value FROM json_each(?))) " +
-    "GROUP BY CASE WHEN msg_type != 'event' THEN 0 WHEN event = 'unsubscribe' THEN 1 ELSE 2 END"),
+    "GROUP BY CASE WHEN msg_type != 'event' THEN 0 WHEN event = 'unsubscribe' THEN 1 ELSE 2 END",
   // The user's latest follow event, however old (walks the index backwards and stops at the first).
-  lastFollow: sqlite.prepare<{ event: string }, [string, string]>(
-    "SELECT event FROM inbound_messages WHERE channel_id = ? AND from_user = ? AND msg_type = 'event' AND event IN ('subscribe', 'unsubscribe') ORDER BY id DESC LIMIT 1"),
+  lastFollow: "SELECT event FROM inbound_messages WHERE channel_id = ? AND from_user = ? AND msg_type = 'event' AND event IN ('subscribe', 'unsubscribe') ORDER BY id DESC LIMIT 1",
   // Customer-service messages that went as such (not their template fallback) since the window opened.
-  sentSince: sqlite.prepare<{ n: number }, [string, string, number]>(
-    "SELECT count(*) AS n FROM messages WHERE channel_id = ? AND openid = ? AND type != 'template' AND sent_as IS NULL AND sent_at >= ?"),
+  sentSince: "SELECT count(*) AS n FROM messages WHERE channel_id = ? AND openid = ? AND type != 'template' AND sent_as IS NULL AND sent_at >= ?",
+}
+
+const cache = new WeakMap<Database, ReturnType<typeof prepare>>()
+const prepare = (sqlite: Database) => ({
+  latest: sqlite.prepare<InteractionRow, [string, string, number, string]>(WINDOW_SQL.latest),
+  lastFollow: sqlite.prepare<{ event: string }, [string, string]>(WINDOW_SQL.lastFollow),
+  sentSince: sqlite.prepare<{ n: number }, [string, string, number]>(WINDOW_SQL.sentSince),
 })
 const statements = (sqlite: Database) => {
   let s = cache.get(sqlite)
