@@ -243,6 +243,24 @@ describe('the window', () => {
     await send({ ...body, text: { content: '另一条' } }, { expect: 409 })
   })
 
+  test('45009 from custom/send stops that API only: the message stays queued without spinning, templates still go', async () => {
+    // A channel of its own (same account), so its quota does not hold up the other tests.
+    await s.deps.channels.upsert({ id: 'demo2', appId: APP, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken2' })
+    const openid = await user({ talks: true })
+    const before = sb.calls(CUSTOM)
+    sb.inject({ path: CUSTOM, errcode: 45009 })
+    const a = await send({ channel: 'demo2', openids: [openid], type: 'text', text: { content: '您好' } }, { wait: false })
+    const id = a.recipients[0]!.messageId
+    await until(async () => (await message(id)).errcode === 45009)
+    await Bun.sleep(1000)
+    expect(await message(id)).toMatchObject({ status: 'queued', errcode: 45009 })
+    expect(sb.calls(CUSTOM) - before).toBe(1)
+    const st = (await (await api('/api/channels/demo2/token')).json()) as { quota?: Record<string, string> }
+    expect(Object.keys(st.quota ?? {})).toEqual(['message/custom/send'])
+    const t = await send({ channel: 'demo2', openids: [openid], templateId: TPL, data: { thing1: '照常发送' } })
+    expect(t.recipients[0]!.status).toBe('sent')
+  })
+
   test('GET /api/users/:openid: subject, subscribed, the window; an unsubscribe closes it; 422 for an unknown channel', async () => {
     const fresh = await user()
     let res = await api(`/api/users/${fresh}?channel=demo`)
