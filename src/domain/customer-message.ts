@@ -89,3 +89,20 @@ export const templatePayload = (t: { templateId: string; data: Record<string, st
     ...(t.miniprogram ? { miniprogram: t.miniprogram } : {}),
     data: Object.fromEntries(Object.entries(t.data).map(([k, v]) => [k, typeof v === 'string' ? { value: v } : v])),
   })
+
+/**
+ * A reply hook's answer R (SPEC §7: `{ type: "text", content }`, `{ type: "image", mediaId }` … flat) as the
+ * customer-service message that carries it when the hook answered late, for sendCustomer. Undefined for what
+ * has no customer-service form (`transfer_customer_service`). News keeps its first article only: a
+ * customer-service news message has one (45008 otherwise), while a passive reply to an event may carry 8.
+ */
+export const customerMessageOfReply = (r: { type: string } & Record<string, unknown>): CustomerMessage | undefined => {
+  const { type, ...fields } = r
+  switch (type) {
+    case 'text': return { type, text: { content: String(fields.content ?? '') } }
+    case 'image': case 'voice': return { type, [type]: { mediaId: String(fields.mediaId ?? '') } } as unknown as CustomerMessage
+    case 'video': case 'music': return { type, [type]: fields } as unknown as CustomerMessage
+    case 'news': return { type, news: { articles: (Array.isArray(fields.articles) ? fields.articles : []).slice(0, 1) } } as unknown as CustomerMessage
+    default: return undefined
+  }
+}
