@@ -16,6 +16,7 @@ import { docs } from './http/openapi'
 import { sendRoutes } from './http/send.routes'
 import { templatesRoutes } from './http/templates.routes'
 import { tokensRoutes } from './http/tokens.routes'
+import { usersRoutes } from './http/users.routes'
 import { webhooksRoutes } from './http/webhooks.routes'
 import { VERSION } from './version'
 
@@ -37,7 +38,8 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(templatesRoutes({ templates: deps.templates, apiKeys: deps.apiKeys }))
   .use(bindRoutes({ bind: deps.bind, apiKeys: deps.apiKeys, publicUrl: deps.config.WXGATE_PUBLIC_URL }))
   .use(sendRoutes({ send: deps.send, apiKeys: deps.apiKeys }))
-  .use(inboundRoutes({ inbound: deps.inbound, apiKeys: deps.apiKeys }))
+  .use(inboundRoutes({ inbound: deps.inbound, apiKeys: deps.apiKeys, send: deps.send }))
+  .use(usersRoutes({ users: deps.users, apiKeys: deps.apiKeys }))
   .use(mediaRoutes({ media: deps.media, apiKeys: deps.apiKeys }))
   .use(webhooksRoutes({ webhooks: deps.webhooks, apiKeys: deps.apiKeys }))
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))

@@ -17,7 +17,9 @@ import { createOutbox } from './domain/outbox'
 import { createSendService } from './domain/send.service'
 import { createTemplatesService } from './domain/templates.service'
 import { createTokenService } from './domain/token.service'
+import type { CustomerMessage } from './domain/customer-message'
 import { createReplyHook } from './domain/reply-hook'
+import { createUsersService } from './domain/users.service'
 import { createWebhookWorker, type WebhookWorker } from './domain/webhook-worker'
 import { createWebhooksService } from './domain/webhooks.service'
 import { systemClock, type Clock } from './lib/clock'
@@ -116,7 +118,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const replyHook = createReplyHook({ clock, userAgent: `wxgate/${VERSION}`, fetch: o.webhookFetch })
   // Wired to the send service below (created after the callbacks).
   let lateReplySend: (channel: string, openid: string, message: { type: string; [k: string]: unknown }) => Promise<unknown> =
-    () => Promise.reject(new Error('customer-service messages are not available'))
+    () => Promise.reject(new Error('customer-service messages are not available yet'))
   // Built-in rules first (they pass what is not theirs), then the caller's.
   const dispatcher = createDispatcher([...bindRules({ random }), ...deliveryRules(), ...(o.rules ?? [])])
   const callbacks = createCallbackService({
@@ -149,8 +151,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     events,
   })
 
+  // The customer-service window (SPEC §7): GET /api/users/:openid, and the outbox's check before a fallback.
+  const users = createUsersService({ db, clock, channels, defaultChannel: config.WXGATE_CHANNEL })
   const outbox = createOutbox({
     db, clock, random, log, tokens, wechat,
+    window: users.windowOf,
     channelIds,
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },
     onResult: metrics.messageResult,
@@ -159,9 +164,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const inbound = createInboundService({ db, clock })
   const media = createMediaService({ db, clock, log, channels, tokens, wechat, defaultChannel: config.WXGATE_CHANNEL })
   const templates = createTemplatesService({ clock, log, channels, tokens, wechat })
-  const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000, events })
+  const send = createSendService({ db, clock, random, log, channels, outbox, templates, defaultChannel: config.WXGATE_CHANNEL, retentionMs: config.WXGATE_MESSAGE_RETENTION_DAYS * 86_400_000, events, inbound })
+  // A reply hook's late answer (SPEC §7) goes through the outbox as a customer-service message.
+  lateReplySend = (channel, openid, message) => send.sendCustomer({ channel, openid, message: message as CustomerMessage })
 
-  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, media, simulateScan: o.simulateScan }
+  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -1,5 +1,5 @@
 /**
- * @module The outbox worker: sends queued template messages through WeChat, in order, with a bounded
+ * @module The outbox worker: sends queued template and customer-service messages through WeChat, in order, with a bounded
  * number of calls in flight and a send rate per channel, and records every attempt.
  *
  * - Each call carries `client_msg_id` = messageId, so WeChat delivers a message once even when it is
@@ -19,6 +19,15 @@
  * - A result that cannot be recorded (disk full) is held in memory and recorded again with backoff until
  *   it is stored, so a message never stays `sending` while the server runs.
  * - At start, messages caught mid-call by a crash or a stop go back to the queue (under the 9-minute rule).
+ * - Customer-service messages (messages.type ≠ 'template', SPEC §7) go through message/custom/send, which has
+ *   no client_msg_id: WeChat cannot deduplicate a resend, so for them the FIRST uncertain answer (timeout, cut
+ *   connection, 5xx, a crash mid-call) is final — `delivery_unknown`, never a blind resend (the 9-minute rule
+ *   is for template sends only). 45015 → failed `outside_window`, 45047 → failed `window_quota_used`. With a
+ *   fallback, a closed window (known before the call from the inbound log, or answered 45015) sends the
+ *   template instead (with client_msg_id, under the 9-minute rule), recorded as sent_as = 'template' as soon
+ *   as it is tried, so a retry goes on with the template rather than the customer-service message. Without a
+ *   fallback the call is made even when the gateway thinks the window closed: WeChat knows windows the
+ *   gateway cannot see (payments, interactions older than the inbound log), and its 45015 decides.
  * - message.sent / message.failed (SPEC §6, delivery_unknown included) are emitted in the transaction that
  *   records the result: the row is read back there (GET /api/messages/:id's view), only when an endpoint
  *   wants the type.
@@ -32,10 +41,17 @@ import type { Db } from '../store/db'
 import { messagesRepo, type MessageRow } from '../store/messages.repo'
 import { errcodeInfo } from '../wechat/errcodes'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
-import type { TemplateSendBody } from '../wechat-api/endpoints'
+import type { CustomSendBody, TemplateSendBody } from '../wechat-api/endpoints'
 import type { EventsService } from './events.service'
 import { messageView } from './send.service'
 import { isTokenFetchError, QuotaExhaustedError, TEMPLATE_SEND_API, type TokenService } from './token.service'
+
+/** The quota name of message/custom/send (token.service apiOf). */
+export const CUSTOM_SEND_API = 'message/custom/send'
+export const OUTSIDE_WINDOW = 'outside_window'
+export const WINDOW_QUOTA_USED = 'window_quota_used'
+/** A customer-service message waiting for its API's daily quota looks again this often (clear-quota lifts it early). */
+const CUSTOM_QUOTA_POLL_MS = 60_000
 
 export interface OutboxOptions {
   /** Messages per second per channel. */
@@ -60,6 +76,8 @@ export interface OutboxDeps {
   onResult?: (channelId: string, status: 'sent' | 'failed' | 'retry' | 'paused', errcode: number | null) => void
   /** Events out (SPEC §6): message.sent / message.failed in the transaction that records the result. */
   events?: Pick<EventsService, 'emit' | 'wants'>
+  /** The user's customer-service window as the gateway knows it (users.service windowOf); absent: never known closed. */
+  window?: (channelId: string, openid: string) => { open: boolean }
 }
 
 const FINAL = new Set(['sent', 'delivered', 'failed'])
@@ -90,16 +108,18 @@ export const DELIVERY_UNKNOWN = 'delivery_unknown'
 /** The message must not be sent again (the 9-minute rule above). */
 export class DeliveryUnknownError extends Error {
   override name = 'DeliveryUnknownError'
-  constructor(since: number) {
-    super(`${DELIVERY_UNKNOWN}: it may or may not have been delivered — the answer to a call made at ${new Date(since).toISOString()} was lost, and WeChat's client_msg_id protects against a duplicate for 10 minutes only, so it is not sent again`)
+  constructor(since: number, custom = false) {
+    super(custom
+      ? `${DELIVERY_UNKNOWN}: it may or may not have been delivered — the answer to a customer-service call made at ${new Date(since).toISOString()} was lost, and message/custom/send has no client_msg_id, so it is not sent again`
+      : `${DELIVERY_UNKNOWN}: it may or may not have been delivered — the answer to a call made at ${new Date(since).toISOString()} was lost, and WeChat's client_msg_id protects against a duplicate for 10 minutes only, so it is not sent again`)
   }
 }
 
 /** What one WeChat call for a message ended in. */
 type Outcome =
-  | { kind: 'sent'; wechatMsgId: string }
+  | { kind: 'sent'; wechatMsgId: string | null }
   | { kind: 'retry'; errcode: number | null; error: string; notBefore?: number }
-  | { kind: 'paused'; errcode: number | null; error: string }
+  | { kind: 'paused'; errcode: number | null; error: string; notBefore?: number }
   | { kind: 'token'; errcode: number | null; error: string }
   | { kind: 'failed'; errcode: number | null; error: string }
 
@@ -198,33 +218,73 @@ export const createOutbox = (deps: OutboxDeps) => {
 
   const sendOne = async (m: MessageRow): Promise<void> => {
     const state = stateOf(m.channelId)
-    const payload = JSON.parse(m.payload) as Omit<TemplateSendBody, 'touser' | 'client_msg_id'>
+    const custom = m.type !== 'template'
     let calls = 0
     const started = clock.now()
     /** The start of the first call of this round whose answer was lost (see UNCERTAIN_MAX_MS). */
     let uncertainAt: number | undefined
+    /** 'template' once a customer-service message's fallback is being sent instead. */
+    let sentAs: 'template' | null = m.sentAs === 'template' ? 'template' : null
+    /** The customer-service message itself is (still) what is sent. */
+    const asCustom = () => custom && sentAs === null
     /** The 9-minute rule, checked before the token is fetched and again right before each call. */
     const checkNotTooLate = () => {
       const since = m.uncertainSince ?? uncertainAt
-      if (since !== null && since !== undefined && clock.now() - since >= UNCERTAIN_MAX_MS) throw new DeliveryUnknownError(since)
+      if (since === null || since === undefined) return
+      // No client_msg_id on custom/send: an earlier call that may have gone through is never repeated.
+      if (asCustom()) throw new DeliveryUnknownError(since, true)
+      if (clock.now() - since >= UNCERTAIN_MAX_MS) throw new DeliveryUnknownError(since)
+    }
+    const sendTemplate = (payload: Omit<TemplateSendBody, 'touser' | 'client_msg_id'>) => tokens.withToken(m.channelId, async (accessToken) => {
+      checkNotTooLate()
+      calls++
+      const callStarted = clock.now()
+      try {
+        return await wechat.sendTemplate(accessToken, { touser: m.openid, ...payload, client_msg_id: m.id })
+      } catch (e) {
+        if (e instanceof WeChatApiError && e.uncertain) uncertainAt ??= callStarted
+        throw e
+      }
+    }, { api: TEMPLATE_SEND_API })
+    const sendCustom = (payload: { msgtype: string; [field: string]: unknown }) => tokens.withToken(m.channelId, async (accessToken) => {
+      checkNotTooLate()
+      calls++
+      const callStarted = clock.now()
+      try {
+        await wechat.sendCustom(accessToken, { ...payload, touser: m.openid } satisfies CustomSendBody)
+      } catch (e) {
+        // The first uncertain answer is final for a customer-service message (see the module comment).
+        if (e instanceof WeChatApiError && e.uncertain) throw new DeliveryUnknownError(callStarted, true)
+        throw e
+      }
+    }, { api: CUSTOM_SEND_API })
+    /** The message's WeChat msgid (a template's; null for a customer-service message: custom/send gives none). */
+    const deliver = async (): Promise<string | null> => {
+      if (!custom) return (await sendTemplate(JSON.parse(m.payload) as Omit<TemplateSendBody, 'touser' | 'client_msg_id'>)).msgid
+      const fallback = m.fallback !== null ? JSON.parse(m.fallback) as Omit<TemplateSendBody, 'touser' | 'client_msg_id'> : undefined
+      if (fallback && sentAs === null && deps.window && !deps.window(m.channelId, m.openid).open) sentAs = 'template'
+      if (sentAs === null) {
+        try {
+          await sendCustom(JSON.parse(m.payload) as { msgtype: string })
+          return null
+        } catch (e) {
+          if (!(fallback && e instanceof WeChatApiError && e.errcode === 45015)) throw e
+          sentAs = 'template'
+        }
+      }
+      return (await sendTemplate(fallback!)).msgid
     }
     let outcome: Outcome
     try {
       checkNotTooLate()
-      const answer = await tokens.withToken(m.channelId, async (accessToken) => {
-        checkNotTooLate()
-        calls++
-        const callStarted = clock.now()
-        try {
-          return await wechat.sendTemplate(accessToken, { touser: m.openid, ...payload, client_msg_id: m.id })
-        } catch (e) {
-          if (e instanceof WeChatApiError && e.uncertain) uncertainAt ??= callStarted
-          throw e
-        }
-      }, { api: TEMPLATE_SEND_API })
-      outcome = { kind: 'sent', wechatMsgId: answer.msgid }
+      outcome = { kind: 'sent', wechatMsgId: await deliver() }
     } catch (e) {
       outcome = classify(e, clock.now())
+      if (asCustom() && outcome.kind === 'failed' && outcome.errcode === 45015) outcome = { ...outcome, error: OUTSIDE_WINDOW }
+      if (asCustom() && outcome.kind === 'failed' && outcome.errcode === 45047) outcome = { ...outcome, error: WINDOW_QUOTA_USED }
+      // The template quota pauses the whole channel (sendingPausedUntil); custom/send's only this row: it
+      // must not be picked again at once, or the worker spins on it.
+      if (asCustom() && outcome.kind === 'paused') outcome = { ...outcome, notBefore: clock.now() + Math.min(CUSTOM_QUOTA_POLL_MS, e instanceof QuotaExhaustedError ? Math.max(0, e.until - clock.now()) : CUSTOM_QUOTA_POLL_MS) }
     }
     const now = clock.now()
     const extraCalls = calls - 1
@@ -249,30 +309,30 @@ export const createOutbox = (deps: OutboxDeps) => {
       }
       switch (outcome.kind) {
         case 'sent':
-          r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls })
+          r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls, sentAs })
           emitResult('sent')
           return 'sent'
         case 'failed':
-          r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls })
+          r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls, sentAs })
           if (outcome.errcode === 43004) bindingsRepo(orm).setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
           emitResult('failed')
           return 'failed'
         case 'paused':
           // Not the message's fault: it waits in the queue, first in line, until the quota is back.
-          r.markRetry(m.id, { nextAttemptAt: now, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince })
+          r.markRetry(m.id, { nextAttemptAt: outcome.notBefore ?? now, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
           return 'paused'
         case 'token':
           // Not the message's fault either: the channel pauses until a token can be had (sendingPausedUntil).
-          r.markRetry(m.id, { nextAttemptAt: now + TOKEN_WAIT_MS, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince })
+          r.markRetry(m.id, { nextAttemptAt: now + TOKEN_WAIT_MS, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
           return 'paused'
         case 'retry': {
           if (now - m.createdAt >= options.maxAgeMs) {
-            r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls })
+            r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls, sentAs })
             emitResult('failed')
             return 'failed'
           }
           const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)
-          r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince })
+          r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
           return 'retry'
         }
       }
@@ -281,7 +341,11 @@ export const createOutbox = (deps: OutboxDeps) => {
     if (outcome.kind === 'failed') {
       log.warn('message failed', {
         messageId: m.id, channel: m.channelId, errcode: outcome.errcode, error: outcome.error,
-        ...(outcome.error === DELIVERY_UNKNOWN ? { why: 'an earlier call may have reached WeChat (its answer was lost) and client_msg_id protects against a duplicate for 10 minutes only: not sent again; it may or may not have been delivered' } : {}),
+        ...(outcome.error === DELIVERY_UNKNOWN ? {
+          why: custom && sentAs === null
+            ? 'a customer-service call may have reached WeChat (its answer was lost) and message/custom/send has no client_msg_id: not sent again; it may or may not have been delivered'
+            : 'an earlier call may have reached WeChat (its answer was lost) and client_msg_id protects against a duplicate for 10 minutes only: not sent again; it may or may not have been delivered',
+        } : {}),
       })
     }
     else if (outcome.kind === 'retry') log.info('message will be retried', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, attempts })

@@ -20,6 +20,8 @@ import type { EventsService } from './events.service'
 import type { Outbox } from './outbox'
 import { checkTemplateData, type TemplateDataWarning } from './template-data'
 import { checkAgainstTemplates, type TemplatesService } from './templates.service'
+import { CustomerMessage, CustomerParts, customPayload, templatePayload } from './customer-message'
+import type { InboundService } from './inbound.service'
 
 export const MAX_RECIPIENTS = 1000
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000
@@ -30,18 +32,55 @@ export const PRUNE_WINDOW = 500
 
 const TemplateValue = z.union([z.string(), z.object({ value: z.string(), color: z.string().optional() })])
 
-export const SendBody = z.object({
+/** Who a send goes to, and its idempotency key: the same for every type. */
+const Recipients = {
   channel: z.string().optional().meta({ description: 'Channel id; default WXGATE_CHANNEL' }),
   to: z.union([z.string().min(1), z.array(z.string().min(1)).max(MAX_RECIPIENTS)]).optional()
     .meta({ description: 'Your user id(s) (subjects); each is sent to every active binding of it' }),
   openids: z.array(z.string().min(1).max(64)).max(MAX_RECIPIENTS).optional().meta({ description: 'OpenIDs to send to directly' }),
+  idempotencyKey: z.string().min(1).max(128).optional().meta({ description: 'Same as the Idempotency-Key header' }),
+}
+
+export const TemplateSendBody = z.object({
+  ...Recipients,
+  type: z.literal('template').optional().meta({ description: 'template (the default) or a customer-service type (SPEC §7)' }),
   templateId: z.string().min(1).max(128),
   data: z.record(z.string().min(1).max(64), TemplateValue).meta({ description: 'Template keys → value or { value, color }', example: { thing1: '充值资金入账审核拒绝', amount2: '¥100.00', time3: '2026年11月24日 15:01' } }),
   url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   miniprogram: z.object({ appid: z.string().min(1), pagepath: z.string().optional() }).optional(),
-  idempotencyKey: z.string().min(1).max(128).optional().meta({ description: 'Same as the Idempotency-Key header' }),
 })
+export type TemplateSendBody = z.infer<typeof TemplateSendBody>
+
+const P = CustomerParts
+/**
+ * POST /api/send: a template message (no `type`, or `"template"`) or a customer-service message, the fields
+ * under the type's name. A discriminated union on `type`, template being the one without it.
+ */
+/** A title per member: the API documentation lists the union's options by name. */
+const titled = <T extends z.ZodType>(t: T, title: string): T => t.meta({ title }) as T
+export const SendBody = z.discriminatedUnion('type', [
+  titled(TemplateSendBody, 'Template message (type absent or "template")'),
+  titled(P.text.extend(Recipients), 'Customer-service text'), titled(P.image.extend(Recipients), 'Customer-service image'),
+  titled(P.voice.extend(Recipients), 'Customer-service voice'), titled(P.video.extend(Recipients), 'Customer-service video'),
+  titled(P.music.extend(Recipients), 'Customer-service music'), titled(P.news.extend(Recipients), 'Customer-service news (one article)'),
+  titled(P.mpnews.extend(Recipients), 'Customer-service mpnews'), titled(P.msgmenu.extend(Recipients), 'Customer-service msgmenu'),
+  titled(P.miniprogrampage.extend(Recipients), 'Customer-service miniprogrampage'),
+])
 export type SendBody = z.infer<typeof SendBody>
+
+const Key = { idempotencyKey: Recipients.idempotencyKey }
+/** POST /api/inbound/:id/reply: a customer-service message to the sender of that inbound message. */
+export const ReplyBody = z.discriminatedUnion('type', [
+  P.text.extend(Key), P.image.extend(Key), P.voice.extend(Key), P.video.extend(Key), P.music.extend(Key),
+  P.news.extend(Key), P.mpnews.extend(Key), P.msgmenu.extend(Key), P.miniprogrampage.extend(Key),
+])
+export type ReplyBody = z.infer<typeof ReplyBody>
+
+/**
+ * The idempotency scope of sendCustomer (a reply hook's late answer, SPEC §7): it has no API key, and its
+ * sends carry no idempotency key (the hook machinery calls it once per answer), so nothing is ever replayed.
+ */
+export const INTERNAL_SENDER = 'internal:customer'
 
 export interface RecipientView { messageId: string; subject?: string; openid: string; status: MessageStatus; error?: string }
 export interface SendAnswer {
@@ -56,7 +95,12 @@ export interface MessageView {
   channel: string
   openid: string
   subject?: string
-  templateId: string
+  /** 'template' or the customer-service type. */
+  type: string
+  /** Template messages only. */
+  templateId?: string
+  /** 'template' when a customer-service message's fallback template was sent instead. */
+  sentAs?: string
   status: MessageStatus
   attempts: number
   errcode?: number
@@ -74,7 +118,9 @@ export const messageView = (m: Omit<MessageRow, 'seq' | 'lastCallAt' | 'uncertai
   channel: m.channelId,
   openid: m.openid,
   ...(m.subject !== null ? { subject: m.subject } : {}),
-  templateId: m.templateId,
+  type: m.type ?? 'template',
+  ...((m.type ?? 'template') === 'template' ? { templateId: m.templateId } : {}),
+  ...(m.sentAs ? { sentAs: m.sentAs } : {}),
   status: m.status as MessageStatus,
   attempts: m.attempts,
   ...(m.errcode !== null ? { errcode: m.errcode } : {}),
@@ -107,6 +153,8 @@ export interface SendServiceDeps {
   retentionMs: number
   /** Events out (SPEC §6): message.failed for a recipient failed at accept (not_subscribed), in the accept transaction. */
   events?: Pick<EventsService, 'emit' | 'wants'>
+  /** Resolves inbound ids (in_<n>) for replies. */
+  inbound?: Pick<InboundService, 'get'>
 }
 
 export const createSendService = (deps: SendServiceDeps) => {
@@ -154,22 +202,31 @@ export const createSendService = (deps: SendServiceDeps) => {
     const openids = [...new Set(body.openids ?? [])]
     if (to.length === 0 && openids.length === 0) throw new ValidationError('to: give `to` (subjects) or `openids`')
     if (to.length + openids.length > MAX_RECIPIENTS) throw new ValidationError(`to: at most ${MAX_RECIPIENTS} recipients`)
-    const checked = checkTemplateData(body.data)
-    if (checked.errors.length > 0) throw new ValidationError(checked.errors[0]!.message, { details: checked.errors })
+    const template = body.type === undefined || body.type === 'template' ? body as TemplateSendBody : undefined
+    const custom = template ? undefined : body as Exclude<SendBody, TemplateSendBody>
+    // The template's data (a customer-service message's fallback's) is checked the same way.
+    const tpl = template ?? custom?.fallback
+    const prefix = template ? '' : 'fallback.'
+    const checked = tpl ? checkTemplateData(tpl.data) : { errors: [], warnings: [] }
+    if (checked.errors.length > 0) throw new ValidationError(`${prefix}${checked.errors[0]!.message}`, { details: checked.errors })
     // The template list is read before the transaction (a WeChat call at most, within 1 s; never a failed send
     // because it could not be read), and judged inside it, after the replay check: a replay answers as before.
-    const list = deps.templates ? await deps.templates.forSend(channelId) : undefined
-    const against = list ? checkAgainstTemplates(list, { channelId, templateId: body.templateId, keys: Object.keys(body.data) }) : {}
+    const list = tpl && deps.templates ? await deps.templates.forSend(channelId) : undefined
+    const against = list && tpl ? checkAgainstTemplates(list, { channelId, templateId: tpl.templateId, keys: Object.keys(tpl.data) }) : {}
     const warnings = against.warning ? [...checked.warnings, against.warning] : checked.warnings
 
+    // `type: "template"` hashes as no type, so a body hashes as it did before types existed (stored keys stay valid).
     const { idempotencyKey: _omit, ...rest } = body
-    const bodyHash = createHash('sha256').update(canonical({ ...rest, channel: channelId })).digest('hex')
-    const payload = JSON.stringify({
-      template_id: body.templateId,
-      ...(body.url ? { url: body.url } : {}),
-      ...(body.miniprogram ? { miniprogram: body.miniprogram } : {}),
-      data: Object.fromEntries(Object.entries(body.data).map(([k, v]) => [k, typeof v === 'string' ? { value: v } : v])),
-    })
+    const hashed = template ? { ...rest, type: undefined } : rest
+    const bodyHash = createHash('sha256').update(canonical({ ...hashed, channel: channelId })).digest('hex')
+    const content = template
+      ? { type: 'template', templateId: template.templateId, payload: templatePayload(template), fallback: null }
+      : {
+        type: custom!.type as string,
+        templateId: '',
+        payload: JSON.stringify(customPayload(custom as CustomerMessage)),
+        fallback: custom!.fallback ? templatePayload(custom!.fallback) : null,
+      }
 
     const result = await db.tx((orm) => {
       const r = messagesRepo(orm)
@@ -186,7 +243,7 @@ export const createSendService = (deps: SendServiceDeps) => {
       if (out.length > MAX_RECIPIENTS) throw new ValidationError(`to: these subjects have ${out.length} bindings; at most ${MAX_RECIPIENTS} recipients`)
       const id = newId('req')
       const rows: NewMessage[] = out.map((o) => ({
-        id: newId('msg'), requestId: id, channelId, openid: o.openid, subject: o.subject, templateId: body.templateId, payload,
+        id: newId('msg'), requestId: id, channelId, openid: o.openid, subject: o.subject, ...content,
         status: o.unsubscribed ? 'failed' : 'queued', attempts: 0, errcode: null, error: o.unsubscribed ? 'not_subscribed' : null,
         wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: o.unsubscribed ? now : null,
       }))
@@ -215,6 +272,33 @@ export const createSendService = (deps: SendServiceDeps) => {
       log.info('send accepted', { requestId: result.answer.id, channel: channelId, recipients: result.answer.recipients.length, unresolved: result.answer.unresolved.length })
     }
     return result
+  }
+
+  /**
+   * A customer-service message to one user, for the gateway itself (a reply hook's late answer, SPEC §7):
+   * the same outbox as POST /api/send. No API key: its requests are scoped to INTERNAL_SENDER and carry no
+   * idempotency key (each call is a new message).
+   */
+  const sendCustomer = async (input: { channel: string; openid: string; message: CustomerMessage }): Promise<{ messageId: string }> => {
+    // Checked as POST /api/send checks its body (the caller's input is not HTTP-validated): 422 naming the field.
+    const parsed = CustomerMessage.safeParse(input.message)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!
+      throw new ValidationError(`${issue.path.join('.') || 'message'}: ${issue.message}`, { details: parsed.error.issues.map((i) => ({ path: i.path, message: i.message })) })
+    }
+    const message = parsed.data
+    const { answer } = await send({ ...message, channel: input.channel, openids: [input.openid] } as SendBody, { apiKeyId: INTERNAL_SENDER })
+    return { messageId: answer.recipients[0]!.messageId }
+  }
+
+  /**
+   * POST /api/inbound/:id/reply: a customer-service message to the user who sent inbound message `id`
+   * (404 for an id not kept), answered as POST /api/send.
+   */
+  const reply = async (inboundId: string, body: ReplyBody, ctx: { apiKeyId: string; headerKey?: string }) => {
+    if (!deps.inbound) throw new NotFoundError('replies are not available')
+    const sender = deps.inbound.get(inboundId)
+    return send({ ...body, channel: sender.channel, openids: [sender.openid] } as SendBody, ctx)
   }
 
   /** The answer with every recipient's current status (for ?wait=true). */
@@ -270,6 +354,6 @@ export const createSendService = (deps: SendServiceDeps) => {
     return pruned
   }
 
-  return { send, wait, get, list, prune }
+  return { send, sendCustomer, reply, wait, get, list, prune }
 }
 export type SendService = ReturnType<typeof createSendService>

@@ -1,13 +1,16 @@
 /**
  * @module The inbound history (scope read, SPEC §6): `GET /api/inbound` and `GET /api/inbound/:id`, every
- * received message and event, kept WXGATE_INBOUND_RETENTION_DAYS.
+ * received message and event, kept WXGATE_INBOUND_RETENTION_DAYS; and `POST /api/inbound/:id/reply` (scope
+ * send, SPEC §7): a customer-service message to its sender.
  */
 import { Elysia } from 'elysia'
 import { z } from 'zod'
 import type { ApiKeyService } from '../domain/apikey.service'
 import { InboundQuery, type InboundService } from '../domain/inbound.service'
+import { ReplyBody, type SendService } from '../domain/send.service'
 import { auth } from './auth'
 import { ErrorBody } from './errors'
+import { SendAnswerBody } from './send.routes'
 
 const dateTime = () => z.string().meta({ format: 'date-time' })
 
@@ -25,7 +28,7 @@ export const InboundBody = z.object({
 
 export const InboundList = z.object({ items: z.array(InboundBody), next: z.string().optional().meta({ description: 'The cursor of the next (older) page' }) }).meta({ id: 'InboundList' })
 
-export const inboundRoutes = (deps: { inbound: InboundService; apiKeys: ApiKeyService }) => new Elysia({ name: 'routes/inbound', prefix: '/api' })
+export const inboundRoutes = (deps: { inbound: InboundService; apiKeys: ApiKeyService; send: SendService }) => new Elysia({ name: 'routes/inbound', prefix: '/api' })
   .use(auth(deps.apiKeys))
   .get('/inbound', ({ query }) => deps.inbound.list(query), {
     scope: 'read',
@@ -42,4 +45,25 @@ export const inboundRoutes = (deps: { inbound: InboundService; apiKeys: ApiKeySe
     params: z.object({ id: z.string() }),
     response: { 200: InboundBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody },
     detail: { tags: ['Inbound'], summary: 'One received message or event' },
+  })
+  .post('/inbound/:id/reply', async ({ params, body, query, headers, principal, set }) => {
+    const { answer, replay } = await deps.send.reply(params.id, body, { apiKeyId: principal.keyId, headerKey: headers['idempotency-key'] })
+    if (query.wait === 'true' && !replay) {
+      set.status = 200
+      return deps.send.wait(answer)
+    }
+    set.status = 202
+    return answer
+  }, {
+    scope: 'send',
+    params: z.object({ id: z.string() }),
+    body: ReplyBody.meta({ id: 'ReplyBody' }),
+    parse: 'json',
+    query: z.object({ wait: z.enum(['true', 'false']).optional().meta({ description: 'true: answer 200 when the message is sent or failed (at most 10 s)' }) }),
+    response: { 200: SendAnswerBody, 202: SendAnswerBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody },
+    detail: {
+      tags: ['Inbound'],
+      summary: 'Answer a received message: a customer-service message to its sender, through the outbox',
+      description: 'The body is a customer-service message as in POST /api/send (`{"type":"text","text":{"content":"您好"}}`, optional `fallback` and `idempotencyKey`), without recipients: it goes to the user who sent inbound message `id`, on its channel. Answered as POST /api/send.',
+    },
   })

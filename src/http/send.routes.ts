@@ -32,11 +32,13 @@ export const MessageBody = z.object({
   channel: z.string(),
   openid: z.string(),
   subject: z.string().optional(),
-  templateId: z.string(),
+  type: z.string().meta({ description: "'template' or the customer-service type (text, image, voice, video, music, news, mpnews, msgmenu, miniprogrampage)" }),
+  templateId: z.string().optional().meta({ description: 'Template messages only' }),
+  sentAs: z.string().optional().meta({ description: "A customer-service message whose window was closed: its fallback template was sent instead" }),
   status: Status,
   attempts: z.number().int().meta({ description: 'Calls made to WeChat for this message' }),
   errcode: z.number().int().optional(),
-  error: z.string().optional(),
+  error: z.string().optional().meta({ description: "e.g. not_subscribed, delivery_unknown, outside_window (45015), window_quota_used (45047), or WeChat's error explained" }),
   wechatMsgId: z.string().optional(),
   createdAt: dateTime(),
   sentAt: dateTime().optional(),
@@ -72,8 +74,8 @@ export const sendRoutes = (deps: { send: SendService; apiKeys: ApiKeyService }) 
     response: { 200: SendAnswerBody, 202: SendAnswerBody, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 409: ErrorBody, 413: ErrorBody, 422: ErrorBody },
     detail: {
       tags: ['Sending'],
-      summary: 'Send a template message to subjects (your user ids) or OpenIDs, through the durable outbox',
-      description: 'Idempotency: `idempotencyKey` or the `Idempotency-Key` header; the same key with the same body within 24 h answers the first answer and sends nothing, with another body 409. Keys are scoped to the API key. At most 1000 recipients. A `data` key the template does not have is 422 naming the template\'s keys (GET /api/channels/:id/templates lists them), when the channel\'s template list can be read within 1 s; otherwise the send is accepted unchecked.',
+      summary: 'Send a template or customer-service message to subjects (your user ids) or OpenIDs, through the durable outbox',
+      description: 'Idempotency: `idempotencyKey` or the `Idempotency-Key` header; the same key with the same body within 24 h answers the first answer and sends nothing, with another body 409. Keys are scoped to the API key. At most 1000 recipients. `type` (default template) picks the message: a customer-service type carries its fields under its name (`{"type":"text","text":{"content":"您好"}}`), may only go within the user\'s window (GET /api/users/:openid), and may carry a `fallback` template sent instead when the window is closed. A `data` key the template does not have is 422 naming the template\'s keys (GET /api/channels/:id/templates lists them), when the channel\'s template list can be read within 1 s; otherwise the send is accepted unchecked.',
     },
   })
   .get('/messages/:messageId', ({ params }) => deps.send.get(params.messageId), {

@@ -82,6 +82,7 @@ const HELP = {
     'POST /_sandbox/templates  {appId?, templateId, title?, content?, example?}',
     'POST /_sandbox/template-finish {enabled?, status? ("success", "failed:user block", "failed: system failed"), delayMs?}',
     'GET  /_sandbox/delivered?appId=',
+    'GET  /_sandbox/users/:openid/received?appId=   (template and customer-service messages the user received)',
     'GET  /_sandbox/token?appId=',
     'GET  /_sandbox/qrcode?ticket=',
     'POST /_sandbox/callback   {appId?, url, token, aesKey?}',
@@ -231,6 +232,15 @@ const GET_ROUTES: Record<string, Route> = {
 
 export const handleControl = async (sandbox: Sandbox, req: SandboxRequest, defaultAppId: string): Promise<Response> => {
   const name = req.path.slice(CONTROL_PREFIX.length)
+  const receivedOf = /^users\/([^/]+)\/received$/.exec(name)
+  if (receivedOf && req.method === 'GET') {
+    try {
+      const openid = decodeURIComponent(receivedOf[1]!)
+      return jsonAnswer({ openid, received: sandbox.receivedBy(req.query.appId || defaultAppId, openid) })
+    } catch (e) {
+      return bad(e instanceof Error ? e.message : String(e))
+    }
+  }
   const routes = req.method === 'GET' ? GET_ROUTES : req.method === 'POST' ? POST_ROUTES : {}
   const route = Object.hasOwn(routes, name) ? routes[name] : undefined
   if (!route) return bad(`no control endpoint ${req.method} ${req.path}`, 404)

@@ -6,6 +6,7 @@ export {
   type SandboxOptions, type SandboxTemplate, type ScanNotSent, type ScanOptions, type ScanResult, type ScanSent, type TemplateFinishOptions,
   type TemplateInit, type UserSendOptions, type UserSendResult,
 } from './sandbox.types'
+export type { CustomMessage, ReceivedMessage } from './sandbox.types'
 export { ScanError, originalIdOf } from './scan'
 export { UserSendError } from './user-send'
 export { DEFAULT_FINISH_DELAY_MS } from './template-finish'

@@ -5,6 +5,7 @@
  */
 import { systemClock } from '../lib/clock'
 import { CONTROL_PREFIX, handleControl } from './control'
+import { customMessages, handleCustomSend, handleCustomTyping, receivedBy } from './custom'
 import { activeRule, takeRule, wait } from './injections'
 import { addMedia, handleMediaGet, handleMediaUpload, mediaOf, resetMedia } from './media'
 import { handleQrCreate, handleShowQrcode, qrScene } from './qrcode'
@@ -28,6 +29,8 @@ const ROUTES: ReadonlyMap<string, Handler> = new Map([
   ['/cgi-bin/clear_quota', handleClearQuota],
   ['/cgi-bin/clear_quota/v2', handleClearQuotaV2],
   ['/cgi-bin/message/template/send', handleTemplateSend],
+  ['/cgi-bin/message/custom/send', handleCustomSend],
+  ['/cgi-bin/message/custom/typing', handleCustomTyping],
   ['/cgi-bin/template/get_all_private_template', handleTemplateList],
   ['/cgi-bin/qrcode/create', handleQrCreate],
   ['/cgi-bin/showqrcode', handleShowQrcode],
@@ -170,6 +173,11 @@ export const startSandbox = async (opts: SandboxOptions = {}): Promise<Sandbox> 
       if (appId !== undefined) accountOrThrow(state, appId)
       return deliveredMessages(state, appId)
     },
+    customMessages: (appId) => {
+      if (appId !== undefined) accountOrThrow(state, appId)
+      return customMessages(state, appId)
+    },
+    receivedBy: (appId, openid) => receivedBy(state, appId, openid),
     currentToken: (appId) => currentStableToken(state, appId),
     forceRefreshesToday: (appId) => forceRefreshesToday(state, appId),
     qrScene: (ticket) => qrScene(state, ticket),

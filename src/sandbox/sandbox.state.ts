@@ -3,7 +3,7 @@
  * Day and month boundaries are Asia/Shanghai (UTC+8, no DST) because that is where WeChat's quotas roll over.
  */
 import type { Clock } from '../lib/clock'
-import type { CallbackTarget, DeliveredMessage, InjectRule, ReceivedCall, SandboxAccount, SandboxTemplate } from './sandbox.types'
+import type { CallbackTarget, CustomMessage, DeliveredMessage, InjectRule, ReceivedCall, SandboxAccount, SandboxTemplate } from './sandbox.types'
 
 export type TokenKind = 'stable' | 'plain'
 
@@ -44,6 +44,12 @@ export interface AccountState {
   dedup: Map<string, { msgid: string; at: number }>
   /** Where scan events are pushed; configuration, so reset() keeps it. */
   callback?: CallbackTarget
+  /** openid → the customer-service window its latest interaction opened (custom.ts). */
+  windows: Map<string, { until: number; quota: number; used: number; long: boolean }>
+  /** openid → when the user last interacted (typing needs one in the last 30 s). */
+  lastInteraction: Map<string, number>
+  /** openid → until when "typing" shows. */
+  typingUntil: Map<string, number>
 }
 
 export interface QrRecord {
@@ -69,6 +75,8 @@ export interface SandboxState {
   latencyMs: number
   tickets: Map<string, QrRecord>
   delivered: DeliveredMessage[]
+  /** Customer-service messages delivered (message/custom/send). */
+  customSent: CustomMessage[]
   /** The TEMPLATESENDJOBFINISH events to push after deliveries, or false for none. */
   templateFinish: { delayMs: number; status: string } | false
   /** Called for each message delivered (not for a deduplicated resend): the server schedules its event. */
@@ -113,6 +121,9 @@ const newAccountState = (account: SandboxAccount): AccountState => ({
   quotaMonth: -1,
   quotaCount: 0,
   dedup: new Map(),
+  windows: new Map(),
+  lastInteraction: new Map(),
+  typingUntil: new Map(),
 })
 
 export const createSandboxState = (opts: { clock: Clock; random: () => number; ttlSeconds: number; accounts: SandboxAccount[] }): SandboxState => {
@@ -129,6 +140,7 @@ export const createSandboxState = (opts: { clock: Clock; random: () => number; t
     latencyMs: 0,
     tickets: new Map(),
     delivered: [],
+    customSent: [],
     templateFinish: false,
     seq: 0,
   }
@@ -142,6 +154,7 @@ export const resetState = (state: SandboxState): void => {
   state.latencyMs = 0
   state.tickets.clear()
   state.delivered.length = 0
+  state.customSent.length = 0
   for (const acc of state.accounts.values()) {
     acc.stableCurrent = undefined
     acc.plainCurrent = undefined
@@ -151,6 +164,9 @@ export const resetState = (state: SandboxState): void => {
     acc.quotaMonth = -1
     acc.quotaCount = 0
     acc.dedup.clear()
+    acc.windows.clear()
+    acc.lastInteraction.clear()
+    acc.typingUntil.clear()
   }
 }
 

@@ -229,6 +229,21 @@ export interface DeliveredMessage {
   at: number
 }
 
+/** A customer-service message delivered (message/custom/send). */
+export interface CustomMessage {
+  appId: string
+  touser: string
+  msgtype: string
+  /** The request body as sent (touser, msgtype, <msgtype>: {…}). */
+  body: unknown
+  at: number
+}
+
+/** What a user received, oldest first: template messages and customer-service messages. */
+export type ReceivedMessage =
+  | { kind: 'template'; at: number; template: DeliveredMessage }
+  | { kind: 'custom'; at: number; custom: CustomMessage }
+
 export interface QrScene {
   appId: string
   /** scene_id as decimal text, or scene_str. */
@@ -259,6 +274,10 @@ export interface Sandbox {
   addTemplate(appId: string, templateId: string, init?: TemplateInit): void
   /** Template messages actually delivered; a deduplicated resend appears once. */
   delivered(appId?: string): DeliveredMessage[]
+  /** Customer-service messages actually delivered (message/custom/send). */
+  customMessages(appId?: string): CustomMessage[]
+  /** Everything one user received, template and customer-service messages, oldest first. */
+  receivedBy(appId: string, openid: string): ReceivedMessage[]
   /** The current valid stable token, for assertions. */
   currentToken(appId: string): string | undefined
   forceRefreshesToday(appId: string): number

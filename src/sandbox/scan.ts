@@ -12,6 +12,7 @@ import { originalIdOf, pushEvent, replyTextOf } from './push'
 import { type QrRecord, type SandboxState, accountOrThrow } from './sandbox.state'
 import { type CallbackTarget, DEMO_SCAN_OPENID, type ScanOptions, type ScanResult, type ScanSent } from './sandbox.types'
 import { addUser, setSubscribed } from './users'
+import { recordInteraction } from './custom'
 
 /** A scan that cannot happen; `status` is what the control API answers. */
 export class ScanError extends Error {
@@ -102,6 +103,8 @@ export const scan = async (state: SandboxState, opts: ScanOptions, ctx: ScanCont
   const subscribing = acc.users.get(openid)?.subscribed !== true
   if (subscribing) setSubscribed(state, rec.appId, openid, true)
   const event = subscribing ? 'subscribe' : 'SCAN'
+  // A follow or a scan opens the 1-minute customer-service window.
+  recordInteraction(state, rec.appId, openid, 'short')
   const toUser = originalIdOf(rec.appId)
   const plainXml = eventXml({
     toUser, openid, createTime: unixSeconds(state.clock), event, ticket,

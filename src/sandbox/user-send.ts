@@ -12,6 +12,7 @@ import { type SandboxState, TOKEN_ALPHABET, accountOrThrow, randomChars } from '
 import { DEMO_SCAN_OPENID, type UserSendOptions, type UserSendResult } from './sandbox.types'
 import { newMsgid } from './templates'
 import { addUser } from './users'
+import { recordInteraction } from './custom'
 
 /** A message that cannot be sent; `status` is what the control API answers. */
 export class UserSendError extends Error {
@@ -86,6 +87,9 @@ export const userSends = async (state: SandboxState, opts: UserSendOptions, ctx:
   const createTime = unixSeconds(state.clock)
   const head = `<xml><ToUserName>${cdata(originalIdOf(appId))}</ToUserName><FromUserName>${cdata(openid)}</FromUserName><CreateTime>${createTime}</CreateTime>`
   const built = build(state, opts, head, ctx)
+  // The user acted, whatever the server answers: WeChat opens the customer-service window (a VIEW does not).
+  if (built.msgType !== 'event') recordInteraction(state, appId, openid, 'message')
+  else if (built.event === 'CLICK') recordInteraction(state, appId, openid, 'short')
   const pushed = await pushEvent(state, appId, target, openid, built.xml, ctx)
   const result: UserSendResult = {
     appId, openid, msgType: built.msgType, createTime,

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { unixSeconds } from '../lib/clock'
 import { type SandboxRequest, type SandboxState, accountOrThrow } from './sandbox.state'
 import { checkAccessToken } from './tokens'
+import { closeWindow } from './custom'
 import { jsonAnswer, wxError } from './wx-reply'
 
 const LANGS = new Set(['zh_CN', 'zh_TW', 'en'])
@@ -26,6 +27,8 @@ export const setSubscribed = (state: SandboxState, appId: string, openid: string
   // A re-subscription is a new subscription: WeChat reports the latest subscribe_time.
   if (subscribed && !user.subscribed) user.subscribeTime = unixSeconds(state.clock)
   user.subscribed = subscribed
+  // An unfollow closes the customer-service window (45015 until the user acts again).
+  if (!subscribed) closeWindow(state, appId, openid)
 }
 
 export const handleUserInfo = (state: SandboxState, req: SandboxRequest): Response => {

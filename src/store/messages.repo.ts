@@ -33,7 +33,7 @@ const prepare = (orm: Drizzle) => ({
     .onConflictDoNothing().returning({ id: sendRequests.id }).prepare(),
   insertMessage: orm.insert(messages).values({
     id: p('id'), requestId: p('requestId'), channelId: p('channelId'), openid: p('openid'), subject: p('subject'), templateId: p('templateId'), payload: p('payload'),
-    status: p('status'), attempts: p('attempts'), errcode: p('errcode'), error: p('error'), wechatMsgId: p('wechatMsgId'), nextAttemptAt: p('nextAttemptAt'),
+    type: p('type'), fallback: p('fallback'), sentAs: p('sentAs'), status: p('status'), attempts: p('attempts'), errcode: p('errcode'), error: p('error'), wechatMsgId: p('wechatMsgId'), nextAttemptAt: p('nextAttemptAt'),
     createdAt: p('createdAt'), sentAt: p('sentAt'), finishedAt: p('finishedAt'),
   }).prepare(),
   // `status = 'queued'` as a literal, not a parameter: SQLite uses a partial index only when the query's
@@ -42,7 +42,7 @@ const prepare = (orm: Drizzle) => ({
     .orderBy(asc(messages.nextAttemptAt), asc(messages.seq)).limit(p('limit')).prepare(),
   claim: orm.update(messages).set({ status: 'sending', attempts: sql`${messages.attempts} + 1`, lastCallAt: sql`${p('now')}` })
     .where(and(eq(messages.id, p('id')), eq(messages.status, 'queued'))).returning().prepare(),
-  markSent: orm.update(messages).set({ status: 'sent', wechatMsgId: sql`${p('wechatMsgId')}`, sentAt: sql`${p('now')}`, errcode: null, error: null, attempts: sql`${messages.attempts} + ${p('extraCalls')}` })
+  markSent: orm.update(messages).set({ status: 'sent', wechatMsgId: sql`${p('wechatMsgId')}`, sentAs: sql`coalesce(${p('sentAs')}, ${messages.sentAs})`, sentAt: sql`${p('now')}`, errcode: null, error: null, attempts: sql`${messages.attempts} + ${p('extraCalls')}` })
     .where(and(eq(messages.id, p('id')), eq(messages.status, 'sending'))).prepare(),
   addAttempt: orm.insert(messageAttempts).values({ messageId: p('messageId'), at: p('at'), durationMs: p('durationMs'), outcome: p('outcome'), errcode: p('errcode'), error: p('error') }).prepare(),
 })
@@ -65,7 +65,7 @@ export const messagesRepo = (orm: Drizzle) => ({
   },
   insertMessages: (rows: NewMessage[]): void => {
     const st = statements(orm).insertMessage
-    for (const r of rows) st.run(r)
+    for (const r of rows) st.run({ type: 'template', fallback: null, sentAs: null, ...r })
   },
   get: (id: string): MessageRow | undefined => orm.select().from(messages).where(eq(messages.id, id)).get(),
   getMany: (ids: string[]): MessageRow[] => (ids.length ? orm.select().from(messages).where(inArray(messages.id, ids)).all() : []),
@@ -116,20 +116,24 @@ export const messagesRepo = (orm: Drizzle) => ({
   requeueSending: (now: number): number =>
     orm.update(messages).set({ status: 'queued', nextAttemptAt: now, uncertainSince: sql`coalesce(${messages.uncertainSince}, ${messages.lastCallAt}, ${now})` })
       .where(eq(messages.status, 'sending')).returning({ id: messages.id }).all().length,
-  /** `extraCalls` corrects the count made at claim: a token refresh retry is a second call, no call at all is -1. */
-  markSent: (id: string, p: { wechatMsgId: string; now: number; extraCalls: number }): void => {
-    statements(orm).markSent.run({ id, ...p })
+  /**
+   * `extraCalls` corrects the count made at claim: a token refresh retry is a second call, no call at all is -1.
+   * A customer-service message has no msgid (null); `sentAs` 'template' when its fallback went instead.
+   */
+  markSent: (id: string, p: { wechatMsgId: string | null; now: number; extraCalls: number; sentAs?: string | null }): void => {
+    statements(orm).markSent.run({ id, ...p, sentAs: p.sentAs ?? null })
   },
   /** `uncertainSince`: the start of the first call whose answer was lost, if any (kept once set). */
-  markRetry: (id: string, p: { nextAttemptAt: number; errcode: number | null; error: string; extraCalls: number; uncertainSince?: number | null }): void => {
+  markRetry: (id: string, p: { nextAttemptAt: number; errcode: number | null; error: string; extraCalls: number; uncertainSince?: number | null; sentAs?: string | null }): void => {
     orm.update(messages).set({
+      ...(p.sentAs ? { sentAs: p.sentAs } : {}),
       status: 'queued', nextAttemptAt: p.nextAttemptAt, errcode: p.errcode, error: p.error, attempts: sql`${messages.attempts} + ${p.extraCalls}`,
       ...(p.uncertainSince != null ? { uncertainSince: sql`coalesce(${messages.uncertainSince}, ${p.uncertainSince})` } : {}),
     })
       .where(and(eq(messages.id, id), eq(messages.status, 'sending'))).run()
   },
-  markFailed: (id: string, p: { errcode: number | null; error: string; now: number; extraCalls: number }): void => {
-    orm.update(messages).set({ status: 'failed', errcode: p.errcode, error: p.error, finishedAt: p.now, attempts: sql`${messages.attempts} + ${p.extraCalls}` })
+  markFailed: (id: string, p: { errcode: number | null; error: string; now: number; extraCalls: number; sentAs?: string | null }): void => {
+    orm.update(messages).set({ ...(p.sentAs ? { sentAs: p.sentAs } : {}), status: 'failed', errcode: p.errcode, error: p.error, finishedAt: p.now, attempts: sql`${messages.attempts} + ${p.extraCalls}` })
       .where(and(eq(messages.id, id), eq(messages.status, 'sending'))).run()
   },
   addAttempt: (a: Required<Omit<typeof messageAttempts.$inferInsert, 'id'>>): void => {

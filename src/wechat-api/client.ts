@@ -15,7 +15,7 @@ import type { Logger } from '../lib/log'
 import { errcodeInfo, ipFromErrmsg, type ErrcodeClass } from '../wechat/errcodes'
 import {
   ErrorAnswer, MediaUploadAnswer, MediaVideoAnswer, OkAnswer, QrCreateAnswer, StableTokenAnswer, TemplateListAnswer, TemplateSendAnswer, UserInfoAnswer,
-  type QrCreateBody, type TemplateSendBody,
+  type CustomSendBody, type QrCreateBody, type TemplateSendBody,
 } from './endpoints'
 
 export type FetchLike = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
@@ -240,6 +240,9 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
       call('/cgi-bin/clear_quota/v2', OkAnswer, { method: 'POST', body: { appid: p.appId, appsecret: p.secret } }),
     sendTemplate: (accessToken: string, body: TemplateSendBody) =>
       call('/cgi-bin/message/template/send', TemplateSendAnswer, { method: 'POST', query: { access_token: accessToken }, body }),
+    /** POST /cgi-bin/message/custom/send — a customer-service message (no msgid in the answer). */
+    sendCustom: (accessToken: string, body: CustomSendBody) =>
+      call('/cgi-bin/message/custom/send', OkAnswer, { method: 'POST', query: { access_token: accessToken }, body }),
     /** GET /cgi-bin/template/get_all_private_template — the account's templates with their contents. */
     templateList: (accessToken: string) =>
       call('/cgi-bin/template/get_all_private_template', TemplateListAnswer, { method: 'GET', query: { access_token: accessToken } }),

@@ -48,6 +48,19 @@ export interface TemplateSendBody {
   data: Record<string, { value: string; color?: string }>
 }
 
+/**
+ * POST /cgi-bin/message/custom/send (PROTOCOL.md §5.5, §9.3): `{ touser, msgtype, <msgtype>: {…} }`; the answer
+ * is a bare `{"errcode":0,"errmsg":"ok"}`. There is no client_msg_id: WeChat cannot deduplicate a resend.
+ */
+export interface CustomSendBody {
+  touser: string
+  msgtype: string
+  [field: string]: unknown
+}
+
+/** POST /cgi-bin/message/custom/typing (PROTOCOL.md §9.3). */
+export interface CustomTypingBody { touser: string; command: 'Typing' | 'CancelTyping' }
+
 export type QrCreateBody =
   | { action_name: 'QR_SCENE'; expire_seconds?: number; action_info: { scene: { scene_id: number } } }
   | { action_name: 'QR_STR_SCENE'; expire_seconds?: number; action_info: { scene: { scene_str: string } } }

@@ -41,9 +41,14 @@ const MEANINGS: ReadonlyMap<number, string> = new Map([
   [43019, 'require remove blacklist: the user is blacklisted by the account'],
   [43101, 'the user refused to accept the message'],
   [45009, 'daily API quota reached'],
+  [45002, 'content too long (customer-service text is limited to 2048 bytes)'],
+  [45008, 'too many articles (a customer-service news message has one)'],
   [45011, 'API minute quota reached; retry next minute'],
   [45015, 'response out of time limit or subscription cancelled'],
   [45047, 'out of customer-service response count limit'],
+  [45080, 'no interaction from the user in the last 30 seconds (typing)'],
+  [45081, 'already typing'],
+  [40007, 'invalid media_id'],
   [47001, 'data format error'],
   [47003, 'argument invalid'],
   [48001, 'api unauthorized'],
@@ -75,6 +80,8 @@ const HINTS: ReadonlyMap<number, string> = new Map([
   [40125, CHECK_CREDENTIALS],
   [40013, CHECK_CREDENTIALS],
   [48001, 'the account lacks this permission'],
+  [45015, 'the user has not interacted in 48 hours (or unfollowed): send a template message instead (fallback)'],
+  [45047, 'the window\'s customer-service messages are used up: wait for the user\'s next message'],
   [89503, 'an administrator must approve this IP in the MP admin console'],
 ])
 

@@ -39,6 +39,8 @@ const NEEDS: Record<string, Scope> = {
   'GET /api/messages/:messageId': 'read',
   'GET /api/inbound': 'read',
   'GET /api/inbound/:id': 'read',
+  'POST /api/inbound/:id/reply': 'send',
+  'GET /api/users/:openid': 'read',
   'POST /api/webhooks': 'admin',
   'GET /api/webhooks': 'admin',
   'GET /api/webhooks/:id': 'admin',
@@ -90,6 +92,7 @@ const fill = (path: string) => path
 
 /** Bodies valid enough for the handler to run (a route with a body and no entry here fails the test). */
 const BODIES: Record<string, unknown> = {
+  'POST /api/inbound/:id/reply': { type: 'text', text: { content: 'auth' } },
   'POST /api/channels': { id: 'auth-extra', appId: 'wx1234567890abcdef', appSecret: 'auth-secret', token: 'authtoken' },
   'POST /api/channels/:id/access-token/reject': { accessToken: 'a-token-that-is-not-current' },
   'POST /api/bindcode': { channel: 'demo', subject: 'auth-u' },

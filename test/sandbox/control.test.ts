@@ -10,7 +10,7 @@ describe('control API', () => {
     const { sb } = await setup()
     const body = await json(fetch(`${sb.url}/_sandbox/`))
     expect(body.endpoints).toContain('POST /_sandbox/reset')
-    expect(body.endpoints).toHaveLength(19)
+    expect(body.endpoints).toHaveLength(20)
   })
 
   test('inject with times "Infinity", then reset', async () => {
