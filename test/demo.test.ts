@@ -35,11 +35,14 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(answers[lines.findIndex((l) => l.includes('/api/send?wait=true'))]).toMatch(/"status":"(sent|delivered)"/)
     const statusLine = lines.find((l) => l.includes('/api/messages?subject=demo-user'))!
     let status = answers[lines.indexOf(statusLine)]!
-    for (let i = 0; i < 50 && !status.includes('"status":"delivered"'); i++) {
+    // The template message (the user also got the customer-service messages of "Answer users").
+    // (The first answer ends with the status line curl's -w added.)
+    const templateMessage = (text: string) => (JSON.parse(text.trim().replace(/\n\d{3}$/, '')) as { items: Record<string, unknown>[] }).items.find((m) => m.templateId === 'TPL_DEMO_ORDER_PAID')
+    for (let i = 0; i < 50 && templateMessage(status)?.status !== 'delivered'; i++) {
       await Bun.sleep(100)
       status = spawnSync('bash', ['-c', statusLine.replace(/^curl /, 'curl -sS ')], { encoding: 'utf8' }).stdout
     }
-    const life = (JSON.parse(status) as { items: Record<string, unknown>[] }).items[0]!
+    const life = templateMessage(status)!
     expect(life).toMatchObject({ status: 'delivered', subject: 'demo-user', templateId: 'TPL_DEMO_ORDER_PAID', attempts: 1 })
     expect(life.wechatMsgId).toMatch(/^\d{19}$/)
     expect(Date.parse(String(life.createdAt)) <= Date.parse(String(life.sentAt))).toBe(true)
@@ -57,6 +60,15 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     const slow = JSON.parse(answers[lines.findIndex((l) => l.includes('慢一点'))]!.trim().split('\n').slice(0, -1).join('\n')) as Record<string, unknown>
     expect(slow).toMatchObject({ status: 200, attempts: 1 })
     expect(slow.replyText).toBeUndefined()
+    // Answered by hand: the customer-service message was sent to the sandbox user.
+    expect(answers[lines.findIndex((l) => l.includes('/reply?wait=true'))]).toContain('"status":"sent"')
+    // The slow answer reaches the user as a customer-service message a few seconds later.
+    const receivedLine = lines.find((l) => l.includes('/_sandbox/users/o_demo_user_0001/received'))!
+    const got = () => spawnSync('bash', ['-c', receivedLine.replace(/^curl /, 'curl -sS ')], { encoding: 'utf8' }).stdout
+    let inbox = got()
+    for (let i = 0; i < 100 && !inbox.includes('你说：慢一点'); i++) { await Bun.sleep(100); inbox = got() }
+    expect(inbox).toContain('你说：慢一点')
+    expect(inbox).toContain('人工回复：已收到')
     const inboxLine = lines.find((l) => l.includes('/events?type=message.received'))!
     const received = () => (JSON.parse(spawnSync('bash', ['-c', inboxLine.replace(/^curl /, 'curl -sS ')], { encoding: 'utf8' }).stdout) as { events: Record<string, any>[] }).events
     let events = received()
