@@ -81,8 +81,9 @@ const renderSite = (r: Render): string => {
   t = edit(t, /server 127\.0\.0\.1:3000;/g, `server 127.0.0.1:${r.gatewayPort};`, 1, 'upstream "server 127.0.0.1:3000;"')
   t = edit(t, /root \/var\/www\/letsencrypt;/g, `root ${join(dir, 'acme')};`, 1, 'ACME webroot')
   if (!r.allowLoopback) {
-    t = edit(t, /^[ \t]*allow (127\.0\.0\.1|192\.168\.0\.0\/16);[ \t]*\n/gm, '', 2, 'allow lines for 127.0.0.1 and 192.168.0.0/16')
-    edit(t, /allow 10\.0\.0\.0\/8;\s*deny all;/g, '', 1, '"allow 10.0.0.0/8; deny all;" left')
+    // Two locations carry the allow list: / (the API) and = /api/media (uploads).
+    t = edit(t, /^[ \t]*allow (127\.0\.0\.1|192\.168\.0\.0\/16);[ \t]*\n/gm, '', 4, 'allow lines for 127.0.0.1 and 192.168.0.0/16')
+    edit(t, /allow 10\.0\.0\.0\/8;\s*deny all;/g, '', 2, '"allow 10.0.0.0/8; deny all;" left')
   }
   return t
 }
@@ -274,6 +275,11 @@ const main = async () => {
   check('a callback body over 64 KiB is refused by nginx: 413 (client_max_body_size 64k)', big.status === 413 && /nginx/.test(big.server + big.body), `${show(big)} server=${big.server}`)
   const bigApi = await answer(`${viaTls}/api/send`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ openids: ['o_x'], templateId: 'T', data: { thing1: 'x'.repeat(1024 * 1024) } }) })
   check('an API body over 1 MiB is refused by nginx: 413 in the API\'s JSON error shape', bigApi.status === 413 && isApiError(bigApi, 'payload_too_large'), `${show(bigApi)} content-type=${bigApi.type}`)
+  const form = new FormData()
+  form.append('type', 'image')
+  form.append('file', new File([new Uint8Array(3 * 1024 * 1024).fill(7)], 'big.png', { type: 'image/png' }))
+  const upload = await answer(`${viaTls}/api/media`, { method: 'POST', headers: admin, body: form })
+  check('a 3 MB image through nginx reaches the gateway: 201 (location = /api/media allows 10 MiB and the form)', upload.status === 201 && upload.body.includes('"mediaId"'), show(upload))
 
   const echo80 = await getEcho(via80, 'echo-port-80')
   check('port 80 server block: signed GET /wechat answers 200 with the echostr (not a redirect)', echo80.status === 200 && echo80.body === 'echo-port-80', show(echo80))

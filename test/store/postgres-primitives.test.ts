@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from '../support/postgres'
 
 const missing = postgresMissing()
-if (missing && postgresRequired) throw new Error(`WXGATE_TEST_POSTGRES=required but ${missing}`)
+if (missing && postgresRequired) throw new Error(`TEST_POSTGRES=required but ${missing}`)
 
 describe.skipIf(missing !== undefined)(`PostgreSQL primitives${missing ? ` (skipped: ${missing})` : ''}`, () => {
   let pg: TestPostgres

@@ -7,7 +7,7 @@
  * programs run through `runuser`.
  *
  * Where no PostgreSQL is installed the tests that need one are skipped with the reason, unless
- * WXGATE_TEST_POSTGRES=required (set by .ci/run): then its absence is a failure, never a silent skip.
+ * TEST_POSTGRES=required (set by .ci/run): then its absence is a failure, never a silent skip.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -36,7 +36,7 @@ export const postgresBin = (): string | undefined => {
 /** Why PostgreSQL tests cannot run here, or undefined when they can. */
 export const postgresMissing = (): string | undefined => (postgresBin() ? undefined : 'no PostgreSQL installed (apt-get install postgresql)')
 
-export const postgresRequired = process.env.WXGATE_TEST_POSTGRES === 'required'
+export const postgresRequired = process.env.TEST_POSTGRES === 'required'
 
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
