@@ -8,11 +8,13 @@
 import { unixSeconds } from '../lib/clock'
 import { cdata } from '../wechat/xml'
 import { originalIdOf, pushEvent, replyTextOf, type PushContext } from './push'
-import { type SandboxState, TOKEN_ALPHABET, accountOrThrow, randomChars } from './sandbox.state'
+import { type SandboxState, accountOrThrow } from './sandbox.state'
 import { DEMO_SCAN_OPENID, type UserSendOptions, type UserSendResult } from './sandbox.types'
 import { newMsgid } from './templates'
 import { addUser } from './users'
 import { recordInteraction } from './custom'
+import { addMedia } from './media'
+import { PNG } from './qrcode'
 
 /** A message that cannot be sent; `status` is what the control API answers. */
 export class UserSendError extends Error {
@@ -40,7 +42,7 @@ interface Built {
 }
 
 /** The plaintext XML, element for element in the order of the official samples (PROTOCOL.md §3.3). */
-const build = (state: SandboxState, opts: UserSendOptions, head: string, ctx: UserSendContext): Built => {
+const build = (state: SandboxState, opts: UserSendOptions, head: string, ctx: UserSendContext, appId: string): Built => {
   if (opts.text !== undefined) {
     if (opts.text === '') throw new UserSendError('text is empty: WeChat sends no empty message', 400)
     const msgId = newMsgid(state)
@@ -48,8 +50,9 @@ const build = (state: SandboxState, opts: UserSendOptions, head: string, ctx: Us
   }
   if (opts.image !== undefined) {
     const msgId = newMsgid(state)
-    // WeChat's media ids are 64 characters of base64url-ish text.
-    const mediaId = opts.image.mediaId ?? randomChars(state, TOKEN_ALPHABET, 64)
+    // The picture the user sent is a temporary media of the account, as on WeChat: media/get (and so
+    // GET /api/media/:mediaId) serves it. A given mediaId is used as it is.
+    const mediaId = opts.image.mediaId ?? addMedia(state, appId, PNG, { type: 'image', contentType: 'image/png' })
     const picUrl = opts.image.picUrl ?? `${ctx.sandboxUrl}/_sandbox/pic?mediaId=${encodeURIComponent(mediaId)}`
     return {
       msgType: 'image', msgId, picUrl, mediaId,
@@ -86,7 +89,7 @@ export const userSends = async (state: SandboxState, opts: UserSendOptions, ctx:
 
   const createTime = unixSeconds(state.clock)
   const head = `<xml><ToUserName>${cdata(originalIdOf(appId))}</ToUserName><FromUserName>${cdata(openid)}</FromUserName><CreateTime>${createTime}</CreateTime>`
-  const built = build(state, opts, head, ctx)
+  const built = build(state, opts, head, ctx, appId)
   // The user acted, whatever the server answers: WeChat opens the customer-service window (a VIEW does not).
   if (built.msgType !== 'event') recordInteraction(state, appId, openid, 'message')
   else if (built.event === 'CLICK') recordInteraction(state, appId, openid, 'short')

@@ -102,6 +102,10 @@ describe('userSends: what reaches the server', () => {
     expect(pic.status).toBe(200)
     expect(pic.headers.get('content-type')).toBe('image/png')
     expect(new Uint8Array(await pic.arrayBuffer()).slice(1, 4)).toEqual(new TextEncoder().encode('PNG'))
+    // The default MediaId is a media the sandbox holds, as on WeChat: media/get serves it (GET /api/media/:id).
+    const held = sb.media(dflt.mediaId!)
+    expect(held?.contentType).toBe('image/png')
+    expect(new Uint8Array(held!.bytes).slice(1, 4)).toEqual(new TextEncoder().encode('PNG'))
   })
 
   test('menu: CLICK with the key as EventKey, VIEW with the URL and MenuId; no MsgId', async () => {
