@@ -282,9 +282,10 @@ export const createOutbox = (deps: OutboxDeps) => {
       outcome = classify(e, clock.now())
       if (asCustom() && outcome.kind === 'failed' && outcome.errcode === 45015) outcome = { ...outcome, error: OUTSIDE_WINDOW }
       if (asCustom() && outcome.kind === 'failed' && outcome.errcode === 45047) outcome = { ...outcome, error: WINDOW_QUOTA_USED }
-      // The template quota pauses the whole channel (sendingPausedUntil); custom/send's only this row: it
-      // must not be picked again at once, or the worker spins on it.
-      if (asCustom() && outcome.kind === 'paused') outcome = { ...outcome, notBefore: clock.now() + Math.min(CUSTOM_QUOTA_POLL_MS, e instanceof QuotaExhaustedError ? Math.max(0, e.until - clock.now()) : CUSTOM_QUOTA_POLL_MS) }
+      // The template quota pauses the channel's templates (sendingPausedUntil); a customer-service row (its
+      // custom/send quota, or its fallback template's) is paused alone: it must not be picked again at once by
+      // the customer-service scan, or the worker spins on it.
+      if (custom && outcome.kind === 'paused') outcome = { ...outcome, notBefore: clock.now() + Math.min(CUSTOM_QUOTA_POLL_MS, e instanceof QuotaExhaustedError ? Math.max(0, e.until - clock.now()) : CUSTOM_QUOTA_POLL_MS) }
     }
     const now = clock.now()
     const extraCalls = calls - 1
@@ -362,8 +363,13 @@ export const createOutbox = (deps: OutboxDeps) => {
       const s = stateOf(channelId)
       refill(s, now)
       const room = Math.min(options.concurrency - s.inFlight, Math.floor(s.tokens))
-      if (room <= 0 || tokens.sendingPausedUntil(channelId) !== undefined) continue
-      const rows = repo.due(channelId, now, room)
+      if (room <= 0) continue
+      // The template quota (45009) pauses templates only: customer-service messages (their own API and
+      // quota) still go, found through their own partial index. No token at all pauses both.
+      let rows: MessageRow[]
+      if (tokens.sendingPausedUntil(channelId) === undefined) rows = repo.due(channelId, now, room)
+      else if (tokens.sendingPausedUntil(channelId, CUSTOM_SEND_API) === undefined) rows = repo.dueCustom(channelId, now, room)
+      else continue
       s.inFlight += rows.length
       s.tokens -= rows.length
       picked.push(...rows)

@@ -333,11 +333,16 @@ export const createTokenService = (deps: TokenServiceDeps) => {
    * token's daily quota is used up, or no valid token is stored and the last fetch failed (its backoff).
    * A read, for every outbox pass.
    */
-  const sendingPausedUntil = (channelId: string): number | undefined => {
+  /**
+   * Until when the outbox may not send through `api` (default the template send): no token to be had (its
+   * quota, or fetches failing), or that API's own daily quota. Customer-service messages ask for their API,
+   * so a template quota (45009) does not hold them up.
+   */
+  const sendingPausedUntil = (channelId: string, api: string = TEMPLATE_SEND_API): number | undefined => {
     const r = repo.get(channelId)
     const now = clock.now()
     const q = quotasOf(r, now)
-    const quota = Math.max(q.get(TOKEN_API) ?? 0, q.get(TEMPLATE_SEND_API) ?? 0)
+    const quota = Math.max(q.get(TOKEN_API) ?? 0, api === TEMPLATE_SEND_API ? q.get(TEMPLATE_SEND_API) ?? 0 : 0)
     if (quota > 0) return quota
     const b = backoff.get(channelId)
     return b && b.until > now && !usable(r) ? b.until : undefined

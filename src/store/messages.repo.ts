@@ -40,6 +40,8 @@ const prepare = (orm: Drizzle) => ({
   // WHERE visibly implies the index's.
   due: orm.select().from(messages).where(and(sql`${messages.status} = 'queued'`, eq(messages.channelId, p('channelId')), lte(messages.nextAttemptAt, p('now'))))
     .orderBy(asc(messages.nextAttemptAt), asc(messages.seq)).limit(p('limit')).prepare(),
+  dueCustom: orm.select().from(messages).where(and(sql`${messages.status} = 'queued' AND ${messages.type} <> 'template'`, eq(messages.channelId, p('channelId')), lte(messages.nextAttemptAt, p('now'))))
+    .orderBy(asc(messages.nextAttemptAt), asc(messages.seq)).limit(p('limit')).prepare(),
   claim: orm.update(messages).set({ status: 'sending', attempts: sql`${messages.attempts} + 1`, lastCallAt: sql`${p('now')}` })
     .where(and(eq(messages.id, p('id')), eq(messages.status, 'queued'))).returning().prepare(),
   markSent: orm.update(messages).set({ status: 'sent', wechatMsgId: sql`${p('wechatMsgId')}`, sentAs: sql`coalesce(${p('sentAs')}, ${messages.sentAs})`, sentAt: sql`${p('now')}`, errcode: null, error: null, attempts: sql`${messages.attempts} + ${p('extraCalls')}` })
@@ -55,6 +57,8 @@ const statements = (orm: Drizzle) => {
 
 /** The SQL text of the outbox's due scan, for the test that checks its query plan (EXPLAIN QUERY PLAN). */
 export const dueScanSql = (orm: Drizzle): string => statements(orm).due.getQuery().sql
+/** The SQL text of the customer-service due scan (the same plan test). */
+export const dueCustomScanSql = (orm: Drizzle): string => statements(orm).dueCustom.getQuery().sql
 
 export const messagesRepo = (orm: Drizzle) => ({
   /** false when this API key already used this idempotency key (the unique index decides). */
@@ -85,6 +89,8 @@ export const messagesRepo = (orm: Drizzle) => ({
    * pass costs the same with 100k messages waiting for a retry as with none.
    */
   due: (channelId: string, now: number, limit: number): MessageRow[] => statements(orm).due.all({ channelId, now, limit }),
+  /** The same for customer-service messages only (the partial index messages_queued_custom_due_idx). */
+  dueCustom: (channelId: string, now: number, limit: number): MessageRow[] => statements(orm).dueCustom.all({ channelId, now, limit }),
   /** queued → sending, counting the call about to be made (at `now`); undefined when someone else took it. */
   claim: (id: string, now: number): MessageRow | undefined => statements(orm).claim.get({ id, now }),
   /**

@@ -210,6 +210,9 @@ export const messages = sqliteTable('messages', {
   // The outbox's due scan: a channel's queued rows by due time, so that rows not yet due cost nothing
   // (the scan stops at the first row due later than now) and no sort is needed (ties in seq order).
   index('messages_queued_due_idx').on(t.channelId, t.nextAttemptAt, t.seq).where(sql`status = 'queued'`),
+  // The same for customer-service messages only: while the template quota (45009) pauses templates, they
+  // still go, and the scan never walks the paused templates' backlog to find them.
+  index('messages_queued_custom_due_idx').on(t.channelId, t.nextAttemptAt, t.seq).where(sql`status = 'queued' AND type <> 'template'`),
   index('messages_wechat_msg_idx').on(t.channelId, t.wechatMsgId),
   index('messages_subject_idx').on(t.channelId, t.subject),
   index('messages_created_at_idx').on(t.createdAt),

@@ -261,6 +261,21 @@ describe('the window', () => {
     expect(t.recipients[0]!.status).toBe('sent')
   })
 
+  test('45009 from template/send pauses templates only: a customer-service message to an open window still goes, found without walking the paused backlog', async () => {
+    await s.deps.channels.upsert({ id: 'demo3', appId: APP, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken3' })
+    const openid = await user({ talks: true })
+    sb.inject({ path: '/cgi-bin/message/template/send', errcode: 45009 })
+    const t = await send({ channel: 'demo3', openids: [openid], templateId: TPL, data: { thing1: '配额用尽' } }, { wait: false })
+    const tid = t.recipients[0]!.messageId
+    await until(async () => (await message(tid)).errcode === 45009)
+    const st = (await (await api('/api/channels/demo3/token')).json()) as { quota?: Record<string, string> }
+    expect(Object.keys(st.quota ?? {})).toEqual(['message/template/send'])
+    const c = await send({ channel: 'demo3', openids: [openid], type: 'text', text: { content: '模板配额用尽时客服消息照发' } })
+    expect(c.recipients[0]!.status).toBe('sent')
+    expect(await message(tid)).toMatchObject({ status: 'queued', errcode: 45009 })
+    expect((await received(openid)).some((r) => r.custom?.msgtype === 'text')).toBe(true)
+  })
+
   test('GET /api/users/:openid: subject, subscribed, the window; an unsubscribe closes it; 422 for an unknown channel', async () => {
     const fresh = await user()
     let res = await api(`/api/users/${fresh}?channel=demo`)

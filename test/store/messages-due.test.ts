@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openDb, type Db } from '../../src/store/db'
 import { migrate } from '../../src/store/migrate'
-import { dueScanSql, messagesRepo } from '../../src/store/messages.repo'
+import { dueCustomScanSql, dueScanSql, messagesRepo } from '../../src/store/messages.repo'
 
 const NOW = Date.UTC(2026, 10, 24, 2, 0, 0)
 let dir: string
@@ -43,6 +43,13 @@ const timeDue = (channel: string) => {
 test('the due scan uses the partial (channel_id, next_attempt_at, seq) index and needs no sort', () => {
   const plan = (db.sqlite.query(`EXPLAIN QUERY PLAN ${dueScanSql(db.orm)}`).all('c1', NOW, 8) as { detail: string }[]).map((r) => r.detail).join('\n')
   expect(plan).toContain('messages_queued_due_idx')
+  expect(plan).not.toContain('TEMP B-TREE')
+  expect(plan).not.toMatch(/SCAN messages(?! USING)/)
+})
+
+test('the customer-service due scan (templates paused by their quota) uses its own partial index: the templates\' backlog is never walked', () => {
+  const plan = (db.sqlite.query(`EXPLAIN QUERY PLAN ${dueCustomScanSql(db.orm)}`).all('c1', NOW, 8) as { detail: string }[]).map((r) => r.detail).join('\n')
+  expect(plan).toContain('messages_queued_custom_due_idx')
   expect(plan).not.toContain('TEMP B-TREE')
   expect(plan).not.toMatch(/SCAN messages(?! USING)/)
 })

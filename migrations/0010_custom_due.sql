@@ -1,0 +1,1 @@
+CREATE INDEX `messages_queued_custom_due_idx` ON `messages` (`channel_id`,`next_attempt_at`,`seq`) WHERE status = 'queued' AND type <> 'template';
