@@ -103,6 +103,8 @@ type Job = DeliveryWithEvent & { feed?: { event: FeedEvent; state: FeedState; wr
 interface FeedState {
   cursor: number
   persisted: number
+  /** The highest cursor this state has written (or is writing): the stored cursor may be ahead of `cursor` by it. */
+  wrote: number
   /** Rows up to this id may have been recorded before this state was made (by a previous run): checked when read. */
   recheckUpTo: number
   /** The highest inbound id read. */
@@ -232,9 +234,9 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   const feeds = new Map<string, FeedState>()
   const feedOf = (ep: EndpointRow): FeedState => {
     let f = feeds.get(ep.id)
-    // The stored cursor ahead of ours: the endpoint was enabled again (its feed moved to the newest row).
-    if (f && ep.feedCursor > f.cursor) f = undefined
-    if (!f) feeds.set(ep.id, (f = { cursor: ep.feedCursor, persisted: ep.feedCursor, recheckUpTo: inbound.maxId(), read: ep.feedCursor, open: new Map(), queued: [] }))
+    // The stored cursor ahead of anything we wrote: the endpoint was enabled again (its feed moved to the newest row).
+    if (f && ep.feedCursor > Math.max(f.cursor, f.wrote)) f = undefined
+    if (!f) feeds.set(ep.id, (f = { cursor: ep.feedCursor, persisted: ep.feedCursor, wrote: ep.feedCursor, recheckUpTo: inbound.maxId(), read: ep.feedCursor, open: new Map(), queued: [] }))
     return f
   }
   /** The cursor if the rows `also` (results being recorded now) were recorded too: the end of the recorded prefix. */
@@ -306,6 +308,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
         const w = webhooksRepo(orm)
         for (const ev of evs) w.insertFeedDelivery(ev, { id: deliveryId(now), endpointId: ep.id, now, attempts: 0, status: 'pending' })
         const c = cursorWith(f, ids)
+        f.wrote = Math.max(f.wrote, c)
         w.advanceFeed(ep.id, c)
         return c
       }, LAZY)
@@ -331,6 +334,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
         : { id: d.id, endpointId: d.endpointId, now, attempts: 1, status: 'delivering' })
       if (feeds.get(d.endpointId) === d.feed.state) {
         d.feed.wrote = cursorWith(d.feed.state, new Set([d.feed.event.inboundId]))
+        d.feed.state.wrote = Math.max(d.feed.state.wrote, d.feed.wrote)
         w.advanceFeed(d.endpointId, d.feed.wrote)
       }
     }
