@@ -25,7 +25,8 @@ const text = z.string().min(1)
 const Article = z.object({ title: text, description: z.string().optional(), picUrl: z.url().optional(), url: z.url() })
 /** R of SPEC §7: what a reply hook may answer. */
 export const HookReply = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('text'), content: text.max(2048) }),
+  // The same limit as a customer-service text (a late answer goes as one): 2048 bytes of UTF-8.
+  z.object({ type: z.literal('text'), content: text.refine((c) => Buffer.byteLength(c) <= 2048, 'at most 2048 bytes (UTF-8)') }),
   z.object({ type: z.literal('image'), mediaId: text }),
   z.object({ type: z.literal('voice'), mediaId: text }),
   z.object({ type: z.literal('video'), mediaId: text, title: z.string().optional(), description: z.string().optional() }),

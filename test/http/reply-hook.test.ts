@@ -118,6 +118,7 @@ describe('reply hook', () => {
       [() => json({ reply: { type: 'sticker', id: 1 } }), 'reply.type'],
       [() => json({ reply: { type: 'news', articles: [{ title: 'a', url: 'https://x.example/1' }, { title: 'b', url: 'https://x.example/2' }] } }), 'one in answer'],
       [() => json({ reply: { type: 'text', content: '' } }), 'reply.content'],
+      [() => json({ reply: { type: 'text', content: '字'.repeat(683) } }), '2048 bytes'],
     ]
     for (const [a, why] of bad) {
       answer = a
