@@ -98,13 +98,16 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
   // One controller for every call: abortAll() (the gateway stops) ends them all; later calls fail at once.
   let stopping = new AbortController()
 
-  /** `form`: a multipart body instead of JSON (media upload); `timeoutMs`: this call's own (a large upload). */
-  const call = async <S extends z.ZodType>(endpoint: string, schema: S, init: { method: 'GET' | 'POST'; query?: Record<string, string>; body?: unknown; form?: FormData; timeoutMs?: number }): Promise<z.infer<S>> => {
+  /**
+   * What every call starts with (call and download): its URL, its start time, `clean` (what WeChat or the
+   * network said, with no secret left in it: the call's token, any access_token=, every known secret) and
+   * `fail` (an error counted in the metrics and logged once).
+   */
+  const begin = (endpoint: string, query: Record<string, string> = {}) => {
     const url = new URL(endpoint.replace(/^\//, ''), o.baseUrl.endsWith('/') ? o.baseUrl : `${o.baseUrl}/`)
-    for (const [k, v] of Object.entries(init.query ?? {})) url.searchParams.set(k, v)
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v)
     const started = performance.now()
-    const callToken = init.query?.access_token
-    /** What WeChat (or the network) said, with no secret left in it. */
+    const callToken = query.access_token
     const clean = (text: string): string => {
       let t = callToken && callToken.length >= 6 ? text.split(callToken).join('[redacted]') : text
       t = t.replace(/(access_token=)[^&\s"']+/gi, '$1[redacted]')
@@ -115,6 +118,12 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
       log.warn('WeChat API call failed', { endpoint, errcode: e.errcode, errmsg: e.errmsg, class: e.class, httpStatus: e.httpStatus })
       return e
     }
+    return { url, started, clean, fail }
+  }
+
+  /** `form`: a multipart body instead of JSON (media upload); `timeoutMs`: this call's own (a large upload). */
+  const call = async <S extends z.ZodType>(endpoint: string, schema: S, init: { method: 'GET' | 'POST'; query?: Record<string, string>; body?: unknown; form?: FormData; timeoutMs?: number }): Promise<z.infer<S>> => {
+    const { url, started, clean, fail } = begin(endpoint, init.query)
     const stop = stopping.signal
     const abortedError = () => new WeChatApiError({ endpoint, errmsg: 'aborted: the gateway is stopping', class: 'transient', uncertain: true, aborted: true })
     if (stop.aborted) throw abortedError()
@@ -170,20 +179,7 @@ export const createWeChatClient = (o: WeChatClientOptions) => {
    * drops its Content-Length, while fetch's own body keeps it.
    */
   const download = async <S extends z.ZodType>(endpoint: string, schema: S, query: Record<string, string>): Promise<{ json: z.infer<S> } | { file: Response }> => {
-    const url = new URL(endpoint.replace(/^\//, ''), o.baseUrl.endsWith('/') ? o.baseUrl : `${o.baseUrl}/`)
-    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v)
-    const started = performance.now()
-    const callToken = query.access_token
-    const clean = (text: string): string => {
-      let t = callToken && callToken.length >= 6 ? text.split(callToken).join('[redacted]') : text
-      t = t.replace(/(access_token=)[^&\s"']+/gi, '$1[redacted]')
-      return o.log.redact(t)
-    }
-    const fail = (e: WeChatApiError, kind = e.errcode !== undefined ? String(e.errcode) : 'bad_answer') => {
-      o.onCall?.(endpoint, (performance.now() - started) / 1000, kind)
-      log.warn('WeChat API call failed', { endpoint, errcode: e.errcode, errmsg: e.errmsg, class: e.class, httpStatus: e.httpStatus })
-      return e
-    }
+    const { url, started, clean, fail } = begin(endpoint, query)
     const stop = stopping.signal
     if (stop.aborted) throw new WeChatApiError({ endpoint, errmsg: 'aborted: the gateway is stopping', class: 'transient', aborted: true })
     const ctl = new AbortController()
