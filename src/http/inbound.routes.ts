@@ -10,7 +10,7 @@ import { InboundQuery, type InboundService } from '../domain/inbound.service'
 import { ReplyBody, type SendService } from '../domain/send.service'
 import { auth } from './auth'
 import { ErrorBody } from './errors'
-import { SendAnswerBody } from './send.routes'
+import { answerAccepted, SendAnswerBody } from './send.routes'
 
 const dateTime = () => z.string().meta({ format: 'date-time' })
 
@@ -47,13 +47,7 @@ export const inboundRoutes = (deps: { inbound: InboundService; apiKeys: ApiKeySe
     detail: { tags: ['Inbound'], summary: 'One received message or event' },
   })
   .post('/inbound/:id/reply', async ({ params, body, query, headers, principal, set }) => {
-    const { answer, replay } = await deps.send.reply(params.id, body, { apiKeyId: principal.keyId, headerKey: headers['idempotency-key'] })
-    if (query.wait === 'true' && !replay) {
-      set.status = 200
-      return deps.send.wait(answer)
-    }
-    set.status = 202
-    return answer
+    return answerAccepted(deps.send, await deps.send.reply(params.id, body, { apiKeyId: principal.keyId, headerKey: headers['idempotency-key'] }), query.wait === 'true', set)
   }, {
     scope: 'send',
     params: z.object({ id: z.string() }),

@@ -6,7 +6,7 @@
 import { Elysia } from 'elysia'
 import { z } from 'zod'
 import type { ApiKeyService } from '../domain/apikey.service'
-import { SendBody, type SendService } from '../domain/send.service'
+import { SendBody, type SendAnswer, type SendService } from '../domain/send.service'
 import { auth } from './auth'
 import { ErrorBody } from './errors'
 
@@ -56,16 +56,23 @@ export const MessageQuery = z.object({
   cursor: z.string().optional(),
 })
 
+/**
+ * A send's answer (POST /api/send, POST /api/inbound/:id/reply): 202 once stored; with ?wait=true, 200 once every
+ * message is sent or failed (at most 10 s). A replayed answer (the same Idempotency-Key) never waits.
+ */
+export const answerAccepted = (send: SendService, r: { answer: SendAnswer; replay: boolean }, wait: boolean, set: { status?: number | string }) => {
+  if (wait && !r.replay) {
+    set.status = 200
+    return send.wait(r.answer)
+  }
+  set.status = 202
+  return r.answer
+}
+
 export const sendRoutes = (deps: { send: SendService; apiKeys: ApiKeyService }) => new Elysia({ name: 'routes/send', prefix: '/api' })
   .use(auth(deps.apiKeys))
   .post('/send', async ({ body, query, headers, principal, set }) => {
-    const { answer, replay } = await deps.send.send(body, { apiKeyId: principal.keyId, headerKey: headers['idempotency-key'] })
-    if (query.wait === 'true' && !replay) {
-      set.status = 200
-      return deps.send.wait(answer)
-    }
-    set.status = 202
-    return answer
+    return answerAccepted(deps.send, await deps.send.send(body, { apiKeyId: principal.keyId, headerKey: headers['idempotency-key'] }), query.wait === 'true', set)
   }, {
     scope: 'send',
     body: SendBody.meta({ id: 'SendBody' }),
