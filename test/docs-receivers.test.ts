@@ -51,35 +51,43 @@ const lineOf = (lines: string[], match: (l: string) => boolean, ms: number) => n
   poll()
 })
 
+/**
+ * A real gateway, an endpoint created for the example (its body from the port), and the example run as a user
+ * runs it (`node docs/examples/<file>`) with the endpoint's secret in `secretVar`, listening on that port.
+ */
+const runExample = async (file: string, secretVar: string, endpoint: (port: number) => Record<string, unknown>) => {
+  const gw = await startTestServer()
+  stops.push(() => gw.stop())
+  const port = await freePort()
+  const created = await fetch(`${gw.url}/api/webhooks`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(endpoint(port)),
+  })
+  expect(created.status).toBe(201)
+  const { secret } = (await created.json()) as { secret: string }
+  const child = Bun.spawn(['node', join(ROOT, 'docs', 'examples', file)], {
+    env: { ...process.env, [secretVar]: secret, PORT: String(port) }, stdout: 'pipe', stderr: 'pipe',
+  })
+  stops.push(async () => { child.kill(); await child.exited })
+  const lines: string[] = []
+  void (async () => {
+    const decoder = new TextDecoder()
+    let rest = ''
+    for await (const chunk of child.stdout as ReadableStream<Uint8Array>) {
+      rest += decoder.decode(chunk, { stream: true })
+      const parts = rest.split('\n')
+      rest = parts.pop() ?? ''
+      lines.push(...parts)
+    }
+  })()
+  await lineOf(lines, (l) => l === `listening on http://127.0.0.1:${port}`, 10_000)
+  return { gw, port, secret, lines }
+}
+
 describe('docs/examples/receiver.mjs against a real gateway', () => {
   test('verifies a delivery, answers 204, handles a webhook-id once and refuses a bad signature with 401', async () => {
-    const gw = await startTestServer()
-    stops.push(() => gw.stop())
-    const port = await freePort()
-    const created = await fetch(`${gw.url}/api/webhooks`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `http://127.0.0.1:${port}/wxgate` }),
-    })
-    expect(created.status).toBe(201)
-    const { secret } = (await created.json()) as { secret: string }
-
-    const child = Bun.spawn(['node', join(ROOT, 'docs', 'examples', 'receiver.mjs')], {
-      env: { ...process.env, WXGATE_WEBHOOK_SECRET: secret, PORT: String(port) }, stdout: 'pipe', stderr: 'pipe',
-    })
-    stops.push(async () => { child.kill(); await child.exited })
-    const lines: string[] = []
-    void (async () => {
-      const decoder = new TextDecoder()
-      let rest = ''
-      for await (const chunk of child.stdout as ReadableStream<Uint8Array>) {
-        rest += decoder.decode(chunk, { stream: true })
-        const parts = rest.split('\n')
-        rest = parts.pop() ?? ''
-        lines.push(...parts)
-      }
-    })()
-    await lineOf(lines, (l) => l === `listening on http://127.0.0.1:${port}`, 10_000)
+    const { gw, port, secret, lines } = await runExample('receiver.mjs', 'WXGATE_WEBHOOK_SECRET', (port) => ({ url: `http://127.0.0.1:${port}/wxgate` }))
 
     // A user says 你好 to the account: the gateway answers WeChat, then its worker delivers the event.
     const { query } = signedQuery(PLAIN.token)
@@ -105,25 +113,7 @@ describe('docs/examples/receiver.mjs against a real gateway', () => {
 
 describe('docs/examples/reply-hook.mjs against a real gateway', () => {
   test('a user\'s 你好 is answered with its passive reply; a forged call is 401', async () => {
-    const gw = await startTestServer()
-    stops.push(() => gw.stop())
-    const port = await freePort()
-    const created = await fetch(`${gw.url}/api/webhooks`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ url: `http://127.0.0.1:${port}/`, reply: true, channel: 'default' }),
-    })
-    expect(created.status).toBe(201)
-    const { secret } = (await created.json()) as { secret: string }
-    const child = Bun.spawn(['node', join(ROOT, 'docs', 'examples', 'reply-hook.mjs')], {
-      env: { ...process.env, WXGATE_HOOK_SECRET: secret, PORT: String(port) }, stdout: 'pipe', stderr: 'pipe',
-    })
-    stops.push(async () => { child.kill(); await child.exited })
-    const lines: string[] = []
-    void (async () => {
-      for await (const chunk of child.stdout as ReadableStream<Uint8Array>) lines.push(...new TextDecoder().decode(chunk).split('\n'))
-    })()
-    await lineOf(lines, (l) => l === `listening on http://127.0.0.1:${port}`, 10_000)
+    const { gw, port } = await runExample('reply-hook.mjs', 'WXGATE_HOOK_SECRET', (port) => ({ url: `http://127.0.0.1:${port}/`, reply: true, channel: 'default' }))
     const res = await post(`${gw.url}/wechat?${signedQuery(PLAIN.token).query}`, textXml({ content: '你好', from: 'o_docs_hook' }))
     expect(res.status).toBe(200)
     const xml = await res.text()
