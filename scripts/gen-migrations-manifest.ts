@@ -1,6 +1,6 @@
 /**
  * Writes the migration manifests from the SQL files so that `bun build --compile` embeds them (text imports):
- * src/store/migrations.manifest.ts from migrations/ (SQLite) and src/store/postgres/migrations.manifest.ts from
+ * src/store/sqlite/migrations.manifest.ts from migrations/ (SQLite) and src/store/postgres/migrations.manifest.ts from
  * migrations-pg/ (PostgreSQL). Run by `npm run db:generate` / `db:generate:pg` after drizzle-kit; a test fails
  * when a manifest and its folder disagree.
  */
@@ -24,5 +24,5 @@ const write = (folder: string, manifest: string) => {
   writeFileSync(join(root, manifest), lines.join('\n'))
   console.log(`${manifest}: ${files.length} migration(s)`)
 }
-write('migrations', 'src/store/migrations.manifest.ts')
+write('migrations', 'src/store/sqlite/migrations.manifest.ts')
 write('migrations-pg', 'src/store/postgres/migrations.manifest.ts')

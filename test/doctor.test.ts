@@ -3,7 +3,7 @@
  * started here and, for --url, a real gateway started here. The subprocess must be awaited asynchronously:
  * the sandbox and the gateway answer from this process's event loop.
  */
-import { migrations } from '../src/store/migrations.manifest'
+import { migrations } from '../src/store/sqlite/migrations.manifest'
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'

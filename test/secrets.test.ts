@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { createChannelService } from '../src/domain/channel.service'
 import { systemClock } from '../src/lib/clock'
 import { memoryLogger } from '../src/lib/log'
-import { openDb, type Db } from '../src/store/db'
+import { openDb, type Db } from '../src/store/sqlite/db'
 import { post, signedQuery, startTestServer, textXml, type TestServer } from './support/server'
 
 let server: TestServer

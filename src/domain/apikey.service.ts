@@ -8,8 +8,8 @@ import { z } from 'zod'
 import type { Clock } from '../lib/clock'
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../lib/errors'
 import type { Random } from '../lib/random'
-import { apiKeysRepo } from '../store/apikeys.repo'
-import type { Db } from '../store/db'
+import { apiKeysRepo } from '../store/sqlite/apikeys.repo'
+import type { Db } from '../store/sqlite/db'
 
 export const Scope = z.enum(['send', 'bindcode', 'read', 'token', 'admin'])
 export type Scope = z.infer<typeof Scope>

@@ -7,8 +7,8 @@ import { z } from 'zod'
 import type { Clock } from '../lib/clock'
 import { ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
-import { channelsRepo, type ChannelRow } from '../store/channels.repo'
-import type { Db } from '../store/db'
+import { channelsRepo, type ChannelRow } from '../store/sqlite/channels.repo'
+import type { Db } from '../store/sqlite/db'
 
 /** Reply texts a WeChat user sees when binding; Chinese by default, overridable per channel. */
 export const DEFAULT_REPLIES = {

@@ -9,7 +9,7 @@
  * their own, and transactions do not nest). A handler that returns a Promise fails the message (500,
  * rolled back, WeChat retries) with a clear error.
  */
-import type { Drizzle } from '../store/db'
+import type { Drizzle } from '../store/sqlite/db'
 import type { Logger } from '../lib/log'
 import type { InboundMessage } from '../wechat/messages'
 import type { Reply } from '../wechat/replies'

@@ -15,8 +15,8 @@
  */
 import type { Clock } from '../lib/clock'
 import type { Random } from '../lib/random'
-import type { Db, Drizzle } from '../store/db'
-import { webhooksRepo, type EndpointRow } from '../store/webhooks.repo'
+import type { Db, Drizzle } from '../store/sqlite/db'
+import { webhooksRepo, type EndpointRow } from '../store/sqlite/webhooks.repo'
 
 export const MAX_EVENT_BODY_BYTES = 64 * 1024
 

@@ -28,12 +28,12 @@ import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { nextShanghaiMidnight, shanghaiDay } from '../lib/shanghai-day'
 import { createSingleFlight } from '../lib/single-flight'
-import type { Db, TxResult } from '../store/db'
-import { tokensRepo, type TokenRow } from '../store/tokens.repo'
+import type { Db, TxResult } from '../store/sqlite/db'
+import { tokensRepo, type TokenRow } from '../store/sqlite/tokens.repo'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { Channel, ChannelService } from './channel.service'
 import type { EventsService, EventType } from './events.service'
-import type { Drizzle } from '../store/db'
+import type { Drizzle } from '../store/sqlite/db'
 
 /** stable_token hands out a new token only in the last 300 s of the old one. */
 export const REFRESH_WINDOW_MS = 300_000

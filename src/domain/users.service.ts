@@ -8,9 +8,9 @@
  */
 import type { Clock } from '../lib/clock'
 import { ValidationError } from '../lib/errors'
-import { bindingsRepo } from '../store/bindings.repo'
-import type { Db } from '../store/db'
-import { windowRepo } from '../store/window.repo'
+import { bindingsRepo } from '../store/sqlite/bindings.repo'
+import type { Db } from '../store/sqlite/db'
+import { windowRepo } from '../store/sqlite/window.repo'
 import type { ChannelService } from './channel.service'
 import { interactionKind, LONG_WINDOW_MS, SHORT_WINDOW_EVENTS, windowAt, type Interaction, type WindowState } from './window'
 

@@ -20,7 +20,7 @@
  * same `webhook-id`; it carries the arrival time, so a database started afresh never repeats an old id.
  * `data.subject` is the sender's binding when the row is read (a user bound a moment later shows it).
  */
-import type { FeedRow } from '../store/inbound.repo'
+import type { FeedRow } from '../store/sqlite/inbound.repo'
 import { parseMessage } from '../wechat/messages'
 import { parseXml } from '../wechat/xml'
 import { eventBody, type EventType } from './events.service'

@@ -1,7 +1,7 @@
 /** @module Liveness and readiness. */
 import { Elysia } from 'elysia'
 import { z } from 'zod'
-import type { Db } from '../store/db'
+import type { Db } from '../store/sqlite/db'
 
 export const healthRoutes = (deps: { db: Db }) => new Elysia({ name: 'routes/health' })
   .get('/healthz', () => ({ status: 'ok' as const }), {

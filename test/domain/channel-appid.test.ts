@@ -4,8 +4,8 @@ import { createChannelService } from '../../src/domain/channel.service'
 import { systemClock } from '../../src/lib/clock'
 import { ValidationError } from '../../src/lib/errors'
 import { memoryLogger } from '../../src/lib/log'
-import { openDb } from '../../src/store/db'
-import { migrate } from '../../src/store/migrate'
+import { openDb } from '../../src/store/sqlite/db'
+import { migrate } from '../../src/store/sqlite/migrate'
 
 test('channel upsert refuses a gh_ original ID, naming the field and the admin page of the AppID', async () => {
   const db = openDb(':memory:')

@@ -7,8 +7,8 @@ import { expect, test } from 'bun:test'
 import { createEventsService } from '../../src/domain/events.service'
 import { fixedClock } from '../../src/lib/clock'
 import { systemRandom } from '../../src/lib/random'
-import { openDb } from '../../src/store/db'
-import { migrate } from '../../src/store/migrate'
+import { openDb } from '../../src/store/sqlite/db'
+import { migrate } from '../../src/store/sqlite/migrate'
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r))
 

@@ -11,9 +11,9 @@ import { createChannelService } from '../../src/domain/channel.service'
 import { createMediaService, MEDIA_TTL_MS, REUSE_MARGIN_MS } from '../../src/domain/media.service'
 import type { TokenService } from '../../src/domain/token.service'
 import { memoryLogger } from '../../src/lib/log'
-import { openDb, type Db } from '../../src/store/db'
-import { mediaRepo } from '../../src/store/media.repo'
-import { migrate } from '../../src/store/migrate'
+import { openDb, type Db } from '../../src/store/sqlite/db'
+import { mediaRepo } from '../../src/store/sqlite/media.repo'
+import { migrate } from '../../src/store/sqlite/migrate'
 import type { WeChatClient } from '../../src/wechat-api/client'
 
 const T0 = Date.UTC(2026, 10, 24, 2, 0, 0)

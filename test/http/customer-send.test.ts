@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
-import { bindingsRepo } from '../../src/store/bindings.repo'
+import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 import { addEndpoint, removeEndpoints, storedEvents } from '../support/event-rows'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
 

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
-import { bindingsRepo } from '../../src/store/bindings.repo'
+import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
 
 const APP = DEMO_ACCOUNT.appId

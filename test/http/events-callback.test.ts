@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'bun:test'
 import type { Rule } from '../../src/domain/dispatch'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
-import { bindingsRepo } from '../../src/store/bindings.repo'
+import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 import { addEndpoint, eventMark, eventsSince, removeEndpoints, type StoredEvent } from '../support/event-rows'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { fixedClock } from '../../src/lib/clock'
-import { bindingsRepo } from '../../src/store/bindings.repo'
+import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
 
 const START = Date.UTC(2026, 10, 24, 7, 0, 0)

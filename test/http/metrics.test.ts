@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
-import { bindingsRepo } from '../../src/store/bindings.repo'
-import { messagesRepo } from '../../src/store/messages.repo'
+import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
+import { messagesRepo } from '../../src/store/sqlite/messages.repo'
 import { ADMIN_TOKEN, PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 
 const APP = DEMO_ACCOUNT.appId

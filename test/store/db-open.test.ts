@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DatabaseOpenError, openDb, shownDbPath } from '../../src/store/db'
+import { DatabaseOpenError, openDb, shownDbPath } from '../../src/store/sqlite/db'
 
 let dir: string
 beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'wxgate-dbopen-')) })

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
-import { DatabaseBusyError, openDb, type Db } from '../../src/store/db'
+import { DatabaseBusyError, openDb, type Db } from '../../src/store/sqlite/db'
 
 let dir: string
 let db: Db

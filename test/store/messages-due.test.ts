@@ -7,9 +7,9 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openDb, type Db } from '../../src/store/db'
-import { migrate } from '../../src/store/migrate'
-import { dueCustomScanSql, dueScanSql, messagesRepo } from '../../src/store/messages.repo'
+import { openDb, type Db } from '../../src/store/sqlite/db'
+import { migrate } from '../../src/store/sqlite/migrate'
+import { dueCustomScanSql, dueScanSql, messagesRepo } from '../../src/store/sqlite/messages.repo'
 
 const NOW = Date.UTC(2026, 10, 24, 2, 0, 0)
 let dir: string

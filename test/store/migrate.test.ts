@@ -2,9 +2,9 @@ import { describe, expect, test } from 'bun:test'
 import { readdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openDb } from '../../src/store/db'
-import { migrate } from '../../src/store/migrate'
-import { migrations } from '../../src/store/migrations.manifest'
+import { openDb } from '../../src/store/sqlite/db'
+import { migrate } from '../../src/store/sqlite/migrate'
+import { migrations } from '../../src/store/sqlite/migrations.manifest'
 
 describe('migrations', () => {
   test('the embedded manifest and the migrations folder agree, file for file and byte for byte', async () => {

@@ -1,5 +1,5 @@
 /**
- * The SQLite schema (src/store/schema.ts) and the PostgreSQL one (src/store/postgres/schema.ts) describe the
+ * The SQLite schema (src/store/sqlite/schema.ts) and the PostgreSQL one (src/store/postgres/schema.ts) describe the
  * same store (issue 14): the same tables, columns (name, kind of value, NOT NULL, primary key, default),
  * indexes (name, columns, uniqueness, partial condition) and foreign keys. Any change to one without the
  * other fails here. The PostgreSQL migrations (migrations-pg/, drizzle-kit) are applied to a real throwaway
@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { getTableConfig as pgConfig, PgTable } from 'drizzle-orm/pg-core'
 import { getTableConfig as sqliteConfig, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import * as pgSchema from '../../src/store/postgres/schema'
-import * as sqliteSchema from '../../src/store/schema'
+import * as sqliteSchema from '../../src/store/sqlite/schema'
 import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from '../support/postgres'
 
 /** SQL text of a drizzle `sql` condition (the partial indexes' WHERE). */

@@ -4,9 +4,9 @@
  * full endpoints walked that backlog on every pass: ~7 ms per 100k rows).
  */
 import { expect, test } from 'bun:test'
-import { openDb } from '../../src/store/db'
-import { migrate } from '../../src/store/migrate'
-import { webhooksRepo } from '../../src/store/webhooks.repo'
+import { openDb } from '../../src/store/sqlite/db'
+import { migrate } from '../../src/store/sqlite/migrate'
+import { webhooksRepo } from '../../src/store/sqlite/webhooks.repo'
 
 const NOW = Date.UTC(2026, 11, 1)
 

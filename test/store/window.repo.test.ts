@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SHORT_WINDOW_EVENTS } from '../../src/domain/window'
-import { openDb, type Db } from '../../src/store/db'
-import { migrate } from '../../src/store/migrate'
-import { WINDOW_SQL, windowRepo } from '../../src/store/window.repo'
+import { openDb, type Db } from '../../src/store/sqlite/db'
+import { migrate } from '../../src/store/sqlite/migrate'
+import { WINDOW_SQL, windowRepo } from '../../src/store/sqlite/window.repo'
 
 const NOW = Date.UTC(2026, 11, 1, 8, 0, 0)
 const H = 3600_000

@@ -9,9 +9,9 @@ import { expect } from 'bun:test'
 import type { TestServer } from './server'
 import { endpointWants } from '../../src/domain/events.service'
 import { feedEvent } from '../../src/domain/webhook-feed'
-import { inboundRepo } from '../../src/store/inbound.repo'
-import { webhookEndpoints } from '../../src/store/schema'
-import { webhooksRepo } from '../../src/store/webhooks.repo'
+import { inboundRepo } from '../../src/store/sqlite/inbound.repo'
+import { webhookEndpoints } from '../../src/store/sqlite/schema'
+import { webhooksRepo } from '../../src/store/sqlite/webhooks.repo'
 
 let n = 0
 /** An active endpoint subscribed to `events` (default every event), on `channelId` (default every channel). */

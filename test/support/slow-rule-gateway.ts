@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config'
 import { createDeps } from '../../src/deps'
 import type { Rule } from '../../src/domain/dispatch'
 import { exitOnSignals, startServer } from '../../src/server'
-import { bindingsRepo } from '../../src/store/bindings.repo'
+import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 
 const slow = process.env.SLOW_RULE === '1'
 const rule: Rule = {

@@ -16,8 +16,8 @@
  *   whatever its state: a used or expired code changes nothing and emits nothing more.
  */
 import type { Random } from '../../lib/random'
-import { bindCodesRepo } from '../../store/bindcodes.repo'
-import { bindingsRepo } from '../../store/bindings.repo'
+import { bindCodesRepo } from '../../store/sqlite/bindcodes.repo'
+import { bindingsRepo } from '../../store/sqlite/bindings.repo'
 import type { InboundMessage } from '../../wechat/messages'
 import { on, PASS, type HandlerContext, type Rule } from '../dispatch'
 

@@ -5,7 +5,7 @@
  * That is message.delivered / message.failed (SPEC §6: the message as GET /api/messages/:id shows it), in
  * the same transaction; a report that matches no sent message of ours stays event.received.
  */
-import { messagesRepo } from '../../store/messages.repo'
+import { messagesRepo } from '../../store/sqlite/messages.repo'
 import { on, type Rule } from '../dispatch'
 import { messageView } from '../send.service'
 

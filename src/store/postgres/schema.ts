@@ -1,6 +1,6 @@
 /**
  * @module The PostgreSQL schema (issue 14, SPEC §8): the same tables, columns, indexes and uniqueness as the
- * SQLite schema (src/store/schema.ts, where each column is explained), in PostgreSQL's types: times in
+ * SQLite schema (src/store/sqlite/schema.ts, where each column is explained), in PostgreSQL's types: times in
  * milliseconds are bigint (JavaScript numbers), flags boolean, row sequences bigserial. The parity test
  * (test/store/schema-parity.test.ts) fails when the two disagree; migrations: migrations-pg/ (`npm run
  * db:generate:pg`). Two files because drizzle has no dialect-agnostic schema (PROTOCOL §9.6); not used at

@@ -23,7 +23,7 @@ import { Database } from 'bun:sqlite'
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
-import { AppError } from '../lib/errors'
+import { AppError } from '../../lib/errors'
 import * as schema from './schema'
 
 export type Drizzle = BunSQLiteDatabase<typeof schema>
