@@ -236,7 +236,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     let f = feeds.get(ep.id)
     // The stored cursor ahead of anything we wrote: the endpoint was enabled again (its feed moved to the newest row).
     if (f && ep.feedCursor > Math.max(f.cursor, f.wrote)) f = undefined
-    if (!f) feeds.set(ep.id, (f = { cursor: ep.feedCursor, persisted: ep.feedCursor, wrote: ep.feedCursor, recheckUpTo: inbound.maxId(), read: ep.feedCursor, open: new Map(), queued: [] }))
+    if (!f) feeds.set(ep.id, (f = { cursor: ep.feedCursor, persisted: ep.feedCursor, wrote: ep.feedCursor, recheckUpTo: inbound.newestCursor(), read: ep.feedCursor, open: new Map(), queued: [] }))
     return f
   }
   /** The cursor if the rows `also` (results being recorded now) were recorded too: the end of the recorded prefix. */

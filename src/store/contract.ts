@@ -180,6 +180,13 @@ export interface InboundRowRef { id: number; receivedAt: number; claimed: boolea
 /** A row of the webhook feed: what the event of one callback is built from (webhook-feed.ts). */
 export interface FeedRow {
   id: number
+  /**
+   * The row's place in the feed, increasing in the order rows become visible: a cursor past it never misses
+   * a row committed later. SQLite (one writer, in order): the id. PostgreSQL (ids are taken before commit,
+   * so a smaller id can commit after a larger one): the inserting transaction's id, read only below the
+   * oldest transaction still running (every row with a smaller one is settled).
+   */
+  cursor: number
   channelId: string
   msgType: string
   /** The Event of an event (its canonical name), null for a message. */
@@ -356,14 +363,17 @@ export interface InboundRepo {
   findRow(channelId: string, dedupKey: string): Awaitable<InboundRowRef | undefined>
   /** The reply, the rule and the claim of a message inserted earlier. */
   setOutcome(channelId: string, dedupKey: string, reply: string, handledBy: string, claimed: boolean): Awaitable<void>
-  /** Deletes at most `limit` rows received before `before` (ms) with an id up to `maxId`; how many. */
-  pruneBefore(before: number, limit: number, maxId?: number): Awaitable<number>
-  /** Up to `limit` rows after `afterId`, oldest first: the webhook feed. */
-  feedAfter(afterId: number, limit: number): Awaitable<FeedRow[]>
-  /** The newest row's id (0 when none): where a new endpoint's feed starts. */
-  maxId(): Awaitable<number>
-  /** Rows after `afterId` and the oldest one's arrival (an endpoint's feed backlog, for the metrics). */
-  lagAfter(afterId: number): Awaitable<{ depth: number; oldestReceivedAt: number | null }>
+  /** Deletes at most `limit` rows received before `before` (ms) with a feed cursor up to `maxCursor`; how many. */
+  pruneBefore(before: number, limit: number, maxCursor?: number): Awaitable<number>
+  /**
+   * Up to `limit` rows after the feed cursor `after`, in feed order (FeedRow.cursor): the webhook feed. Rows
+   * sharing a cursor (one transaction's) come together, past `limit` if need be.
+   */
+  feedAfter(after: number, limit: number): Awaitable<FeedRow[]>
+  /** The newest row's feed cursor (0 when none): where a new endpoint's feed starts. */
+  newestCursor(): Awaitable<number>
+  /** Rows after the feed cursor `after` and the oldest one's arrival (an endpoint's feed backlog, for the metrics). */
+  lagAfter(after: number): Awaitable<{ depth: number; oldestReceivedAt: number | null }>
   /** The inbound history (GET /api/inbound), newest first. */
   history(f: InboundFilter): Awaitable<InboundHistoryRow[]>
   historyRow(id: number): Awaitable<InboundHistoryRow | undefined>
@@ -420,13 +430,13 @@ export interface WebhooksRepo {
   insertDeliveries(rows: { id: string; eventId: string; endpointId: string; nextAttemptAt: number; createdAt: number }[]): Awaitable<void>
   allEndpoints(): Awaitable<EndpointRow[]>
   endpoint(id: string): Awaitable<EndpointRow | undefined>
-  /** A new endpoint; its feed starts at the newest inbound row. */
+  /** A new endpoint; its feed starts at the newest inbound row's cursor. */
   insertEndpoint(row: NewEndpoint): Awaitable<EndpointRow>
   /** The environment's endpoint: inserted, or its url, secret and events replaced. */
   upsertEndpoint(row: NewEndpoint): Awaitable<EndpointRow>
   /** `disabled: false` on a disabled endpoint also moves its feed to the newest inbound row. */
   updateEndpoint(id: string, patch: EndpointPatch, now: number): Awaitable<EndpointRow | undefined>
-  /** The endpoint's feed is dealt with up to this inbound id (never moved back). */
+  /** The endpoint's feed is dealt with up to this feed cursor (never moved back). */
   advanceFeed(id: string, cursor: number): Awaitable<void>
   /** The lowest feed cursor of the active (non-reply) endpoints; undefined: none. */
   feedFloor(): Awaitable<number | undefined>

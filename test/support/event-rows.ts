@@ -64,7 +64,7 @@ export interface EventMark { seq: number; inbound: number }
 /** Where the events are now (see eventsSince). */
 export const eventMark = (s: Pick<TestServer, 'deps'>): EventMark => ({
   seq: (s.deps.db.sqlite.query('SELECT coalesce(max(seq), 0) AS m FROM webhook_events').get() as { m: number }).m,
-  inbound: inboundRepo(s.deps.db).maxId(),
+  inbound: inboundRepo(s.deps.db).newestCursor(),
 })
 /** The events since the mark: the feed's first (a callback's own event), then the stored ones (what its rules emitted, and any other). */
 export const eventsSince = (s: Pick<TestServer, 'deps'>, mark: EventMark): StoredEvent[] => [...feedEvents(s, mark.inbound), ...rowEvents(s, mark.seq)]

@@ -5,19 +5,11 @@
  */
 import type { Database } from 'bun:sqlite'
 import type { Db } from './db'
+import type { FeedRow, InboundFilter, InboundHistoryRow } from '../contract'
 
-export interface InboundInsert {
-  channelId: string
-  dedupKey: string
-  msgType: string
-  event: string | null
-  fromUser: string
-  createTime: number
-  body: string
-  reply: string
-  handledBy: string
-  receivedAt: number
-}
+export type { FeedRow, InboundFilter, InboundHistoryRow, InboundInsert } from '../contract'
+
+import type { InboundInsert } from '../contract'
 
 const cache = new WeakMap<Database, ReturnType<typeof prepare>>()
 const prepare = (sqlite: Database) => ({
@@ -33,7 +25,7 @@ const prepare = (sqlite: Database) => ({
   prune: sqlite.prepare<unknown, [number, number, number]>('DELETE FROM inbound_messages WHERE id IN (SELECT id FROM inbound_messages WHERE received_at < ? AND id <= ? LIMIT ?)'),
   // The webhook feed: rows after an endpoint's cursor, oldest first (the primary key), with the sender's subject.
   feedAfter: sqlite.prepare<FeedRow, [number, number]>(
-    'SELECT i.id AS id, i.channel_id AS channelId, i.msg_type AS msgType, i.event AS event, i.body AS body, i.claimed AS claimed, i.received_at AS receivedAt, b.subject AS subject ' +
+    'SELECT i.id AS id, i.id AS cursor, i.channel_id AS channelId, i.msg_type AS msgType, i.event AS event, i.body AS body, i.claimed AS claimed, i.received_at AS receivedAt, b.subject AS subject ' +
     'FROM inbound_messages i LEFT JOIN bindings b ON b.channel_id = i.channel_id AND b.openid = i.from_user WHERE i.id > ? ORDER BY i.id LIMIT ?'),
   maxId: sqlite.prepare<{ id: number }, []>('SELECT coalesce(max(id), 0) AS id FROM inbound_messages'),
   lag: sqlite.prepare<{ n: number; oldest: number | null }, [number]>('SELECT count(*) AS n, min(received_at) AS oldest FROM inbound_messages WHERE id > ?'),
@@ -69,13 +61,13 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
     setOutcome: (channelId: string, dedupKey: string, reply: string, handledBy: string, claimed: boolean): void => {
       st().setOutcome.run(reply, handledBy, claimed ? 1 : 0, channelId, dedupKey)
     },
-    /** Deletes at most `limit` rows received before `before` (ms) with an id up to `maxId`; returns how many. */
-    pruneBefore: (before: number, limit: number, maxId = Number.MAX_SAFE_INTEGER): number => st().prune.run(before, maxId, limit).changes,
-    /** Up to `limit` rows after `afterId`, oldest first: the webhook feed. */
+    /** Deletes at most `limit` rows received before `before` (ms) with an id (the feed cursor) up to `maxCursor`; returns how many. */
+    pruneBefore: (before: number, limit: number, maxCursor = Number.MAX_SAFE_INTEGER): number => st().prune.run(before, maxCursor, limit).changes,
+    /** Up to `limit` rows after `afterId`, oldest first: the webhook feed (SQLite's one writer commits in id order: the cursor is the id). */
     feedAfter: (afterId: number, limit: number): FeedRow[] =>
       st().feedAfter.all(afterId, limit).map((r) => ({ ...r, claimed: Boolean(r.claimed) })),
     /** The newest row's id (0 when there is none): where a new endpoint's feed starts. */
-    maxId: (): number => st().maxId.get()!.id,
+    newestCursor: (): number => st().maxId.get()!.id,
     /** Rows after `afterId` and the oldest one's arrival (an endpoint's feed backlog, for the metrics). */
     lagAfter: (afterId: number): { depth: number; oldestReceivedAt: number | null } => {
       const r = st().lag.get(afterId)!
@@ -85,46 +77,6 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
 }
 
 /** A row of the webhook feed: what the event of one callback is built from (webhook-feed.ts). */
-export interface FeedRow {
-  id: number
-  channelId: string
-  msgType: string
-  /** The Event of an event (its canonical name), null for a message. */
-  event: string | null
-  /** The plaintext XML as received. */
-  body: string
-  claimed: boolean
-  receivedAt: number
-  /** The subject of the sender's binding when the row is read. */
-  subject: string | null
-}
-
-/** A row of the inbound history, with the subject of the sender's binding (if any) joined in. */
-export interface InboundHistoryRow {
-  id: number
-  channelId: string
-  msgType: string
-  event: string | null
-  fromUser: string
-  createTime: number
-  body: string
-  receivedAt: number
-  subject: string | null
-}
-
-export interface InboundFilter {
-  channelId?: string
-  openid?: string
-  subject?: string
-  /** A MsgType (text, image, event …) or an Event (subscribe, CLICK …). */
-  type?: string
-  /** received_at at or after (ms). */
-  since?: number
-  /** Newest first: only rows with id below this (pagination cursor). */
-  beforeId?: number
-  limit: number
-}
-
 const HISTORY_COLUMNS =
   'SELECT i.id AS id, i.channel_id AS channelId, i.msg_type AS msgType, i.event AS event, i.from_user AS fromUser, i.create_time AS createTime, ' +
   'i.body AS body, i.received_at AS receivedAt, b.subject AS subject FROM inbound_messages i ' +
