@@ -26,21 +26,19 @@ import { systemClock, type Clock } from './lib/clock'
 import { createLogger, type Logger } from './lib/log'
 import { systemRandom, type Random } from './lib/random'
 import { createScheduler } from './lib/scheduler'
-import { openDb, type Db } from './store/sqlite/db'
+import type { Db } from './store/contract'
+import { openDb } from './store/sqlite/db'
 import { migrate } from './store/sqlite/migrate'
 import { createWeChatClient, type FetchLike } from './wechat-api/client'
 import { createMetrics } from './metrics'
-import { messagesRepo } from './store/sqlite/messages.repo'
-import { tokensRepo } from './store/sqlite/tokens.repo'
 import { createRateWindow } from './lib/rate-window'
-import { inboundRepo } from './store/sqlite/inbound.repo'
-import { webhooksRepo } from './store/sqlite/webhooks.repo'
 import { VERSION } from './version'
 
 export interface DepsOverrides {
   clock?: Clock
   random?: Random
   log?: Logger
+  /** The database, opened (and migrated) by the caller: PostgreSQL, or a SQLite file a test prepared. */
   db?: Db
   /** Dispatch rules in order (specific first); later features append theirs here. */
   rules?: Rule[]
@@ -64,12 +62,17 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const log = o.log ?? createLogger({ level: config.WXGATE_LOG_LEVEL })
   for (const s of [config.WXGATE_ADMIN_TOKEN, config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY, config.WXGATE_WEBHOOK_SECRET]) log.addSecret(s)
 
-  const db = o.db ?? openDb(config.WXGATE_DB)
-  migrate(db.sqlite, undefined, clock.now())
+  const db: Db = o.db ?? (() => {
+    const d = openDb(config.WXGATE_DB)
+    migrate(d.sqlite, undefined, clock.now())
+    return d
+  })()
+  const read = db.read
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
   // Loading the channels registers their secrets with the logger (and each later reload those of channels
   // the CLI added or changed), so stored channels are masked too, not only those given in the environment.
+  // On SQLite this happens here and now; `ready` waits for it (and the other caches) on PostgreSQL.
   channels.list()
   const channelIds = () => channels.list().map((c) => c.id)
   // One registry per instance (tests run several servers in one process). Gauges read the database when scraped.
@@ -77,17 +80,17 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     version: VERSION,
     knownChannel: (id) => channels.get(id) !== undefined,
     channelIds,
-    outboxDepth: () => messagesRepo(db.orm).outboxDepth(),
-    tokenExpiries: () => tokensRepo(db.orm).expiries(),
-    webhookEndpointIds: () => webhooksRepo(db.orm).allEndpoints().map((e) => e.id),
+    outboxDepth: () => read.messages.outboxDepth(),
+    tokenExpiries: () => read.tokens.expiries(),
+    webhookEndpointIds: async () => (await read.webhooks.allEndpoints()).map((e) => e.id),
     // Pending rows from the database, the ones in flight from the worker (they are `delivering` there), and
     // each active endpoint's feed backlog (the inbound rows after its cursor, webhook-feed.ts).
-    webhookDepth: () => {
-      const by = new Map(webhooksRepo(db.orm).pendingDepth().map((r) => [r.endpointId, { ...r }]))
-      const feedLag = webhooksRepo(db.orm).activeEndpoints().filter((e) => !e.reply).map((e) => {
-        const lag = inboundRepo(db).lagAfter(e.feedCursor)
+    webhookDepth: async () => {
+      const by = new Map((await read.webhooks.pendingDepth()).map((r) => [r.endpointId, { ...r }]))
+      const feedLag = await Promise.all((await read.webhooks.activeEndpoints()).filter((e) => !e.reply).map(async (e) => {
+        const lag = await read.inbound.lagAfter(e.feedCursor)
         return { endpointId: e.id, depth: lag.depth, oldestCreatedAt: lag.oldestReceivedAt }
-      })
+      }))
       for (const f of [...webhookWorker.inFlight(), ...feedLag]) {
         const e = by.get(f.endpointId)
         if (!e) by.set(f.endpointId, f)
@@ -131,7 +134,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     replyTimeoutMs: config.WXGATE_REPLY_TIMEOUT_MS,
     // The customer-service send (SPEC §7) carries a reply hook's late answer to the user.
     lateReply: (channel, openid, message) => lateReplySend(channel, openid, message),
-    feedFloor: () => webhooksRepo(db.orm).feedFloor(),
+    feedFloor: () => read.webhooks.feedFloor(),
     retentionMs: config.WXGATE_INBOUND_RETENTION_DAYS * 86_400_000,
     events: {
       onDuplicate: (id) => { metrics.callbackEvents.onDuplicate(id); o.callbackEvents?.onDuplicate?.(id) },
@@ -168,7 +171,15 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   // A reply hook's late answer (SPEC §7) goes through the outbox as a customer-service message.
   lateReplySend = (channel, openid, message) => send.sendCustomer({ channel, openid, message: message as CustomerMessage })
 
-  return { config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
+  /** The caches read before anything is served (channels, endpoints, stored tokens): await before serving. */
+  const ready = (async () => {
+    await channels.load()
+    await events.load()
+    await tokens.load()
+  })()
+  ready.catch(() => undefined)
+
+  return { ready, config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -139,7 +139,7 @@ const run = async (argv: string[]): Promise<number> => {
         return 0
       }
       if (sub === 'list') {
-        const keys = deps.apiKeys.list()
+        const keys = await deps.apiKeys.list()
         if (keys.length === 0) out('no API keys')
         for (const k of keys) out([k.id, k.name, k.prefix + '…', k.scopes.join(','), k.createdAt, k.revokedAt ? `revoked ${k.revokedAt}` : 'active'].join('\t'))
         return 0
@@ -194,7 +194,7 @@ const run = async (argv: string[]): Promise<number> => {
         return 0
       }
       if (sub === 'list') {
-        const list = deps.webhooks.list()
+        const list = await deps.webhooks.list()
         if (list.length === 0) out('no webhooks')
         for (const w of list) out([w.id, w.url, w.events.join(','), w.channel ?? '*', w.disabled ? `disabled: ${w.disabledReason ?? ''}` : 'active', w.description ?? '-'].join('\t'))
         return 0

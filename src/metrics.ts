@@ -37,13 +37,13 @@ export interface MetricsSources {
   /** Every configured channel (their outbox gauges show 0 rather than nothing). */
   channelIds: () => string[]
   /** Queued + sending per channel, with the oldest one's creation time (ms); one query per scrape. */
-  outboxDepth: () => OutboxDepth[]
+  outboxDepth: () => Promise<OutboxDepth[]> | OutboxDepth[]
   /** The stored access token's expiry (ms) per channel that has a token row. */
-  tokenExpiries: () => TokenExpiry[]
+  tokenExpiries: () => Promise<TokenExpiry[]> | TokenExpiry[]
   /** Every webhook endpoint id (their queue gauges show 0 rather than nothing). */
-  webhookEndpointIds?: () => string[]
+  webhookEndpointIds?: () => Promise<string[]> | string[]
   /** Webhook deliveries not finished (pending + in flight) per endpoint, with the oldest one's creation time (ms). */
-  webhookDepth?: () => WebhookDepth[]
+  webhookDepth?: () => Promise<WebhookDepth[]> | WebhookDepth[]
   now: () => number
   version: string
 }
@@ -270,6 +270,9 @@ export const createMetrics = (src: MetricsSources) => {
     },
     /** The text exposition (format 0.0.4), with the scrape-time gauges read first. */
     render: async (): Promise<string> => {
+      // Read first (the database may answer asynchronously), then reset and set the gauges in one go, so
+      // that two scrapes at once never interleave their resets and sets.
+      const [outbox, webhookIds, webhooks, expiries] = await Promise.all([src.outboxDepth(), src.webhookEndpointIds?.() ?? [], src.webhookDepth?.() ?? [], src.tokenExpiries()])
       const now = src.now()
       outboxDepth.reset()
       outboxOldest.reset()
@@ -277,22 +280,22 @@ export const createMetrics = (src: MetricsSources) => {
         outboxDepth.labels(id).set(0)
         outboxOldest.labels(id).set(0)
       }
-      for (const r of src.outboxDepth()) {
+      for (const r of outbox) {
         outboxDepth.labels(r.channelId).set(r.depth)
         outboxOldest.labels(r.channelId).set(r.oldestCreatedAt === null ? 0 : Math.max(0, (now - r.oldestCreatedAt) / 1000))
       }
       webhookDepth.reset()
       webhookOldest.reset()
-      for (const id of src.webhookEndpointIds?.() ?? []) {
+      for (const id of webhookIds) {
         webhookDepth.labels(id).set(0)
         webhookOldest.labels(id).set(0)
       }
-      for (const r of src.webhookDepth?.() ?? []) {
+      for (const r of webhooks) {
         webhookDepth.labels(r.endpointId).set(r.depth)
         webhookOldest.labels(r.endpointId).set(r.oldestCreatedAt === null ? 0 : Math.max(0, (now - r.oldestCreatedAt) / 1000))
       }
       tokenExpiry.reset()
-      for (const t of src.tokenExpiries()) tokenExpiry.labels(t.channelId).set(t.expiresAt === null ? 0 : Math.max(0, (t.expiresAt - now) / 1000))
+      for (const t of expiries) tokenExpiry.labels(t.channelId).set(t.expiresAt === null ? 0 : Math.max(0, (t.expiresAt - now) / 1000))
       const usage = process.cpuUsage()
       cpu.reset()
       cpu.inc((usage.user + usage.system) / 1e6)

@@ -23,6 +23,7 @@ export interface RunningServer {
 }
 
 export const startServer = async (deps: Deps, opts: { hostname?: string; port?: number } = {}): Promise<RunningServer> => {
+  await deps.ready
   await upsertEnvChannel(deps)
   // WXGATE_WEBHOOK_URL + WXGATE_WEBHOOK_SECRET: one endpoint for every event (config.ts requires both).
   if (deps.config.WXGATE_WEBHOOK_URL && deps.config.WXGATE_WEBHOOK_SECRET) await deps.webhooks.upsertEnv(deps.config.WXGATE_WEBHOOK_URL, deps.config.WXGATE_WEBHOOK_SECRET)
@@ -59,7 +60,7 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     return {
       GET: (request: CallbackRequest, server: PeerSource) => {
         const started = performance.now()
-        return get(cb.get({ params: request.params, request, server }), request, server, started)
+        return cb.get({ params: request.params, request, server }).then((res) => get(res, request, server, started))
       },
       POST: (request: CallbackRequest, server: PeerSource) => {
         const started = performance.now()

@@ -8,8 +8,7 @@ import { z } from 'zod'
 import type { Clock } from '../lib/clock'
 import { ForbiddenError, NotFoundError, UnauthorizedError, ValidationError } from '../lib/errors'
 import type { Random } from '../lib/random'
-import { apiKeysRepo } from '../store/sqlite/apikeys.repo'
-import type { Db } from '../store/sqlite/db'
+import type { ApiKeyRow, Db } from '../store/contract'
 
 export const Scope = z.enum(['send', 'bindcode', 'read', 'token', 'admin'])
 export type Scope = z.infer<typeof Scope>
@@ -48,11 +47,18 @@ export const hasScope = (p: Principal, needed: Scope): boolean => p.scopes.inclu
 
 export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random; adminToken?: string }) => {
   const { db, clock, random } = deps
-  const repo = apiKeysRepo(db.orm)
+  const repo = db.read.apiKeys
+  /**
+   * Keys found active, by hash: a request with a known key costs no query. Emptied when another connection
+   * (the CLI, another instance) changes keys (Db.dataVersion: within 2 s on PostgreSQL) and by revoke here.
+   */
+  const known = new Map<string, ApiKeyRow>()
+  let knownVersion = db.dataVersion()
+  const KNOWN_MAX = 1000
   const adminHash = deps.adminToken ? Buffer.from(sha256(deps.adminToken), 'hex') : undefined
   const lastTouched = new Map<string, number>()
 
-  const toInfo = (r: ReturnType<typeof repo.list>[number]): ApiKeyInfo => ({
+  const toInfo = (r: ApiKeyRow): ApiKeyInfo => ({
     id: r.id,
     name: r.name,
     prefix: r.prefix,
@@ -70,23 +76,23 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
       const id = `key_${Buffer.from(random.bytes(6)).toString('hex')}`
       const now = clock.now()
       const row = { id, name: name.trim(), keyHash: sha256(key), prefix: key.slice(0, 10), scopes: scopes.join(','), createdAt: now, revokedAt: null, lastUsedAt: null }
-      await db.tx(() => repo.insert(row))
+      await db.tx((s) => s.apiKeys.insert(row))
       return { key, info: toInfo(row) }
     },
-    list: (): ApiKeyInfo[] => repo.list().map(toInfo),
+    list: async (): Promise<ApiKeyInfo[]> => (await repo.list()).map(toInfo),
     /**
      * Revokes a key by its id, or by the key itself when that is what was given (pasted from where it was
      * shown, it is found by its hash). The argument is never put in a message: it may be a live key.
      * Returns the id, and whether it was active until now.
      */
     revoke: async (idOrKey: string): Promise<{ id: string; revoked: boolean }> => {
-      let id = repo.exists(idOrKey) ? idOrKey : undefined
+      let id = (await repo.exists(idOrKey)) ? idOrKey : undefined
       if (id === undefined) {
         const hash = sha256(idOrKey)
         if (adminHash && timingSafeEqual(adminHash, Buffer.from(hash, 'hex'))) {
           throw new ValidationError('that is WXGATE_ADMIN_TOKEN, which is a setting, not a stored key: change or remove the setting and restart wxgate')
         }
-        id = repo.findActiveByHash(hash)?.id
+        id = (await repo.findActiveByHash(hash))?.id
       }
       if (id === undefined) {
         throw new NotFoundError(idOrKey.startsWith('wxg_')
@@ -94,24 +100,33 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
           : 'no API key with the id given; run `wxgate apikey list` for the ids')
       }
       const found = id
-      const revoked = await db.tx(() => repo.revoke(found, clock.now()))
+      const revoked = await db.tx((s) => s.apiKeys.revoke(found, clock.now()))
+      known.clear()
       return { id: found, revoked }
     },
     /** Resolves a bearer token to a principal, or throws 401. */
-    authenticate: (bearer: string | undefined): Principal => {
+    authenticate: async (bearer: string | undefined): Promise<Principal> => {
       if (!bearer) throw new UnauthorizedError('missing Authorization: Bearer <api key>')
       const hash = sha256(bearer)
       if (adminHash && timingSafeEqual(adminHash, Buffer.from(hash, 'hex'))) {
         return { keyId: 'admin-token', name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] }
       }
       // Lookup by hash: the index compares hashes, so timing reveals nothing about the key itself.
-      const row = repo.findActiveByHash(hash)
-      if (!row) throw new UnauthorizedError('invalid or revoked API key')
+      const v = db.dataVersion()
+      if (v !== knownVersion) { known.clear(); knownVersion = v }
+      let row = known.get(hash)
+      if (!row) {
+        row = await repo.findActiveByHash(hash)
+        if (!row) throw new UnauthorizedError('invalid or revoked API key')
+        if (known.size >= KNOWN_MAX) known.clear()
+        if (db.dataVersion() === knownVersion) known.set(hash, row)
+      }
       const now = clock.now()
       // Record use at most once a minute per key, to keep writes off the hot path.
       if ((lastTouched.get(row.id) ?? 0) < now - 60_000) {
         lastTouched.set(row.id, now)
-        void db.tx(() => repo.touch(row.id, now)).catch(() => undefined)
+        const id = row.id
+        void db.tx((s) => s.apiKeys.touch(id, now)).catch(() => undefined)
       }
       return { keyId: row.id, name: row.name, scopes: row.scopes.split(',') as Scope[] }
     },

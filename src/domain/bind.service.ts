@@ -10,9 +10,7 @@ import { pageCursor } from '../lib/cursor'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
-import { bindCodesRepo, type BindCodeRow } from '../store/sqlite/bindcodes.repo'
-import { bindingsRepo, type BindingRow } from '../store/sqlite/bindings.repo'
-import type { Db } from '../store/sqlite/db'
+import type { BindCodeRow, BindingRow, Db } from '../store/contract'
 import type { WeChatClient } from '../wechat-api/client'
 import { ChannelId, type ChannelService } from './channel.service'
 import type { EventsService } from './events.service'
@@ -90,8 +88,8 @@ export interface BindServiceDeps {
 export const createBindService = (deps: BindServiceDeps) => {
   const { db, clock, random, channels } = deps
   const log = deps.log.child({ module: 'bind' })
-  const codes = bindCodesRepo(db.orm)
-  const binds = bindingsRepo(db.orm)
+  const codes = db.read.bindCodes
+  const binds = db.read.bindings
 
   const view = (row: BindCodeRow): BindCodeView => {
     const status = statusOf(row, clock.now())
@@ -107,8 +105,8 @@ export const createBindService = (deps: BindServiceDeps) => {
   }
 
   /** Cancelled codes are gone as far as the API is concerned. */
-  const rowOrThrow = (code: string): BindCodeRow => {
-    const row = codes.get(code)
+  const rowOrThrow = async (code: string): Promise<BindCodeRow> => {
+    const row = await codes.get(code)
     if (!row || row.status === 'cancelled') throw new NotFoundError(`no bind code '${code}'`)
     return row
   }
@@ -132,7 +130,7 @@ export const createBindService = (deps: BindServiceDeps) => {
       code, channelId, subject: input.subject, label: input.label ?? null, status: 'pending',
       qrTicket: qr.ticket, qrUrl: qr.url, createdAt: now, expiresAt: now + ttl * 1000, openid: null, boundAt: null,
     }
-    await db.tx((orm) => bindCodesRepo(orm).insert(row))
+    await db.tx((s) => s.bindCodes.insert(row))
     log.info('bind code created', { channel: channelId, subject: input.subject, ttlSeconds: ttl })
     return {
       ...view(row),
@@ -141,27 +139,27 @@ export const createBindService = (deps: BindServiceDeps) => {
     }
   }
 
-  const get = (code: string): BindCodeView => view(rowOrThrow(code))
+  const get = async (code: string): Promise<BindCodeView> => view(await rowOrThrow(code))
 
   /** pending → cancelled (a later scan is answered "expired"); a bound code cannot be cancelled. */
   const cancel = async (code: string): Promise<void> => {
-    const row = rowOrThrow(code)
+    const row = await rowOrThrow(code)
     if (row.status === 'bound') throw new ConflictError('the code is already bound; delete the binding instead (DELETE /api/bindings/:id)')
-    if (!(await db.tx((orm) => bindCodesRepo(orm).cancel(code)))) throw new ConflictError('the code was bound meanwhile')
+    if (!(await db.tx((s) => s.bindCodes.cancel(code)))) throw new ConflictError('the code was bound meanwhile')
   }
 
   /** What the public bind page may know: the status and the QR content, nothing about who. */
-  const page = (code: string): { status: BindCodeStatus; label?: string; accountName?: string; qrContent: string; expiresAt: number } | undefined => {
-    const row = codes.get(code)
+  const page = async (code: string): Promise<{ status: BindCodeStatus; label?: string; accountName?: string; qrContent: string; expiresAt: number } | undefined> => {
+    const row = await codes.get(code)
     if (!row) return undefined
     // The account to follow is public anyway (it is what the QR code opens); the subject is not shown.
     const accountName = channels.get(row.channelId)?.name ?? undefined
     return { status: statusOf(row, clock.now()), ...(row.label ? { label: row.label } : {}), ...(accountName ? { accountName } : {}), qrContent: row.qrUrl, expiresAt: row.expiresAt }
   }
 
-  const listBindings = (q: { channel?: string; subject?: string; openid?: string; limit?: number; cursor?: string }) => {
+  const listBindings = async (q: { channel?: string; subject?: string; openid?: string; limit?: number; cursor?: string }) => {
     const limit = q.limit ?? 50
-    const rows = binds.list({
+    const rows = await binds.list({
       channelId: q.channel, subject: q.subject, openid: q.openid,
       afterSeq: q.cursor ? cursor.decode(q.cursor) : undefined,
       limit: limit + 1,
@@ -172,11 +170,10 @@ export const createBindService = (deps: BindServiceDeps) => {
   }
 
   const deleteBinding = async (id: string): Promise<void> => {
-    const deleted = await db.tx((orm) => {
-      const r = bindingsRepo(orm)
-      const row = r.get(id)
-      if (!row || !r.delete(id)) return false
-      deps.events?.emit(orm, { type: 'binding.removed', channelId: row.channelId, data: { channel: row.channelId, openid: row.openid, subject: row.subject, ...(row.code ? { code: row.code } : {}) } })
+    const deleted = await db.tx(async (s) => {
+      const row = await s.bindings.get(id)
+      if (!row || !(await s.bindings.delete(id))) return false
+      await deps.events?.emit(s, { type: 'binding.removed', channelId: row.channelId, data: { channel: row.channelId, openid: row.openid, subject: row.subject, ...(row.code ? { code: row.code } : {}) } })
       return true
     })
     if (!deleted) throw new NotFoundError(`no binding '${id}'`)
@@ -184,7 +181,7 @@ export const createBindService = (deps: BindServiceDeps) => {
 
   const prune = async (): Promise<number> => {
     const before = clock.now() - CODE_GRACE_MS
-    return inChunks((limit) => db.tx((orm) => bindCodesRepo(orm).pruneExpiredBefore(before, limit)))
+    return inChunks((limit) => db.tx((s) => s.bindCodes.pruneExpiredBefore(before, limit)))
   }
 
   return { create, get, cancel, page, listBindings, deleteBinding, prune }

@@ -13,8 +13,7 @@ import { AppIdMismatchError, BadXmlError, InvalidSignatureError, NotFoundError }
 import { inChunks } from '../lib/chunks'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
-import type { Db } from '../store/sqlite/db'
-import { inboundRepo } from '../store/sqlite/inbound.repo'
+import type { Db, EndpointRow, Store } from '../store/contract'
 import { aesKeyFrom, decrypt, encryptReply } from '../wechat/crypto'
 import { dedupKey } from '../wechat/dedup-key'
 import { parseMessage, type InboundMessage } from '../wechat/messages'
@@ -23,9 +22,6 @@ import { verifyMsgSignature, verifySignature } from '../wechat/signature'
 import { parseXml } from '../wechat/xml'
 import type { Channel, ChannelService } from './channel.service'
 import { UNHANDLED, type Dispatcher } from './dispatch'
-import { bindingsRepo } from '../store/sqlite/bindings.repo'
-import type { Drizzle } from '../store/sqlite/db'
-import type { EndpointRow } from '../store/sqlite/webhooks.repo'
 import { eventBody, type EventInput, type EventsService, type EventType } from './events.service'
 import { callbackEventData, callbackEventType } from './inbound-events'
 import { lateMessageOf, type HookEvent, type HookOutcome, type ReplyHook } from './reply-hook'
@@ -79,7 +75,7 @@ export interface CallbackServiceDeps {
   /** Sends a late reply hook answer to the user as a customer-service message (SPEC §7 body). */
   lateReply?: (channelId: string, openid: string, message: { type: string; [k: string]: unknown }) => Promise<unknown>
   /** The newest inbound id the webhook feed has dealt with for every active endpoint: rows after it are not pruned. */
-  feedFloor?: () => number | undefined
+  feedFloor?: () => Promise<number | undefined> | number | undefined
   /** Dedup rows (the inbound history, SPEC §6) are kept this long; at least 72 h whatever is set. Default 72 h. */
   retentionMs?: number
 }
@@ -96,11 +92,11 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   const { db, clock, random, channels, dispatcher } = deps
   const log = deps.log.child({ module: 'callback' })
   const deadlineMs = deps.deadlineMs ?? 4500
-  const inbound = inboundRepo(db)
+  const inbound = db.read.inbound
   const inflight = new Map<string, Promise<Processed>>()
 
-  const channelOrThrow = (channelId: string): Channel => {
-    const c = channels.get(channelId)
+  const channelOrThrow = async (channelId: string): Promise<Channel> => {
+    const c = channels.get(channelId) ?? await channels.find(channelId)
     if (!c) throw new NotFoundError(`unknown channel '${channelId}'`)
     if (c.token === '') {
       if (!deps.allowEmptyToken) throw new NotFoundError(`channel '${channelId}' has an empty callback token`)
@@ -129,8 +125,8 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
   }
 
   /** GET: URL verification. Returns the echostr to send back unchanged. */
-  const verify = (channelId: string, q: Query): string => {
-    const channel = channelOrThrow(channelId)
+  const verify = async (channelId: string, q: Query): Promise<string> => {
+    const channel = await channelOrThrow(channelId)
     checkPlainSignature(channel, q)
     if (q.echostr === undefined) throw new InvalidSignatureError('missing echostr')
     // What the WeChat admin's 提交 (服务器配置) does: seen in the journal, so a passed check is told from none.
@@ -180,11 +176,11 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
    */
   /** The reply hook's call for a callback, prepared inside the transaction (outside it, the call). */
   interface HookCall { ep: EndpointRow; event: HookEvent; toMessage: boolean; rule: string; claimed: boolean }
-  const hookCallFor = (orm: Drizzle, channel: Channel, message: InboundMessage, row: { id: number; receivedAt: number }, claimed: boolean, rule: string): HookCall | undefined => {
+  const hookCallFor = async (s: Store, channel: Channel, message: InboundMessage, row: { id: number; receivedAt: number }, claimed: boolean, rule: string): Promise<HookCall | undefined> => {
     const type = deps.replyHooks ? callbackEventType(message, claimed) : undefined
     const ep = type && deps.replyHooks!.hookFor(channel.id, type)
     if (!type || !ep) return undefined
-    const subject = bindingsRepo(orm).byOpenid(channel.id, message.fromUserName)?.subject
+    const subject = (await s.bindings.byOpenid(channel.id, message.fromUserName))?.subject
     const data = callbackEventData(type, message, { channel: channel.id, subject, claimed, inboundId: `in_${row.id}` })
     // The same id and body the feed would build from the row (webhook-feed.ts): one webhook-id per happening.
     return { ep, event: { id: feedEventId(row), body: eventBody(type, data, row.receivedAt) }, toMessage: message.msgType !== 'event', rule, claimed }
@@ -194,8 +190,8 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     const now = clock.now()
     // A hook may answer this one (an in-memory check; `false`: a claim only ever removes the callback's event).
     const hookMaybe = deps.replyHooks !== undefined && (() => { const t = callbackEventType(message, false); return t !== undefined && deps.replyHooks!.hookFor(channel.id, t) !== undefined })()
-    const result = await db.tx((orm): Processed & { hook?: HookCall } => {
-      const id = inbound.insertReturningId({
+    const result = await db.tx(async (s): Promise<Processed & { hook?: HookCall; pendingSince?: number }> => {
+      const id = await s.inbound.insertReturningId({
         channelId: channel.id,
         dedupKey: key,
         msgType: message.msgType,
@@ -209,32 +205,33 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
       })
       // A retry (or another process's first attempt) returns here, before dispatch: no second event.
       if (id === undefined) {
-        const stored = inbound.findReply(channel.id, key) ?? SUCCESS
+        const stored = (await s.inbound.findReply(channel.id, key)) ?? SUCCESS
         if (stored !== HOOK_PENDING) return { body: stored, duplicate: true }
-        // The first attempt's reply hook never finished here (a crash, a stop): this copy asks it again, with
-        // the same webhook-id. (A copy that arrives while this process still runs it waits in `inflight`.)
-        const row = inbound.findRow(channel.id, key)
-        const hook = row ? hookCallFor(orm, channel, message, row, row.claimed, row.handledBy) : undefined
-        return { body: SUCCESS, duplicate: true, ...(hook ? { hook } : {}) }
+        // The first attempt's reply hook has not finished: it may still run on another instance (then this
+        // copy waits for its answer, below), or it never finished (a crash, a stop): then this copy asks it
+        // again, with the same webhook-id. (A copy that arrives while this process runs it waits in `inflight`.)
+        const row = await s.inbound.findRow(channel.id, key)
+        const hook = row ? await hookCallFor(s, channel, message, row, row.claimed, row.handledBy) : undefined
+        return { body: SUCCESS, duplicate: true, ...(hook && row ? { hook, pendingSince: row.receivedAt } : {}) }
       }
       let claimed = false
       let ruleEvents: EventInput[] | undefined
-      const out = dispatcher.dispatch({
-        channel, message, orm, now, log,
-        emit: (type: EventType, data: Record<string, unknown>) => { (ruleEvents ??= []).push({ type, channelId: channel.id, data }) },
+      const out = await dispatcher.dispatch({
+        channel, message, store: s, now, log,
+        emit: async (type: EventType, data: Record<string, unknown>) => { (ruleEvents ??= []).push({ type, channelId: channel.id, data }) },
         claim: () => { claimed = true },
       })
       const body = out.reply
         ? buildReply(out.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
         : SUCCESS
       // Built-in rules first: a rule's reply (the bind reply) is the answer, and a claimed scan never reaches a hook.
-      const hook = body === SUCCESS && hookMaybe ? hookCallFor(orm, channel, message, { id, receivedAt: now }, claimed, out.rule) : undefined
-      if (hook) inbound.setOutcome(channel.id, key, HOOK_PENDING, out.rule, claimed)
-      else if (body !== SUCCESS || out.rule !== UNHANDLED) inbound.setOutcome(channel.id, key, body, out.rule, claimed)
+      const hook = body === SUCCESS && hookMaybe ? await hookCallFor(s, channel, message, { id, receivedAt: now }, claimed, out.rule) : undefined
+      if (hook) await s.inbound.setOutcome(channel.id, key, HOOK_PENDING, out.rule, claimed)
+      else if (body !== SUCCESS || out.rule !== UNHANDLED) await s.inbound.setOutcome(channel.id, key, body, out.rule, claimed)
       // The callback's own event out (message.received, user.*, menu.clicked …) is this row itself: the
       // webhook feed reads it after the commit (webhook-feed.ts), so a callback writes nothing more for it.
       // What a rule emitted (binding.*, message.delivered) is stored as events here, in this transaction.
-      if (ruleEvents && deps.eventsOut) for (const e of ruleEvents) deps.eventsOut.emit(orm, e)
+      if (ruleEvents && deps.eventsOut) for (const e of ruleEvents) await deps.eventsOut.emit(s, e)
       return { body, duplicate: false, ...(hook ? { hook } : {}) }
     // A message no rule looks at (and no hook answers) is one INSERT: no SAVEPOINT needed around it. More
     // statements (a rule's writes, a hook's pending mark): then the SAVEPOINT keeps them one whole with the dedup row.
@@ -242,7 +239,27 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     if (result.duplicate) deps.events?.onDuplicate?.(channel.id)
     else deps.events?.onHandled?.(channel.id, message)
     if (!result.hook) return result
+    if (result.pendingSince !== undefined && db.shared) {
+      const answered = await othersHookAnswer(channel, key, result.pendingSince, receivedAt)
+      if (answered !== undefined) return { body: answered, duplicate: true }
+    }
     return { body: await askHook(channel, message, key, result.hook, receivedAt), duplicate: result.duplicate }
+  }
+
+  /**
+   * A retry that finds the first attempt's hook still pending on a shared database: while that attempt may
+   * still be running (on another instance: it began less than a callback deadline ago), its answer is waited for, polled every
+   * 50 ms until this copy's own deadline budget for a hook is used; undefined when the first attempt is over
+   * (crashed) or did not answer in time: then this copy asks the hook itself.
+   */
+  const othersHookAnswer = async (channel: Channel, key: string, pendingSince: number, receivedAt: number): Promise<string | undefined> => {
+    const until = Math.min(pendingSince + deadlineMs, receivedAt + deadlineMs - HOOK_MARGIN_MS)
+    while (clock.now() < until) {
+      await new Promise((r) => setTimeout(r, 50))
+      const stored = await inbound.findReply(channel.id, key)
+      if (stored !== undefined && stored !== HOOK_PENDING) return stored
+    }
+    return undefined
   }
 
   /**
@@ -270,7 +287,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
     if (o.kind === 'reply') body = buildReply(o.reply, { toUserName: message.fromUserName, fromUserName: message.toUserName, createTime: unixSeconds(clock) })
     if (o.kind === 'failed') log.warn('reply hook failed; WeChat is answered success', { channel: channel.id, endpoint: h.ep.id, url: h.ep.url, dedupKey: key, why: o.why, ...(o.status !== undefined ? { status: o.status } : {}) })
     try {
-      await db.tx(() => { inbound.setOutcome(channel.id, key, body, h.rule, h.claimed) }, { savepoint: false })
+      await db.tx((s) => s.inbound.setOutcome(channel.id, key, body, h.rule, h.claimed), { savepoint: false })
     } catch (e) {
       // The answer is known: WeChat gets it. Unrecorded, a retry asks the hook again (same webhook-id).
       log.error('could not store the reply hook\'s answer; a WeChat retry asks the hook again', { channel: channel.id, dedupKey: key, error: e })
@@ -287,7 +304,7 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
 
   /** POST: one message or event. Throws AppError (4xx) before business logic, HandlerFailedError (500) inside it. */
   const handle = async (channelId: string, q: Query, raw: string, receivedAt = clock.now()): Promise<CallbackAnswer> => {
-    const channel = channelOrThrow(channelId)
+    const channel = await channelOrThrow(channelId)
     const { fields, plainXml, encrypted } = open(channel, q, raw)
     const message = parseMessage(fields)
     const key = dedupKey(message)
@@ -357,7 +374,10 @@ export const createCallbackService = (deps: CallbackServiceDeps) => {
    */
   const prune = async (maxAgeMs = deps.retentionMs ?? MIN_RETENTION_MS): Promise<number> => {
     const before = clock.now() - Math.max(MIN_RETENTION_MS, maxAgeMs)
-    return inChunks((limit) => db.tx(() => inbound.pruneBefore(before, limit, deps.feedFloor?.())))
+    return inChunks(async (limit) => {
+      const floor = await deps.feedFloor?.()
+      return db.tx((s) => s.inbound.pruneBefore(before, limit, floor))
+    })
   }
 
   return { verify, handle, prune }

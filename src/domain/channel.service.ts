@@ -7,8 +7,8 @@ import { z } from 'zod'
 import type { Clock } from '../lib/clock'
 import { ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
-import { channelsRepo, type ChannelRow } from '../store/sqlite/channels.repo'
-import type { Db } from '../store/sqlite/db'
+import type { ChannelRow, Db } from '../store/contract'
+import { then } from '../lib/awaitable'
 
 /** Reply texts a WeChat user sees when binding; Chinese by default, overridable per channel. */
 export const DEFAULT_REPLIES = {
@@ -85,10 +85,12 @@ export const viewOf = (c: Channel): ChannelView => ({ id: c.id, appId: c.appId, 
 
 export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; allowEmptyToken: boolean }) => {
   const { db, clock, log } = deps
-  const repo = channelsRepo(db.orm)
-  // Every callback looks its channel up: keep them in memory, and reload when another process (the CLI)
-  // has committed anything (data_version) or this one changed a channel.
-  // data_version is read at most once per turn of the event loop (a burst of callbacks shares one read).
+  const repo = db.read.channels
+  // Every callback looks its channel up: keep them in memory, and reload when another process (the CLI,
+  // another instance) changed channels (Db.dataVersion) or this one changed a channel. The version is read
+  // at most once per turn of the event loop (a burst of callbacks shares one read). On SQLite the reload is
+  // synchronous (as before: a channel the CLI added is there for the next callback); on PostgreSQL it runs
+  // in the background and `find` waits for it.
   let cache: Map<string, Channel> | undefined
   let version = -1
   let checked = false
@@ -105,20 +107,40 @@ export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; 
     registered.clear()
     for (const c of channels.values()) { setSecrets(`channel:${c.id}`, c); registered.add(c.id) }
   }
-  const all = (): Map<string, Channel> => {
-    if (cache && checked) return cache
+  let loading: Promise<void> | undefined
+  const reload = (): void | Promise<void> => {
+    if (loading) return loading
     const v = db.dataVersion()
-    if (!cache || v !== version) {
-      cache = new Map(repo.list().map((r) => [r.id, toChannel(r)]))
+    const done = then(repo.list(), (rows) => {
+      cache = new Map(rows.map((r) => [r.id, toChannel(r)]))
       version = v
       register(cache)
+    })
+    if (done instanceof Promise) loading = done.finally(() => { loading = undefined })
+    return loading
+  }
+  const all = (): Map<string, Channel> => {
+    if (cache && checked) return cache
+    if (!cache || db.dataVersion() !== version) {
+      const r = reload()
+      // A failed background reload keeps the channels known so far (and is tried again on the next check).
+      if (r instanceof Promise) r.catch((e) => log.error('could not reload the channels', { error: e }))
     }
     checked = true
     setImmediate(() => { checked = false })
-    return cache
+    return cache ?? new Map()
   }
   return {
+    /** Loads the channels (once at start, before anything is served). */
+    load: async (): Promise<void> => { await reload() },
     get: (id: string): Channel | undefined => all().get(id),
+    /** Like get, but a channel not known yet waits for a reload first (added on another instance a moment ago). */
+    find: async (id: string): Promise<Channel | undefined> => {
+      const c = all().get(id)
+      if (c) return c
+      await reload()
+      return all().get(id)
+    },
     list: (): Channel[] => [...all().values()],
     /** Validates and stores a channel; `created` tells insert from update. */
     upsert: async (input: unknown): Promise<{ created: boolean; channel: Channel }> => {
@@ -136,9 +158,9 @@ export const createChannelService = (deps: { db: Db; clock: Clock; log: Logger; 
       const pending = `channel:${c.id}:pending`
       setSecrets(pending, c)
       try {
-        const { created, row } = await db.tx((orm) => channelsRepo(orm).upsert({ ...c, replies: c.replies }, clock.now()))
-        cache = undefined
-        all()
+        const { created, row } = await db.tx((s) => s.channels.upsert({ ...c, replies: c.replies }, clock.now()))
+        await loading
+        await reload()
         return { created, channel: toChannel(row) }
       } finally {
         setSecrets(pending, undefined)

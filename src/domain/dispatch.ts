@@ -9,7 +9,7 @@
  * their own, and transactions do not nest). A handler that returns a Promise fails the message (500,
  * rolled back, WeChat retries) with a clear error.
  */
-import type { Drizzle } from '../store/sqlite/db'
+import type { Store } from '../store/contract'
 import type { Logger } from '../lib/log'
 import type { InboundMessage } from '../wechat/messages'
 import type { Reply } from '../wechat/replies'
@@ -24,8 +24,8 @@ export type HandlerResult = Reply | undefined | void | typeof PASS
 export interface HandlerContext {
   channel: Channel
   message: InboundMessage
-  /** The transaction's ORM handle: write through repos built on it. */
-  orm: Drizzle
+  /** The transaction's store: read and write through it (and nothing else that awaits). */
+  store: Store
   /** Milliseconds since the epoch, from the injected clock. */
   now: number
   log: Logger
@@ -33,7 +33,7 @@ export interface HandlerContext {
    * Emits an event (SPEC §6) of the callback's channel, written in this transaction after the callback's
    * own event: it commits with the message's effects, or not at all (a rule that throws leaves none).
    */
-  emit: (type: EventType, data: Record<string, unknown>) => void
+  emit: (type: EventType, data: Record<string, unknown>) => Promise<void>
   /**
    * The rule accounts for this message with events of its own (its QR scene was one of our bind codes,
    * the delivery report of one of our messages): the callback emits no generic event for it (no
@@ -46,7 +46,8 @@ export interface HandlerContext {
 export interface Rule {
   name: string
   match: (m: InboundMessage) => boolean
-  handle: (ctx: HandlerContext) => HandlerResult
+  /** Runs inside the callback's transaction: it may await the store (ctx.store), never the network. */
+  handle: (ctx: HandlerContext) => HandlerResult | Promise<HandlerResult>
 }
 
 export interface DispatchResult {
@@ -73,14 +74,10 @@ export const createDispatcher = (initial: Rule[] = []) => {
     rules: () => rules.map((r) => r.name),
     /** Would any rule look at this message? (false: dispatch answers UNHANDLED without running a handler) */
     matches: (m: InboundMessage): boolean => rules.some((r) => r.match(m)),
-    dispatch: (ctx: HandlerContext): DispatchResult => {
+    dispatch: async (ctx: HandlerContext): Promise<DispatchResult> => {
       for (const rule of rules) {
         if (!rule.match(ctx.message)) continue
-        const out = rule.handle(ctx)
-        if (out && typeof (out as unknown as PromiseLike<unknown>).then === 'function') {
-          void Promise.resolve(out).catch(() => undefined)
-          throw new Error(`dispatch rule '${rule.name}' returned a Promise: rules run synchronously inside the callback transaction`)
-        }
+        const out = await rule.handle(ctx)
         if (out === PASS) continue
         return { rule: rule.name, reply: out ?? undefined }
       }

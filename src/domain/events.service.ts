@@ -5,18 +5,19 @@
  * callback itself causes (message.received, user.* …) are not written here: they are read from the
  * inbound log (webhook-feed.ts).
  *
- * - `emit(orm, …)` is synchronous and runs inside a db.tx function; it never does I/O.
+ * - `emit(store, …)` runs inside a db.tx function, on the transaction's store; it does no other I/O.
  * - An event no endpoint wants is not stored at all (nothing would ever read it): a gateway without
  *   webhooks pays one in-memory check per happening.
  * - Endpoints are cached; the cache is dropped by `invalidate()` (the endpoint service calls it after a
- *   change) and when another process (the CLI) committed (db.dataVersion()).
+ *   change) and when another process (the CLI, another instance) changed endpoints (db.dataVersion()).
+ *   Until a reload answers, the endpoints read before stay in force (on SQLite a reload answers at once).
  * - The body is fixed at creation ({ type, timestamp, data }, at most 64 KiB: a larger `data` keeps only
  *   its identifying fields and says `truncated: true`), so every attempt signs the same bytes.
  */
 import type { Clock } from '../lib/clock'
 import type { Random } from '../lib/random'
-import type { Db, Drizzle } from '../store/sqlite/db'
-import { webhooksRepo, type EndpointRow } from '../store/sqlite/webhooks.repo'
+import { then } from '../lib/awaitable'
+import type { Db, EndpointRow, Store } from '../store/contract'
 
 export const MAX_EVENT_BODY_BYTES = 64 * 1024
 
@@ -79,18 +80,31 @@ export const createEventsService = (deps: EventsServiceDeps) => {
 
   /** Checked data_version in this event-loop turn already (a batch of callbacks runs in one turn). */
   let checkedThisTurn = false
-  const active = () => {
-    // One PRAGMA per event-loop turn rather than per happening (~2 µs each on the callback's hot path);
-    // another process's commit cannot be seen in the middle of our own synchronous batch anyway.
-    if (endpoints && checkedThisTurn) return endpoints
+  let stale = true
+  let loading: Promise<void> | undefined
+  const reload = (): void | Promise<void> => {
+    if (loading) return loading
     const v = db.dataVersion()
-    if (!endpoints || v !== seenVersion) {
+    stale = false
+    const done = then(db.read.webhooks.activeEndpoints(), (rows) => {
+      endpoints = rows.map((row) => ({ row, patterns: JSON.parse(row.events) as string[] }))
       seenVersion = v
-      endpoints = webhooksRepo(db.orm).activeEndpoints().map((row) => ({ row, patterns: JSON.parse(row.events) as string[] }))
+    })
+    if (done instanceof Promise) {
+      loading = done.catch((e) => { stale = true; throw e }).finally(() => { loading = undefined })
+      return loading
+    }
+  }
+  const active = () => {
+    // One version check per event-loop turn rather than per happening (~2 µs each on the callback's hot path).
+    if (endpoints && checkedThisTurn) return endpoints
+    if (!endpoints || stale || db.dataVersion() !== seenVersion) {
+      const r = reload()
+      if (r instanceof Promise) r.catch(() => undefined)
     }
     checkedThisTurn = true
     setImmediate(() => { checkedThisTurn = false })
-    return endpoints
+    return endpoints ?? []
   }
 
   /**
@@ -108,27 +122,28 @@ export const createEventsService = (deps: EventsServiceDeps) => {
     setImmediate(() => { kickScheduled = false; for (const f of listeners) f() })
   }
 
-  const write = (orm: Drizzle, e: EventInput, targets: EndpointRow[]): string | undefined => {
+  const write = async (s: Store, e: EventInput, targets: EndpointRow[]): Promise<string | undefined> => {
     if (targets.length === 0) return undefined
     const now = clock.now()
     const eventId = id('evt', now)
-    const repo = webhooksRepo(orm)
-    repo.insertEvent({ id: eventId, type: e.type, channelId: e.channelId, body: eventBody(e.type, e.data, now), createdAt: now })
-    repo.insertDeliveries(targets.map((t) => ({ id: id('whd', now), eventId, endpointId: t.id, nextAttemptAt: now, createdAt: now })))
+    await s.webhooks.insertEvent({ id: eventId, type: e.type, channelId: e.channelId, body: eventBody(e.type, e.data, now), createdAt: now })
+    await s.webhooks.insertDeliveries(targets.map((t) => ({ id: id('whd', now), eventId, endpointId: t.id, nextAttemptAt: now, createdAt: now })))
     emitted()
     return eventId
   }
 
   return {
     /**
-     * Stores the event for every active endpoint that wants its type (and its channel). Synchronous: call
-     * it inside the db.tx function of what caused the event. Returns the event id, or undefined when no
-     * endpoint wanted it (nothing stored).
+     * Stores the event for every active endpoint that wants its type (and its channel), on the store of the
+     * db.tx function of what caused the event. Returns the event id, or undefined when no endpoint wanted it
+     * (nothing stored).
      */
-    emit: (orm: Drizzle, e: EventInput): string | undefined =>
-      write(orm, e, active().filter(({ row, patterns }) => endpointWants(row, patterns, e.type, e.channelId)).map((x) => x.row)),
+    emit: (s: Store, e: EventInput): Promise<string | undefined> =>
+      write(s, e, active().filter(({ row, patterns }) => endpointWants(row, patterns, e.type, e.channelId)).map((x) => x.row)),
     /** The event for one endpoint only, whatever it subscribes to (POST /api/webhooks/:id/test). */
-    emitTo: (orm: Drizzle, endpoint: EndpointRow, e: EventInput): string => write(orm, e, [endpoint])!,
+    emitTo: async (s: Store, endpoint: EndpointRow, e: EventInput): Promise<string> => (await write(s, e, [endpoint]))!,
+    /** Loads the endpoints (once at start, before anything is served). */
+    load: async (): Promise<void> => { await reload() },
     /**
      * The reply hook (SPEC §7: `reply: true`, at most one per channel) that takes a callback's event of this
      * type on this channel, if any. Read from the same cache as `wants`: one in-memory check per callback.
@@ -138,8 +153,13 @@ export const createEventsService = (deps: EventsServiceDeps) => {
     /** Would any endpoint take an event of this type on this channel? (to skip building costly data) */
     wants: (type: EventType, channelId: string | null): boolean =>
       active().some(({ row, patterns }) => endpointWants(row, patterns, type, channelId)),
-    /** Endpoints changed in this process: read them again. */
-    invalidate: (): void => { endpoints = undefined; for (const f of invalidated) f() },
+    /** Endpoints changed in this process: read them again (the ones read before stay until the reload answers). */
+    invalidate: async (): Promise<void> => {
+      stale = true
+      await loading?.catch(() => undefined)
+      await reload()
+      for (const f of invalidated) f()
+    },
     /** Called when endpoints changed in this process (the delivery worker reads them again). */
     onInvalidate: (f: () => void): void => { invalidated.push(f) },
     /** Called (once per event-loop turn) after events were written: the delivery worker's kick. */

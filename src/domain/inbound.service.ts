@@ -11,8 +11,8 @@ import { z } from 'zod'
 import type { Clock } from '../lib/clock'
 import { pageCursor } from '../lib/cursor'
 import { NotFoundError, ValidationError } from '../lib/errors'
-import type { Db } from '../store/sqlite/db'
-import { inboundHistory, type InboundHistoryRow } from '../store/sqlite/inbound.repo'
+import type { Db } from '../store/contract'
+import type { InboundHistoryRow } from '../store/contract'
 import { parseMessage } from '../wechat/messages'
 import { parseXml } from '../wechat/xml'
 import { messageFields } from './inbound-events'
@@ -70,13 +70,13 @@ export interface InboundServiceDeps {
 }
 
 export const createInboundService = (deps: InboundServiceDeps) => {
-  const history = inboundHistory(deps.db)
+  const inbound = deps.db.read.inbound
 
-  const list = (q: InboundQuery): { items: InboundView[]; next?: string } => {
+  const list = async (q: InboundQuery): Promise<{ items: InboundView[]; next?: string }> => {
     const limit = q.limit ?? 50
     const since = q.since !== undefined ? Date.parse(q.since) : undefined
     if (since !== undefined && Number.isNaN(since)) throw new ValidationError('since: not an ISO-8601 time')
-    const rows = history.list({
+    const rows = await inbound.history({
       channelId: q.channel, openid: q.openid, subject: q.subject, type: q.type, since,
       beforeId: q.cursor !== undefined ? cursor.decode(q.cursor) : undefined,
       limit: limit + 1,
@@ -86,9 +86,9 @@ export const createInboundService = (deps: InboundServiceDeps) => {
     return { items: items.map(inboundView), ...(more ? { next: cursor.encode(items.at(-1)!.id) } : {}) }
   }
 
-  const get = (id: string): InboundView => {
+  const get = async (id: string): Promise<InboundView> => {
     const m = ID_RE.exec(id)
-    const row = m ? history.get(Number(m[1])) : undefined
+    const row = m ? await inbound.historyRow(Number(m[1])) : undefined
     if (!row) throw new NotFoundError(`no inbound message '${id}' (kept WXGATE_INBOUND_RETENTION_DAYS)`)
     return inboundView(row)
   }

@@ -12,8 +12,7 @@ import { inChunks } from '../lib/chunks'
 import { NotFoundError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import { createSingleFlight } from '../lib/single-flight'
-import type { Db } from '../store/sqlite/db'
-import { mediaRepo } from '../store/sqlite/media.repo'
+import type { Db } from '../store/contract'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { ChannelService } from './channel.service'
 import { apiOf, type TokenService } from './token.service'
@@ -77,8 +76,8 @@ export const createMediaService = (deps: MediaServiceDeps) => {
   const upload = async (p: { channel?: string; type: MediaType; bytes: Uint8Array; filename?: string; contentType?: string }): Promise<MediaUpload> => {
     const channelId = channelOf(p.channel)
     const sha256 = createHash('sha256').update(p.bytes).digest('hex')
-    const stored = () => mediaRepo(db.orm).reusable({ channelId, type: p.type, sha256, validAfter: clock.now() + REUSE_MARGIN_MS })
-    const hit = stored()
+    const stored = () => db.read.media.reusable({ channelId, type: p.type, sha256, validAfter: clock.now() + REUSE_MARGIN_MS })
+    const hit = await stored()
     if (hit) return { mediaId: hit.mediaId, type: p.type, expiresAt: new Date(hit.expiresAt).toISOString(), reused: true }
     return flight(`${channelId}\n${p.type}\n${sha256}`, async () => {
       // WeChat's created_at is on WeChat's clock; the time before the call is on ours and never later than it.
@@ -90,7 +89,7 @@ export const createMediaService = (deps: MediaServiceDeps) => {
         contentType: p.contentType || DEFAULT_CONTENT_TYPE[p.type],
       }), { api: apiOf(MEDIA_UPLOAD_ENDPOINT) })
       const expiresAt = createdAt + MEDIA_TTL_MS
-      await db.tx((orm) => mediaRepo(orm).put({ channelId, type: p.type, sha256, mediaId: answer.media_id, bytes: p.bytes.byteLength, createdAt, expiresAt }))
+      await db.tx((s) => s.media.put({ channelId, type: p.type, sha256, mediaId: answer.media_id, bytes: p.bytes.byteLength, createdAt, expiresAt }))
       log.info('media uploaded', { channel: channelId, type: p.type, bytes: p.bytes.byteLength, mediaId: answer.media_id })
       return { mediaId: answer.media_id, type: p.type, expiresAt: new Date(expiresAt).toISOString(), reused: false }
     })
@@ -113,7 +112,7 @@ export const createMediaService = (deps: MediaServiceDeps) => {
   /** Rows whose media id has expired (WeChat has forgotten it), in small transactions. */
   const prune = async (): Promise<number> => {
     const before = clock.now()
-    return inChunks((limit) => db.tx((orm) => mediaRepo(orm).pruneExpiredBefore(before, limit)))
+    return inChunks((limit) => db.tx((s) => s.media.pruneExpiredBefore(before, limit)))
   }
 
   return { upload, download, prune }

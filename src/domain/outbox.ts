@@ -36,9 +36,8 @@ import type { Clock } from '../lib/clock'
 import { createPump } from '../lib/pump'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
-import { bindingsRepo } from '../store/sqlite/bindings.repo'
-import type { Db } from '../store/sqlite/db'
-import { messagesRepo, type MessageRow } from '../store/sqlite/messages.repo'
+import type { Db } from '../store/contract'
+import type { MessageRow } from '../store/contract'
 import { errcodeInfo } from '../wechat/errcodes'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { CustomSendBody, TemplateSendBody } from '../wechat-api/endpoints'
@@ -77,7 +76,7 @@ export interface OutboxDeps {
   /** Events out (SPEC §6): message.sent / message.failed in the transaction that records the result. */
   events?: Pick<EventsService, 'emit' | 'wants'>
   /** The user's customer-service window as the gateway knows it (users.service windowOf); absent: never known closed. */
-  window?: (channelId: string, openid: string) => { open: boolean }
+  window?: (channelId: string, openid: string) => Promise<{ open: boolean }>
 }
 
 const FINAL = new Set(['sent', 'delivered', 'failed'])
@@ -146,7 +145,7 @@ export const classify = (e: unknown, now: number): Outcome => {
 export const createOutbox = (deps: OutboxDeps) => {
   const { db, clock, random, tokens, wechat, options } = deps
   const log = deps.log.child({ module: 'outbox' })
-  const repo = messagesRepo(db.orm)
+  const repo = db.read.messages
 
   interface ChannelState { inFlight: number; tokens: number; refilledAt: number }
   const channels = new Map<string, ChannelState>()
@@ -262,7 +261,7 @@ export const createOutbox = (deps: OutboxDeps) => {
     const deliver = async (): Promise<string | null> => {
       if (!custom) return (await sendTemplate(JSON.parse(m.payload) as Omit<TemplateSendBody, 'touser' | 'client_msg_id'>)).msgid
       const fallback = m.fallback !== null ? JSON.parse(m.fallback) as Omit<TemplateSendBody, 'touser' | 'client_msg_id'> : undefined
-      if (fallback && sentAs === null && deps.window && !deps.window(m.channelId, m.openid).open) sentAs = 'template'
+      if (fallback && sentAs === null && deps.window && !(await deps.window(m.channelId, m.openid)).open) sentAs = 'template'
       if (sentAs === null) {
         try {
           await sendCustom(JSON.parse(m.payload) as { msgtype: string })
@@ -291,17 +290,17 @@ export const createOutbox = (deps: OutboxDeps) => {
     const extraCalls = calls - 1
     const attempts = m.attempts + extraCalls
     const uncertainSince = m.uncertainSince ?? uncertainAt ?? null
-    const recorded = await record(m, () => db.tx((orm): 'sent' | 'failed' | 'retry' | 'paused' => {
-      const r = messagesRepo(orm)
+    const recorded = await record(m, () => db.tx(async (s): Promise<'sent' | 'failed' | 'retry' | 'paused'> => {
+      const r = s.messages
       /** The message as GET /api/messages/:id shows it now, as the event's data (read only when wanted). */
-      const emitResult = (status: 'sent' | 'failed') => {
+      const emitResult = async (status: 'sent' | 'failed') => {
         const type = status === 'sent' ? 'message.sent' : 'message.failed'
         if (!deps.events?.wants(type, m.channelId)) return
-        const row = r.get(m.id)
-        if (row?.status === status) deps.events.emit(orm, { type, channelId: m.channelId, data: { ...messageView(row) } })
+        const row = await r.get(m.id)
+        if (row?.status === status) await deps.events.emit(s, { type, channelId: m.channelId, data: { ...messageView(row) } })
       }
       if (calls > 0) {
-        r.addAttempt({
+        await r.addAttempt({
           messageId: m.id, at: started, durationMs: now - started,
           outcome: outcome.kind === 'sent' ? 'ok' : outcome.kind === 'paused' ? 'quota' : outcome.kind === 'token' ? 'token' : outcome.kind === 'failed' ? 'permanent' : 'transient',
           errcode: outcome.kind === 'sent' ? null : outcome.errcode,
@@ -310,30 +309,30 @@ export const createOutbox = (deps: OutboxDeps) => {
       }
       switch (outcome.kind) {
         case 'sent':
-          r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls, sentAs })
-          emitResult('sent')
+          await r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls, sentAs })
+          await emitResult('sent')
           return 'sent'
         case 'failed':
-          r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls, sentAs })
-          if (outcome.errcode === 43004) bindingsRepo(orm).setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
-          emitResult('failed')
+          await r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls, sentAs })
+          if (outcome.errcode === 43004) await s.bindings.setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
+          await emitResult('failed')
           return 'failed'
         case 'paused':
           // Not the message's fault: it waits in the queue, first in line, until the quota is back.
-          r.markRetry(m.id, { nextAttemptAt: outcome.notBefore ?? now, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
+          await r.markRetry(m.id, { nextAttemptAt: outcome.notBefore ?? now, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
           return 'paused'
         case 'token':
           // Not the message's fault either: the channel pauses until a token can be had (sendingPausedUntil).
-          r.markRetry(m.id, { nextAttemptAt: now + TOKEN_WAIT_MS, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
+          await r.markRetry(m.id, { nextAttemptAt: now + TOKEN_WAIT_MS, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
           return 'paused'
         case 'retry': {
           if (now - m.createdAt >= options.maxAgeMs) {
-            r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls, sentAs })
-            emitResult('failed')
+            await r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls, sentAs })
+            await emitResult('failed')
             return 'failed'
           }
           const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)
-          r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
+          await r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
           return 'retry'
         }
       }
@@ -367,15 +366,19 @@ export const createOutbox = (deps: OutboxDeps) => {
       // The template quota (45009) pauses templates only: customer-service messages (their own API and
       // quota) still go, found through their own partial index. No token at all pauses both.
       let rows: MessageRow[]
-      if (tokens.sendingPausedUntil(channelId) === undefined) rows = repo.due(channelId, now, room)
-      else if (tokens.sendingPausedUntil(channelId, CUSTOM_SEND_API) === undefined) rows = repo.dueCustom(channelId, now, room)
+      if ((await tokens.sendingPausedUntil(channelId)) === undefined) rows = await repo.due(channelId, now, room)
+      else if ((await tokens.sendingPausedUntil(channelId, CUSTOM_SEND_API)) === undefined) rows = await repo.dueCustom(channelId, now, room)
       else continue
       s.inFlight += rows.length
       s.tokens -= rows.length
       picked.push(...rows)
     }
     if (picked.length === 0) return
-    const claimed = await db.tx((orm) => picked.map((m) => messagesRepo(orm).claim(m.id, now)))
+    const claimed = await db.tx(async (s) => {
+      const out: (MessageRow | undefined)[] = []
+      for (const m of picked) out.push(await s.messages.claim(m.id, now))
+      return out
+    })
     claimed.forEach((row, i) => {
       if (!row) { stateOf(picked[i]!.channelId).inFlight--; return }
       const p = sendOne(row).finally(() => inFlight.delete(p))
@@ -403,7 +406,7 @@ export const createOutbox = (deps: OutboxDeps) => {
     /** Requeues what a crash left mid-call and starts the worker. */
     start: async (): Promise<void> => {
       // Their last call may have reached WeChat: it counts as uncertain from when it started (9-minute rule).
-      const n = await db.tx((orm) => messagesRepo(orm).requeueSending(clock.now()))
+      const n = await db.tx((s) => s.messages.requeueSending(clock.now()))
       if (n > 0) log.warn('resuming messages caught mid-send by a stop; they are sent again with the same client_msg_id (or fail delivery_unknown after 9 minutes)', { count: n })
       halt = new AbortController()
       stopped = false
@@ -445,8 +448,10 @@ export const createOutbox = (deps: OutboxDeps) => {
           return [id, f] as const
         })
         // Listening first, then reading: a message that finished in between is not missed.
-        for (const m of repo.getMany(ids)) if (FINAL.has(m.status)) open.delete(m.id)
-        if (open.size === 0) finish()
+        void (async () => {
+          for (const m of await repo.getMany(ids)) if (FINAL.has(m.status)) open.delete(m.id)
+          if (open.size === 0) finish()
+        })().catch(() => undefined)
       })
     },
   }

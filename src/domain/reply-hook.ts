@@ -13,7 +13,7 @@ import { z } from 'zod'
 import type { Clock } from '../lib/clock'
 import { readBytesCapped } from '../lib/read-capped'
 import { signatureHeader } from '../lib/standard-webhooks'
-import type { EndpointRow } from '../store/sqlite/webhooks.repo'
+import type { EndpointRow } from '../store/contract'
 import { MAX_NEWS_ARTICLES, type Reply } from '../wechat/replies'
 
 /** A hook's answer is read up to this size (a reply is small; more is refused). */

@@ -12,9 +12,8 @@ import { pageCursor } from '../lib/cursor'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
-import { bindingsRepo, type BindingRow } from '../store/sqlite/bindings.repo'
-import type { Db } from '../store/sqlite/db'
-import { messagesRepo, type MessageRow, type MessageStatus, type NewMessage } from '../store/sqlite/messages.repo'
+import type { Db } from '../store/contract'
+import type { BindingRow, MessageRow, MessageStatus, NewMessage, Store } from '../store/contract'
 import type { ChannelService } from './channel.service'
 import type { EventsService } from './events.service'
 import type { Outbox } from './outbox'
@@ -157,15 +156,18 @@ export interface SendServiceDeps {
   inbound?: Pick<InboundService, 'get'>
 }
 
+/** The unique index found the idempotency key taken by a transaction that committed meanwhile (read again). */
+class KeyTakenError extends ConflictError {}
+
 export const createSendService = (deps: SendServiceDeps) => {
   const { db, clock, random, channels, outbox } = deps
   const log = deps.log.child({ module: 'send' })
-  const repo = messagesRepo(db.orm)
+  const repo = db.read.messages
   const newId = (prefix: string) => `${prefix}_${Buffer.from(random.bytes(15)).toString('base64url')}`
 
   /** Recipient rows for this request: active bindings queued, unsubscribed ones failed at once. */
-  const resolve = (orm: Parameters<Parameters<Db['tx']>[0]>[0], channelId: string, to: string[], openids: string[]) => {
-    const binds = bindingsRepo(orm)
+  const resolve = async (s: Store, channelId: string, to: string[], openids: string[]) => {
+    const binds = s.bindings
     const seen = new Set<string>()
     const out: { openid: string; subject: string | null; unsubscribed: boolean }[] = []
     const add = (openid: string, subject: string | null, b?: BindingRow) => {
@@ -175,12 +177,12 @@ export const createSendService = (deps: SendServiceDeps) => {
     }
     const unresolved: string[] = []
     for (const subject of to) {
-      const rows = binds.list({ channelId, subject, limit: MAX_RECIPIENTS })
+      const rows = await binds.list({ channelId, subject, limit: MAX_RECIPIENTS })
       if (rows.length === 0) unresolved.push(subject)
       for (const b of rows) add(b.openid, subject, b)
     }
     for (const openid of openids) {
-      const b = binds.byOpenid(channelId, openid)
+      const b = await binds.byOpenid(channelId, openid)
       add(openid, b?.subject ?? null, b)
     }
     return { out, unresolved }
@@ -228,18 +230,18 @@ export const createSendService = (deps: SendServiceDeps) => {
         fallback: custom!.fallback ? templatePayload(custom!.fallback) : null,
       }
 
-    const result = await db.tx((orm) => {
-      const r = messagesRepo(orm)
+    const accept = () => db.tx(async (s) => {
+      const r = s.messages
       const now = clock.now()
       if (key !== undefined) {
-        const earlier = r.findRequest(ctx.apiKeyId, key)
+        const earlier = await r.findRequest(ctx.apiKeyId, key)
         if (earlier && now - earlier.createdAt < IDEMPOTENCY_WINDOW_MS) {
           if (earlier.bodyHash !== bodyHash) throw new ConflictError('this Idempotency-Key was used with another body', { details: { requestId: earlier.id } })
           return { answer: JSON.parse(earlier.answer) as SendAnswer, replay: true }
         }
       }
       if (against.error) throw against.error
-      const { out, unresolved } = resolve(orm, channelId, to, openids)
+      const { out, unresolved } = await resolve(s, channelId, to, openids)
       if (out.length > MAX_RECIPIENTS) throw new ValidationError(`to: these subjects have ${out.length} bindings; at most ${MAX_RECIPIENTS} recipients`)
       const id = newId('req')
       const rows: NewMessage[] = out.map((o) => ({
@@ -247,10 +249,10 @@ export const createSendService = (deps: SendServiceDeps) => {
         status: o.unsubscribed ? 'failed' : 'queued', attempts: 0, errcode: null, error: o.unsubscribed ? 'not_subscribed' : null,
         wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: o.unsubscribed ? now : null,
       }))
-      r.insertMessages(rows)
+      await r.insertMessages(rows)
       if (deps.events?.wants('message.failed', channelId)) {
         for (const m of rows) {
-          if (m.status === 'failed') deps.events.emit(orm, { type: 'message.failed', channelId, data: { ...messageView(m) } })
+          if (m.status === 'failed') await deps.events.emit(s, { type: 'message.failed', channelId, data: { ...messageView(m) } })
         }
       }
       const answer: SendAnswer = {
@@ -260,13 +262,16 @@ export const createSendService = (deps: SendServiceDeps) => {
         ...(warnings.length > 0 ? { warnings } : {}),
       }
       // A key older than the window is free again: the old row makes room for the new one.
-      if (key !== undefined) r.forgetRequest(ctx.apiKeyId, key)
+      if (key !== undefined) await r.forgetRequest(ctx.apiKeyId, key)
       // The unique index (API key, idempotency key) stands behind the check above.
-      if (!r.insertRequest({ id, apiKeyId: ctx.apiKeyId, idempotencyKey: key ?? null, bodyHash, answer: JSON.stringify(answer), createdAt: now })) {
-        throw new ConflictError('this Idempotency-Key is being used by another request')
+      if (!(await r.insertRequest({ id, apiKeyId: ctx.apiKeyId, idempotencyKey: key ?? null, bodyHash, answer: JSON.stringify(answer), createdAt: now }))) {
+        throw new KeyTakenError('this Idempotency-Key is being used by another request')
       }
       return { answer, replay: false }
     })
+    // The same key accepted at the same moment by another transaction (another instance on PostgreSQL, whose
+    // row the unique index waited for): read again, it is a replay of that one (or a 409 for another body).
+    const result = await accept().catch((e) => { if (e instanceof KeyTakenError) return accept(); throw e })
     if (!result.replay) {
       outbox.kick()
       log.info('send accepted', { requestId: result.answer.id, channel: channelId, recipients: result.answer.recipients.length, unresolved: result.answer.unresolved.length })
@@ -297,13 +302,13 @@ export const createSendService = (deps: SendServiceDeps) => {
    */
   const reply = async (inboundId: string, body: ReplyBody, ctx: { apiKeyId: string; headerKey?: string }) => {
     if (!deps.inbound) throw new NotFoundError('replies are not available')
-    const sender = deps.inbound.get(inboundId)
+    const sender = await deps.inbound.get(inboundId)
     return send({ ...body, channel: sender.channel, openids: [sender.openid] } as SendBody, ctx)
   }
 
   /** The answer with every recipient's current status (for ?wait=true). */
-  const refresh = (answer: SendAnswer): SendAnswer => {
-    const now = new Map(repo.getMany(answer.recipients.map((r) => r.messageId)).map((m) => [m.id, m]))
+  const refresh = async (answer: SendAnswer): Promise<SendAnswer> => {
+    const now = new Map((await repo.getMany(answer.recipients.map((r) => r.messageId))).map((m) => [m.id, m]))
     return {
       ...answer,
       recipients: answer.recipients.map((r) => {
@@ -318,17 +323,17 @@ export const createSendService = (deps: SendServiceDeps) => {
     return refresh(answer)
   }
 
-  const get = (messageId: string): MessageView => {
-    const m = repo.get(messageId)
+  const get = async (messageId: string): Promise<MessageView> => {
+    const m = await repo.get(messageId)
     if (!m) throw new NotFoundError(`no message '${messageId}'`)
     return messageView(m)
   }
 
-  const list = (q: { channel?: string; subject?: string; status?: MessageStatus; since?: string; limit?: number; cursor?: string }) => {
+  const list = async (q: { channel?: string; subject?: string; status?: MessageStatus; since?: string; limit?: number; cursor?: string }) => {
     const limit = q.limit ?? 50
     const since = q.since !== undefined ? Date.parse(q.since) : undefined
     if (since !== undefined && Number.isNaN(since)) throw new ValidationError('since: not an ISO-8601 time')
-    const rows = repo.list({ channelId: q.channel, subject: q.subject, status: q.status, since, beforeSeq: q.cursor ? cursor.decode(q.cursor) : undefined, limit: limit + 1 })
+    const rows = await repo.list({ channelId: q.channel, subject: q.subject, status: q.status, since, beforeSeq: q.cursor ? cursor.decode(q.cursor) : undefined, limit: limit + 1 })
     const more = rows.length > limit
     const items = rows.slice(0, limit)
     return { items: items.map(messageView), ...(more ? { nextCursor: cursor.encode(items.at(-1)!.seq) } : {}) }
@@ -343,13 +348,13 @@ export const createSendService = (deps: SendServiceDeps) => {
     const now = clock.now()
     const finishedBefore = now - deps.retentionMs
     let pruned = 0
-    const range = repo.seqRange()
+    const range = await repo.seqRange()
     for (let from = range?.min ?? 0; range && from <= range.max; from += PRUNE_WINDOW) {
       const start = from
-      pruned += await db.tx((orm) => messagesRepo(orm).pruneWindow({ finishedBefore, fromSeq: start, window: PRUNE_WINDOW }))
+      pruned += await db.tx((s) => s.messages.pruneWindow({ finishedBefore, fromSeq: start, window: PRUNE_WINDOW }))
       await yieldToEventLoop()
     }
-    await inChunks((limit) => db.tx((orm) => messagesRepo(orm).pruneRequests({ before: now - IDEMPOTENCY_WINDOW_MS, limit })), PRUNE_WINDOW)
+    await inChunks((limit) => db.tx((s) => s.messages.pruneRequests({ before: now - IDEMPOTENCY_WINDOW_MS, limit })), PRUNE_WINDOW)
     if (pruned > 0) log.info('finished messages pruned', { count: pruned })
     return pruned
   }

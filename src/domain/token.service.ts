@@ -28,12 +28,10 @@ import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { nextShanghaiMidnight, shanghaiDay } from '../lib/shanghai-day'
 import { createSingleFlight } from '../lib/single-flight'
-import type { Db, TxResult } from '../store/sqlite/db'
-import { tokensRepo, type TokenRow } from '../store/sqlite/tokens.repo'
+import type { Db, Store, TokenRow } from '../store/contract'
 import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { Channel, ChannelService } from './channel.service'
 import type { EventsService, EventType } from './events.service'
-import type { Drizzle } from '../store/sqlite/db'
 
 /** stable_token hands out a new token only in the last 300 s of the old one. */
 export const REFRESH_WINDOW_MS = 300_000
@@ -119,7 +117,7 @@ const EVENT_OF: Record<EventState, EventType> = { ok: 'token.recovered', failing
 export const createTokenService = (deps: TokenServiceDeps) => {
   const { db, clock, client, channels } = deps
   const log = deps.log.child({ module: 'token' })
-  const repo = tokensRepo(db.orm)
+  const repo = db.read.tokens
   const flight = createSingleFlight()
   /** Per channel: when a fetch may be tried again after failures (the scheduler and the outbox wait), and the failures in a row. */
   const backoff = new Map<string, { until: number; failures: number }>()
@@ -133,7 +131,10 @@ export const createTokenService = (deps: TokenServiceDeps) => {
   const remember = (channelId: string, token: string | null | undefined) => {
     if (token) deps.log.setSecret(`token:${channelId}`, token)
   }
-  for (const c of channels.list()) remember(c.id, repo.get(c.id)?.accessToken)
+  /** Reads the stored tokens so they are masked from the start (once, before anything is served). */
+  const load = async (): Promise<void> => {
+    for (const c of channels.list()) remember(c.id, (await repo.get(c.id))?.accessToken)
+  }
 
   const channelOrThrow = (id: string): Channel => {
     const c = channels.get(id)
@@ -143,10 +144,10 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   const row = async (channelId: string): Promise<TokenRow> => {
     const day = shanghaiDay(clock.now())
-    const r = repo.get(channelId)
+    const r = await repo.get(channelId)
     if (r && r.day === day) return r
-    await db.tx((orm) => tokensRepo(orm).ensureDay(channelId, day))
-    return repo.get(channelId)!
+    await db.tx((s) => s.tokens.ensureDay(channelId, day))
+    return (await repo.get(channelId))!
   }
 
   /** The APIs (see apiOf) whose quota is used up now, with until when; the token's own as 'stable_token'. */
@@ -169,16 +170,16 @@ export const createTokenService = (deps: TokenServiceDeps) => {
    * A 45009 stops the API that answered it (see the module comment) until 00:00 Asia/Shanghai. Returns the
    * write for a db.tx function, or undefined when `e` is no quota error.
    */
-  const quotaWrite = (channelId: string, e: unknown): ((orm: Drizzle) => void) | undefined => {
+  const quotaWrite = (channelId: string, e: unknown): ((s: Store) => Promise<void>) | undefined => {
     if (!(e instanceof WeChatApiError && e.class === 'quota')) return undefined
     const until = nextShanghaiMidnight(clock.now())
     const api = apiOf(e.endpoint)
     log.error(`daily quota of ${api} used up (45009): no ${api} calls until the quota is back`, { channel: channelId, api, until: new Date(until).toISOString() })
-    return (orm) => {
-      const t = tokensRepo(orm)
+    return async (s) => {
+      const t = s.tokens
       if (api === TOKEN_API) return t.setQuotaUntil(channelId, until)
-      const current = t.get(channelId)?.apiQuotas
-      t.setApiQuotas(channelId, JSON.stringify({ ...(current ? JSON.parse(current) as Record<string, number> : {}), [api]: until }))
+      const current = (await t.get(channelId))?.apiQuotas
+      await t.setApiQuotas(channelId, JSON.stringify({ ...(current ? JSON.parse(current) as Record<string, number> : {}), [api]: until }))
     }
   }
 
@@ -193,9 +194,9 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       ? { errcode: e.errcode ?? null, errmsg: e.errmsg, ...(e.hint ? { hint: e.hint } : {}) }
       : { errcode: null, errmsg: deps.log.redact(String((e as Error)?.message ?? e)) }
     const quota = quotaWrite(channelId, e)
-    await txChanging(channelId, (orm) => {
-      tokensRepo(orm).setError(channelId, JSON.stringify({ ...err, at: clock.now() }))
-      quota?.(orm)
+    await txChanging(channelId, async (s) => {
+      await s.tokens.setError(channelId, JSON.stringify({ ...err, at: clock.now() }))
+      await quota?.(s)
     })
   }
 
@@ -212,7 +213,7 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       const a = await client.stableToken({ appId: c.appId, secret: c.appSecret, forceRefresh: mode === 'forced' })
       const expiresAt = clock.now() + a.expires_in * 1000
       remember(c.id, a.access_token)
-      await txChanging(c.id, (orm) => tokensRepo(orm).storeToken(c.id, { accessToken: a.access_token, expiresAt, now: clock.now(), forced: mode === 'forced' }))
+      await txChanging(c.id, (s) => s.tokens.storeToken(c.id, { accessToken: a.access_token, expiresAt, now: clock.now(), forced: mode === 'forced' }))
       jitter.delete(c.id)
       if (backoff.delete(c.id)) log.info('access token obtained again: sending resumes', { channel: c.id })
       deps.onRefresh?.(c.id, mode)
@@ -221,7 +222,7 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     } catch (e) {
       // Aborted because the gateway stops: not WeChat's answer, nothing to record.
       if (e instanceof WeChatApiError && e.aborted) throw e
-      if (mode === 'forced') await db.tx((orm) => tokensRepo(orm).countForceAttempt(c.id, clock.now()))
+      if (mode === 'forced') await db.tx((s) => s.tokens.countForceAttempt(c.id, clock.now()))
       await recordFailure(c.id, e)
       const failures = (backoff.get(c.id)?.failures ?? 0) + 1
       // 1 s, 2 s, 4 s … up to 60 s; a valid stored token stays in use meanwhile.
@@ -269,7 +270,7 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     checkQuota(channelId, r)
     if (usable(r)) return stored(channelId, r)
     return flight(`token:${channelId}`, async () => {
-      const again = repo.get(channelId)
+      const again = await repo.get(channelId)
       if (usable(again)) return stored(channelId, again)
       return fetchToken(c, 'normal')
     })
@@ -282,12 +283,12 @@ export const createTokenService = (deps: TokenServiceDeps) => {
    */
   const replaceFailing = async (channelId: string, failing: string): Promise<{ accessToken: string; expiresAt: number }> => {
     const c = channelOrThrow(channelId)
-    const current = repo.get(channelId)
+    const current = await repo.get(channelId)
     if (current?.accessToken !== failing && usable(current)) return stored(channelId, current)
     const result = await flight(`token:${channelId}`, async () => {
-      const r = repo.get(channelId)
+      const r = await repo.get(channelId)
       if (r?.accessToken !== failing && usable(r)) return stored(channelId, r)
-      await db.tx((orm) => tokensRepo(orm).invalidateIf(channelId, failing))
+      await db.tx((s) => s.tokens.invalidateIf(channelId, failing))
       const normal = await fetchToken(c, 'normal')
       if (normal.accessToken !== failing) return normal
       log.warn('WeChat rejects the token that stable_token still returns: forcing a refresh', { channel: channelId })
@@ -338,8 +339,8 @@ export const createTokenService = (deps: TokenServiceDeps) => {
    * quota, or fetches failing), or that API's own daily quota. Customer-service messages ask for their API,
    * so a template quota (45009) does not hold them up.
    */
-  const sendingPausedUntil = (channelId: string, api: string = TEMPLATE_SEND_API): number | undefined => {
-    const r = repo.get(channelId)
+  const sendingPausedUntil = async (channelId: string, api: string = TEMPLATE_SEND_API): Promise<number | undefined> => {
+    const r = await repo.get(channelId)
     const now = clock.now()
     const q = quotasOf(r, now)
     const quota = Math.max(q.get(TOKEN_API) ?? 0, api === TEMPLATE_SEND_API ? q.get(TEMPLATE_SEND_API) ?? 0 : 0)
@@ -363,28 +364,28 @@ export const createTokenService = (deps: TokenServiceDeps) => {
    * (read in the same transaction). Emits the event of the new state when it differs from the last one, and
    * returns the new state.
    */
-  const noteChange = (orm: Drizzle, channelId: string, before: TokenRow | undefined): EventState => {
+  const noteChange = async (s: Store, channelId: string, before: TokenRow | undefined): Promise<EventState> => {
     const prev = provisional.get(channelId) ?? lastEmitted.get(channelId) ?? eventStateOf(before)
-    const r = tokensRepo(orm).get(channelId)
+    const r = await s.tokens.get(channelId)
     const state = eventStateOf(r)
     provisional.set(channelId, state)
     if (state === prev) return state
     const type = EVENT_OF[state]
-    if (r && deps.events?.wants(type, channelId)) deps.events.emit(orm, { type, channelId, data: { ...statusOf(channelId, r, false) } })
+    if (r && deps.events?.wants(type, channelId)) await deps.events.emit(s, { type, channelId, data: { ...statusOf(channelId, r, false) } })
     return state
   }
   /**
    * A transaction that changes the token row, with noteChange after it. The announced state is remembered only
    * once the transaction committed: after a rollback (its event rolled back too) the next change announces again.
    */
-  const txChanging = async <T>(channelId: string, fn: (orm: Drizzle) => T): Promise<T> => {
+  const txChanging = async <T>(channelId: string, fn: (s: Store) => Promise<T> | T): Promise<T> => {
     let state: EventState | undefined
     try {
-      const out = await db.tx<T>((orm) => {
-        const before = tokensRepo(orm).get(channelId)
-        const v = fn(orm)
-        state = noteChange(orm, channelId, before)
-        return v as TxResult<T>
+      const out = await db.tx<T>(async (s) => {
+        const before = await s.tokens.get(channelId)
+        const v = await fn(s)
+        state = await noteChange(s, channelId, before)
+        return v
       })
       if (state) lastEmitted.set(channelId, state)
       return out
@@ -400,10 +401,10 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     // With a valid stored token the normal endpoint; without one, v2 (AppID + AppSecret, no token).
     if (usable(r)) await client.clearQuota({ accessToken: r.accessToken, appId: c.appId })
     else await client.clearQuotaBySecret({ appId: c.appId, secret: c.appSecret })
-    await txChanging(channelId, (orm) => {
-      tokensRepo(orm).setQuotaUntil(channelId, null)
-      tokensRepo(orm).setApiQuotas(channelId, null)
-      tokensRepo(orm).setError(channelId, null)
+    await txChanging(channelId, async (s) => {
+      await s.tokens.setQuotaUntil(channelId, null)
+      await s.tokens.setApiQuotas(channelId, null)
+      await s.tokens.setError(channelId, null)
     })
     backoff.delete(channelId)
     log.info('quota cleared', { channel: channelId })
@@ -417,7 +418,7 @@ export const createTokenService = (deps: TokenServiceDeps) => {
   const tick = async (): Promise<void> => {
     const now = clock.now()
     for (const c of channels.list()) {
-      const r = repo.get(c.id)
+      const r = await repo.get(c.id)
       if (!r?.refreshedAt) continue
       if (r.quotaUntil && r.quotaUntil > now) continue
       const b = backoff.get(c.id)
@@ -434,6 +435,6 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     }
   }
 
-  return { getToken, replaceFailing, reject: replaceFailing, withToken, status, sendingPausedUntil, clearQuota, tick }
+  return { load, getToken, replaceFailing, reject: replaceFailing, withToken, status, sendingPausedUntil, clearQuota, tick }
 }
 export type TokenService = ReturnType<typeof createTokenService>

@@ -8,9 +8,7 @@
  */
 import type { Clock } from '../lib/clock'
 import { ValidationError } from '../lib/errors'
-import { bindingsRepo } from '../store/sqlite/bindings.repo'
-import type { Db } from '../store/sqlite/db'
-import { windowRepo } from '../store/sqlite/window.repo'
+import type { Db } from '../store/contract'
 import type { ChannelService } from './channel.service'
 import { interactionKind, LONG_WINDOW_MS, SHORT_WINDOW_EVENTS, windowAt, type Interaction, type WindowState } from './window'
 
@@ -31,12 +29,12 @@ export interface UsersServiceDeps {
 
 export const createUsersService = (deps: UsersServiceDeps) => {
   const { db, clock } = deps
-  const windows = windowRepo(db)
+  const windows = db.read.window
 
   /** The user's customer-service window now. */
-  const windowOf = (channelId: string, openid: string): WindowState => {
+  const windowOf = async (channelId: string, openid: string): Promise<WindowState> => {
     const now = clock.now()
-    const interactions: Interaction[] = windows.latestInteractions({ channelId, openid, since: now - LONG_WINDOW_MS, shortEvents: SHORT_WINDOW_EVENTS })
+    const interactions: Interaction[] = (await windows.latestInteractions({ channelId, openid, since: now - LONG_WINDOW_MS, shortEvents: SHORT_WINDOW_EVENTS }))
       .flatMap((r) => {
         const kind = interactionKind(r.msgType, r.event)
         return kind ? [{ kind, at: r.receivedAt, order: r.id }] : []
@@ -44,12 +42,12 @@ export const createUsersService = (deps: UsersServiceDeps) => {
     return windowAt(now, interactions, (since) => windows.sentSince(channelId, openid, since))
   }
 
-  const get = (openid: string, channel?: string): UserView => {
+  const get = async (openid: string, channel?: string): Promise<UserView> => {
     const channelId = channel ?? deps.defaultChannel
     if (!deps.channels.get(channelId)) throw new ValidationError(`channel: no channel '${channelId}'`)
-    const binding = bindingsRepo(db.orm).byOpenid(channelId, openid)
-    const subscribed = binding?.status !== 'unsubscribed' && windows.lastFollowEvent(channelId, openid) !== 'unsubscribe'
-    const w = windowOf(channelId, openid)
+    const binding = await db.read.bindings.byOpenid(channelId, openid)
+    const subscribed = binding?.status !== 'unsubscribed' && (await windows.lastFollowEvent(channelId, openid)) !== 'unsubscribe'
+    const w = await windowOf(channelId, openid)
     return {
       openid,
       channel: channelId,

@@ -20,7 +20,7 @@
  * same `webhook-id`; it carries the arrival time, so a database started afresh never repeats an old id.
  * `data.subject` is the sender's binding when the row is read (a user bound a moment later shows it).
  */
-import type { FeedRow } from '../store/sqlite/inbound.repo'
+import type { FeedRow } from '../store/contract'
 import { parseMessage } from '../wechat/messages'
 import { parseXml } from '../wechat/xml'
 import { eventBody, type EventType } from './events.service'
@@ -33,8 +33,8 @@ export interface FeedEvent {
   channelId: string
   /** The JSON body as sent ({ type, timestamp, data }). */
   body: string
-  /** The inbound row it comes from. */
-  inboundId: number
+  /** The inbound row's place in the feed (FeedRow.cursor): where the endpoint's cursor moves once it is recorded. */
+  cursor: number
   createdAt: number
 }
 
@@ -54,5 +54,5 @@ export const feedEvent = (row: FeedRow): FeedEvent | undefined => {
   const type = callbackEventType(message, row.claimed)
   if (type === undefined) return undefined
   const data = callbackEventData(type, message, { channel: row.channelId, subject: row.subject ?? undefined, claimed: row.claimed, inboundId: `in_${row.id}` })
-  return { id: feedEventId(row), type, channelId: row.channelId, body: eventBody(type, data, row.receivedAt), inboundId: row.id, createdAt: row.receivedAt }
+  return { id: feedEventId(row), type, channelId: row.channelId, body: eventBody(type, data, row.receivedAt), cursor: row.cursor, createdAt: row.receivedAt }
 }

@@ -24,9 +24,7 @@ import { readBytesCapped } from '../lib/read-capped'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { signatureHeader } from '../lib/standard-webhooks'
-import type { Db } from '../store/sqlite/db'
-import { inboundRepo } from '../store/sqlite/inbound.repo'
-import { webhooksRepo, type DeliveryWithEvent, type EndpointRow } from '../store/sqlite/webhooks.repo'
+import type { Db, DeliveryWithEvent, EndpointRow } from '../store/contract'
 import { endpointWants, type EventsService } from './events.service'
 import { callbackEventCandidates } from './inbound-events'
 import { feedEvent, type FeedEvent } from './webhook-feed'
@@ -170,7 +168,7 @@ const readCapped = async (res: Response, max: number): Promise<{ tooLarge: boole
 export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   const { db, clock, random } = deps
   const log = deps.log.child({ module: 'webhooks' })
-  const repo = webhooksRepo(db.orm)
+  const repo = db.read.webhooks
   const doFetch = deps.fetch ?? fetch
   const timeoutMs = deps.timeoutMs ?? TIMEOUT_MS
 
@@ -230,13 +228,17 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   }
 
   // ---- the inbound feed (webhook-feed.ts) -------------------------------------------------------------
-  const inbound = inboundRepo(db)
+  const inbound = db.read.inbound
   const feeds = new Map<string, FeedState>()
-  const feedOf = (ep: EndpointRow): FeedState => {
+  const feedOf = async (ep: EndpointRow): Promise<FeedState> => {
     let f = feeds.get(ep.id)
     // The stored cursor ahead of anything we wrote: the endpoint was enabled again (its feed moved to the newest row).
     if (f && ep.feedCursor > Math.max(f.cursor, f.wrote)) f = undefined
-    if (!f) feeds.set(ep.id, (f = { cursor: ep.feedCursor, persisted: ep.feedCursor, wrote: ep.feedCursor, recheckUpTo: inbound.newestCursor(), read: ep.feedCursor, open: new Map(), queued: [] }))
+    if (!f) {
+      const recheckUpTo = await inbound.newestCursor()
+      f = feeds.get(ep.id) ?? { cursor: ep.feedCursor, persisted: ep.feedCursor, wrote: ep.feedCursor, recheckUpTo, read: ep.feedCursor, open: new Map(), queued: [] }
+      feeds.set(ep.id, f)
+    }
     return f
   }
   /** The cursor if the rows `also` (results being recorded now) were recorded too: the end of the recorded prefix. */
@@ -263,25 +265,25 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
    * recorded at once). A row recorded already (its result committed before a stop, the cursor not past it
    * yet) is skipped: it is not sent again.
    */
-  const readFeed = (ep: EndpointRow, f: FeedState, patterns: string[]): boolean => {
-    const rows = inbound.feedAfter(f.read, FEED_BATCH)
+  const readFeed = async (ep: EndpointRow, f: FeedState, patterns: string[]): Promise<boolean> => {
+    const rows = await inbound.feedAfter(f.read, FEED_BATCH)
     if (rows.length === 0) return false
     const evs: FeedEvent[] = []
     for (const row of rows) {
-      f.read = row.id
+      f.read = row.cursor
       // Only rows of its channel whose possible types it wants are parsed (an endpoint for binding.* alone reads
       // the feed without parsing every message).
       const maybe = (ep.channelId === null || ep.channelId === row.channelId) &&
         callbackEventCandidates(row.msgType, row.event, row.claimed).some((t) => endpointWants(ep, patterns, t, row.channelId))
       const ev = maybe ? feedEvent(row) : undefined
       if (ev && endpointWants(ep, patterns, ev.type, ev.channelId)) {
-        f.open.set(row.id, false)
+        f.open.set(row.cursor, false)
         evs.push(ev)
-      } else f.open.set(row.id, true)
+      } else f.open.set(row.cursor, true)
     }
-    const recorded = repo.feedRecorded(ep.id, evs.filter((e) => e.inboundId <= f.recheckUpTo).map((e) => e.id))
+    const recorded = await repo.feedRecorded(ep.id, evs.filter((e) => e.cursor <= f.recheckUpTo).map((e) => e.id))
     for (const ev of evs) {
-      if (recorded.has(ev.id)) f.open.set(ev.inboundId, true)
+      if (recorded.has(ev.id)) f.open.set(ev.cursor, true)
       else f.queued.push(ev)
     }
     markRecorded(f, -1)
@@ -298,18 +300,18 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
    * retry queue in due order): its cursor keeps up, so no inbound row it still needs is pruned.
    */
   const queueFeed = async (ep: EndpointRow, f: FeedState, patterns: string[]): Promise<boolean> => {
-    const more = f.queued.length === 0 ? readFeed(ep, f, patterns) : false
+    const more = f.queued.length === 0 ? await readFeed(ep, f, patterns) : false
     const evs = f.queued.splice(0)
     if (evs.length === 0 && f.cursor === f.persisted) return more
     const now = clock.now()
-    const ids = new Set(evs.map((e) => e.inboundId))
+    const ids = new Set(evs.map((e) => e.cursor))
     try {
-      const cursor = await db.tx((orm) => {
-        const w = webhooksRepo(orm)
-        for (const ev of evs) w.insertFeedDelivery(ev, { id: deliveryId(now), endpointId: ep.id, now, attempts: 0, status: 'pending' })
+      const cursor = await db.tx(async (s) => {
+        const w = s.webhooks
+        for (const ev of evs) await w.insertFeedDelivery(ev, { id: deliveryId(now), endpointId: ep.id, now, attempts: 0, status: 'pending' })
         const c = cursorWith(f, ids)
         f.wrote = Math.max(f.wrote, c)
-        w.advanceFeed(ep.id, c)
+        await w.advanceFeed(ep.id, c)
         return c
       }, LAZY)
       for (const id of ids) markRecorded(f, id)
@@ -323,33 +325,33 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     return more
   }
 
-  /** The record of one result, in one synchronous transaction. Returns what to log after the commit. */
-  const record = (d: Job, r: PostResult, now: number) => db.tx((orm) => {
-    const w = webhooksRepo(orm)
+  /** The record of one result, in one transaction. Returns what to log after the commit. */
+  const record = (d: Job, r: PostResult, now: number) => db.tx(async (s) => {
+    const w = s.webhooks
     if (d.feed) {
       // A feed event is written now, with its result and the endpoint's cursor (webhook-feed.ts): delivered at
       // once, or `delivering` for the transitions below.
-      w.insertFeedDelivery(d.feed.event, r.kind === 'delivered'
+      await w.insertFeedDelivery(d.feed.event, r.kind === 'delivered'
         ? { id: d.id, endpointId: d.endpointId, now, attempts: 1, status: 'delivered', statusCode: r.status }
         : { id: d.id, endpointId: d.endpointId, now, attempts: 1, status: 'delivering' })
       if (feeds.get(d.endpointId) === d.feed.state) {
-        d.feed.wrote = cursorWith(d.feed.state, new Set([d.feed.event.inboundId]))
+        d.feed.wrote = cursorWith(d.feed.state, new Set([d.feed.event.cursor]))
         d.feed.state.wrote = Math.max(d.feed.state.wrote, d.feed.wrote)
-        w.advanceFeed(d.endpointId, d.feed.wrote)
+        await w.advanceFeed(d.endpointId, d.feed.wrote)
       }
     }
     if (r.kind === 'delivered') {
-      if (!d.feed) w.delivered(d.id, now, r.status)
-      w.clearFailing(d.endpointId)
+      if (!d.feed) await w.delivered(d.id, now, r.status)
+      await w.clearFailing(d.endpointId)
       return { outcome: 'delivered' as const }
     }
-    const before = w.endpoint(d.endpointId)
-    const ep = w.markFailing(d.endpointId, now)
+    const before = await w.endpoint(d.endpointId)
+    const ep = await w.markFailing(d.endpointId, now)
     const startedFailing = before?.failingSince === null
     if (r.kind === 'gone') {
-      w.failed(d.id, now, r.status, 'HTTP 410 Gone: the receiver asked for no more deliveries; the endpoint is disabled')
-      w.disableEndpoint(d.endpointId, '410 Gone from the receiver', now)
-      w.failPending(d.endpointId, now, 'the endpoint was disabled (410 Gone from the receiver)')
+      await w.failed(d.id, now, r.status, 'HTTP 410 Gone: the receiver asked for no more deliveries; the endpoint is disabled')
+      await w.disableEndpoint(d.endpointId, '410 Gone from the receiver', now)
+      await w.failPending(d.endpointId, now, 'the endpoint was disabled (410 Gone from the receiver)')
       // Inside the transaction: later jobs of the same batch must not write deliveries for it any more.
       deps.invalidateEndpoints?.()
       return { outcome: 'failed' as const, disabled: '410' as const, startedFailing }
@@ -360,22 +362,22 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       // while the delivery is younger than the whole schedule; past that it counts, so it still ends.
       const counted = now - d.createdAt >= SCHEDULE_SPAN_MS
       if (counted && d.attempts > RETRY_SCHEDULE_MS.length) {
-        w.failed(d.id, now, r.status, r.error)
+        await w.failed(d.id, now, r.status, r.error)
         outcome = 'failed'
       } else {
-        w.retryLater(d.id, now + r.afterMs, r.status, `${r.error} (Retry-After: waiting ${Math.round(r.afterMs / 1000)} s)`, counted ? 0 : -1)
+        await w.retryLater(d.id, now + r.afterMs, r.status, `${r.error} (Retry-After: waiting ${Math.round(r.afterMs / 1000)} s)`, counted ? 0 : -1)
         outcome = 'retry'
       }
     } else if (d.attempts > RETRY_SCHEDULE_MS.length) {
-      w.failed(d.id, now, r.status, r.error)
+      await w.failed(d.id, now, r.status, r.error)
       outcome = 'failed'
     } else {
-      w.retryLater(d.id, now + jittered(RETRY_SCHEDULE_MS[d.attempts - 1]!), r.status, r.error)
+      await w.retryLater(d.id, now + jittered(RETRY_SCHEDULE_MS[d.attempts - 1]!), r.status, r.error)
       outcome = 'retry'
     }
     if (ep && !ep.disabled && ep.failingSince !== null && now - ep.failingSince >= DISABLE_AFTER_MS) {
-      w.disableEndpoint(d.endpointId, `every delivery failed for 5 days (since ${new Date(ep.failingSince).toISOString()}); last: ${r.error.slice(0, 200)}`, now)
-      w.failPending(d.endpointId, now, 'the endpoint was disabled (every delivery failed for 5 days)')
+      await w.disableEndpoint(d.endpointId, `every delivery failed for 5 days (since ${new Date(ep.failingSince).toISOString()}); last: ${r.error.slice(0, 200)}`, now)
+      await w.failPending(d.endpointId, now, 'the endpoint was disabled (every delivery failed for 5 days)')
       deps.invalidateEndpoints?.()
       return { outcome, disabled: 'failing' as const, startedFailing, since: ep.failingSince }
     }
@@ -397,7 +399,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
         // failing_since or disabled changed: the endpoints are read again at the next pass.
         if (('startedFailing' in done && done.startedFailing) || ('disabled' in done && done.disabled) || (r.kind === 'delivered' && ep.failingSince !== null)) endpointsChanged()
         if (d.feed) {
-          markRecorded(d.feed.state, d.feed.event.inboundId)
+          markRecorded(d.feed.state, d.feed.event.cursor)
           if (d.feed.wrote !== undefined) d.feed.state.persisted = Math.max(d.feed.state.persisted, d.feed.wrote)
         }
         deps.onResult?.(d.endpointId, done.outcome, seconds)
@@ -458,10 +460,10 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
    * it reads nothing it does not need.
    */
   let endpointsCache: { at: number; version: number; byId: Map<string, EndpointRow> } | undefined
-  const endpointsNow = (now: number): Map<string, EndpointRow> => {
+  const endpointsNow = async (now: number): Promise<Map<string, EndpointRow>> => {
     const version = db.dataVersion()
     if (!endpointsCache || now - endpointsCache.at >= ENDPOINTS_MAX_AGE_MS || version !== endpointsCache.version) {
-      const byId = new Map(repo.allEndpoints().map((e) => [e.id, e]))
+      const byId = new Map((await repo.allEndpoints()).map((e) => [e.id, e]))
       registerWebhookSecrets(deps.log, [...byId.values()], now)
       endpointsCache = { at: now, version, byId }
     }
@@ -482,12 +484,12 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     const now = clock.now()
     if (now - lastRelease >= RELEASE_EVERY_MS) {
       lastRelease = now
-      const n = await db.tx((orm) => webhooksRepo(orm).release(now, [...inFlight.keys()]))
+      const n = await db.tx((s) => s.webhooks.release(now, [...inFlight.keys()]))
       if (n > 0) { log.warn('webhook deliveries whose lease lapsed are pending again', { count: n }); dueChanged() }
     }
     const free = GLOBAL - inFlight.size
     if (free <= 0) return
-    const endpoints = endpointsNow(now)
+    const endpoints = await endpointsNow(now)
     for (const id of feeds.keys()) if (!endpoints.get(id) || endpoints.get(id)!.disabled) feeds.delete(id)
     const busy = deps.busy?.() ?? false
     // Pacing during a burst: tokens at BUSY_RATE per second, at most a tenth of a second's worth saved up.
@@ -510,7 +512,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       if (picked.length + fromFeed.length >= free) { full = true; break }
       if (e.disabled) continue
       // A reply hook gets the callbacks' events before WeChat is answered (reply-hook.ts), not from the feed.
-      const f = e.reply ? undefined : feedOf(e)
+      const f = e.reply ? undefined : await feedOf(e)
       const patterns = JSON.parse(e.events) as string[]
       if (f && e.failingSince !== null && !busy) {
         if (await queueFeed(e, f, patterns)) full = true
@@ -518,14 +520,14 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       const slots = slotsOf(e)
       let room = Math.min(slots - (perEndpoint.get(e.id) ?? 0), free - picked.length - fromFeed.length, budget)
       if (room <= 0) continue
-      const rows = (dueCheckAt.get(e.id) ?? 0) <= now ? repo.dueFor(e.id, now, room) : []
+      const rows = (dueCheckAt.get(e.id) ?? 0) <= now ? await repo.dueFor(e.id, now, room) : []
       if ((dueCheckAt.get(e.id) ?? 0) <= now) dueCheckAt.set(e.id, rows.length === room ? 0 : now + DUE_RECHECK_MS)
       for (const d of rows) picked.push(d.id)
       room -= rows.length
       budget -= rows.length
       if (room === 0) { full = true; continue }
       if (e.failingSince !== null || !f) continue
-      if (f.queued.length === 0 && readFeed(e, f, patterns)) full = true
+      if (f.queued.length === 0 && await readFeed(e, f, patterns)) full = true
       while (room > 0 && f.queued.length > 0) {
         fromFeed.push({ job: feedJob(f.queued.shift()!, e, f, now), ep: e })
         room--
@@ -543,13 +545,14 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     const idle: [string, number][] = []
     for (const [id, f] of feeds) if (f.cursor > f.persisted && perEndpoint.get(id) === undefined) idle.push([id, f.cursor])
     if (idle.length > 0) {
-      await db.tx((orm) => { const w = webhooksRepo(orm); for (const [id, c] of idle) w.advanceFeed(id, c) }, LAZY)
+      await db.tx(async (s) => { for (const [id, c] of idle) await s.webhooks.advanceFeed(id, c) }, LAZY)
       for (const [id, c] of idle) { const f = feeds.get(id); if (f) f.persisted = Math.max(f.persisted, c) }
     }
     if (picked.length === 0) return fromFeed.length > 0 && full && inFlight.size < GLOBAL
-    const claimed = await db.tx((orm) => {
-      const w = webhooksRepo(orm)
-      return picked.map((id) => w.claim(id, now + LEASE_MS)).filter((d): d is DeliveryWithEvent => d !== undefined)
+    const claimed = await db.tx(async (s) => {
+      const out: DeliveryWithEvent[] = []
+      for (const id of picked) { const d = await s.webhooks.claim(id, now + LEASE_MS); if (d) out.push(d) }
+      return out
     }, LAZY)
     for (const d of claimed) launch(d, endpoints.get(d.endpointId)!)
     // An endpoint that filled its slots may have more due (they go when its POSTs finish, which kick again);
@@ -599,7 +602,8 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   return {
     /** Rows a crash or stop left `delivering` go back to pending, then the worker runs. */
     start: async (): Promise<void> => {
-      const n = await db.tx((orm) => webhooksRepo(orm).release(Infinity))
+      // On a shared database another instance's claims are its own until their lease lapses (the pass releases those).
+      const n = await db.tx((s) => s.webhooks.release(db.shared ? clock.now() : Infinity))
       if (n > 0) log.warn('webhook deliveries caught mid-POST by a stop are pending again (sent again with the same webhook-id)', { count: n })
       stopped = false
       // Feed events in flight at a stop were not recorded: every endpoint's feed is read again from its stored cursor.
@@ -648,8 +652,8 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     /** Deliveries finished (delivered or failed) 7 days ago, then events no delivery refers to, in chunks. */
     prune: async (): Promise<{ deliveries: number; events: number }> => {
       const before = clock.now() - DELIVERY_RETENTION_MS
-      const deliveries = await inChunks((limit) => db.tx((orm) => webhooksRepo(orm).pruneDeliveries(before, limit)))
-      const events = await inChunks((limit) => db.tx((orm) => webhooksRepo(orm).pruneEvents(before, limit)))
+      const deliveries = await inChunks((limit) => db.tx((s) => s.webhooks.pruneDeliveries(before, limit)))
+      const events = await inChunks((limit) => db.tx((s) => s.webhooks.pruneEvents(before, limit)))
       if (deliveries + events > 0) log.info('pruned webhook deliveries and events', { deliveries, events })
       return { deliveries, events }
     },

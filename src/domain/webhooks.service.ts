@@ -11,8 +11,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { newWebhookSecret } from '../lib/standard-webhooks'
-import type { Db, TxResult } from '../store/sqlite/db'
-import { webhooksRepo, type DeliveryRow, type EndpointPatch, type EndpointRow } from '../store/sqlite/webhooks.repo'
+import type { Db, DeliveryRow, EndpointPatch, EndpointRow, WebhooksRepo } from '../store/contract'
 import { EVENT_TYPES, isEventPattern, type EventsService } from './events.service'
 import { RETRY_SCHEDULE_MS } from './webhook-schedule'
 
@@ -140,7 +139,7 @@ const PAGE = 50
 export const createWebhooksService = (deps: WebhooksServiceDeps) => {
   const { db, clock, random, events } = deps
   const log = deps.log.child({ module: 'webhooks' })
-  const repo = webhooksRepo(db.orm)
+  const repo = db.read.webhooks
   const newId = () => `whe_${Buffer.from(random.bytes(12)).toString('base64url')}`
 
   const checkEvents = (events: string[] | undefined): string[] | undefined => {
@@ -156,20 +155,21 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
     // The CLI reaches here without the route's zod check.
     if (url !== undefined && !WebhookUrl.safeParse(url).success) throw new ValidationError(`url: '${url}' must be an http:// or https:// URL`)
   }
-  const mustGet = (id: string): EndpointRow => {
-    const row = repo.endpoint(id)
+  const mustGet = async (id: string): Promise<EndpointRow> => {
+    const row = await repo.endpoint(id)
     if (!row) throw new NotFoundError(`no webhook endpoint '${id}' (GET /api/webhooks lists them)`)
     return row
   }
   /** After every change: the events service matches the new set of endpoints. */
-  const changed = <T>(v: T): T => { events.invalidate(); return v }
+  const changed = async <T>(v: T): Promise<T> => { await events.invalidate(); return v }
   /**
    * A transaction that changes endpoints drops the events service's cache inside itself too: the jobs after
    * it in the same batch (callbacks, sends) must not write deliveries for an endpoint it deleted (a foreign
-   * key error would fail them). Dropping a cache is harmless if the transaction rolls back.
+   * key error would fail them). Dropping a cache is harmless if the transaction rolls back. (invalidate marks
+   * the cache stale at once; `changed` reloads it again after the commit.)
    */
-  const txChanging = <T>(fn: (repo: ReturnType<typeof webhooksRepo>) => T): Promise<T> =>
-    db.tx<T>((orm) => { const v = fn(webhooksRepo(orm)); events.invalidate(); return v as TxResult<T> })
+  const txChanging = <T>(fn: (repo: WebhooksRepo) => Promise<T> | T): Promise<T> =>
+    db.tx<T>(async (s) => { const v = await fn(s.webhooks); void events.invalidate().catch(() => undefined); return v })
 
   return {
     create: async (input: WebhookInput): Promise<WebhookView & { secret: string }> => {
@@ -179,9 +179,9 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
       checkChannel(input.channel)
       const now = clock.now()
       const secret = newWebhookSecret(random)
-      const row = await txChanging((r) => {
+      const row = await txChanging(async (r) => {
         // At most one reply hook per channel (one for every channel counts for each): WeChat takes one answer.
-        const clash = reply ? r.allEndpoints().find((e) => e.reply && (e.channelId === null || input.channel === undefined || e.channelId === input.channel)) : undefined
+        const clash = reply ? (await r.allEndpoints()).find((e) => e.reply && (e.channelId === null || input.channel === undefined || e.channelId === input.channel)) : undefined
         if (clash) throw new ConflictError(`a reply hook for ${input.channel === undefined ? 'every channel' : `channel '${input.channel}'`} exists already ('${clash.id}'): at most one per channel`, { details: { id: clash.id } })
         return r.insertEndpoint({
           id: newId(), url: input.url, events: JSON.stringify(patterns), channelId: input.channel ?? null,
@@ -193,8 +193,8 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
       return changed({ ...webhookViewOf(row), secret })
     },
 
-    list: (): WebhookView[] => repo.allEndpoints().map(webhookViewOf),
-    get: (id: string): WebhookView => webhookViewOf(mustGet(id)),
+    list: async (): Promise<WebhookView[]> => (await repo.allEndpoints()).map(webhookViewOf),
+    get: async (id: string): Promise<WebhookView> => webhookViewOf(await mustGet(id)),
 
     update: async (id: string, patch: WebhookPatch): Promise<WebhookView> => {
       checkUrl(patch.url)
@@ -220,7 +220,7 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
       deps.log.setSecret(`webhook:${id}`, undefined)
       deps.log.setSecret(`webhook-previous:${id}`, undefined)
       log.info('webhook endpoint deleted', { id })
-      changed(undefined)
+      await changed(undefined)
     },
 
     /** A new secret; the one it replaces keeps signing for 24 h (a second entry in webhook-signature). */
@@ -228,11 +228,10 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
       const now = clock.now()
       const secret = newWebhookSecret(random)
       const until = now + ROTATION_OVERLAP_MS
-      const row = await db.tx((orm) => {
-        const r = webhooksRepo(orm)
-        const current = r.endpoint(id)
+      const row = await db.tx(async (s) => {
+        const current = await s.webhooks.endpoint(id)
         if (!current) return undefined
-        return r.updateEndpoint(id, { secret, previousSecret: current.secret, previousSecretUntil: until }, now)
+        return s.webhooks.updateEndpoint(id, { secret, previousSecret: current.secret, previousSecretUntil: until }, now)
       })
       if (!row) throw new NotFoundError(`no webhook endpoint '${id}' (GET /api/webhooks lists them)`)
       registerWebhookSecrets(deps.log, [row], now)
@@ -242,21 +241,21 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
 
     /** A webhook.test event for this endpoint only, whatever it subscribes to. */
     test: async (id: string): Promise<{ eventId: string }> => {
-      const eventId = await db.tx((orm) => {
-        const row = webhooksRepo(orm).endpoint(id)
+      const eventId = await db.tx(async (s) => {
+        const row = await s.webhooks.endpoint(id)
         if (!row) return undefined
         if (row.disabled) return null
-        return events.emitTo(orm, row, { type: 'webhook.test', channelId: null, data: {} })
+        return events.emitTo(s, row, { type: 'webhook.test', channelId: null, data: {} })
       })
       if (eventId === undefined) throw new NotFoundError(`no webhook endpoint '${id}' (GET /api/webhooks lists them)`)
       if (eventId === null) throw new ConflictError(`webhook endpoint '${id}' is disabled; PATCH it with {"disabled": false} first`)
       return { eventId }
     },
 
-    deliveries: (id: string, q: DeliveryQuery): { items: DeliveryView[]; next?: string } => {
-      mustGet(id)
+    deliveries: async (id: string, q: DeliveryQuery): Promise<{ items: DeliveryView[]; next?: string }> => {
+      await mustGet(id)
       const limit = q.limit ?? PAGE
-      const rows = repo.deliveries({ endpointId: id, status: q.status, beforeSeq: q.cursor !== undefined ? cursor.decode(q.cursor) : undefined, limit: limit + 1 })
+      const rows = await repo.deliveries({ endpointId: id, status: q.status, beforeSeq: q.cursor !== undefined ? cursor.decode(q.cursor) : undefined, limit: limit + 1 })
       const page = rows.slice(0, limit)
       return { items: page.map(deliveryViewOf), ...(rows.length > limit ? { next: cursor.encode(page[page.length - 1]!.seq) } : {}) }
     },
@@ -267,14 +266,13 @@ export const createWebhooksService = (deps: WebhooksServiceDeps) => {
      */
     retry: async (deliveryId: string): Promise<DeliveryView> => {
       const now = clock.now()
-      const r = await db.tx((orm) => {
-        const repo = webhooksRepo(orm)
-        const d = repo.delivery(deliveryId)
+      const r = await db.tx(async (s) => {
+        const d = await s.webhooks.delivery(deliveryId)
         if (!d) return undefined
         if (d.status !== 'failed') return { conflict: d.status }
-        if (repo.endpoint(d.endpointId)?.disabled) return { disabled: true as const }
-        repo.requeue(deliveryId, now, RETRY_SCHEDULE_MS.length)
-        return { row: repo.delivery(deliveryId)! }
+        if ((await s.webhooks.endpoint(d.endpointId))?.disabled) return { disabled: true as const }
+        await s.webhooks.requeue(deliveryId, now, RETRY_SCHEDULE_MS.length)
+        return { row: (await s.webhooks.delivery(deliveryId))! }
       })
       if (!r) throw new NotFoundError(`no webhook delivery '${deliveryId}'`)
       if ('disabled' in r) throw new ConflictError(`delivery '${deliveryId}' belongs to a disabled endpoint; enable it first (PATCH /api/webhooks/:id {"disabled": false})`)

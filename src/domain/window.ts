@@ -11,6 +11,8 @@
  *
  * Only the latest interaction of each kind matters (see `openedBy`), so the store hands over at most three.
  */
+import { then } from '../lib/awaitable'
+import type { Awaitable } from '../store/contract'
 
 export const LONG_WINDOW_MS = 48 * 3600_000
 export const LONG_WINDOW_QUOTA = 5
@@ -65,9 +67,14 @@ export interface WindowState {
   quota?: number
 }
 
-/** The window now, given the interactions and `sentSince(openedAt)`: the messages sent since it opened. */
-export const windowAt = (now: number, interactions: readonly Interaction[], sentSince: (openedAt: number) => number): WindowState => {
+/**
+ * The window now, given the interactions and `sentSince(openedAt)`: the messages sent since it opened (read
+ * from the store: synchronous when the store is, so the rule itself stays free of I/O).
+ */
+export function windowAt(now: number, interactions: readonly Interaction[], sentSince: (openedAt: number) => number): WindowState
+export function windowAt(now: number, interactions: readonly Interaction[], sentSince: (openedAt: number) => Awaitable<number>): Awaitable<WindowState>
+export function windowAt(now: number, interactions: readonly Interaction[], sentSince: (openedAt: number) => Awaitable<number>): Awaitable<WindowState> {
   const w = openedBy(interactions)
   if (!w || now >= w.until) return { open: false, sent: 0 }
-  return { open: true, until: w.until, sent: sentSince(w.openedAt), quota: w.quota }
+  return then(sentSince(w.openedAt), (sent) => ({ open: true, until: w.until, sent, quota: w.quota }))
 }

@@ -19,8 +19,8 @@ export const auth = (apiKeys: ApiKeyService) => new Elysia({ name: 'http/auth' }
       detail: { security: [{ bearer: [] }] },
       // Checked in `transform`, before the body is validated: a caller without a valid key learns nothing
       // about the route's rules (401/403 wins over 422). The principal is kept per request for the handler.
-      transform: ({ request }: { request: Request }) => {
-        const principal = apiKeys.authenticate(bearerOf(request.headers.get('authorization') ?? undefined))
+      transform: async ({ request }: { request: Request }) => {
+        const principal = await apiKeys.authenticate(bearerOf(request.headers.get('authorization') ?? undefined))
         apiKeys.authorize(principal, needed)
         principals.set(request, principal)
       },

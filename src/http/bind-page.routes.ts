@@ -23,9 +23,9 @@ export const isWeChatMobile = (ua: string) => /MicroMessenger/i.test(ua) && !/Wi
 export const bindPageRoutes = (deps: { bind: BindService; clock: Clock; random: Random; simulateScan?: SimulateScan }) => {
   const html = (status: number, body: string, nonce: string) => new Response(body, { status, headers: bindPageHeaders(nonce) })
   const app = new Elysia({ name: 'routes/bind-page' })
-    .get('/bind/:code', ({ params, request }) => {
+    .get('/bind/:code', async ({ params, request }) => {
       const nonce = Buffer.from(deps.random.bytes(16)).toString('base64')
-      const p = deps.bind.page(params.code)
+      const p = await deps.bind.page(params.code)
       if (!p) {
         return html(404, renderBindMessagePage({ title: '二维码不存在 / Unknown code', message: '请向管理员重新获取绑定链接。Ask for a new bind link.', nonce }), nonce)
       }
@@ -46,8 +46,8 @@ export const bindPageRoutes = (deps: { bind: BindService; clock: Clock; random: 
       params: Params,
       detail: { tags: ['Bind page'], summary: 'The bind page: QR code, time left, turns to "已绑定 / bound" by itself (HTML)' },
     })
-    .get('/bind/:code/status', ({ params, set }) => {
-      const p = deps.bind.page(params.code)
+    .get('/bind/:code/status', async ({ params, set }) => {
+      const p = await deps.bind.page(params.code)
       if (!p) throw new NotFoundError('unknown code')
       set.headers['cache-control'] = 'no-store'
       return { status: p.status }
@@ -59,9 +59,9 @@ export const bindPageRoutes = (deps: { bind: BindService; clock: Clock; random: 
   if (!deps.simulateScan) return app
   const simulate = deps.simulateScan
   return app.post('/bind/:code/simulate-scan', async ({ params }) => {
-    if (!deps.bind.page(params.code)) throw new NotFoundError('unknown code')
+    if (!(await deps.bind.page(params.code))) throw new NotFoundError('unknown code')
     await simulate(params.code)
-    return { status: deps.bind.page(params.code)!.status }
+    return { status: (await deps.bind.page(params.code))!.status }
   }, {
     params: Params,
     response: { 200: BindStatusBody, 404: ErrorBody },

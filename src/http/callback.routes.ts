@@ -74,11 +74,11 @@ export const callbackHandlers = (deps: CallbackRouteDeps) => {
     return text(500, 'internal error')
   }
 
-  const get = ({ params, request, server }: Ctx) => {
+  const get = async ({ params, request, server }: Ctx) => {
     const query = queryOf(request)
     const channelId = params?.channelId ?? deps.defaultChannel
     try {
-      return text(200, deps.callbacks.verify(channelId, query))
+      return text(200, await deps.callbacks.verify(channelId, query))
     } catch (e) {
       return fail(e, channelId, request, server)
     }

@@ -1,15 +1,15 @@
 /** @module Liveness and readiness. */
 import { Elysia } from 'elysia'
 import { z } from 'zod'
-import type { Db } from '../store/sqlite/db'
+import type { Db } from '../store/contract'
 
 export const healthRoutes = (deps: { db: Db }) => new Elysia({ name: 'routes/health' })
   .get('/healthz', () => ({ status: 'ok' as const }), {
     response: { 200: z.object({ status: z.literal('ok') }) },
     detail: { tags: ['Operations'], summary: 'Liveness: the process answers' },
   })
-  .get('/readyz', ({ set }) => {
-    if (deps.db.ping()) return { status: 'ok' as const }
+  .get('/readyz', async ({ set }) => {
+    if (await deps.db.ping()) return { status: 'ok' as const }
     set.status = 503
     return { status: 'unavailable' as const }
   }, {

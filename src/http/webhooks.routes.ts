@@ -70,7 +70,7 @@ export const webhooksRoutes = (deps: { webhooks: WebhooksService; apiKeys: ApiKe
     response: { 201: WebhookCreated, 400: ErrorBody, ...guarded, 413: ErrorBody, 422: ErrorBody },
     detail: { tags, summary: 'Add a webhook endpoint; the answer carries its whsec_ secret, shown only now', description: 'Events are POSTed signed by Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature). 422 for a url that is not http(s), an unknown event type (named) or an unknown channel.' },
   })
-  .get('/webhooks', () => ({ items: deps.webhooks.list() }), {
+  .get('/webhooks', async () => ({ items: await deps.webhooks.list() }), {
     scope: 'admin',
     response: { 200: WebhookList, ...guarded },
     detail: { tags, summary: 'List webhook endpoints (never the secret)' },

@@ -523,6 +523,11 @@ export interface DbStats {
 
 export interface Db {
   readonly kind: 'sqlite' | 'postgres'
+  /**
+   * Several instances may serve this database at once (PostgreSQL): what one instance does may be under way
+   * on another. false: this process is the only one that serves it (SQLite; the CLI only administers).
+   */
+  readonly shared: boolean
   /** Reads (and single-statement writes nobody needs atomic with another) outside a transaction. */
   readonly read: Store
   /**

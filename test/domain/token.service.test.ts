@@ -30,6 +30,7 @@ const makeDeps = (opts: { timeoutMs?: number } = {}) => {
 }
 const setup = async (opts: { timeoutMs?: number } = {}) => {
   const d = makeDeps(opts)
+  await d.deps.ready
   await d.deps.channels.upsert({ id: 'default', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'cbtoken1' })
   return d
 }
@@ -77,6 +78,7 @@ describe('single flight and persistence', () => {
     const t = await first.deps.tokens.getToken('default')
     first.deps.db.close()
     const second = makeDeps(); logs.push(second.lines)
+    await second.deps.ready
     second.deps.log.info('a careless line', { text: `token is ${t.accessToken}` })
     expect(second.lines.at(-1)).not.toContain(t.accessToken)
     expect(second.lines.at(-1)).toContain('[redacted]')

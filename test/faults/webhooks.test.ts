@@ -46,10 +46,10 @@ const createEndpoint = async (s: TestServer, r: Receiver, events = ['*']) => {
 }
 
 /** n message.received events in one transaction, straight through the events service. */
-const emitMany = (s: TestServer, n: number, tag: string) => s.deps.db.tx((orm) => {
+const emitMany = (s: TestServer, n: number, tag: string) => s.deps.db.tx(async (orm) => {
   const ids: string[] = []
   for (let i = 0; i < n; i++) {
-    const id = s.deps.events.emit(orm, { type: 'message.received', channelId: PLAIN.id, data: { channel: PLAIN.id, openid: `o_${tag}_${i}`, msgId: `${tag}-${i}`, msgType: 'text', content: `${tag} ${i}` } })
+    const id = await s.deps.events.emit(orm, { type: 'message.received', channelId: PLAIN.id, data: { channel: PLAIN.id, openid: `o_${tag}_${i}`, msgId: `${tag}-${i}`, msgType: 'text', content: `${tag} ${i}` } })
     if (id) ids.push(id)
   }
   return ids

@@ -30,7 +30,7 @@ let userSeq = 0
 const user = async (opts: { talks?: boolean; subject?: string } = {}) => {
   const openid = `o_cs_${++userSeq}`
   sb.addUser(APP, openid, { subscribed: true })
-  if (opts.subject) await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: `bnd_cs${userSeq}`, channelId: 'demo', openid, subject: opts.subject!, code: 'test', now: Date.now() }))
+  if (opts.subject) await s.deps.db.tx((orm) => orm.bindings.bind({ id: `bnd_cs${userSeq}`, channelId: 'demo', openid, subject: opts.subject!, code: 'test', now: Date.now() }))
   if (opts.talks) expect((await sb.userSends({ openid, text: '在吗' })).status).toBe(200)
   return openid
 }

@@ -34,7 +34,7 @@ const sendOne = async () => {
   const subject = `life-${++n}`
   const openid = `o_life_${n}`
   sb.addUser(APP, openid)
-  await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: `bnd_life${n}`, channelId: 'demo', openid, subject, code: 'test', now: Date.now() }))
+  await s.deps.db.tx((orm) => orm.bindings.bind({ id: `bnd_life${n}`, channelId: 'demo', openid, subject, code: 'test', now: Date.now() }))
   const res = await api('/api/send?wait=true', { channel: 'demo', to: subject, templateId: 'TPL_DEMO_ORDER_PAID', data: { thing1: '巧克力', amount2: '¥39.80' } })
   expect(res.status).toBe(200)
   const a = (await res.json()) as { recipients: { messageId: string; status: string }[] }

@@ -82,7 +82,7 @@ describe('message.received', () => {
   })
 
   test('the subject of the OpenID\'s binding is in the data', async () => {
-    await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: 'bnd_ev_subject', channelId: 'default', openid: 'o_ev_bound', subject: 'crm-42', code: 'test', now: Date.now() }))
+    await s.deps.db.tx((orm) => orm.bindings.bind({ id: 'bnd_ev_subject', channelId: 'default', openid: 'o_ev_bound', subject: 'crm-42', code: 'test', now: Date.now() }))
     const e = await one(msgXml('o_ev_bound', 'text', '<Content>hi</Content>'))
     expect(e.data.subject).toBe('crm-42')
   })
@@ -176,7 +176,7 @@ describe('message.received', () => {
 
 describe('user, menu and location events', () => {
   test('a plain follow → user.subscribed without scene; unfollow → user.unsubscribed with the subject', async () => {
-    await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: 'bnd_ev_unsub', channelId: 'default', openid: 'o_ev_follow', subject: 'crm-7', code: 'test', now: Date.now() }))
+    await s.deps.db.tx((orm) => orm.bindings.bind({ id: 'bnd_ev_unsub', channelId: 'default', openid: 'o_ev_follow', subject: 'crm-7', code: 'test', now: Date.now() }))
     const sub = await one(eventXml('o_ev_follow', 'subscribe', '<EventKey><![CDATA[]]></EventKey>'))
     expect(sub.type).toBe('user.subscribed')
     expect(sub.data).toEqual({ channel: 'default', openid: 'o_ev_follow', subject: 'crm-7', inboundId: inId, createTime: iso(t) })

@@ -41,8 +41,8 @@ const user = async (status: 'active' | 'unsubscribed' = 'active') => {
   const openid = `o_ev_send_${n}`
   sb.addUser(APP, openid)
   await s.deps.db.tx((orm) => {
-    bindingsRepo(orm).bind({ id: `bnd_evs${n}`, channelId: 'demo', openid, subject, code: 'test', now: clock.now() })
-    if (status === 'unsubscribed') bindingsRepo(orm).setStatus({ channelId: 'demo', openid, status, now: clock.now() })
+    orm.bindings.bind({ id: `bnd_evs${n}`, channelId: 'demo', openid, subject, code: 'test', now: clock.now() })
+    if (status === 'unsubscribed') orm.bindings.setStatus({ channelId: 'demo', openid, status, now: clock.now() })
   })
   return subject
 }

@@ -75,7 +75,7 @@ describe('token events', () => {
   test('template send 45009 → token.quota_exhausted naming message/template/send', async () => {
     const id = await channel()
     sb.addUser(APP, 'o_tok_user')
-    await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: 'bnd_tok_1', channelId: id, openid: 'o_tok_user', subject: 'tok-user', code: 'test', now: Date.now() }))
+    await s.deps.db.tx((orm) => orm.bindings.bind({ id: 'bnd_tok_1', channelId: id, openid: 'o_tok_user', subject: 'tok-user', code: 'test', now: Date.now() }))
     sb.inject({ path: '/cgi-bin/message/template/send', errcode: 45009 })
     const res = await call('/api/send', 'POST', { channel: id, to: 'tok-user', templateId: 'TPL_DEMO_ORDER_PAID', data: { thing1: 'x' } })
     expect(res.status).toBe(202)

@@ -33,7 +33,7 @@ interface Item { id: string; channel: string; openid: string; subject?: string; 
 
 describe('GET /api/inbound', () => {
   beforeAll(async () => {
-    await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: 'bnd_in_1', channelId: 'default', openid: 'o_in_a', subject: 'crm-a', code: 'test', now: clock.now() }))
+    await s.deps.db.tx((orm) => orm.bindings.bind({ id: 'bnd_in_1', channelId: 'default', openid: 'o_in_a', subject: 'crm-a', code: 'test', now: clock.now() }))
     await callback(xml('o_in_a', 'text', '<Content>一</Content>'))
     clock.advance(1000)
     await callback(xml('o_in_b', 'image', '<PicUrl>http://p/x.jpg</PicUrl><MediaId>m1</MediaId>'))

@@ -131,7 +131,7 @@ describe('GET /metrics', () => {
   test('a send through the sandbox: message results, WeChat API histogram and errors, token refresh and expiry', async () => {
     const openid = 'o_metrics_1'
     sb.addUser(APP, openid, { subscribed: true })
-    await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: 'bnd_metrics_1', channelId: 'demo', openid, subject: 'metrics-1', code: 'test', now: Date.now() }))
+    await s.deps.db.tx((orm) => orm.bindings.bind({ id: 'bnd_metrics_1', channelId: 'demo', openid, subject: 'metrics-1', code: 'test', now: Date.now() }))
     const sendOne = async () => {
       const res = await api('/api/send?wait=true', { method: 'POST', body: { channel: 'demo', to: 'metrics-1', templateId: TPL, data: { thing1: '订单已支付' } } })
       expect(res.status).toBe(200)
@@ -178,7 +178,7 @@ describe('GET /metrics', () => {
       status, attempts: 0, errcode: null, error: null, wechatMsgId: null, nextAttemptAt: now + 3600_000, createdAt, sentAt: null, finishedAt: null,
     })
     // Not due for an hour: they stay queued. A sent one does not count.
-    await s.deps.db.tx((orm) => messagesRepo(orm).insertMessages([row('msg_m1', 'queued', now - 90_000), row('msg_m2', 'queued', now - 10_000), row('msg_m3', 'sent', now - 500_000)]))
+    await s.deps.db.tx((orm) => orm.messages.insertMessages([row('msg_m1', 'queued', now - 90_000), row('msg_m2', 'queued', now - 10_000), row('msg_m3', 'sent', now - 500_000)]))
     const { samples } = await scrape()
     expect(value(samples, 'wxgate_outbox_depth', { channel: 'safe' })).toBe(2)
     const age = value(samples, 'wxgate_outbox_oldest_age_seconds', { channel: 'safe' })!

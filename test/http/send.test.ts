@@ -29,7 +29,7 @@ const user = async (subject: string, opts: { subscribed?: boolean } = {}) => {
   const n = ++userSeq
   const openid = `o_send_${n}`
   sb.addUser(APP, openid, { subscribed: opts.subscribed ?? true })
-  await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: `bnd_t${n}`, channelId: 'demo', openid, subject, code: 'test', now: clock.now() }))
+  await s.deps.db.tx((orm) => orm.bindings.bind({ id: `bnd_t${n}`, channelId: 'demo', openid, subject, code: 'test', now: clock.now() }))
   return openid
 }
 
@@ -80,7 +80,7 @@ describe('POST /api/send', () => {
 
   test('unresolved subjects are listed; an unsubscribed binding fails at once with not_subscribed; openids are sent directly', async () => {
     const gone = await user('left-1')
-    await s.deps.db.tx((orm) => bindingsRepo(orm).setStatus({ channelId: 'demo', openid: gone, status: 'unsubscribed', now: clock.now() }))
+    await s.deps.db.tx((orm) => orm.bindings.setStatus({ channelId: 'demo', openid: gone, status: 'unsubscribed', now: clock.now() }))
     sb.addUser(APP, 'o_direct_1', { subscribed: true })
     const a = await send({ to: ['nobody-1', 'left-1'], openids: ['o_direct_1'] }, { wait: true })
     expect(a.unresolved).toEqual(['nobody-1'])

@@ -40,7 +40,7 @@ let userSeq = 0
 const user = async (subject: string) => {
   const openid = `o_tpl_${++userSeq}`
   sb.addUser(APP, openid)
-  await s.deps.db.tx((orm) => bindingsRepo(orm).bind({ id: `bnd_tpl${userSeq}`, channelId: 'demo', openid, subject, code: 'test', now: clock.now() }))
+  await s.deps.db.tx((orm) => orm.bindings.bind({ id: `bnd_tpl${userSeq}`, channelId: 'demo', openid, subject, code: 'test', now: clock.now() }))
   return openid
 }
 const send = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>

@@ -83,11 +83,11 @@ test('16 endpoints with a dead backlog created first do not starve a healthy 17t
   const now = Date.now()
   await db.tx((orm) => {
     for (let i = 0; i < 17; i++) {
-      webhooksRepo(orm).insertEndpoint({ id: `whe_${String(i).padStart(2, '0')}`, url: i < 16 ? `http://dead.invalid/${i}` : 'http://ok.invalid/', events: '["*"]', channelId: null, description: null, secret: 'whsec_' + Buffer.alloc(32).toString('base64'), createdAt: now + i, updatedAt: now + i })
+      orm.webhooks.insertEndpoint({ id: `whe_${String(i).padStart(2, '0')}`, url: i < 16 ? `http://dead.invalid/${i}` : 'http://ok.invalid/', events: '["*"]', channelId: null, description: null, secret: 'whsec_' + Buffer.alloc(32).toString('base64'), createdAt: now + i, updatedAt: now + i })
     }
   })
   const events = createEventsService({ db, clock: systemClock, random: systemRandom })
-  await db.tx((orm) => { for (let k = 0; k < 40; k++) events.emit(orm, { type: 'webhook.test', channelId: null, data: {} }) })
+  await db.tx(async (orm) => { for (let k = 0; k < 40; k++) await events.emit(orm, { type: 'webhook.test', channelId: null, data: {} }) })
   let ok = 0
   const fakeFetch = (async (url: string, init: RequestInit) => {
     if (String(url).startsWith('http://ok.invalid')) { ok++; return new Response(null, { status: 204 }) }

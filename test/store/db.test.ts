@@ -90,17 +90,20 @@ describe('the write queue cannot be wedged (issue 10, items 7-11)', () => {
   })
 
   // Item 9: an async function held the only write transaction while it awaited (and its writes were visible uncommitted).
-  test('an async transaction function is rejected and rolled back, and holds nothing while it would await', async () => {
+  // Since issue 14 a transaction function may await its store (which answers at once here), nothing else.
+  test('a transaction function that awaits a timer is rejected and rolled back, and holds nothing while it would await; its store refuses later calls', async () => {
     let resumed = false
+    let lateCall: unknown
     const other = openDb(join(dir, 'x.db'))
     try {
-      const asyncTx = db.tx((async () => { insert('a1'); await Bun.sleep(50); resumed = true }) as unknown as () => void)
+      const asyncTx = db.tx(async (s) => { insert('a1'); await s.channels.list(); await Bun.sleep(50); resumed = true; try { await s.channels.list() } catch (e) { lateCall = e } })
       const next = db.tx(() => insert('b1'))
-      await expect(asyncTx).rejects.toThrow('must be synchronous')
+      await expect(asyncTx).rejects.toThrow('awaited something other than the store')
       await next
       expect(rows()).toEqual(['b1'])
       await Bun.sleep(80)
       expect(resumed).toBe(true)
+      expect(String(lateCall)).toContain('used after its transaction ended')
       // Its code after the await ran outside any transaction and left the queue untouched.
       expect(db.sqlite.inTransaction).toBe(false)
       expect((other.sqlite.query('SELECT count(*) AS n FROM t').get() as { n: number }).n).toBe(1)

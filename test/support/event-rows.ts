@@ -19,15 +19,15 @@ export const addEndpoint = async (s: Pick<TestServer, 'deps'>, o: { events?: str
   const id = `whe_test${++n}_${Math.random().toString(36).slice(2, 8)}`
   const now = Date.now()
   await s.deps.db.tx((orm) => {
-    webhooksRepo(orm).insertEndpoint({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now })
+    orm.webhooks.insertEndpoint({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now })
   })
-  s.deps.events.invalidate()
+  await s.deps.events.invalidate()
   return id
 }
 
 export const removeEndpoints = async (s: Pick<TestServer, 'deps'>): Promise<void> => {
-  await s.deps.db.tx((orm) => { orm.delete(webhookEndpoints).run() })
-  s.deps.events.invalidate()
+  for (const e of await s.deps.db.read.webhooks.allEndpoints()) await s.deps.db.tx((st) => st.webhooks.deleteEndpoint(e.id))
+  await s.deps.events.invalidate()
 }
 
 export interface StoredEvent { id: string; type: string; channelId: string | null; timestamp: string; data: Record<string, any>; deliveries: string[] }

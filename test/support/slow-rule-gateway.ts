@@ -15,7 +15,7 @@ const rule: Rule = {
   name: 'crash-test-effect',
   match: (m) => m.msgType === 'text',
   handle: ({ channel, message, orm, now, log }) => {
-    bindingsRepo(orm).bind({ id: `bnd_crash_${now}`, channelId: channel.id, openid: message.fromUserName, subject: 'crash-test', code: 'crash-test-code', now })
+    orm.bindings.bind({ id: `bnd_crash_${now}`, channelId: channel.id, openid: message.fromUserName, subject: 'crash-test', code: 'crash-test-code', now })
     if (slow) {
       log.info('crash-test rule: effect written, holding the transaction')
       Bun.sleepSync(30_000)

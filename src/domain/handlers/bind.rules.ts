@@ -16,8 +16,6 @@
  *   whatever its state: a used or expired code changes nothing and emits nothing more.
  */
 import type { Random } from '../../lib/random'
-import { bindCodesRepo } from '../../store/sqlite/bindcodes.repo'
-import { bindingsRepo } from '../../store/sqlite/bindings.repo'
 import type { InboundMessage } from '../../wechat/messages'
 import { on, PASS, type HandlerContext, type Rule } from '../dispatch'
 
@@ -37,42 +35,42 @@ const text = (content: string) => ({ type: 'text' as const, content })
 export const bindRules = (deps: { random: Random }): Rule[] => {
   const bindingId = () => `bnd_${Buffer.from(deps.random.bytes(12)).toString('base64url')}`
 
-  const scan = ({ channel, message, orm, now, log, emit, claim }: HandlerContext) => {
+  const scan = async ({ channel, message, store, now, log, emit, claim }: HandlerContext) => {
     const openid = message.fromUserName
-    const binds = bindingsRepo(orm)
+    const binds = store.bindings
     // Following again makes an unsubscribed binding active, whatever the QR code (or none) says.
-    if (message.kind === 'subscribe') binds.setStatus({ channelId: channel.id, openid, status: 'active', now })
+    if (message.kind === 'subscribe') await binds.setStatus({ channelId: channel.id, openid, status: 'active', now })
     const code = sceneOf(message)
     if (code === undefined || !CODE_RE.test(code)) return PASS
 
-    const codes = bindCodesRepo(orm)
-    const consumed = codes.consume({ code, channelId: channel.id, openid, now })
+    const codes = store.bindCodes
+    const consumed = await codes.consume({ code, channelId: channel.id, openid, now })
     if (consumed) {
       claim()
-      const before = binds.byOpenid(channel.id, openid)
-      binds.bind({ id: bindingId(), channelId: channel.id, openid, subject: consumed.subject, code, now })
+      const before = await binds.byOpenid(channel.id, openid)
+      await binds.bind({ id: bindingId(), channelId: channel.id, openid, subject: consumed.subject, code, now })
       const moved = before && before.subject !== consumed.subject
       log.info('bound', { channel: channel.id, subject: consumed.subject, ...(moved ? { movedFrom: before.subject } : {}) })
-      emit(moved ? 'binding.moved' : 'binding.created', { channel: channel.id, openid, subject: consumed.subject, ...(moved ? { previousSubject: before.subject } : {}), code })
+      await emit(moved ? 'binding.moved' : 'binding.created', { channel: channel.id, openid, subject: consumed.subject, ...(moved ? { previousSubject: before.subject } : {}), code })
       return text(channel.replies.bound)
     }
-    const row = codes.get(code)
+    const row = await codes.get(code)
     if (!row || row.channelId !== channel.id) return PASS
     claim()
     if (row.status === 'bound' && row.openid === openid && row.expiresAt > now) {
       // The user who consumed this code and whose binding was deleted since is bound again (SPEC §4). A user
       // who still has a binding (to this subject, or to another one a later code moved them to) is left as
       // they are: rescanning changes nothing and hears the same.
-      const again = binds.bindIfUnbound({ id: bindingId(), channelId: channel.id, openid, subject: row.subject, code, now })
+      const again = await binds.bindIfUnbound({ id: bindingId(), channelId: channel.id, openid, subject: row.subject, code, now })
       if (again) {
         log.info('bound again', { channel: channel.id, subject: row.subject })
-        emit('binding.created', { channel: channel.id, openid, subject: row.subject, code })
+        await emit('binding.created', { channel: channel.id, openid, subject: row.subject, code })
       }
       return text(channel.replies.bound)
     }
     if (row.status === 'bound' && row.openid === openid) {
       // Past its expiry: a user still bound hears what they heard before; one whose binding was deleted needs a new code.
-      return text(binds.byOpenid(channel.id, openid) ? channel.replies.bound : channel.replies.expired)
+      return text((await binds.byOpenid(channel.id, openid)) ? channel.replies.bound : channel.replies.expired)
     }
     // A consumed code stays "used" for everyone else, expired or not: a new code, not a wait, is what they need.
     if (row.status === 'bound') return text(channel.replies.alreadyUsed)
@@ -84,8 +82,8 @@ export const bindRules = (deps: { random: Random }): Rule[] => {
     {
       name: 'bind-unsubscribe',
       match: on.event('unsubscribe'),
-      handle: ({ channel, message, orm, now }) => {
-        bindingsRepo(orm).setStatus({ channelId: channel.id, openid: message.fromUserName, status: 'unsubscribed', now })
+      handle: async ({ channel, message, store, now }) => {
+        await store.bindings.setStatus({ channelId: channel.id, openid: message.fromUserName, status: 'unsubscribed', now })
       },
     },
   ]

@@ -5,7 +5,6 @@
  * That is message.delivered / message.failed (SPEC §6: the message as GET /api/messages/:id shows it), in
  * the same transaction; a report that matches no sent message of ours stays event.received.
  */
-import { messagesRepo } from '../../store/sqlite/messages.repo'
 import { on, type Rule } from '../dispatch'
 import { messageView } from '../send.service'
 
@@ -21,16 +20,16 @@ export const deliveryOf = (status: string): { status: 'delivered' | 'failed'; er
 export const deliveryRules = (): Rule[] => [{
   name: 'delivery-status',
   match: on.event('TEMPLATESENDJOBFINISH'),
-  handle: ({ channel, message, orm, now, log, emit, claim }) => {
+  handle: async ({ channel, message, store, now, log, emit, claim }) => {
     if (message.kind !== 'TEMPLATESENDJOBFINISH') return
     const d = deliveryOf(message.status)
-    const row = messagesRepo(orm).finishByWechatMsgId({ channelId: channel.id, wechatMsgId: message.msgId, status: d.status, error: d.error, now })
+    const row = await store.messages.finishByWechatMsgId({ channelId: channel.id, wechatMsgId: message.msgId, status: d.status, error: d.error, now })
     // Not ours (sent by another system on the same account), or already finished: nothing to do.
     if (!row) {
       log.debug('TEMPLATESENDJOBFINISH for no sent message of ours', { channel: channel.id, msgId: message.msgId })
       return
     }
     claim()
-    emit(d.status === 'delivered' ? 'message.delivered' : 'message.failed', { ...messageView(row) })
+    await emit(d.status === 'delivered' ? 'message.delivered' : 'message.failed', { ...messageView(row) })
   },
 }]

@@ -6,11 +6,12 @@
  * transactions and runs them one at a time (with group commit, below); fn's writes commit together, or
  * roll back when it throws. Every write in the process goes through it. The rules that keep one slow or
  * broken transaction from stalling every other write (SQLite-only details, kept in the store):
- * - fn is synchronous. A function that returns a Promise is rolled back and rejected: it would hold the
- *   only write transaction while it awaits (stalling every other write, and letting readers of this
- *   connection see rows that may still roll back). Do the I/O (a WeChat call, a hook) before or after.
- * - tx never nests: db.tx called while a transaction function runs throws at once (a nested one queued
- *   behind its own caller would wait for it forever).
+ * - fn awaits only the store it is given (its calls answer synchronously here, so a job settles within
+ *   microtasks): awaiting the network or a timer would hold the only write transaction meanwhile (stalling
+ *   every other write, and letting readers of this connection see rows that may still roll back). Do the
+ *   I/O (a WeChat call, a hook) before or after.
+ * - tx never nests: db.tx called while a transaction function runs (AsyncLocalStorage tells) throws at once
+ *   (a nested one queued behind its own caller would wait for it forever).
  * - The write lock is never waited for on the event loop: busy_timeout is a few milliseconds, and a
  *   BEGIN IMMEDIATE that finds another process holding the lock (the CLI, a backup) is retried with
  *   backoff from a timer, up to LOCK_WAIT_MS; then the batch fails with DatabaseBusyError.
@@ -22,53 +23,24 @@
 import { Database } from 'bun:sqlite'
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import { AppError } from '../../lib/errors'
+import type { Awaitable, Db, DbStats, Store, TxOptions } from '../contract'
 import * as schema from './schema'
+import { sqliteStore } from './store'
 
 export type Drizzle = BunSQLiteDatabase<typeof schema>
 
-export interface TxOptions {
-  /**
-   * false: fn makes at most one write statement, so that statement's own atomicity is enough and the
-   * per-transaction SAVEPOINT (two statements) is skipped. For the hottest path only (a callback no rule
-   * handles: one INSERT); anything that may write twice must keep the default.
-   */
-  savepoint?: boolean
-  /**
-   * Background work that nobody waits for (the webhook worker's results): the transaction joins the next
-   * batch another transaction starts, or commits on its own after at most this many ms. It never makes a
-   * COMMIT (an fsync, blocking the event loop) of its own while callbacks keep batches coming.
-   */
-  lazyMs?: number
-}
+export type { DbStats, TxOptions } from '../contract'
 
-/** What a transaction function may return: anything but a Promise (fn must be synchronous). */
-export type TxResult<T> = T extends PromiseLike<unknown> ? never : T
-
-export interface DbStats {
-  /** BEGIN … COMMIT batches run (each one fsync with synchronous=FULL). */
-  batches: number
-  /** Transactions (jobs) run. */
-  jobs: number
-  /** BEGIN IMMEDIATE attempts that found the write lock taken by another connection. */
-  busyRetries: number
-}
-
-export interface Db {
+/** The SQLite database: the store contract plus the connection, for what is SQLite's own (migrations, doctor, tests). */
+export interface SqliteDb extends Db {
+  readonly kind: 'sqlite'
+  readonly shared: false
   readonly sqlite: Database
   readonly orm: Drizzle
-  /** Runs fn inside one write transaction, after every earlier transaction has finished. fn is synchronous. */
-  tx<T>(fn: (orm: Drizzle) => TxResult<T>, opts?: TxOptions): Promise<T>
-  /**
-   * Changes whenever another connection (another process: the CLI) commits; our own commits leave it
-   * alone. Lets in-memory caches notice outside changes at the cost of one PRAGMA.
-   */
-  dataVersion(): number
-  /** Is the database answering? (for /readyz) */
-  ping(): boolean
-  stats(): DbStats
-  close(): void
+  close(): Promise<void>
 }
 
 /** Thrown when another connection keeps the write lock longer than the wait limit. Nothing was stored. */
@@ -98,6 +70,21 @@ export class TxAbortedError extends AppError {
   constructor(cause: unknown) {
     super('transaction_aborted', 503, `the transaction was rolled back by an error in the same batch (${(cause as Error)?.message ?? String(cause)}): nothing was stored; retry`, { cause })
   }
+}
+
+const TICK = Symbol('tick')
+
+/** The store with a check before every call (the transaction functions' store, see runJob). */
+const guardStore = (store: Store, check: () => void): Store => {
+  const out: Record<string, Record<string, unknown>> = {}
+  for (const [name, repo] of Object.entries(store)) {
+    const g: Record<string, unknown> = {}
+    for (const [k, f] of Object.entries(repo as Record<string, unknown>)) {
+      g[k] = typeof f === 'function' ? (...a: unknown[]) => { check(); return (f as (...x: unknown[]) => unknown)(...a) } : f
+    }
+    out[name] = g
+  }
+  return out as unknown as Store
 }
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOMEM|NOTADB)/
@@ -217,7 +204,7 @@ export const explainOpenFailure = (path: string, cause: unknown): string => {
   return `cannot open the database ${abs} (WXGATE_DB): ${why}; ${situation}; wxgate runs as ${me}: ${fix}`.replace(/\s*\n\s*/g, ' ')
 }
 
-export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
+export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
   const lockWaitMs = opts.lockWaitMs ?? LOCK_WAIT_MS
   let sqlite: Database
   try {
@@ -243,6 +230,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
   sqlite.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`)
   sqlite.exec('PRAGMA foreign_keys = ON')
   const orm = drizzle({ client: sqlite, schema })
+  const store = sqliteStore(sqlite, orm)
 
   const dataVersionStmt = sqlite.prepare('PRAGMA data_version')
   const begin = sqlite.prepare('BEGIN IMMEDIATE')
@@ -259,14 +247,20 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
    * pays for one commit (the WAL write and its fsync are most of a small transaction's cost). Nobody is
    * answered before the COMMIT, so a crash mid-batch loses only work that was never acknowledged.
    */
-  interface Job { fn: (orm: Drizzle) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  interface Job { fn: (s: Store) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void; running: boolean }
   const queue: Job[] = []
   let draining = false
   /** The timer that commits lazy transactions when no other transaction came along (TxOptions.lazyMs). */
   let lazyTimer: ReturnType<typeof setTimeout> | undefined
   let lazyDue = Infinity
-  /** True while a transaction function runs (the nesting check). */
-  let inJob = false
+  /** The job whose function is running, in its own async context (the nesting check). */
+  const current = new AsyncLocalStorage<Job>()
+  /** Resolves once the event loop turns after the batch began (see runJob). */
+  let batchTick: Promise<typeof TICK> | undefined
+  /** The store transaction functions get: usable only while their own job runs. */
+  const txStore = guardStore(store, () => {
+    if (!current.getStore()?.running) throw new TxMisuseError('the store of a db.tx function was used after its transaction ended (it awaited something other than the store)')
+  })
   let closed = false
 
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -289,15 +283,22 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
     }
   }
 
-  const runJob = (job: Job): { ok: boolean; value: unknown } => {
+  const runJob = async (job: Job): Promise<{ ok: boolean; value: unknown }> => {
     if (job.savepoint) savepoint.run()
-    inJob = true
+    job.running = true
     try {
-      const value = job.fn(orm)
+      let value = current.run(job, job.fn, txStore)
+      // The store answers synchronously, so this settles within microtasks: before the batch's tick, which
+      // fires only once the event loop turns. A job still pending then awaits something else (a timer, the
+      // network) while holding the only write transaction: it is rolled back and rejected, and its store
+      // refuses the calls it makes later (they would land in some other transaction).
       if (value && typeof (value as PromiseLike<unknown>).then === 'function') {
-        // Whatever it does after its first await happens outside any transaction: roll back what it did so far.
-        void Promise.resolve(value).catch(() => undefined)
-        throw new TxMisuseError('a db.tx function must be synchronous (it returned a Promise): do the awaiting before or after the transaction')
+        const pending = value as Promise<unknown>
+        value = await Promise.race([pending, batchTick!])
+        if (value === TICK) {
+          pending.catch(() => undefined)
+          throw new TxMisuseError('a db.tx function awaited something other than the store it was given (a timer, the network): do that before or after the transaction')
+        }
       }
       if (job.savepoint) release.run()
       return { ok: true, value }
@@ -305,7 +306,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
       if (job.savepoint && sqlite.inTransaction) { rollbackTo.run(); release.run() }
       return { ok: false, value: e }
     } finally {
-      inJob = false
+      job.running = false
     }
   }
 
@@ -330,10 +331,11 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
           continue
         }
         stats.batches++
+        batchTick = new Promise((r) => setImmediate(() => r(TICK)))
         const results: { ok: boolean; value: unknown }[] = []
         let aborted: unknown
         for (const job of batch) {
-          const r = runJob(job)
+          const r = await runJob(job)
           stats.jobs++
           results.push(r)
           // The error rolled back the whole transaction, not just this job's savepoint.
@@ -359,11 +361,12 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
     }
   }
 
-  const tx = <T>(fn: (orm: Drizzle) => TxResult<T>, opts: TxOptions = {}): Promise<T> => {
-    if (inJob) throw new TxMisuseError('db.tx called inside a transaction: transactions do not nest (write through the repos on the orm handle you were given)')
+  const tx = <T>(fn: (s: Store) => Awaitable<T>, opts: TxOptions = {}): Promise<T> => {
+    // A timer or a promise started inside a job inherits its context: only a job still running is a nesting.
+    if (current.getStore()?.running) throw new TxMisuseError('db.tx called inside a transaction: transactions do not nest (write through the store you were given)')
     return new Promise<T>((resolve, reject) => {
       if (closed) { reject(new Error('the database is closed')); return }
-      queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject })
+      queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject, running: false })
       if (draining) return
       if (opts.lazyMs !== undefined) {
         const due = Date.now() + opts.lazyMs
@@ -382,11 +385,14 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
   }
 
   return {
+    kind: 'sqlite',
+    shared: false,
     sqlite,
     orm,
+    read: store,
     tx,
     dataVersion: () => (dataVersionStmt.get() as { data_version: number }).data_version,
-    ping: () => {
+    ping: async () => {
       try {
         return sqlite.query('SELECT 1 AS ok').get() !== null
       } catch {
@@ -394,7 +400,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): Db => {
       }
     },
     stats: () => ({ ...stats }),
-    close: () => {
+    close: async () => {
       closed = true
       clearTimeout(lazyTimer)
       for (const j of queue.splice(0)) j.reject(new Error('the database is closed'))

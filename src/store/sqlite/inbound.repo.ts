@@ -4,7 +4,7 @@
  * text, not the query builder) — a SQLite-only detail kept inside the store.
  */
 import type { Database } from 'bun:sqlite'
-import type { Db } from './db'
+import type { SqliteDb as Db } from './db'
 import type { FeedRow, InboundFilter, InboundHistoryRow } from '../contract'
 
 export type { FeedRow, InboundFilter, InboundHistoryRow, InboundInsert } from '../contract'

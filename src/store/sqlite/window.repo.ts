@@ -4,7 +4,7 @@
  * (messages_openid_idx). No table of its own: nothing is written on a callback for it.
  */
 import type { Database } from 'bun:sqlite'
-import type { Db } from './db'
+import type { SqliteDb as Db } from './db'
 
 /** An inbound row that may decide the window. */
 export interface InteractionRow { id: number; msgType: string; event: string | null; receivedAt: number }
