@@ -27,7 +27,7 @@ import { createLogger, type Logger } from './lib/log'
 import { systemRandom, type Random } from './lib/random'
 import { createScheduler } from './lib/scheduler'
 import type { Db } from './store/contract'
-import { openDb } from './store/sqlite/db'
+import { openDb, type SqliteDb } from './store/sqlite/db'
 import { migrate } from './store/sqlite/migrate'
 import { createWeChatClient, type FetchLike } from './wechat-api/client'
 import { createMetrics } from './metrics'
@@ -38,7 +38,7 @@ export interface DepsOverrides {
   clock?: Clock
   random?: Random
   log?: Logger
-  /** The database, opened (and migrated) by the caller: PostgreSQL, or a SQLite file a test prepared. */
+  /** The database, opened by the caller (a SQLite one is migrated here; PostgreSQL by the caller, under its lock). */
   db?: Db
   /** Dispatch rules in order (specific first); later features append theirs here. */
   rules?: Rule[]
@@ -62,11 +62,8 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const log = o.log ?? createLogger({ level: config.WXGATE_LOG_LEVEL })
   for (const s of [config.WXGATE_ADMIN_TOKEN, config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY, config.WXGATE_WEBHOOK_SECRET]) log.addSecret(s)
 
-  const db: Db = o.db ?? (() => {
-    const d = openDb(config.WXGATE_DB)
-    migrate(d.sqlite, undefined, clock.now())
-    return d
-  })()
+  const db: Db = o.db ?? openDb(config.WXGATE_DB)
+  if (db.kind === 'sqlite') migrate((db as SqliteDb).sqlite, undefined, clock.now())
   const read = db.read
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })

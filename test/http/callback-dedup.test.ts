@@ -23,11 +23,12 @@ const count = (k: string) => { calls[k] = (calls[k] ?? 0) + 1; return calls[k]! 
 const rules: Rule[] = [{
   name: 'test-effects',
   match: (m) => m.msgType === 'text',
-  handle: ({ message, orm }) => {
+  handle: ({ message }) => {
     const content = 'content' in message ? String(message.content) : ''
     const id = 'msgId' in message ? String(message.msgId) : ''
     const n = count(id)
-    orm.run(sql`INSERT INTO test_effects (msg_id) VALUES (${id})`)
+    // SQLite: the test's own table, on the connection whose transaction the rule runs in.
+    s.deps.db.sqlite.run('INSERT INTO test_effects (msg_id) VALUES (?)', [id])
     if (content === 'boom-once' && n === 1) throw new Error('database unavailable (simulated)')
     return { type: 'text', content: `attempt ${n}` }
   },

@@ -24,16 +24,19 @@ const rules: Rule[] = [
   {
     name: 'test-echo',
     match: (m) => m.msgType === 'text',
-    handle: ({ message, orm }) => {
-      orm.run(sql`INSERT INTO test_effects (msg_id) VALUES (${'msgId' in message ? message.msgId : ''})`)
+    handle: ({ message }) => {
+      // SQLite: the test's own table, on the connection whose transaction the rule runs in.
+      current.deps.db.sqlite.run('INSERT INTO test_effects (msg_id) VALUES (?)', ['msgId' in message ? String(message.msgId) : ''])
       return { type: 'text', content: `收到: ${'content' in message ? message.content : ''}` }
     },
   },
 ]
 
 let s: TestServer
+/** The server whose rules run now (the rules write the test's effects on its connection). */
+let current: TestServer
 beforeAll(async () => {
-  s = await startTestServer({ rules })
+  s = current = await startTestServer({ rules })
   s.deps.db.sqlite.exec('CREATE TABLE IF NOT EXISTS test_effects (id INTEGER PRIMARY KEY, msg_id TEXT)')
 })
 afterAll(() => s.stop())
@@ -260,7 +263,7 @@ describe('safe (AES) mode', () => {
 
   test('the official compatible-mode body (vector A) is decrypted and answered', async () => {
     const v = vectors.aes[0]!
-    const t = await startTestServer({ rules, env: { WXGATE_CALLBACK_MAX_AGE: '0' } })
+    const t = current = await startTestServer({ rules, env: { WXGATE_CALLBACK_MAX_AGE: '0' } })
     try {
       t.deps.db.sqlite.exec('CREATE TABLE IF NOT EXISTS test_effects (id INTEGER PRIMARY KEY, msg_id TEXT)')
       await t.deps.channels.upsert({ id: 'compat', appId: v.appId, appSecret: 'compat-secret', token: v.token, aesKey: v.encodingAESKey })
@@ -272,6 +275,7 @@ describe('safe (AES) mode', () => {
       expect(inner.Content).toBe('收到: abcdteT')
       expect(t.deps.db.sqlite.query('SELECT msg_id FROM test_effects').all()).toEqual([{ msg_id: '6054768590064713728' }])
     } finally {
+      current = s
       await t.stop()
     }
   })

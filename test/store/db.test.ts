@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Database } from 'bun:sqlite'
-import { DatabaseBusyError, openDb, type Db } from '../../src/store/sqlite/db'
+import { DatabaseBusyError, openDb, type SqliteDb as Db } from '../../src/store/sqlite/db'
+import { migrate } from '../../src/store/sqlite/migrate'
 
 let dir: string
 let db: Db
@@ -96,7 +97,8 @@ describe('the write queue cannot be wedged (issue 10, items 7-11)', () => {
     let lateCall: unknown
     const other = openDb(join(dir, 'x.db'))
     try {
-      const asyncTx = db.tx(async (s) => { insert('a1'); await s.channels.list(); await Bun.sleep(50); resumed = true; try { await s.channels.list() } catch (e) { lateCall = e } })
+      migrate(db.sqlite)
+      const asyncTx = db.tx(async (s) => { insert('a1'); await s.channels.list(); await Bun.sleep(50); resumed = true; try { await s.channels.list(); lateCall = "no throw" } catch (e) { lateCall = e } })
       const next = db.tx(() => insert('b1'))
       await expect(asyncTx).rejects.toThrow('awaited something other than the store')
       await next

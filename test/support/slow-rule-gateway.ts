@@ -8,14 +8,13 @@ import { loadConfig } from '../../src/config'
 import { createDeps } from '../../src/deps'
 import type { Rule } from '../../src/domain/dispatch'
 import { exitOnSignals, startServer } from '../../src/server'
-import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 
 const slow = process.env.SLOW_RULE === '1'
 const rule: Rule = {
   name: 'crash-test-effect',
   match: (m) => m.msgType === 'text',
-  handle: ({ channel, message, orm, now, log }) => {
-    orm.bindings.bind({ id: `bnd_crash_${now}`, channelId: channel.id, openid: message.fromUserName, subject: 'crash-test', code: 'crash-test-code', now })
+  handle: async ({ channel, message, store, now, log }) => {
+    await store.bindings.bind({ id: `bnd_crash_${now}`, channelId: channel.id, openid: message.fromUserName, subject: 'crash-test', code: 'crash-test-code', now })
     if (slow) {
       log.info('crash-test rule: effect written, holding the transaction')
       Bun.sleepSync(30_000)

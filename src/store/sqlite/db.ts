@@ -258,8 +258,11 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
   /** Resolves once the event loop turns after the batch began (see runJob). */
   let batchTick: Promise<typeof TICK> | undefined
   /** The store transaction functions get: usable only while their own job runs. */
+  /** The job whose function runs now (jobs run one at a time). */
+  let runningJob: Job | undefined
   const txStore = guardStore(store, () => {
-    if (!current.getStore()?.running) throw new TxMisuseError('the store of a db.tx function was used after its transaction ended (it awaited something other than the store)')
+    const job = current.getStore()
+    if (!job || job !== runningJob) throw new TxMisuseError('the store of a db.tx function was used after its transaction ended (it awaited something other than the store)')
   })
   let closed = false
 
@@ -286,6 +289,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
   const runJob = async (job: Job): Promise<{ ok: boolean; value: unknown }> => {
     if (job.savepoint) savepoint.run()
     job.running = true
+    runningJob = job
     try {
       let value = current.run(job, job.fn, txStore)
       // The store answers synchronously, so this settles within microtasks: before the batch's tick, which
@@ -307,6 +311,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
       return { ok: false, value: e }
     } finally {
       job.running = false
+      runningJob = undefined
     }
   }
 
@@ -331,7 +336,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
           continue
         }
         stats.batches++
-        batchTick = new Promise((r) => setImmediate(() => r(TICK)))
+        batchTick = new Promise((r) => setTimeout(() => r(TICK), 0))
         const results: { ok: boolean; value: unknown }[] = []
         let aborted: unknown
         for (const job of batch) {
