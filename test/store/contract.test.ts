@@ -559,9 +559,9 @@ for (const impl of [sqliteImpl(), postgresImpl()]) {
   })
 }
 
-// ---- PostgreSQL only: the callback dedup across instances ------------------------------------------------
+// ---- PostgreSQL only: the callback dedup and the claims across instances ------------------------------------------------
 
-describe.skipIf(missing !== undefined)(`the callback dedup across two PostgreSQL instances${missing ? ` (skipped: ${missing})` : ''}`, () => {
+describe.skipIf(missing !== undefined)(`two PostgreSQL instances (dedup, claims)${missing ? ` (skipped: ${missing})` : ''}`, () => {
   let pg: TestPostgres
   let a: PostgresDb
   let b: PostgresDb
@@ -601,6 +601,33 @@ describe.skipIf(missing !== undefined)(`the callback dedup across two PostgreSQL
     expect(r.aResult).toBeUndefined()
     expect(r.bResult).toBe(false)
     expect(await b.read.inbound.findReply('c1', 'dup-1')).toBe('first')
+  })
+
+  test('claims across instances: the second conditional UPDATE waits for the first\'s commit, then matches nothing', async () => {
+    await a.read.messages.insertMessages([message('claim-m')])
+    await a.read.webhooks.insertEndpoint(endpoint('claim-e'))
+    await a.read.webhooks.insertEvent({ id: 'claim-ev', type: 'message', channelId: null, body: '{}', createdAt: NOW })
+    await a.read.webhooks.insertDeliveries([{ id: 'claim-d', eventId: 'claim-ev', endpointId: 'claim-e', nextAttemptAt: NOW, createdAt: NOW }])
+    let release!: () => void
+    const held = new Promise<void>((r) => { release = r })
+    let claimed!: () => void
+    const aClaimed = new Promise<void>((r) => { claimed = r })
+    const first = a.tx(async (t) => {
+      const m = await t.messages.claim('claim-m', NOW)
+      const d = await t.webhooks.claim('claim-d', NOW + 60_000)
+      claimed()
+      await held
+      return [m?.status, d?.status]
+    })
+    await aClaimed
+    let bSettled = false
+    const second = b.tx(async (t) => [await t.messages.claim('claim-m', NOW + 1), await t.webhooks.claim('claim-d', NOW + 60_001)]).finally(() => { bSettled = true })
+    await Bun.sleep(300)
+    expect(bSettled).toBe(false)
+    release()
+    expect(await first).toEqual(['sending', 'delivering'])
+    expect(await second).toEqual([undefined, undefined])
+    expect(await b.read.messages.get('claim-m')).toMatchObject({ status: 'sending', attempts: 1, lastCallAt: NOW })
   })
 
   test('if the first rolls back, the second succeeds', async () => {
