@@ -50,7 +50,7 @@ describe.skipIf(missing !== undefined)(`the PostgreSQL Db${missing ? ` (skipped:
   let db: PostgresDb
   beforeAll(async () => {
     pg = await startPostgres()
-    db = await openPostgres(pg.url, { max: 5, pollMs: 100 })
+    db = await openPostgres(pg.url, { max: 5 })
     expect(await db.migrate(NOW)).toEqual(['0000_init', '0001_feed_xid', '0002_config_version'])
     expect(await db.migrate(NOW)).toEqual([])
     await db.read.channels.upsert({ id: 'c1', appId: 'wx1', appSecret: 's', token: 't' }, NOW)
@@ -89,6 +89,17 @@ describe.skipIf(missing !== undefined)(`the PostgreSQL Db${missing ? ` (skipped:
     expect(err).toBe('no')
     expect(await db.read.inbound.findRow('c1', 'tx-3')).toBeUndefined()
     expect(db.stats()).toEqual({ batches: before.batches, jobs: before.jobs + 1, busyRetries: before.busyRetries })
+  })
+
+  test('a statement error is the driver\'s error (SQLSTATE in errno), not drizzle\'s wrapper that lists the parameters', async () => {
+    const key = { id: 'dup-key', name: 'n', keyHash: 'hash-that-must-not-leak', prefix: 'p', scopes: 's', createdAt: NOW }
+    await db.read.apiKeys.insert(key)
+    const err = await Promise.resolve(db.read.apiKeys.insert(key)).then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ errno: '23505' })
+    expect((err as Error).message).not.toContain('hash-that-must-not-leak')
+    const inTx = await db.tx(async (s) => s.apiKeys.insert(key)).then(() => undefined, (e: unknown) => e)
+    expect(inTx).toMatchObject({ errno: '23505' })
+    expect((inTx as Error).message).not.toContain('hash-that-must-not-leak')
   })
 
   test('tx never nests: db.tx inside a transaction function throws TxMisuseError at once, and the outer one rolls back', async () => {
@@ -198,7 +209,8 @@ describe.skipIf(missing !== undefined)(`the PostgreSQL Db${missing ? ` (skipped:
       await db.read.webhooks.clearFailing('dv-e')
       await other`UPDATE api_keys SET last_used_at = 1 WHERE id = 'dv-1'`
       expect(Number((await other`SELECT v FROM _wxgate_config_version`)[0].v)).toBe(v1)
-      await Bun.sleep(300)
+      // Past one poll (500 ms): still the same.
+      await Bun.sleep(800)
       expect(db.dataVersion()).toBe(v1)
     } finally {
       await other.close()

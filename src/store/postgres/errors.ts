@@ -10,6 +10,7 @@
  *   ERR_POSTGRES_CONNECTION_CLOSED; a connect that takes too long: ERR_POSTGRES_CONNECTION_TIMEOUT.
  * - none of these messages contains the URL or the password (they are masked anyway).
  */
+import { DrizzleQueryError } from 'drizzle-orm'
 import { AppError } from '../../lib/errors'
 
 /** Bun's codes of a connection that could not be made or was lost. */
@@ -91,7 +92,7 @@ export class DatabaseUnavailableError extends AppError {
 /** The error a caller sees for e: a connection failure as DatabaseUnavailableError, anything else as the driver's error. */
 export const toStoreError = (e: unknown, shownUrl: string, secrets: string[]): unknown => {
   if (e instanceof AppError) return e
-  const name = (e as { name?: unknown })?.name
-  const inner = name === 'DrizzleQueryError' && (e as { cause?: unknown }).cause ? (e as { cause: unknown }).cause : e
+  // Its name is plain 'Error': told by its class.
+  const inner = e instanceof DrizzleQueryError && e.cause !== undefined ? e.cause : e
   return isConnectionFailure(inner) ? new DatabaseUnavailableError(shownUrl, inner, secrets) : inner
 }
