@@ -19,7 +19,14 @@ export interface TestPostgres {
   /** postgres://… of the test database (trust authentication on loopback). */
   url: string
   port: number
+  /** Stops and deletes the cluster. */
   stop(): Promise<void>
+  /** Stops the server only (fast shutdown: connections are ended), keeping its data and port. */
+  stopServer(): void
+  /** Starts a server stopped by stopServer() again, on the same port. */
+  startServer(): void
+  /** stopServer() then startServer(). */
+  restart(): void
 }
 
 /** The folder of initdb and pg_ctl: Debian's /usr/lib/postgresql/<newest>/bin, or PATH. */
@@ -57,7 +64,9 @@ export const startPostgres = async (): Promise<TestPostgres> => {
   }
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'wxgate', '-E', 'UTF8', '--locale=C', '--no-sync'])
   const port = await freePort()
-  run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=50`, 'start'])
+  const startServer = () => run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=50`, 'start'])
+  const stopServer = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop'])
+  startServer()
   const admin = new Bun.SQL(`postgres://wxgate@127.0.0.1:${port}/postgres`)
   try {
     await admin.unsafe('CREATE DATABASE wxgate_test')
@@ -67,9 +76,12 @@ export const startPostgres = async (): Promise<TestPostgres> => {
   return {
     url: `postgres://wxgate@127.0.0.1:${port}/wxgate_test`,
     port,
+    stopServer,
+    startServer,
+    restart: () => { stopServer(); startServer() },
     stop: async () => {
       try {
-        run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop'])
+        if (existsSync(join(data, 'postmaster.pid'))) stopServer()
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }

@@ -2,7 +2,7 @@
  * @module Applies the embedded PostgreSQL migrations (migrations-pg/, see migrations.manifest.ts) that the
  * database has not seen yet, in one transaction under a transaction-level advisory lock (PROTOCOL §9.6): two
  * instances starting together on an empty database migrate it once, the second waiting for the first and
- * then finding nothing left to do (SPEC §8). Not used at run time yet (issue 14's store contract comes next).
+ * then finding nothing left to do (SPEC §8). PostgresDb.migrate() (db.ts) runs it.
  */
 import { migrations as embedded } from './migrations.manifest'
 

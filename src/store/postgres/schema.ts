@@ -3,8 +3,8 @@
  * SQLite schema (src/store/sqlite/schema.ts, where each column is explained), in PostgreSQL's types: times in
  * milliseconds are bigint (JavaScript numbers), flags boolean, row sequences bigserial. The parity test
  * (test/store/schema-parity.test.ts) fails when the two disagree; migrations: migrations-pg/ (`npm run
- * db:generate:pg`). Two files because drizzle has no dialect-agnostic schema (PROTOCOL §9.6); not used at
- * run time yet (the store contract of issue 14 comes next).
+ * db:generate:pg`). Two files because drizzle has no dialect-agnostic schema (PROTOCOL §9.6). The repositories
+ * over it: *.repo.ts here (store.ts).
  */
 import { sql } from 'drizzle-orm'
 import { bigint, bigserial, boolean, index, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core'
@@ -217,3 +217,10 @@ export const mediaUploads = pgTable('media_uploads', {
   uniqueIndex('media_uploads_uq').on(t.channelId, t.type, t.sha256),
   index('media_uploads_expires_idx').on(t.expiresAt),
 ])
+
+/**
+ * Columns the PostgreSQL migrations add that are deliberately not in this schema (so that it stays equal
+ * to SQLite's, and drizzle's inserts leave them to their defaults): inbound_messages.tx_id, the webhook
+ * feed's cursor (migrations-pg/0001_feed_xid.sql, inbound.repo.ts).
+ */
+export const postgresOnlyColumns: Readonly<Record<string, readonly string[]>> = { inbound_messages: ['tx_id'] }
