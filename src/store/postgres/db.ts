@@ -123,6 +123,8 @@ export const openPostgres = async (url: string, opts: OpenPostgresOptions = {}):
 
   return {
     kind: 'postgres',
+    // Several instances may serve one PostgreSQL database (SPEC §8).
+    shared: true,
     sql,
     read,
     tx,
