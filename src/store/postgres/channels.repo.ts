@@ -3,20 +3,13 @@ import { asc, eq, getTableColumns, sql } from 'drizzle-orm'
 import type { ChannelInput, ChannelRow, ChannelsRepo } from '../contract'
 import type { PgOrm } from './orm'
 import { channels } from './schema'
+import { channelColumns } from '../channel-columns'
 
 export const channelsRepo = (orm: PgOrm): ChannelsRepo => ({
   get: async (id) => (await orm.select().from(channels).where(eq(channels.id, id)))[0],
   list: () => orm.select().from(channels).orderBy(asc(channels.createdAt), asc(channels.id)),
   upsert: async (c: ChannelInput, now: number) => {
-    const values = {
-      appId: c.appId,
-      appSecret: c.appSecret,
-      token: c.token,
-      aesKey: c.aesKey ?? null,
-      ...(c.replies !== undefined ? { replies: c.replies === null ? null : JSON.stringify(c.replies) } : {}),
-      ...(c.name !== undefined ? { name: c.name } : {}),
-      updatedAt: now,
-    }
+    const values = channelColumns(c, now)
     // xmax = 0 on the returned row: this statement inserted it (an update leaves its own xid there), so
     // "created" comes from the one statement, not from a read before it.
     const [r] = await orm.insert(channels).values({ id: c.id, ...values, createdAt: now })

@@ -2,8 +2,10 @@
 import { and, asc, eq, isNull } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { apiKeys } from './schema'
+import type { ApiKeyRow } from '../contract'
 
-export type ApiKeyRow = typeof apiKeys.$inferSelect
+/** The rows and inputs are the store contract's (../contract.ts). */
+export type { ApiKeyRow } from '../contract'
 
 export const apiKeysRepo = (orm: Drizzle) => ({
   insert: (row: typeof apiKeys.$inferInsert): void => { orm.insert(apiKeys).values(row).run() },

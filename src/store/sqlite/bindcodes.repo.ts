@@ -2,8 +2,10 @@
 import { and, eq, gt, inArray, lt } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { bindCodes } from './schema'
+import type { BindCodeRow } from '../contract'
 
-export type BindCodeRow = typeof bindCodes.$inferSelect
+/** The rows and inputs are the store contract's (../contract.ts). */
+export type { BindCodeRow } from '../contract'
 
 export const bindCodesRepo = (orm: Drizzle) => ({
   insert: (row: BindCodeRow): void => {

@@ -2,18 +2,10 @@
 import { and, asc, eq, gt, sql, type SQL } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { bindings } from './schema'
+import type { BindingRow, BindingStatus, BindingFilter } from '../contract'
 
-export type BindingRow = typeof bindings.$inferSelect
-export type BindingStatus = 'active' | 'unsubscribed'
-
-export interface BindingFilter {
-  channelId?: string
-  subject?: string
-  openid?: string
-  /** Only rows after this seq (pagination cursor). */
-  afterSeq?: number
-  limit: number
-}
+/** The rows and inputs are the store contract's (../contract.ts). */
+export type { BindingRow, BindingStatus, BindingFilter } from '../contract'
 
 /** Prepared once per connection: looked up for every OpenID of every send. */
 const byOpenidCache = new WeakMap<Drizzle, ReturnType<typeof prepareByOpenid>>()

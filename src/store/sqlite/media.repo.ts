@@ -2,8 +2,10 @@
 import { and, eq, gt, inArray, lt } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { mediaUploads } from './schema'
+import type { MediaUploadRow } from '../contract'
 
-export type MediaUploadRow = typeof mediaUploads.$inferSelect
+/** The rows and inputs are the store contract's (../contract.ts). */
+export type { MediaUploadRow } from '../contract'
 
 export const mediaRepo = (orm: Drizzle) => ({
   /** The stored upload of this content (channel, type, SHA-256) whose media id is valid past `validAfter` (ms). */

@@ -2,25 +2,10 @@
 import { and, asc, desc, eq, gte, inArray, lt, lte, or, sql, type SQL } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { messageAttempts, messages, sendRequests } from './schema'
+import type { MessageRow, NewMessage, SendRequestRow, MessageFilter } from '../contract'
 
-export type MessageRow = typeof messages.$inferSelect
-/** The call-tracking columns start null (see schema.ts). */
-/** A new outbox row: every column given but the customer-service ones (type defaults to 'template'). */
-export type NewMessage = Required<Omit<typeof messages.$inferInsert, 'seq' | 'lastCallAt' | 'uncertainSince' | 'type' | 'fallback' | 'sentAs'>> &
-  Pick<typeof messages.$inferInsert, 'type' | 'fallback' | 'sentAs'>
-export type SendRequestRow = typeof sendRequests.$inferSelect
-export type MessageStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'failed'
-
-export interface MessageFilter {
-  channelId?: string
-  subject?: string
-  status?: MessageStatus
-  /** createdAt >= since (ms) */
-  since?: number
-  /** Newest first: only rows with seq below this (pagination cursor). */
-  beforeSeq?: number
-  limit: number
-}
+/** The rows and inputs are the store contract's (../contract.ts). */
+export type { MessageRow, NewMessage, SendRequestRow, MessageStatus, MessageFilter } from '../contract'
 
 const p = sql.placeholder
 /**
@@ -62,7 +47,7 @@ export const dueCustomScanSql = (orm: Drizzle): string => statements(orm).dueCus
 
 export const messagesRepo = (orm: Drizzle) => ({
   /** false when this API key already used this idempotency key (the unique index decides). */
-  insertRequest: (row: SendRequestRow): boolean => statements(orm).insertRequest.all(row).length > 0,
+  insertRequest: (row: SendRequestRow): boolean => statements(orm).insertRequest.all({ ...row }).length > 0,
   findRequest: (apiKeyId: string, idempotencyKey: string): SendRequestRow | undefined => statements(orm).findRequest.get({ apiKeyId, key: idempotencyKey }),
   forgetRequest: (apiKeyId: string, idempotencyKey: string): void => {
     orm.delete(sendRequests).where(and(eq(sendRequests.apiKeyId, apiKeyId), eq(sendRequests.idempotencyKey, idempotencyKey))).run()

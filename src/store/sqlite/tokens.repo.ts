@@ -2,8 +2,10 @@
 import { and, eq, ne, sql } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { channelTokens } from './schema'
+import type { TokenRow } from '../contract'
 
-export type TokenRow = typeof channelTokens.$inferSelect
+/** The rows and inputs are the store contract's (../contract.ts). */
+export type { TokenRow } from '../contract'
 
 /** Prepared once per connection: read for every WeChat call. */
 const getCache = new WeakMap<Drizzle, ReturnType<typeof prepareGet>>()

@@ -7,27 +7,13 @@
 import { and, asc, desc, eq, inArray, isNotNull, lt, lte, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Drizzle } from './db'
 import { inboundMessages, webhookDeliveries, webhookEndpoints, webhookEvents } from './schema'
+import type { EndpointRow, DeliveryRow, NewEndpoint, EndpointPatch, DeliveryFilter, DeliveryWithEvent } from '../contract'
+
+/** The rows and inputs are the store contract's (../contract.ts). */
+export type { EndpointRow, DeliveryRow, DeliveryStatus, NewEndpoint, EndpointPatch, DeliveryFilter, DeliveryWithEvent } from '../contract'
 
 /** The newest inbound row: where a new (or re-enabled) endpoint's feed starts, so no history is replayed. */
 const newestInbound = sql<number>`(select coalesce(max(${inboundMessages.id}), 0) from ${inboundMessages})`
-
-export type EndpointRow = typeof webhookEndpoints.$inferSelect
-export type EventRow = typeof webhookEvents.$inferSelect
-export type DeliveryRow = typeof webhookDeliveries.$inferSelect
-export type DeliveryStatus = 'pending' | 'delivering' | 'delivered' | 'failed'
-export type NewEndpoint = Omit<typeof webhookEndpoints.$inferInsert, 'disabled' | 'disabledReason' | 'failingSince' | 'previousSecret' | 'previousSecretUntil' | 'feedCursor'>
-export type EndpointPatch = Partial<Pick<EndpointRow, 'url' | 'events' | 'channelId' | 'description' | 'secret' | 'previousSecret' | 'previousSecretUntil' | 'disabled' | 'disabledReason' | 'failingSince' | 'lateReply'>>
-
-export interface DeliveryFilter {
-  endpointId: string
-  status?: 'pending' | 'delivered' | 'failed'
-  /** Newest first: only rows with seq below this (pagination cursor). */
-  beforeSeq?: number
-  limit: number
-}
-
-/** A delivery with what its POST needs: the event's body and type. */
-export type DeliveryWithEvent = DeliveryRow & { body: string; type: string }
 
 const p = sql.placeholder
 /** Prepared once per connection: the event write is on the callback's hot path. */

@@ -4,10 +4,11 @@
  * (messages_openid_idx). No table of its own: nothing is written on a callback for it.
  */
 import type { Database } from 'bun:sqlite'
+import type { InteractionRow } from '../contract'
 import type { SqliteDb as Db } from './db'
 
-/** An inbound row that may decide the window. */
-export interface InteractionRow { id: number; msgType: string; event: string | null; receivedAt: number }
+/** The rows are the store contract's (../contract.ts). */
+export type { InteractionRow } from '../contract'
 
 /** The statements' SQL, also for the test that checks their query plans use the indexes. */
 export const WINDOW_SQL = {
