@@ -67,10 +67,6 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const read = db.read
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
-  // Loading the channels registers their secrets with the logger (and each later reload those of channels
-  // the CLI added or changed), so stored channels are masked too, not only those given in the environment.
-  // On SQLite this happens here and now; `ready` waits for it (and the other caches) on PostgreSQL.
-  channels.list()
   const channelIds = () => channels.list().map((c) => c.id)
   // One registry per instance (tests run several servers in one process). Gauges read the database when scraped.
   const metrics = createMetrics({
@@ -108,7 +104,8 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     timeoutMs: o.webhookTimeoutMs,
     onResult: metrics.webhookResult,
     onDisabled: metrics.webhookDisabled,
-    invalidateEndpoints: () => events.invalidate(),
+    // Inside the result's transaction: a failed reload leaves the cache stale, read again at its next use.
+    invalidateEndpoints: () => { void events.invalidate().catch(() => undefined) },
     onFeed: (kick) => { feedKick = kick },
     // Callbacks first: a burst of WeChat callbacks (far more than a small team's account ever gets).
     busy: o.webhookBusy ?? (() => callbackRate.above(BURST_CALLBACKS_PER_SECOND)),
@@ -168,7 +165,12 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   // A reply hook's late answer (SPEC §7) goes through the outbox as a customer-service message.
   lateReplySend = (channel, openid, message) => send.sendCustomer({ channel, openid, message: message as CustomerMessage })
 
-  /** The caches read before anything is served (channels, endpoints, stored tokens): await before serving. */
+  /**
+   * The caches read before anything is served (channels, endpoints, stored tokens): await before serving.
+   * Loading the channels registers their secrets with the logger (and each later reload those of channels
+   * the CLI added or changed), so stored channels are masked too, not only those given in the environment.
+   * On SQLite the store answers at once, so the channels are loaded before createDeps returns.
+   */
   const ready = (async () => {
     await channels.load()
     await events.load()

@@ -12,6 +12,7 @@ import type { PgOrm } from './orm'
 import { tokensRepo } from './tokens.repo'
 import { webhooksRepo } from './webhooks.repo'
 import { windowRepo } from './window.repo'
+import { wrapMethods } from '../wrap-methods'
 
 /**
  * Every method's answer as a real Promise that has started: drizzle's query builders are lazy thenables
@@ -19,19 +20,14 @@ import { windowRepo } from './window.repo'
  * nothing. Errors go through `fail` (db.ts: connection failures as one 503, the driver's error out of
  * drizzle's wrapper, whose message lists the parameters).
  */
-const guard = <R extends object>(repo: R, fail: (e: unknown) => unknown): R => {
-  const out: Record<string, unknown> = {}
-  for (const [k, fn] of Object.entries(repo)) {
-    out[k] = typeof fn !== 'function' ? fn : (...args: unknown[]) => {
-      try {
-        return Promise.resolve((fn as (...a: unknown[]) => unknown)(...args)).catch((e) => { throw fail(e) })
-      } catch (e) {
-        return Promise.reject(fail(e))
-      }
+const guard = <R extends object>(repo: R, fail: (e: unknown) => unknown): R =>
+  wrapMethods(repo, (fn) => (...args) => {
+    try {
+      return Promise.resolve(fn(...args)).catch((e) => { throw fail(e) })
+    } catch (e) {
+      return Promise.reject(fail(e))
     }
-  }
-  return out as R
-}
+  })
 
 export const postgresStore = (orm: PgOrm, fail: (e: unknown) => unknown = (e) => toStoreError(e, 'postgres', [])): Store => ({
   channels: guard(channelsRepo(orm), fail),

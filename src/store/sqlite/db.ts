@@ -29,6 +29,7 @@ import { AppError } from '../../lib/errors'
 import type { Awaitable, Db, DbStats, Store, TxOptions } from '../contract'
 import * as schema from './schema'
 import { sqliteStore } from './store'
+import { wrapMethods } from '../wrap-methods'
 
 export type Drizzle = BunSQLiteDatabase<typeof schema>
 
@@ -75,17 +76,9 @@ export class TxAbortedError extends AppError {
 const TICK = Symbol('tick')
 
 /** The store with a check before every call (the transaction functions' store, see runJob). */
-const guardStore = (store: Store, check: () => void): Store => {
-  const out: Record<string, Record<string, unknown>> = {}
-  for (const [name, repo] of Object.entries(store)) {
-    const g: Record<string, unknown> = {}
-    for (const [k, f] of Object.entries(repo as Record<string, unknown>)) {
-      g[k] = typeof f === 'function' ? (...a: unknown[]) => { check(); return (f as (...x: unknown[]) => unknown)(...a) } : f
-    }
-    out[name] = g
-  }
-  return out as unknown as Store
-}
+const guardStore = (store: Store, check: () => void): Store =>
+  Object.fromEntries(Object.entries(store).map(([name, repo]) =>
+    [name, wrapMethods(repo as object, (f) => (...a) => { check(); return f(...a) })])) as unknown as Store
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOMEM|NOTADB)/
 /** SQLite's errors that say the disk, not the transaction's own logic, failed become one 503 error. */
@@ -247,19 +240,19 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
    * pays for one commit (the WAL write and its fsync are most of a small transaction's cost). Nobody is
    * answered before the COMMIT, so a crash mid-batch loses only work that was never acknowledged.
    */
-  interface Job { fn: (s: Store) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void; running: boolean }
+  interface Job { fn: (s: Store) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   const queue: Job[] = []
   let draining = false
   /** The timer that commits lazy transactions when no other transaction came along (TxOptions.lazyMs). */
   let lazyTimer: ReturnType<typeof setTimeout> | undefined
   let lazyDue = Infinity
-  /** The job whose function is running, in its own async context (the nesting check). */
+  /** Each job's own async context: which job a call comes from (the nesting check, the store's guard). */
   const current = new AsyncLocalStorage<Job>()
   /** Resolves once the event loop turns after the batch began (see runJob). */
   let batchTick: Promise<typeof TICK> | undefined
-  /** The store transaction functions get: usable only while their own job runs. */
   /** The job whose function runs now (jobs run one at a time). */
   let runningJob: Job | undefined
+  /** The store transaction functions get: usable only while their own job runs. */
   const txStore = guardStore(store, () => {
     const job = current.getStore()
     if (!job || job !== runningJob) throw new TxMisuseError('the store of a db.tx function was used after its transaction ended (it awaited something other than the store)')
@@ -288,7 +281,6 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
 
   const runJob = async (job: Job): Promise<{ ok: boolean; value: unknown }> => {
     if (job.savepoint) savepoint.run()
-    job.running = true
     runningJob = job
     try {
       let value = current.run(job, job.fn, txStore)
@@ -310,7 +302,6 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
       if (job.savepoint && sqlite.inTransaction) { rollbackTo.run(); release.run() }
       return { ok: false, value: e }
     } finally {
-      job.running = false
       runningJob = undefined
     }
   }
@@ -368,10 +359,11 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
 
   const tx = <T>(fn: (s: Store) => Awaitable<T>, opts: TxOptions = {}): Promise<T> => {
     // A timer or a promise started inside a job inherits its context: only a job still running is a nesting.
-    if (current.getStore()?.running) throw new TxMisuseError('db.tx called inside a transaction: transactions do not nest (write through the store you were given)')
+    const from = current.getStore()
+    if (from !== undefined && from === runningJob) throw new TxMisuseError('db.tx called inside a transaction: transactions do not nest (write through the store you were given)')
     return new Promise<T>((resolve, reject) => {
       if (closed) { reject(new Error('the database is closed')); return }
-      queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject, running: false })
+      queue.push({ fn, savepoint: opts.savepoint ?? true, resolve: resolve as (v: unknown) => void, reject })
       if (draining) return
       if (opts.lazyMs !== undefined) {
         const due = Date.now() + opts.lazyMs
