@@ -65,6 +65,12 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const db: Db = o.db ?? openDb(config.WXGATE_DB)
   if (db.kind === 'sqlite') migrate((db as SqliteDb).sqlite, undefined, clock.now())
   const read = db.read
+  /**
+   * This process among the instances of one database (SPEC §8): the owner of its leases and claims (token
+   * flights, outbox messages, webhook deliveries and feeds). New at each start: a restarted instance's
+   * earlier claims lapse like a dead one's.
+   */
+  const instanceId = `i_${Buffer.from(random.bytes(6)).toString('hex')}`
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
   const channelIds = () => channels.list().map((c) => c.id)
@@ -178,7 +184,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   })()
   ready.catch(() => undefined)
 
-  return { ready, config, clock, random, log, db, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
+  return { ready, config, clock, random, log, db, instanceId, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

@@ -483,6 +483,33 @@ export interface MediaRepo {
   pruneExpiredBefore(before: number, limit: number): Awaitable<number>
 }
 
+/** A named lease's holder (leases table): `owner` holds it until `until` (ms). */
+export interface LeaseRow { name: string; owner: string; until: number }
+
+/**
+ * Named leases shared by the instances of one database (SPEC §8): one holder at a time, a lapsed lease free
+ * for anyone. Each method is one statement, atomic on its own (no transaction needed around it).
+ */
+export interface LeasesRepo {
+  /** Takes the lease until `until` when it is free, lapsed (until <= now) or already `owner`'s; true when `owner` holds it now. */
+  acquire(name: string, owner: string, until: number, now: number): Awaitable<boolean>
+  /** Lets go of the lease if `owner` holds it (a later acquire by anyone succeeds at once). */
+  release(name: string, owner: string): Awaitable<void>
+  get(name: string): Awaitable<LeaseRow | undefined>
+}
+
+/** Token buckets shared by the instances (SPEC §8): the per-channel send rate held for all of them together. */
+export interface RateBucketsRepo {
+  /**
+   * Inside a transaction: refills the bucket `name` at `ratePerSecond` up to `burst` since it was last
+   * refilled (a new bucket starts full), takes up to `want` whole tokens, and returns how many it took (0…want).
+   * Concurrent takers (instances) are serialized on the bucket's row.
+   */
+  take(name: string, want: number, p: { ratePerSecond: number; burst: number; now: number }): Awaitable<number>
+  /** Gives back `n` tokens taken but not used (the rows they were for were claimed by another instance). */
+  giveBack(name: string, n: number): Awaitable<void>
+}
+
 /** Every repository, on one connection or inside one transaction. */
 export interface Store {
   channels: ChannelsRepo
@@ -495,6 +522,8 @@ export interface Store {
   messages: MessagesRepo
   webhooks: WebhooksRepo
   media: MediaRepo
+  leases: LeasesRepo
+  rates: RateBucketsRepo
 }
 
 // ---- the database ----------------------------------------------------------------------------------------

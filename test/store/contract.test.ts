@@ -55,7 +55,7 @@ const sqliteImpl = (): Impl => {
 }
 
 const TABLES = ['channels', 'api_keys', 'inbound_messages', 'channel_tokens', 'bind_codes', 'bindings', 'send_requests', 'messages',
-  'message_attempts', 'webhook_endpoints', 'webhook_events', 'webhook_deliveries', 'media_uploads']
+  'message_attempts', 'webhook_endpoints', 'webhook_events', 'webhook_deliveries', 'media_uploads', 'leases', 'rate_buckets']
 
 const postgresImpl = (): Impl => {
   let pg: TestPostgres | undefined
@@ -547,6 +547,33 @@ const cases = (c: () => Ctx) => {
     expect(await s.media.pruneExpiredBefore(NOW, 10)).toBe(1)
     expect(await s.media.pruneExpiredBefore(NOW, 10)).toBe(0)
   })
+
+  test('leases: one holder at a time; the holder renews; a lapsed lease is anyone\'s; release frees it for others only', async () => {
+    const { s } = c()
+    expect(await s.leases.acquire('token:c1', 'i1', NOW + 1000, NOW)).toBe(true)
+    expect(await s.leases.acquire('token:c1', 'i2', NOW + 1000, NOW + 10)).toBe(false)
+    expect(await s.leases.acquire('token:c1', 'i1', NOW + 2000, NOW + 10)).toBe(true)
+    expect(await s.leases.get('token:c1')).toEqual({ name: 'token:c1', owner: 'i1', until: NOW + 2000 })
+    expect(await s.leases.acquire('token:c1', 'i2', NOW + 3000, NOW + 1999)).toBe(false)
+    expect(await s.leases.acquire('token:c1', 'i2', NOW + 3000, NOW + 2000)).toBe(true)
+    await s.leases.release('token:c1', 'i1')
+    expect((await s.leases.get('token:c1'))?.owner).toBe('i2')
+    await s.leases.release('token:c1', 'i2')
+    expect(await s.leases.get('token:c1')).toBeUndefined()
+    expect(await s.leases.acquire('feed:e1', 'i1', NOW + 1, NOW)).toBe(true)
+  })
+
+  test('rate buckets: a new bucket starts full, takes whole tokens, refills at the rate up to the burst, gives back', async () => {
+    const { tx } = c()
+    const p = (now: number) => ({ ratePerSecond: 10, burst: 2, now })
+    expect(await tx((t) => t.rates.take('send:c1', 5, p(NOW)))).toBe(2)
+    expect(await tx((t) => t.rates.take('send:c1', 5, p(NOW + 50)))).toBe(0)
+    expect(await tx((t) => t.rates.take('send:c1', 5, p(NOW + 150)))).toBe(1)
+    expect(await tx((t) => t.rates.take('send:c1', 5, p(NOW + 10_000)))).toBe(2)
+    await tx((t) => t.rates.giveBack('send:c1', 1))
+    expect(await tx((t) => t.rates.take('send:c1', 5, p(NOW + 10_000)))).toBe(1)
+    expect(await tx((t) => t.rates.take('send:c2', 1, p(NOW)))).toBe(1)
+  })
 }
 
 for (const impl of [sqliteImpl(), postgresImpl()]) {
@@ -628,6 +655,17 @@ describe.skipIf(missing !== undefined)(`two PostgreSQL instances (dedup, claims)
     expect(await first).toEqual(['sending', 'delivering'])
     expect(await second).toEqual([undefined, undefined])
     expect(await b.read.messages.get('claim-m')).toMatchObject({ status: 'sending', attempts: 1, lastCallAt: NOW })
+  })
+
+  test('a rate bucket taken by two instances at once hands out no more than it holds', async () => {
+    const p = { ratePerSecond: 10, burst: 5, now: NOW }
+    const takes = await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).tx((t) => t.rates.take('send:race', 2, p))))
+    expect(takes.reduce((x, y) => x + y, 0)).toBe(5)
+  })
+
+  test('a lease acquired by two instances at once has one holder', async () => {
+    const got = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).read.leases.acquire('token:race', `i${i}`, NOW + 1000, NOW)))
+    expect(got.filter(Boolean)).toHaveLength(1)
   })
 
   test('if the first rolls back, the second succeeds', async () => {

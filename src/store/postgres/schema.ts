@@ -7,7 +7,7 @@
  * over it: *.repo.ts here (store.ts).
  */
 import { sql } from 'drizzle-orm'
-import { bigint, bigserial, boolean, index, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core'
+import { bigint, bigserial, boolean, doublePrecision, index, pgTable, text, uniqueIndex } from 'drizzle-orm/pg-core'
 
 export const channels = pgTable('channels', {
   id: text('id').primaryKey(),
@@ -130,6 +130,8 @@ export const messages = pgTable('messages', {
   finishedAt: bigint('finished_at', { mode: 'number' }),
   lastCallAt: bigint('last_call_at', { mode: 'number' }),
   uncertainSince: bigint('uncertain_since', { mode: 'number' }),
+  leaseOwner: text('lease_owner'),
+  leaseUntil: bigint('lease_until', { mode: 'number' }),
 }, (t) => [
   uniqueIndex('messages_id_uq').on(t.id),
   index('messages_due_idx').on(t.status, t.channelId, t.seq),
@@ -192,6 +194,7 @@ export const webhookDeliveries = pgTable('webhook_deliveries', {
   attempts: bigint('attempts', { mode: 'number' }).notNull().default(0),
   nextAttemptAt: bigint('next_attempt_at', { mode: 'number' }).notNull(),
   leaseUntil: bigint('lease_until', { mode: 'number' }),
+  leaseOwner: text('lease_owner'),
   lastStatusCode: bigint('last_status_code', { mode: 'number' }),
   lastError: text('last_error'),
   createdAt: bigint('created_at', { mode: 'number' }).notNull(),
@@ -217,6 +220,20 @@ export const mediaUploads = pgTable('media_uploads', {
   uniqueIndex('media_uploads_uq').on(t.channelId, t.type, t.sha256),
   index('media_uploads_expires_idx').on(t.expiresAt),
 ])
+
+/** Named leases shared by the instances (see the SQLite schema). */
+export const leases = pgTable('leases', {
+  name: text('name').primaryKey(),
+  owner: text('owner').notNull(),
+  until: bigint('until', { mode: 'number' }).notNull(),
+})
+
+/** Token buckets shared by the instances (see the SQLite schema). */
+export const rateBuckets = pgTable('rate_buckets', {
+  name: text('name').primaryKey(),
+  tokens: doublePrecision('tokens').notNull(),
+  refilledAt: bigint('refilled_at', { mode: 'number' }).notNull(),
+})
 
 /**
  * Columns the PostgreSQL migrations add that are deliberately not in this schema (so that it stays equal

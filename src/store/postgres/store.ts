@@ -6,6 +6,7 @@ import { bindingsRepo } from './bindings.repo'
 import { channelsRepo } from './channels.repo'
 import { toStoreError } from './errors'
 import { inboundRepo } from './inbound.repo'
+import { leasesRepo, rateBucketsRepo } from './leases.repo'
 import { mediaRepo } from './media.repo'
 import { messagesRepo } from './messages.repo'
 import type { PgOrm } from './orm'
@@ -40,4 +41,6 @@ export const postgresStore = (orm: PgOrm, fail: (e: unknown) => unknown = (e) =>
   messages: guard(messagesRepo(orm), fail),
   webhooks: guard(webhooksRepo(orm), fail),
   media: guard(mediaRepo(orm), fail),
+  leases: guard(leasesRepo(orm), fail),
+  rates: guard(rateBucketsRepo(orm), fail),
 })

@@ -10,6 +10,7 @@ import m7 from '../../../migrations/0007_indexes.sql' with { type: 'text' }
 import m8 from '../../../migrations/0008_webhook_feed.sql' with { type: 'text' }
 import m9 from '../../../migrations/0009_answering_users.sql' with { type: 'text' }
 import m10 from '../../../migrations/0010_custom_due.sql' with { type: 'text' }
+import m11 from '../../../migrations/0011_instances.sql' with { type: 'text' }
 
 export const migrations: { name: string; sql: string }[] = [
   { name: '0000_init', sql: m0 },
@@ -23,4 +24,5 @@ export const migrations: { name: string; sql: string }[] = [
   { name: '0008_webhook_feed', sql: m8 },
   { name: '0009_answering_users', sql: m9 },
   { name: '0010_custom_due', sql: m10 },
+  { name: '0011_instances', sql: m11 },
 ]

@@ -4,7 +4,7 @@
  * Times are integer milliseconds since the epoch; the API renders them as ISO-8601.
  */
 import { sql } from 'drizzle-orm'
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
 
 /** One WeChat Official Account. Secrets are stored as given: the database file is the trust boundary. */
 export const channels = sqliteTable('channels', {
@@ -203,6 +203,12 @@ export const messages = sqliteTable('messages', {
    * only. Null while every call got a clear answer. See outbox.ts, the 9-minute rule.
    */
   uncertainSince: integer('uncertain_since'),
+  /**
+   * While `sending`: the instance that claimed it (Deps.instanceId) and until when its claim holds (ms). On a
+   * shared database (SPEC §8) a claim whose lease lapsed (its instance died) is taken over by another.
+   */
+  leaseOwner: text('lease_owner'),
+  leaseUntil: integer('lease_until'),
 }, (t) => [
   uniqueIndex('messages_id_uq').on(t.id),
   // Per (status, channel) depth and oldest row for /metrics (count and min(seq) from the index alone).
@@ -298,6 +304,8 @@ export const webhookDeliveries = sqliteTable('webhook_deliveries', {
   nextAttemptAt: integer('next_attempt_at').notNull(),
   /** While `delivering`: when the claim lapses (a crashed worker's rows are taken over after it). */
   leaseUntil: integer('lease_until'),
+  /** While `delivering`: the instance that claimed it (Deps.instanceId); its result is recorded only while it still owns it. */
+  leaseOwner: text('lease_owner'),
   lastStatusCode: integer('last_status_code'),
   lastError: text('last_error'),
   createdAt: integer('created_at').notNull(),
@@ -331,3 +339,24 @@ export const mediaUploads = sqliteTable('media_uploads', {
   uniqueIndex('media_uploads_uq').on(t.channelId, t.type, t.sha256),
   index('media_uploads_expires_idx').on(t.expiresAt),
 ])
+
+/**
+ * Named leases shared by the instances of one database (SPEC §8): `token:<channel>` (one stable_token flight
+ * for all instances), `feed:<endpoint>` (one instance reads an endpoint's webhook feed). A lease is held by
+ * `owner` until `until` (ms); a lapsed one may be taken by anyone.
+ */
+export const leases = sqliteTable('leases', {
+  name: text('name').primaryKey(),
+  owner: text('owner').notNull(),
+  until: integer('until').notNull(),
+})
+
+/**
+ * Token buckets shared by the instances (SPEC §8): `send:<channel>` holds the channel's send rate for all
+ * instances together. `tokens` is what was left at `refilledAt` (ms).
+ */
+export const rateBuckets = sqliteTable('rate_buckets', {
+  name: text('name').primaryKey(),
+  tokens: real('tokens').notNull(),
+  refilledAt: integer('refilled_at').notNull(),
+})

@@ -7,6 +7,7 @@ import { channelsRepo } from './channels.repo'
 import type { Database } from 'bun:sqlite'
 import type { Drizzle } from './db'
 import { inboundHistory, inboundRepo } from './inbound.repo'
+import { leasesRepo, rateBucketsRepo } from './leases.repo'
 import { mediaRepo } from './media.repo'
 import { messagesRepo } from './messages.repo'
 import { tokensRepo } from './tokens.repo'
@@ -27,5 +28,7 @@ export const sqliteStore = (sqlite: Database, orm: Drizzle): Store => {
     messages: messagesRepo(orm),
     webhooks: webhooksRepo(orm),
     media: mediaRepo(orm),
+    leases: leasesRepo(orm),
+    rates: rateBucketsRepo(orm),
   }
 }
