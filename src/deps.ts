@@ -104,7 +104,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const events = createEventsService({ db, clock, random })
   const webhooks = createWebhooksService({ db, clock, random, log, events, channelExists: (id) => channels.get(id) !== undefined })
   const webhookWorker: WebhookWorker = createWebhookWorker({
-    db, clock, random, log, events,
+    db, clock, random, log, events, instanceId,
     userAgent: `wxgate/${VERSION}`,
     fetch: o.webhookFetch,
     timeoutMs: o.webhookTimeoutMs,
@@ -145,7 +145,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   })
   const scheduler = createScheduler(log.child({ module: 'scheduler' }))
   const wechat = createWeChatClient({ baseUrl: config.WXGATE_WECHAT_API, fetch: o.fetch, timeoutMs: o.wechatTimeoutMs, log, onCall: metrics.wechatCall })
-  const tokens = createTokenService({ db, clock, random, log, client: wechat, channels, onRefresh: metrics.tokenRefresh, events })
+  const tokens = createTokenService({ db, clock, random, log, instanceId, client: wechat, channels, onRefresh: metrics.tokenRefresh, events })
   const bind = createBindService({
     db, clock, random, log, channels, tokens, wechat,
     defaultChannel: config.WXGATE_CHANNEL,
@@ -157,7 +157,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   // The customer-service window (SPEC §7): GET /api/users/:openid, and the outbox's check before a fallback.
   const users = createUsersService({ db, clock, channels, defaultChannel: config.WXGATE_CHANNEL })
   const outbox = createOutbox({
-    db, clock, random, log, tokens, wechat,
+    db, clock, random, log, tokens, wechat, instanceId,
     window: users.windowOf,
     channelIds,
     options: { ratePerSecond: config.WXGATE_SEND_RATE, concurrency: config.WXGATE_SEND_CONCURRENCY, maxAgeMs: config.WXGATE_SEND_MAX_AGE * 1000 },

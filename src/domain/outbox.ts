@@ -63,6 +63,11 @@ export interface OutboxOptions {
 
 export interface OutboxDeps {
   db: Db
+  /**
+   * This instance's id (Deps.instanceId): the owner of its leases and claims on a shared database (SPEC §8).
+   * Default 'local' (tests that build the service alone).
+   */
+  instanceId?: string
   clock: Clock
   random: Random
   log: Logger

@@ -100,6 +100,11 @@ export const isTokenFetchError = (e: unknown): boolean =>
 
 export interface TokenServiceDeps {
   db: Db
+  /**
+   * This instance's id (Deps.instanceId): the owner of its leases and claims on a shared database (SPEC §8).
+   * Default 'local' (tests that build the service alone).
+   */
+  instanceId?: string
   clock: Clock
   random: Random
   log: Logger
