@@ -52,6 +52,8 @@ export interface DepsOverrides {
   webhookTimeoutMs?: number
   /** Tests: say when callbacks are in a burst (default: more than BURST_CALLBACKS_PER_SECOND of them). */
   webhookBusy?: () => boolean
+  /** This instance's id among those of one database (default: random; tests with a fixed Random give each instance its own). */
+  instanceId?: string
   /** Demo only: the bind page gets a "simulate scan" button that calls this (the sandbox sends the scan). */
   simulateScan?: SimulateScan
 }
@@ -70,7 +72,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
    * flights, outbox messages, webhook deliveries and feeds). New at each start: a restarted instance's
    * earlier claims lapse like a dead one's.
    */
-  const instanceId = `i_${Buffer.from(random.bytes(6)).toString('hex')}`
+  const instanceId = o.instanceId ?? `i_${Buffer.from(random.bytes(6)).toString('hex')}`
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
   const channelIds = () => channels.list().map((c) => c.id)
