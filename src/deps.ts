@@ -27,6 +27,8 @@ import { createLogger, type Logger } from './lib/log'
 import { systemRandom, type Random } from './lib/random'
 import { createScheduler } from './lib/scheduler'
 import type { Db } from './store/contract'
+import { isPostgresUrl, openStore } from './store/open'
+import { postgresSecrets } from './store/postgres/errors'
 import { openDb, type SqliteDb } from './store/sqlite/db'
 import { migrate } from './store/sqlite/migrate'
 import { createWeChatClient, type FetchLike } from './wechat-api/client'
@@ -64,6 +66,8 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   const log = o.log ?? createLogger({ level: config.WXGATE_LOG_LEVEL })
   for (const s of [config.WXGATE_ADMIN_TOKEN, config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY, config.WXGATE_WEBHOOK_SECRET]) log.addSecret(s)
 
+  if (isPostgresUrl(config.WXGATE_DB)) for (const s of postgresSecrets(config.WXGATE_DB)) log.addSecret(s)
+  if (!o.db && isPostgresUrl(config.WXGATE_DB)) throw new Error('WXGATE_DB is a PostgreSQL URL: open it with openDeps (it connects and migrates first)')
   const db: Db = o.db ?? openDb(config.WXGATE_DB)
   if (db.kind === 'sqlite') migrate((db as SqliteDb).sqlite, undefined, clock.now())
   const read = db.read
@@ -189,6 +193,25 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   return { ready, config, clock, random, log, db, instanceId, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
+
+/**
+ * createDeps on the store WXGATE_DB names, opened and migrated first (openStore: SQLite or PostgreSQL), with
+ * its caches loaded (deps.ready). What every command and the server start from.
+ */
+export const openDeps = async (config: Config, o: DepsOverrides = {}): Promise<Deps> => {
+  const log = o.log ?? createLogger({ level: config.WXGATE_LOG_LEVEL })
+  const { db, applied } = o.db ? { db: o.db, applied: [] } : await openStore(config.WXGATE_DB, { log, now: (o.clock ?? systemClock).now() })
+  // Of instances started together on an empty database, one applies the migrations (under the lock) and says so.
+  if (applied.length) log.info('migrations applied', { migrations: applied })
+  const deps = createDeps(config, { ...o, log, db })
+  try {
+    await deps.ready
+  } catch (e) {
+    await db.close().catch(() => undefined)
+    throw e
+  }
+  return deps
+}
 
 /**
  * Where QR images are shown: WeChat serves showqrcode on mp.weixin.qq.com, not on the API host. With any

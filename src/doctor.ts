@@ -7,14 +7,17 @@
  */
 import { randomBytes, randomInt } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
 import type { Config } from './config'
 import { createDeps, upsertEnvChannel, type Deps } from './deps'
 import type { Channel } from './domain/channel.service'
 import { QuotaExhaustedError } from './domain/token.service'
 import { memoryLogger } from './lib/log'
 import { nextShanghaiMidnight } from './lib/shanghai-day'
-import { openDb, type SqliteDb as Db } from './store/sqlite/db'
+import type { Db } from './store/contract'
+import { isPostgresUrl, shownDb } from './store/open'
+import { openPostgres, postgresSecrets, type PostgresDb } from './store/postgres/db'
+import { migrations as embeddedPostgres } from './store/postgres/migrations.manifest'
+import { openDb, type SqliteDb } from './store/sqlite/db'
 import { migrate } from './store/sqlite/migrate'
 import { migrations as embedded } from './store/sqlite/migrations.manifest'
 import { WeChatApiError } from './wechat-api/client'
@@ -62,33 +65,55 @@ export const runDoctor = async (config: Config, opts: DoctorOptions = {}): Promi
     for (const s of secrets) if (s.length >= 6) text = text.split(s).join('[redacted]')
     write(text)
   }
-  for (const s of [config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY, config.WXGATE_ADMIN_TOKEN]) if (s) secrets.add(s)
+  for (const s of [config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY, config.WXGATE_ADMIN_TOKEN, ...postgresSecrets(config.WXGATE_DB)]) if (s) secrets.add(s)
 
   // 1. settings (loadConfig already succeeded, or the CLI would have exited 2)
-  const dbShown = config.WXGATE_DB === ':memory:' ? ':memory:' : resolve(config.WXGATE_DB)
+  const dbShown = shownDb(config.WXGATE_DB)
   const official = new URL(config.WXGATE_WECHAT_API).hostname === 'api.weixin.qq.com'
   line('ok', 'settings', `db ${dbShown}, WeChat API ${config.WXGATE_WECHAT_API}${official ? '' : ' (not api.weixin.qq.com: a sandbox or a proxy)'}`)
 
   // 2. database
-  const db = checkDatabase(config.WXGATE_DB, line)
+  const db = isPostgresUrl(config.WXGATE_DB) ? await checkPostgres(config.WXGATE_DB, line) : checkDatabase(config.WXGATE_DB, line)
   if (!db) return 1
 
   let deps: Deps | undefined
   try {
     // The library logs nothing here: every problem it meets is reported as a check line.
     deps = createDeps(config, { db, log: memoryLogger('warn').logger })
+    await deps.ready
     await checkChannel(deps, opts, line, secrets)
     return failed ? 1 : 0
   } finally {
     if (deps) await deps.db.tx(() => undefined).catch(() => undefined)
-    db.close()
+    await db.close()
   }
 }
 
 type Line = (status: Status, check: string, detail: string) => void
 
+/** PostgreSQL: connects, migrates (under the migration lock), and names the server and what is applied. */
+const checkPostgres = async (url: string, line: Line): Promise<Db | undefined> => {
+  let db: PostgresDb | undefined
+  try {
+    db = await openPostgres(url, { max: 2 })
+    const applied = await db.migrate()
+    const { migrations: names, version } = await db.check()
+    const known = new Set(embeddedPostgres.map((m) => m.name))
+    const unknown = names.filter((n) => !known.has(n))
+    const parts = [`PostgreSQL ${version}`, `${names.length} migrations applied${applied.length ? ` (${applied.length} just now)` : ''}`]
+    if (Number.parseInt(version, 10) < 14) line('warn', 'database', `${parts.join(', ')}; wxgate is tested on PostgreSQL 14 and later`)
+    else if (unknown.length) line('warn', 'database', `${parts.join(', ')}; migrations this version does not know: ${unknown.join(', ')} (written by a newer wxgate?)`)
+    else line('ok', 'database', parts.join(', '))
+    return db
+  } catch (e) {
+    line('FAIL', 'database', `cannot open or migrate ${shownDb(url)}: ${excerpt(errorText(e), 160)}`)
+    await db?.close().catch(() => undefined)
+    return undefined
+  }
+}
+
 const checkDatabase = (path: string, line: Line): Db | undefined => {
-  let db: Db | undefined
+  let db: SqliteDb | undefined
   try {
     const existed = path === ':memory:' || existsSync(path)
     db = openDb(path)
@@ -105,7 +130,7 @@ const checkDatabase = (path: string, line: Line): Db | undefined => {
     ]
     if (check.length !== 1 || check[0] !== 'ok') {
       line('FAIL', 'database', `quick_check: ${excerpt(check.join('; '), 90)} — the file is damaged: stop wxgate and restore a backup`)
-      db.close()
+      void db.close()
       return undefined
     }
     if (unknown.length) line('warn', 'database', `${parts.join(', ')}; migrations this version does not know: ${unknown.join(', ')} (written by a newer wxgate?)`)
@@ -114,7 +139,7 @@ const checkDatabase = (path: string, line: Line): Db | undefined => {
     return db
   } catch (e) {
     line('FAIL', 'database', `cannot open or migrate ${path}: ${excerpt(errorText(e), 80)} — check the path, its folder's permissions and free space`)
-    db?.close()
+    void db?.close()
     return undefined
   }
 }

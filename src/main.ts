@@ -9,13 +9,13 @@
  */
 import { parseArgs } from 'node:util'
 import { ConfigInvalid, loadSettings, type Config } from './config'
-import { createDeps } from './deps'
+import { openDeps, type Deps } from './deps'
 import { ALL_SCOPES, parseScopes } from './domain/apikey.service'
 import { AppError } from './lib/errors'
 import { nearestName } from './lib/did-you-mean'
 import { createLogger } from './lib/log'
-import { migrate } from './store/sqlite/migrate'
-import { DatabaseOpenError, openDb, shownDbPath } from './store/sqlite/db'
+import { isPostgresUrl, openStore, shownDb } from './store/open'
+import { shownDbPath } from './store/sqlite/db'
 import { exitOnSignals, startServer } from './server'
 import { VERSION } from './version'
 
@@ -47,7 +47,7 @@ const out = (s: string) => process.stdout.write(s + '\n')
 const err = (s: string) => process.stderr.write(s + '\n')
 
 // CLI commands log only warnings and errors, to stderr, so that stdout stays parseable.
-const cliDeps = (config: Config) => createDeps(config, { log: createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') }) })
+const cliDeps = (config: Config): Promise<Deps> => openDeps(config, { log: createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') }) })
 
 const flags = <O extends NonNullable<NonNullable<Parameters<typeof parseArgs>[0]>['options']>>(args: string[], options: O) => {
   try {
@@ -100,18 +100,20 @@ const run = async (argv: string[]): Promise<number> => {
   const settings = loadSettings()
   for (const w of settings.warnings) err(w)
   // Absolute from here on: what is printed and logged is the file actually used, whatever the working folder.
-  const config: Config = { ...settings.config, WXGATE_DB: shownDbPath(settings.config.WXGATE_DB) }
-  const saidDb = () => err(`database: ${config.WXGATE_DB}`)
+  // A PostgreSQL URL is kept as it is (it carries the password) and shown without the password.
+  const given = settings.config.WXGATE_DB
+  const config: Config = { ...settings.config, WXGATE_DB: isPostgresUrl(given) ? given : shownDbPath(given) }
+  const saidDb = () => err(`database: ${shownDb(config.WXGATE_DB)}`)
   switch (cmd) {
     case 'serve': {
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}'`)
       const log = createLogger({ level: config.WXGATE_LOG_LEVEL })
-      let deps: ReturnType<typeof createDeps>
+      let deps: Deps
       try {
-        deps = createDeps(config, { log })
+        deps = await openDeps(config, { log })
       } catch (e) {
         // The journal shows the log, not always stderr: the reason goes in both.
-        if (e instanceof DatabaseOpenError) log.error(e.message, { db: config.WXGATE_DB })
+        if (e instanceof AppError && e.code === 'database_unavailable') log.error(e.message, { db: shownDb(config.WXGATE_DB) })
         throw e
       }
       saidDb()
@@ -120,15 +122,14 @@ const run = async (argv: string[]): Promise<number> => {
       return -1 // keep running
     }
     case 'migrate': {
-      const db = openDb(config.WXGATE_DB)
+      const { db, applied } = await openStore(config.WXGATE_DB, { log: createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') }) })
       saidDb()
-      const applied = migrate(db.sqlite)
-      db.close()
+      await db.close()
       out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date')
       return 0
     }
     case 'apikey': {
-      const deps = cliDeps(config)
+      const deps = await cliDeps(config)
       saidDb()
       if (sub === 'create') {
         const f = flags(rest, { name: { type: 'string' }, scopes: { type: 'string' } })
@@ -155,7 +156,7 @@ const run = async (argv: string[]): Promise<number> => {
       throw new UsageError('apikey needs create, list or revoke')
     }
     case 'channel': {
-      const deps = cliDeps(config)
+      const deps = await cliDeps(config)
       saidDb()
       if (sub === 'add') {
         const f = flags(rest, { id: { type: 'string' }, appid: { type: 'string' }, secret: { type: 'string' }, token: { type: 'string' }, 'aes-key': { type: 'string' }, name: { type: 'string' } })
@@ -180,7 +181,7 @@ const run = async (argv: string[]): Promise<number> => {
       throw new UsageError('channel needs add or list')
     }
     case 'webhook': {
-      const deps = cliDeps(config)
+      const deps = await cliDeps(config)
       saidDb()
       if (sub === 'add') {
         const f = flags(rest, { url: { type: 'string' }, events: { type: 'string' }, channel: { type: 'string' }, description: { type: 'string' } })

@@ -9,6 +9,7 @@ import { bodyTooLarge } from './http/errors'
 import { bodyLimitFor, MEDIA_BODY_LIMIT } from './http/media.routes'
 import { createRequestObserver } from './http/observe'
 import { upsertEnvChannel, type Deps } from './deps'
+import { shownDb } from './store/open'
 import { VERSION } from './version'
 
 /** How long requests and WeChat calls in flight get to finish on stop before the calls are aborted. */
@@ -80,7 +81,7 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     fetch: (request, server) => observer.around(request, server, (r) => bodyTooLarge(r, bodyLimitFor(r)) ?? app.fetch(r) as Promise<Response>),
   })
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
-  deps.log.info('wxgate listening', { url, version: VERSION, db: deps.config.WXGATE_DB })
+  deps.log.info('wxgate listening', { url, version: VERSION, db: shownDb(deps.config.WXGATE_DB), instance: deps.instanceId })
 
   let stopping: Promise<void> | undefined
   /**
@@ -105,7 +106,7 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     }
     // Wait for the write queue to drain: every accepted callback commits or rolls back.
     await deps.db.tx(() => undefined).catch(() => undefined)
-    deps.db.close()
+    await deps.db.close()
     deps.log.info('stopped')
   })())
   return { url, port: server.port ?? port, stop }

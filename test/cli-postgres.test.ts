@@ -1,0 +1,152 @@
+/**
+ * WXGATE_DB=postgres://… (SPEC §8, issue 14) as a user runs it: every CLI command, doctor, and the server
+ * (`bun src/main.ts`) against a real PostgreSQL (a throwaway cluster), the URL's password never printed or
+ * logged; the server's /readyz while the database goes away and comes back; two instances started together
+ * on an empty database migrate it once.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { spawnSync } from 'node:child_process'
+import { startGatewayProcess, type GatewayProcess } from './support/gateway-process'
+import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from './support/postgres'
+import { sha1Signature } from '../src/wechat/signature'
+
+const missing = postgresMissing()
+if (missing && postgresRequired) throw new Error(`TEST_POSTGRES=required but ${missing}`)
+
+const main = new URL('../src/main.ts', import.meta.url).pathname
+/** The test cluster trusts loopback, so any password works: this one must never be printed. */
+const PASSWORD = 'Pg-s3cret-Passw0rd'
+const ADMIN = 'pg-cli-admin-token-0123456789abcdef'
+
+describe.skipIf(missing !== undefined)(`WXGATE_DB=postgres://…${missing ? ` (skipped: ${missing})` : ''}`, () => {
+  let pg: TestPostgres
+  let url: string
+  let env: Record<string, string>
+  const cli = (args: string[], extra: Record<string, string> = {}, input?: string) => {
+    const r = spawnSync(process.execPath, [main, ...args], { env: { ...process.env, ...env, ...extra }, encoding: 'utf8', input })
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr, all: r.stdout + r.stderr }
+  }
+  const createDb = async (name: string) => {
+    const admin = new Bun.SQL(pg.url.replace(/\/wxgate_test$/, '/postgres'))
+    try { await admin.unsafe(`CREATE DATABASE ${name}`) } finally { await admin.close() }
+    return pg.url.replace('postgres://wxgate@', `postgres://wxgate:${PASSWORD}@`).replace(/\/wxgate_test$/, `/${name}`)
+  }
+
+  beforeAll(async () => {
+    pg = await startPostgres()
+    url = pg.url.replace('postgres://wxgate@', `postgres://wxgate:${PASSWORD}@`)
+    env = { WXGATE_DB: url, WXGATE_LOG_LEVEL: 'info', WXGATE_APPID: '', WXGATE_APPSECRET: '', WXGATE_TOKEN: '', WXGATE_AES_KEY: '', WXGATE_ADMIN_TOKEN: ADMIN }
+  }, 60_000)
+  afterAll(async () => { await pg?.stop() })
+
+  test('migrate applies the PostgreSQL migrations once; the database is shown without its password', () => {
+    const first = cli(['migrate'])
+    expect(first.code).toBe(0)
+    expect(first.stdout).toMatch(/^applied: 0000_init, /)
+    expect(first.stderr).toContain(`database: postgres://wxgate:***@127.0.0.1:${pg.port}/wxgate_test`)
+    const again = cli(['migrate'])
+    expect(again.stdout.trim()).toBe('database is up to date')
+    expect(first.all + again.all).not.toContain(PASSWORD)
+  })
+
+  test('apikey, channel and webhook commands work on PostgreSQL as on SQLite', () => {
+    const key = cli(['apikey', 'create', '--name', 'crm', '--scopes', 'send'])
+    expect(key.code).toBe(0)
+    const secret = key.stdout.trim().split('\n').at(-1)!
+    expect(secret).toMatch(/^wxg_/)
+    const list = cli(['apikey', 'list'])
+    expect(list.stdout).toContain('crm')
+    expect(list.stdout).not.toContain(secret)
+    const id = list.stdout.trim().split('\t')[0]!
+    expect(cli(['apikey', 'revoke', id]).stdout.trim()).toBe(`revoked ${id}`)
+    expect(cli(['apikey', 'revoke', id]).stdout.trim()).toBe(`${id} was revoked already`)
+
+    const ch = cli(['channel', 'add', '--id', 'shop', '--appid', 'wx2c2769f8efd9abc2', '--secret', '-', '--token', 'spamtest', '--name', '小店'], {}, 'pg-cli-app-secret-value\n')
+    expect(ch.code).toBe(0)
+    expect(ch.stdout.trim()).toBe('added channel shop (wx2c2769f8efd9abc2, plaintext mode, 「小店」)')
+    const channels = cli(['channel', 'list'])
+    expect(channels.stdout).toContain('shop\twx2c2769f8efd9abc2\tplaintext')
+    expect(channels.all).not.toContain('pg-cli-app-secret-value')
+
+    const wh = cli(['webhook', 'add', '--url', 'https://crm.example.com/hook', '--events', 'message.received'])
+    expect(wh.code).toBe(0)
+    const whId = /added webhook (\S+)/.exec(wh.stdout)![1]!
+    expect(cli(['webhook', 'list']).stdout).toContain(`${whId}\thttps://crm.example.com/hook\tmessage.received`)
+    expect(cli(['webhook', 'remove', whId]).stdout.trim()).toBe(`removed webhook ${whId}`)
+    expect(cli(['webhook', 'list']).stdout.trim()).toBe('no webhooks')
+  })
+
+  test('doctor reports the PostgreSQL server and its migrations', () => {
+    const r = cli(['doctor', '--channel', 'nope'])
+    expect(r.stdout).toContain(`ok   settings: db postgres://wxgate:***@127.0.0.1:${pg.port}/wxgate_test`)
+    expect(r.stdout).toMatch(/ok   database: PostgreSQL \d+\.\d+[^,]*, \d+ migrations applied/)
+    expect(r.all).not.toContain(PASSWORD)
+  })
+
+  test('a database that does not answer: the CLI says which (without the password) and exits 1', () => {
+    const r = cli(['apikey', 'list'], { WXGATE_DB: url.replace(`:${pg.port}/`, ':1/') })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain('postgres://wxgate:***@127.0.0.1:1/wxgate_test')
+    expect(r.stderr).toContain('is not answering')
+    expect(r.all).not.toContain(PASSWORD)
+  })
+
+  describe('the server', () => {
+    let gw: GatewayProcess | undefined
+    afterAll(async () => { await gw?.stop() })
+
+    test('serves on PostgreSQL: a key made by the CLI works; /readyz is 503 while the database is away, callbacks 500, and both recover without a restart', async () => {
+      gw = await startGatewayProcess({ command: (port) => ({ cmd: [process.execPath, main], env: { ...process.env, ...env, WXGATE_HOST: '127.0.0.1', WXGATE_PORT: String(port) } }) })
+      const key = cli(['apikey', 'create', '--name', 'reader', '--scopes', 'read']).stdout.trim().split('\n').at(-1)!
+      const me = await fetch(`${gw.base}/api/channels`, { headers: { authorization: `Bearer ${key}` } })
+      expect(me.status).toBe(200)
+      expect(((await me.json()) as { items: { id: string }[] }).items.map((c) => c.id)).toContain('shop')
+      expect((await fetch(`${gw.base}/readyz`)).status).toBe(200)
+
+      const callback = () => {
+        const timestamp = String(Math.floor(Date.now() / 1000))
+        const nonce = String(Math.floor(Math.random() * 1e9))
+        const q = new URLSearchParams({ signature: sha1Signature(['spamtest', timestamp, nonce]), timestamp, nonce, openid: 'o_pg' })
+        const xml = `<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[o_pg]]></FromUserName><CreateTime>${timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>${nonce}</MsgId></xml>`
+        return fetch(`${gw!.base}/wechat/shop?${q}`, { method: 'POST', body: xml, headers: { 'content-type': 'text/xml' } })
+      }
+      expect((await callback()).status).toBe(200)
+
+      pg.stopServer()
+      try {
+        expect((await fetch(`${gw.base}/readyz`)).status).toBe(503)
+        // WeChat retries a 500: nothing was stored, so nothing is lost.
+        expect((await callback()).status).toBe(500)
+      } finally {
+        pg.startServer()
+      }
+      let ready = 0
+      for (let i = 0; i < 100 && ready !== 200; i++) { ready = (await fetch(`${gw.base}/readyz`)).status; if (ready !== 200) await Bun.sleep(100) }
+      expect(ready).toBe(200)
+      expect((await callback()).status).toBe(200)
+      await gw.stop()
+      expect(gw.output()).toContain('"msg":"wxgate listening"')
+      expect(gw.output()).not.toContain(PASSWORD)
+      gw = undefined
+    }, 60_000)
+
+    test('two instances started together on an empty database: migrated once, both serve', async () => {
+      const fresh = await createDb('wxgate_fresh')
+      const start = () => startGatewayProcess({ command: (port) => ({ cmd: [process.execPath, main], env: { ...process.env, ...env, WXGATE_DB: fresh, WXGATE_HOST: '127.0.0.1', WXGATE_PORT: String(port) } }) })
+      const both = await Promise.all([start(), start()])
+      try {
+        for (const g of both) expect((await fetch(`${g.base}/readyz`)).status).toBe(200)
+        const applied = both.filter((g) => g.output().includes('"msg":"migrations applied"'))
+        expect(applied).toHaveLength(1)
+        const db = new Bun.SQL(fresh)
+        try {
+          const rows = (await db`SELECT name, count(*)::int AS n FROM _wxgate_migrations GROUP BY name`) as { n: number }[]
+          expect(rows.length).toBeGreaterThan(0)
+          expect(rows.every((r) => r.n === 1)).toBe(true)
+        } finally { await db.close() }
+      } finally {
+        await Promise.all(both.map((g) => g.stop()))
+      }
+    }, 60_000)
+  })
+})
