@@ -15,7 +15,8 @@ import { AppError } from './lib/errors'
 import { nearestName } from './lib/did-you-mean'
 import { createLogger } from './lib/log'
 import { isPostgresUrl, openStore, shownDb } from './store/open'
-import { shownDbPath } from './store/sqlite/db'
+import type { PostgresDb } from './store/postgres/db'
+import { shownDbPath, type SqliteDb } from './store/sqlite/db'
 import { exitOnSignals, startServer } from './server'
 import { VERSION } from './version'
 
@@ -25,6 +26,9 @@ Usage:
   wxgate [serve]                      start the server (migrations are applied first)
   wxgate demo                         start a sandbox demo: no WeChat account needed
   wxgate migrate                      apply pending migrations and exit
+  wxgate migrate-to postgres://… [--skip-undelivered]
+                                      copy this SQLite database (WXGATE_DB) into an empty PostgreSQL database
+                                      in one transaction (stop wxgate first); then set WXGATE_DB to that URL
   wxgate apikey create --name NAME [--scopes a,b]   create an API key (printed once, last line)
   wxgate apikey list                  list API keys (never the secret)
   wxgate apikey revoke ID             revoke an API key (given the key itself by mistake: that key; only the id is printed)
@@ -127,6 +131,28 @@ const run = async (argv: string[]): Promise<number> => {
       await db.close()
       out(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date')
       return 0
+    }
+    case 'migrate-to': {
+      const f = flags(argv.slice(1), { 'skip-undelivered': { type: 'boolean' } })
+      const target = f.positionals[0]
+      if (!target || f.positionals.length > 1) throw new UsageError('migrate-to needs the target URL: wxgate migrate-to postgres://user:password@host:5432/db')
+      if (!isPostgresUrl(target)) throw new UsageError(`migrate-to copies into PostgreSQL: give a postgres:// or postgresql:// URL, not '${shownDb(target)}'`)
+      if (isPostgresUrl(config.WXGATE_DB)) throw new UsageError('WXGATE_DB is PostgreSQL already: migrate-to copies from the SQLite file WXGATE_DB names')
+      const log = createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') })
+      const { copySqliteToPostgres } = await import('./store/migrate-to')
+      const from = await openStore(config.WXGATE_DB, { log })
+      saidDb()
+      const to = await openStore(target, { log, max: 2 })
+      try {
+        err(`copying into ${shownDb(target)} …`)
+        const { tables } = await copySqliteToPostgres(from.db as SqliteDb, to.db as PostgresDb, { now: Date.now(), skipUndelivered: f.values['skip-undelivered'] === true })
+        for (const t of tables) out(`${t.table}\t${t.rows}`)
+        out(`copied ${tables.reduce((n, t) => n + t.rows, 0)} rows in one transaction; now set WXGATE_DB=${shownDb(target)} (with its password) and start wxgate`)
+        return 0
+      } finally {
+        await to.db.close()
+        await from.db.close()
+      }
     }
     case 'apikey': {
       const deps = await cliDeps(config)

@@ -9,6 +9,12 @@ import { spawnSync } from 'node:child_process'
 import { startGatewayProcess, type GatewayProcess } from './support/gateway-process'
 import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from './support/postgres'
 import { sha1Signature } from '../src/wechat/signature'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openDb } from '../src/store/sqlite/db'
+import { migrate } from '../src/store/sqlite/migrate'
+import { sqliteStore } from '../src/store/sqlite/store'
 
 const missing = postgresMissing()
 if (missing && postgresRequired) throw new Error(`TEST_POSTGRES=required but ${missing}`)
@@ -148,5 +154,85 @@ describe.skipIf(missing !== undefined)(`WXGATE_DB=postgres://…${missing ? ` (s
         await Promise.all(both.map((g) => g.stop()))
       }
     }, 60_000)
+  })
+
+  describe('migrate-to', () => {
+    let dir: string
+    let file: string
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'wxgate-migrate-to-'))
+      file = join(dir, 'wxgate.db')
+    })
+    afterAll(() => rmSync(dir, { recursive: true, force: true }))
+    const onSqlite = (args: string[], input?: string) => cli(args, { WXGATE_DB: file }, input)
+
+    test('copies every table into an empty database in one transaction; refuses a target with data; mid-flight work continues; the feed does not repeat', async () => {
+      expect(onSqlite(['channel', 'add', '--id', 'shop', '--appid', 'wx2c2769f8efd9abc2', '--secret', 'migrate-app-secret', '--token', 'spamtest']).code).toBe(0)
+      const key = onSqlite(['apikey', 'create', '--name', 'crm', '--scopes', 'read']).stdout.trim().split('\n').at(-1)!
+      expect(onSqlite(['webhook', 'add', '--url', 'https://crm.example.com/hook', '--events', 'message.received']).code).toBe(0)
+      // Rows a running gateway would have written: callbacks after the webhook (a feed backlog), a binding, a message mid-send.
+      const now = Date.now()
+      const db = openDb(file)
+      migrate(db.sqlite)
+      const s = sqliteStore(db.sqlite, db.orm)
+      for (let i = 0; i < 3; i++) await s.inbound.insert({ channelId: 'shop', dedupKey: `m${i}`, msgType: 'text', event: null, fromUser: 'o1', createTime: 1, body: '<xml/>', reply: '', handledBy: 'none', receivedAt: now })
+      await s.bindings.bind({ id: 'b1', channelId: 'shop', openid: 'o1', subject: 'alice', code: 'c1', now })
+      await s.messages.insertMessages([{ id: 'msg1', requestId: 'r1', channelId: 'shop', openid: 'o1', subject: 'alice', templateId: 'T', payload: '{}', status: 'queued', attempts: 0, errcode: null, error: null, wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: null }])
+      await s.messages.claim('msg1', now)
+      await db.close()
+
+      const target = await createDb('wxgate_moved')
+      const refused = onSqlite(['migrate-to', target])
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toContain('message events not delivered yet')
+      expect(refused.all).not.toContain(PASSWORD)
+
+      const r = onSqlite(['migrate-to', target, '--skip-undelivered'])
+      expect(r.code).toBe(0)
+      expect(r.stdout).toContain('channels\t1')
+      expect(r.stdout).toContain('api_keys\t1')
+      expect(r.stdout).toContain('inbound_messages\t3')
+      expect(r.stdout).toContain('bindings\t1')
+      expect(r.stdout).toContain('messages\t1')
+      expect(r.stdout).toContain('webhook_endpoints\t1')
+      expect(r.all).not.toContain(PASSWORD)
+      expect(r.all).not.toContain('migrate-app-secret')
+
+      const pgDb = new Bun.SQL(target)
+      try {
+        const [m] = (await pgDb`SELECT status, uncertain_since IS NOT NULL AS uncertain FROM messages WHERE id = 'msg1'`) as { status: string; uncertain: boolean }[]
+        expect(m).toEqual({ status: 'queued', uncertain: true })
+        // Every copied inbound row is at or before the endpoint's cursor: none is delivered again as new.
+        const [f] = (await pgDb`SELECT count(*)::int AS n FROM inbound_messages i, webhook_endpoints e WHERE i.tx_id > e.feed_cursor`) as { n: number }[]
+        expect(f!.n).toBe(0)
+        // The sequences continue after the copied rows.
+        const [b] = (await pgDb`SELECT nextval(pg_get_serial_sequence('inbound_messages', 'id'))::int AS next`) as { next: number }[]
+        expect(b!.next).toBe(4)
+      } finally { await pgDb.close() }
+
+      const again = onSqlite(['migrate-to', target, '--skip-undelivered'])
+      expect(again.code).toBe(1)
+      expect(again.stderr).toContain('already holds data')
+
+      // The key made on SQLite works on PostgreSQL.
+      const listed = cli(['apikey', 'list'], { WXGATE_DB: target })
+      expect(listed.stdout).toContain('crm')
+      const gw = await startGatewayProcess({ command: (port) => ({ cmd: [process.execPath, main], env: { ...process.env, ...env, WXGATE_DB: target, WXGATE_HOST: '127.0.0.1', WXGATE_PORT: String(port) } }) })
+      try {
+        const res = await fetch(`${gw.base}/api/bindings`, { headers: { authorization: `Bearer ${key}` } })
+        expect(res.status).toBe(200)
+        expect(JSON.stringify(await res.json())).toContain('alice')
+      } finally { await gw.stop() }
+    }, 60_000)
+
+    test('usage: the target must be a PostgreSQL URL and the source SQLite', () => {
+      expect(onSqlite(['migrate-to']).code).toBe(2)
+      const notPg = onSqlite(['migrate-to', '/tmp/other.db'])
+      expect(notPg.code).toBe(2)
+      expect(notPg.stderr).toContain('postgres://')
+      const fromPg = cli(['migrate-to', url])
+      expect(fromPg.code).toBe(2)
+      expect(fromPg.stderr).toContain('PostgreSQL already')
+    })
   })
 })
