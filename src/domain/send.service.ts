@@ -261,8 +261,10 @@ export const createSendService = (deps: SendServiceDeps) => {
         unresolved,
         ...(warnings.length > 0 ? { warnings } : {}),
       }
-      // A key older than the window is free again: the old row makes room for the new one.
-      if (key !== undefined) await r.forgetRequest(ctx.apiKeyId, key)
+      // A key older than the window is free again: the old row makes room for the new one. Only an old one: on
+      // PostgreSQL a concurrent request with this key may have committed since the read above (its DELETE would
+      // wait for that row and then remove it, and this request would be a second one): the insert below refuses.
+      if (key !== undefined) await r.forgetRequest(ctx.apiKeyId, key, now - IDEMPOTENCY_WINDOW_MS)
       // The unique index (API key, idempotency key) stands behind the check above.
       if (!(await r.insertRequest({ id, apiKeyId: ctx.apiKeyId, idempotencyKey: key ?? null, bodyHash, answer: JSON.stringify(answer), createdAt: now }))) {
         throw new KeyTakenError('this Idempotency-Key is being used by another request')

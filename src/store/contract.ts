@@ -392,7 +392,11 @@ export interface MessagesRepo {
   /** false when this API key already used this idempotency key (the unique index decides). */
   insertRequest(row: SendRequestRow): Awaitable<boolean>
   findRequest(apiKeyId: string, idempotencyKey: string): Awaitable<SendRequestRow | undefined>
-  forgetRequest(apiKeyId: string, idempotencyKey: string): Awaitable<void>
+  /**
+   * Deletes the key's request if it was made before `before` (ms): a key older than the idempotency window is
+   * free again. Never a newer one: a concurrent request's row, committed meanwhile, is a replay, not room.
+   */
+  forgetRequest(apiKeyId: string, idempotencyKey: string, before: number): Awaitable<void>
   insertMessages(rows: NewMessage[]): Awaitable<void>
   get(id: string): Awaitable<MessageRow | undefined>
   getMany(ids: string[]): Awaitable<MessageRow[]>

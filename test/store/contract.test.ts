@@ -313,7 +313,10 @@ const cases = (c: () => Ctx) => {
     expect(await s.messages.insertRequest(req('r3', null, NOW + 1))).toBe(true)
     expect(await s.messages.insertRequest(req('r4', null, NOW + 2))).toBe(true)
     expect(await s.messages.findRequest('k1', 'K')).toEqual(req('r1', 'K'))
-    await s.messages.forgetRequest('k1', 'K')
+    // Only a request made before the given time is forgotten (a concurrent one committed meanwhile is kept).
+    await s.messages.forgetRequest('k1', 'K', NOW)
+    expect(await s.messages.findRequest('k1', 'K')).toMatchObject({ id: 'r1' })
+    await s.messages.forgetRequest('k1', 'K', NOW + 1)
     expect(await s.messages.findRequest('k1', 'K')).toBeUndefined()
     expect(await s.messages.insertRequest(req('r5', 'K', NOW + 3))).toBe(true)
     expect(await s.messages.pruneRequests({ before: NOW + 3, limit: 1 })).toBe(1)

@@ -8,8 +8,8 @@ export const messagesRepo = (orm: PgOrm): MessagesRepo => ({
   insertRequest: async (row) => (await orm.insert(sendRequests).values(row).onConflictDoNothing().returning({ id: sendRequests.id })).length > 0,
   findRequest: async (apiKeyId, idempotencyKey) =>
     (await orm.select().from(sendRequests).where(and(eq(sendRequests.apiKeyId, apiKeyId), eq(sendRequests.idempotencyKey, idempotencyKey))))[0],
-  forgetRequest: async (apiKeyId, idempotencyKey) => {
-    await orm.delete(sendRequests).where(and(eq(sendRequests.apiKeyId, apiKeyId), eq(sendRequests.idempotencyKey, idempotencyKey)))
+  forgetRequest: async (apiKeyId, idempotencyKey, before) => {
+    await orm.delete(sendRequests).where(and(eq(sendRequests.apiKeyId, apiKeyId), eq(sendRequests.idempotencyKey, idempotencyKey), lt(sendRequests.createdAt, before)))
   },
   /** One multi-row INSERT: seq follows the order of `rows` (PostgreSQL evaluates VALUES' defaults in order). */
   insertMessages: async (rows) => {

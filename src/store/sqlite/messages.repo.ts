@@ -49,8 +49,8 @@ export const messagesRepo = (orm: Drizzle) => ({
   /** false when this API key already used this idempotency key (the unique index decides). */
   insertRequest: (row: SendRequestRow): boolean => statements(orm).insertRequest.all({ ...row }).length > 0,
   findRequest: (apiKeyId: string, idempotencyKey: string): SendRequestRow | undefined => statements(orm).findRequest.get({ apiKeyId, key: idempotencyKey }),
-  forgetRequest: (apiKeyId: string, idempotencyKey: string): void => {
-    orm.delete(sendRequests).where(and(eq(sendRequests.apiKeyId, apiKeyId), eq(sendRequests.idempotencyKey, idempotencyKey))).run()
+  forgetRequest: (apiKeyId: string, idempotencyKey: string, before: number): void => {
+    orm.delete(sendRequests).where(and(eq(sendRequests.apiKeyId, apiKeyId), eq(sendRequests.idempotencyKey, idempotencyKey), lt(sendRequests.createdAt, before))).run()
   },
   insertMessages: (rows: NewMessage[]): void => {
     const st = statements(orm).insertMessage
