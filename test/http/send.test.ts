@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
-import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
+import { failWrites, stopFailingWrites, testSql } from '../support/sql'
 
 const APP = DEMO_ACCOUNT.appId
 const TPL = 'TPL_DEMO_ORDER_PAID'
@@ -92,8 +92,8 @@ describe('POST /api/send', () => {
   })
 
   test('bad input: 422 naming the field or the template key and its limit; nothing stored; 401/403', async () => {
-    const count = () => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
-    const before = count()
+    const count = async () => ((await testSql(s.deps.db).get('SELECT count(*) AS n FROM messages')) as { n: number }).n
+    const before = await count()
     const bad = async (body: Record<string, unknown>, text: string) => {
       const res = await api('/api/send', { method: 'POST', body: { channel: 'demo', templateId: TPL, data: { thing1: 'x' }, to: 'order-1', ...body } })
       expect(res.status).toBe(422)
@@ -107,7 +107,7 @@ describe('POST /api/send', () => {
     await bad({ to: Array.from({ length: 1001 }, (_, i) => `u${i}`) }, 'to')
     await bad({ channel: 'nope' }, 'channel')
     await bad({ url: 'javascript:alert(1)' }, 'url')
-    expect(count()).toBe(before)
+    expect(await count()).toBe(before)
     // The last one: body and header keys that differ.
     const res = await api('/api/send', { method: 'POST', body: { channel: 'demo', templateId: TPL, data: { thing1: 'x' }, to: 'order-1', idempotencyKey: 'a' }, headers: { 'idempotency-key': 'b' } })
     expect(res.status).toBe(422)
@@ -138,12 +138,12 @@ describe('the outbox: retries, token errors, quota, permanent failures', () => {
       await settled(id)
       expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2 })
       // "Within 2 s" is the schedule the outbox wrote (injected clock), not wall time on a loaded machine.
-      const first = s.deps.db.sqlite.query('SELECT at + duration_ms AS failedAt FROM message_attempts WHERE message_id = ? ORDER BY id LIMIT 1').get(id) as { failedAt: number }
-      const due = s.deps.db.sqlite.query('SELECT next_attempt_at AS at FROM messages WHERE id = ?').get(id) as { at: number }
+      const first = (await testSql(s.deps.db).get('SELECT at + duration_ms AS failedAt FROM message_attempts WHERE message_id = ? ORDER BY id LIMIT 1', id)) as { failedAt: number }
+      const due = (await testSql(s.deps.db).get('SELECT next_attempt_at AS at FROM messages WHERE id = ?', id)) as { at: number }
       expect(due.at - first.failedAt).toBeLessThanOrEqual(2000)
       expect(due.at).toBeGreaterThan(first.failedAt)
       expect(sb.delivered(APP).filter((d) => d.client_msg_id === id)).toHaveLength(1)
-      const attempts = s.deps.db.sqlite.query('SELECT outcome FROM message_attempts WHERE message_id = ? ORDER BY id').all(id) as { outcome: string }[]
+      const attempts = (await testSql(s.deps.db).all('SELECT outcome FROM message_attempts WHERE message_id = ? ORDER BY id', id)) as { outcome: string }[]
       expect(attempts.map((x) => x.outcome)).toEqual(['transient', 'ok'])
     })
   }
@@ -154,8 +154,8 @@ describe('the outbox: retries, token errors, quota, permanent failures', () => {
     const a = await send({ to: 'minute-1' })
     const id = a.recipients[0]!.messageId
     await until(async () => (await message(id)).errcode === 45011)
-    const row = s.deps.db.sqlite.query('SELECT status, next_attempt_at AS at FROM messages WHERE id = ?').get(id) as { status: string; at: number }
-    const failedAt = (s.deps.db.sqlite.query('SELECT at, duration_ms AS ms FROM message_attempts WHERE message_id = ?').get(id) as { at: number; ms: number })
+    const row = (await testSql(s.deps.db).get('SELECT status, next_attempt_at AS at FROM messages WHERE id = ?', id)) as { status: string; at: number }
+    const failedAt = ((await testSql(s.deps.db).get('SELECT at, duration_ms AS ms FROM message_attempts WHERE message_id = ?', id)) as { at: number; ms: number })
     expect(row.status).toBe('queued')
     // Not before the minute after the failure (a longer backoff may push it later still).
     expect(row.at).toBeGreaterThanOrEqual(Math.ceil((failedAt.at + failedAt.ms + 1) / 60_000) * 60_000)
@@ -184,7 +184,7 @@ describe('the outbox: retries, token errors, quota, permanent failures', () => {
     sb.setSubscribed(APP, bound, false)
     const c = await send({ to: 'perm-1' }, { wait: true })
     expect(await message(c.recipients[0]!.messageId)).toMatchObject({ status: 'failed', errcode: 43004, attempts: 1 })
-    const [binding] = s.deps.db.sqlite.query('SELECT status FROM bindings WHERE openid = ?').all(bound) as { status: string }[]
+    const [binding] = (await testSql(s.deps.db).all('SELECT status FROM bindings WHERE openid = ?', bound)) as { status: string }[]
     expect(binding!.status).toBe('unsubscribed')
   })
 
@@ -280,7 +280,7 @@ describe('the outbox: retries, token errors, quota, permanent failures', () => {
     const a = await send({ to: 'resume-1' })
     const id = a.recipients[0]!.messageId
     // As if a crash had left it mid-call:
-    s.deps.db.sqlite.query("UPDATE messages SET status = 'sending', attempts = 1 WHERE id = ?").run(id)
+    await testSql(s.deps.db).run("UPDATE messages SET status = 'sending', attempts = 1 WHERE id = ?", id)
     await Bun.sleep(200)
     expect((await message(id)).status).toBe('sending')
     await s.deps.outbox.start()
@@ -332,7 +332,7 @@ describe('the 9-minute rule: client_msg_id protects for 10 minutes only', () => 
     await user('crash-9')
     await s.deps.outbox.stop()
     const id = (await send({ to: 'crash-9' })).recipients[0]!.messageId
-    s.deps.db.sqlite.query("UPDATE messages SET status = 'sending', attempts = 1, last_call_at = ? WHERE id = ?").run(clock.now() - 10 * 60_000, id)
+    await testSql(s.deps.db).run("UPDATE messages SET status = 'sending', attempts = 1, last_call_at = ? WHERE id = ?", clock.now() - 10 * 60_000, id)
     await s.deps.outbox.start()
     await settled(id, 'failed')
     expect((await message(id)).error).toBe('delivery_unknown')
@@ -344,18 +344,18 @@ describe('a result that cannot be recorded (disk full while WeChat answered)', (
   test('is recorded again until it is stored: the row ends sent, with no second WeChat call', async () => {
     const openid = await user('disk-1')
     // Every write that would mark this recipient's message sent fails, as on a full disk.
-    s.deps.db.sqlite.exec(`CREATE TRIGGER disk_full BEFORE UPDATE OF status ON messages WHEN NEW.openid = '${openid}' AND NEW.status = 'sent' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+    await failWrites(s.deps.db, 'disk_full', { event: 'UPDATE OF status', table: 'messages', when: `NEW.openid = '${openid}' AND NEW.status = 'sent'`, message: 'database or disk is full' })
     try {
       const id = (await send({ to: 'disk-1' })).recipients[0]!.messageId
       await until(async () => sb.delivered(APP).some((d) => d.client_msg_id === id))
       await Bun.sleep(400)
       expect((await message(id)).status).toBe('sending')
-      s.deps.db.sqlite.exec('DROP TRIGGER disk_full')
+      await stopFailingWrites(s.deps.db, 'disk_full', 'messages')
       await settled(id)
       expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1 })
       expect(sb.received('/cgi-bin/message/template/send').filter((c) => (c.body as { client_msg_id?: string }).client_msg_id === id)).toHaveLength(1)
     } finally {
-      s.deps.db.sqlite.exec('DROP TRIGGER IF EXISTS disk_full')
+      await stopFailingWrites(s.deps.db, 'disk_full', 'messages')
     }
   })
 })
@@ -410,7 +410,7 @@ describe('idempotency', () => {
     await user('idem-1')
     const answers = await Promise.all(Array.from({ length: 10 }, () => send({ to: 'idem-1', idempotencyKey: 'order-42-paid' })))
     expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1)
-    const n = (s.deps.db.sqlite.query('SELECT count(*) AS n FROM messages WHERE request_id = ?').get(answers[0]!.id) as { n: number }).n
+    const n = ((await testSql(s.deps.db).get('SELECT count(*) AS n FROM messages WHERE request_id = ?', answers[0]!.id)) as { n: number }).n
     expect(n).toBe(1)
     await settled(answers[0]!.recipients[0]!.messageId)
     expect(sb.delivered(APP).filter((d) => d.client_msg_id === answers[0]!.recipients[0]!.messageId)).toHaveLength(1)

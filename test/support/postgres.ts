@@ -47,7 +47,7 @@ export const postgresRequired = process.env.TEST_POSTGRES === 'required'
 
 const asRoot = typeof process.getuid === 'function' && process.getuid() === 0
 
-export const startPostgres = async (): Promise<TestPostgres> => {
+export const startPostgres = async (o: { maxConnections?: number } = {}): Promise<TestPostgres> => {
   const bin = postgresBin()
   if (!bin) throw new Error(postgresMissing())
   const dir = mkdtempSync(join(tmpdir(), 'wxgate-pg-'))
@@ -64,7 +64,7 @@ export const startPostgres = async (): Promise<TestPostgres> => {
   }
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'wxgate', '-E', 'UTF8', '--locale=C', '--no-sync'])
   const port = await freePort()
-  const startServer = () => run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=50`, 'start'])
+  const startServer = () => run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=${o.maxConnections ?? 50}`, 'start'])
   const stopServer = () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop'])
   startServer()
   const admin = new Bun.SQL(`postgres://wxgate@127.0.0.1:${port}/postgres`)

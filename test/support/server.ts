@@ -7,6 +7,7 @@ import { createDeps, type DepsOverrides } from '../../src/deps'
 import { memoryLogger } from '../../src/lib/log'
 import { startServer } from '../../src/server'
 import { sha1Signature } from '../../src/wechat/signature'
+import { testStore } from './test-db'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
 
@@ -25,9 +26,11 @@ export interface TestServer {
 export const startTestServer = async (opts: DepsOverrides & { env?: Record<string, string> } = {}): Promise<TestServer> => {
   const dir = mkdtempSync(join(tmpdir(), 'wxgate-test-'))
   const dbPath = join(dir, 'wxgate.db')
-  const config = loadConfig({ WXGATE_DB: dbPath, WXGATE_ADMIN_TOKEN: ADMIN_TOKEN, WXGATE_LOG_LEVEL: 'debug', ...opts.env }, '')
+  // TEST_DB=postgres: a fresh PostgreSQL database instead of the file (test-db.ts); a caller's own db wins.
+  const store = opts.db ? { url: dbPath, db: opts.db } : await testStore(dbPath)
+  const config = loadConfig({ WXGATE_DB: store.url, WXGATE_ADMIN_TOKEN: ADMIN_TOKEN, WXGATE_LOG_LEVEL: 'debug', ...opts.env }, '')
   const { logger, lines } = memoryLogger('debug')
-  const deps = createDeps(config, { log: logger, ...opts })
+  const deps = createDeps(config, { log: logger, ...opts, ...(store.db ? { db: store.db } : {}) })
   await deps.channels.upsert(PLAIN)
   await deps.channels.upsert(SAFE)
   const server = await startServer(deps, { hostname: '127.0.0.1', port: 0 })

@@ -1,0 +1,50 @@
+/**
+ * Which store the tests run on (issue 14: the whole suite runs twice in .ci/run). TEST_DB=postgres: every
+ * test server gets a fresh database of its own in one throwaway PostgreSQL cluster per test process (started
+ * on first use, stopped when the process exits); otherwise a SQLite file in a temporary folder, as before.
+ * A test file that is about SQLite itself (its file, its locks, its group commit) carries the line
+ * `// @sqlite-only: <why>` and scripts/test-postgres.ts leaves it out of the PostgreSQL run, printing why.
+ */
+import { rmSync } from 'node:fs'
+import type { Db } from '../../src/store/contract'
+import { openPostgres } from '../../src/store/postgres/db'
+import { startPostgres, type TestPostgres } from './postgres'
+
+export const testDbKind: 'sqlite' | 'postgres' = process.env.TEST_DB === 'postgres' ? 'postgres' : 'sqlite'
+export const onPostgres = testDbKind === 'postgres'
+
+let cluster: Promise<TestPostgres> | undefined
+let n = 0
+
+/** The cluster of this test process (TEST_DB=postgres), started on first use. */
+export const testCluster = (): Promise<TestPostgres> => (cluster ??= startPostgres({ maxConnections: 300 }).then((pg) => {
+  // stop() is synchronous inside (pg_ctl, rm), so it completes from the exit handler too.
+  process.once('exit', () => { try { void pg.stop() } catch { /* gone already */ } })
+  return pg
+}))
+
+/** A new empty database in the test cluster; its postgres:// URL. */
+export const freshPostgresUrl = async (): Promise<string> => {
+  const pg = await testCluster()
+  const name = `t${process.pid}_${++n}`
+  const admin = new Bun.SQL(pg.url.replace(/\/wxgate_test$/, '/postgres'))
+  try { await admin.unsafe(`CREATE DATABASE ${name}`) } finally { await admin.close() }
+  return pg.url.replace(/\/wxgate_test$/, `/${name}`)
+}
+
+/**
+ * The store a test server runs on: WXGATE_DB for it and, on PostgreSQL, the Db opened and migrated (on SQLite
+ * createDeps opens the file itself). `sqlitePath` is the file used on SQLite.
+ */
+export const testStore = async (sqlitePath: string): Promise<{ url: string; db?: Db }> => {
+  if (!onPostgres) return { url: sqlitePath }
+  const url = await freshPostgresUrl()
+  const db = await openPostgres(url, { max: 4 })
+  await db.migrate()
+  return { url, db }
+}
+
+/** WXGATE_DB for a child process (the CLI, a gateway binary): the file on SQLite, a fresh database on PostgreSQL. */
+export const testDbUrl = async (sqlitePath: string): Promise<string> => (onPostgres ? freshPostgresUrl() : sqlitePath)
+
+export const removeQuietly = (dir: string) => rmSync(dir, { recursive: true, force: true })
