@@ -5,6 +5,7 @@ import { createDeps } from '../../src/deps'
 import { fixedClock } from '../../src/lib/clock'
 import { memoryLogger } from '../../src/lib/log'
 import { signedQuery, textXml } from '../support/server'
+import { testSql } from '../support/sql'
 
 test('with a retention of 1 day, rows older than 72 h (the floor) are pruned; younger ones stay and still deduplicate', async () => {
   const clock = fixedClock(Date.UTC(2026, 0, 1))
@@ -18,7 +19,7 @@ test('with a retention of 1 day, rows older than 72 h (the floor) are pruned; yo
   await deps.callbacks.handle('default', Object.fromEntries(new URLSearchParams(signedQuery('tok123', {}, ts).query)), young)
   clock.advance(2 * 3600_000) // the first is now 73 h old, the second 2 h
   expect(await deps.callbacks.prune()).toBe(1)
-  const keys = deps.db.sqlite.query('SELECT dedup_key FROM inbound_messages').all()
+  const keys = (await testSql(deps.db).all('SELECT dedup_key FROM inbound_messages'))
   expect(keys).toEqual([{ dedup_key: 'msg:222' }])
   const again = await deps.callbacks.handle('default', Object.fromEntries(new URLSearchParams(signedQuery('tok123', {}, ts).query)), young)
   expect(again.outcome).toBe('duplicate')
@@ -41,7 +42,7 @@ test('pruning many rows runs in small transactions, and a write queued meanwhile
   await write
   expect(deps.db.stats().batches - before).toBeGreaterThanOrEqual(6)
   expect(order).toEqual(['write', 'prune done'])
-  expect(deps.db.sqlite.query('SELECT count(*) AS n FROM inbound_messages').get()).toEqual({ n: 0 })
+  expect((await testSql(deps.db).get('SELECT count(*) AS n FROM inbound_messages'))).toEqual({ n: 0 })
 })
 
 test('expired bind codes are pruned in small transactions too', async () => {
@@ -54,7 +55,7 @@ test('expired bind codes are pruned in small transactions too', async () => {
   const before = deps.db.stats().batches
   expect(await deps.bind.prune()).toBe(2500)
   expect(deps.db.stats().batches - before).toBeGreaterThanOrEqual(3)
-  expect(deps.db.sqlite.query('SELECT count(*) AS n FROM bind_codes').get()).toEqual({ n: 0 })
+  expect((await testSql(deps.db).get('SELECT count(*) AS n FROM bind_codes'))).toEqual({ n: 0 })
 })
 
 // The webhook feed reads the inbound rows after each endpoint's cursor: a row an active endpoint has not dealt
@@ -64,11 +65,11 @@ test('rows after an active endpoint\'s feed cursor are not pruned; a disabled en
   const deps = createDeps(loadConfig({ WXGATE_DB: ':memory:', WXGATE_INBOUND_RETENTION_DAYS: '3' }, ''), { clock, log: memoryLogger().logger })
   const insert = deps.db.sqlite.prepare('INSERT INTO inbound_messages (channel_id, dedup_key, msg_type, from_user, create_time, body, reply, handled_by, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
   deps.db.sqlite.transaction(() => { for (let i = 0; i < 10; i++) insert.run('default', `msg:${i}`, 'text', 'o', 1, '<xml/>', 'success', 'unhandled', clock.now()) })()
-  const ids = (deps.db.sqlite.query('SELECT id FROM inbound_messages ORDER BY id').all() as { id: number }[]).map((r) => r.id)
-  deps.db.sqlite.query(`INSERT INTO webhook_endpoints (id, url, events, secret, feed_cursor, created_at, updated_at) VALUES ('whe_behind', 'http://127.0.0.1:9/', '["*"]', 'whsec_x', ?, 1, 1)`).run(ids[3]!)
+  const ids = ((await testSql(deps.db).all('SELECT id FROM inbound_messages ORDER BY id')) as { id: number }[]).map((r) => r.id)
+  await testSql(deps.db).run(`INSERT INTO webhook_endpoints (id, url, events, secret, feed_cursor, created_at, updated_at) VALUES ('whe_behind', 'http://127.0.0.1:9/', '["*"]', 'whsec_x', ?, 1, 1)`, ids[3]!)
   clock.advance(73 * 3600_000)
   expect(await deps.callbacks.prune()).toBe(4)
-  expect((deps.db.sqlite.query('SELECT min(id) AS m FROM inbound_messages').get() as { m: number }).m).toBe(ids[4]!)
+  expect(((await testSql(deps.db).get('SELECT min(id) AS m FROM inbound_messages')) as { m: number }).m).toBe(ids[4]!)
   deps.db.sqlite.exec("UPDATE webhook_endpoints SET disabled = 1 WHERE id = 'whe_behind'")
   expect(await deps.callbacks.prune()).toBe(6)
 })

@@ -1,6 +1,7 @@
 /** /api: bearer guard and scopes, the error shape, channels, OpenAPI, health — on the real server. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { ADMIN_TOKEN, PLAIN, SAFE, startTestServer, type TestServer } from '../support/server'
+import { testSql } from '../support/sql'
 
 let s: TestServer
 beforeAll(async () => { s = await startTestServer() })
@@ -48,7 +49,7 @@ describe('bearer guard', () => {
   })
   test('only a hash of the key is stored', async () => {
     const { key } = await s.deps.apiKeys.create('hash-check', ['read'])
-    const dump = JSON.stringify(s.deps.db.sqlite.query('SELECT * FROM api_keys').all())
+    const dump = JSON.stringify((await testSql(s.deps.db).all('SELECT * FROM api_keys')))
     expect(dump).not.toContain(key)
   })
 })

@@ -9,6 +9,7 @@ import { fixedClock } from '../../src/lib/clock'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { parseXml } from '../../src/wechat/xml'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
+import { testSql } from '../support/sql'
 
 const clock = fixedClock(Date.now())
 /** The sandbox's own clock: its scan events carry its CreateTime, and two in one second would be one event to dedup. */
@@ -121,14 +122,14 @@ describe('POST /api/bindcode', () => {
   })
 
   test('a WeChat failure is a 502 with its errcode, and nothing is stored', async () => {
-    const before = (s.deps.db.sqlite.query('SELECT count(*) AS n FROM bind_codes').get() as { n: number }).n
+    const before = ((await testSql(s.deps.db).get('SELECT count(*) AS n FROM bind_codes')) as { n: number }).n
     sb.inject({ path: '/cgi-bin/qrcode/create', errcode: 40053 })
     const res = await api('/api/bindcode', { method: 'POST', body: { channel: 'demo', subject: 'u-9' } })
     expect(res.status).toBe(502)
     const body = (await res.json()) as { error: { code: string; details: { errcode: number } } }
     expect(body.error.code).toBe('wechat_error')
     expect(body.error.details.errcode).toBe(40053)
-    expect((s.deps.db.sqlite.query('SELECT count(*) AS n FROM bind_codes').get() as { n: number }).n).toBe(before)
+    expect(((await testSql(s.deps.db).get('SELECT count(*) AS n FROM bind_codes')) as { n: number }).n).toBe(before)
   })
 })
 

@@ -4,7 +4,6 @@
  * and a real SQLite file.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { Database } from 'bun:sqlite'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +14,8 @@ import { parseXml } from '../../src/wechat/xml'
 import { startGatewayProcess } from '../support/gateway-process'
 import { holdWriteLock } from '../support/write-lock'
 import { PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
+import { effectCount, testSql, writeEffect } from '../support/sql'
+import { countAt, onPostgres, testDbUrl } from '../support/test-db'
 
 let calls: Record<string, number> = {}
 const count = (k: string) => { calls[k] = (calls[k] ?? 0) + 1; return calls[k]! }
@@ -23,24 +24,23 @@ const count = (k: string) => { calls[k] = (calls[k] ?? 0) + 1; return calls[k]! 
 const rules: Rule[] = [{
   name: 'test-effects',
   match: (m) => m.msgType === 'text',
-  handle: ({ message }) => {
+  handle: async ({ message, store }) => {
     const content = 'content' in message ? String(message.content) : ''
     const id = 'msgId' in message ? String(message.msgId) : ''
     const n = count(id)
-    // SQLite: the test's own table, on the connection whose transaction the rule runs in.
-    s.deps.db.sqlite.run('INSERT INTO test_effects (msg_id) VALUES (?)', [id])
+    // Written through the transaction's store: it commits with the callback or not at all.
+    await writeEffect(store, id)
     if (content === 'boom-once' && n === 1) throw new Error('database unavailable (simulated)')
     return { type: 'text', content: `attempt ${n}` }
   },
 }]
 
-const effectsOf = (s: TestServer, id: string) => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM test_effects WHERE msg_id = ?').get(id) as { n: number }).n
-const storedOf = (s: TestServer, id: string) => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM inbound_messages WHERE dedup_key LIKE ?').get(`%${id}%`) as { n: number }).n
+const effectsOf = (s: TestServer, id: string) => effectCount(s.deps.db, id)
+const storedOf = async (s: TestServer, id: string) => ((await testSql(s.deps.db).get('SELECT count(*) AS n FROM inbound_messages WHERE dedup_key LIKE ?', `%${id}%`)) as { n: number }).n
 
 let s: TestServer
 beforeAll(async () => {
   s = await startTestServer({ rules })
-  s.deps.db.sqlite.exec('CREATE TABLE IF NOT EXISTS test_effects (id INTEGER PRIMARY KEY, msg_id TEXT)')
 })
 afterAll(() => s.stop())
 
@@ -55,14 +55,15 @@ describe('retry storm', () => {
     expect(bodies[0]).toStartWith('200 <xml>')
     expect(parseXml(bodies[0]!.slice(4)).Content).toBe('attempt 1')
     expect(calls[id]).toBe(1)
-    expect(effectsOf(s, id)).toBe(1)
-    expect(storedOf(s, id)).toBe(1)
+    expect(await effectsOf(s, id)).toBe(1)
+    expect(await storedOf(s, id)).toBe(1)
   })
 })
 
 describe('deadline', () => {
-  // Processing can outlast the deadline when another process holds the write lock (the CLI, a backup).
-  test('a callback that cannot commit within 4.5 s (write lock held 6 s elsewhere) is answered success in time and its effect commits once', async () => {
+  // Processing can outlast the deadline when another process holds the write lock (the CLI, a backup). SQLite
+  // only: PostgreSQL has no database-wide write lock (its row locks are the dedup test in contract.test.ts).
+  test.skipIf(onPostgres)('a callback that cannot commit within 4.5 s (write lock held 6 s elsewhere) is answered success in time and its effect commits once', async () => {
     calls = {}
     const id = '8000000000000000002'
     const xml = textXml({ msgId: id, content: 'locked out' })
@@ -76,16 +77,16 @@ describe('deadline', () => {
       expect(await res.text()).toBe('success')
       expect(elapsed).toBeLessThan(5000)
       expect(elapsed).toBeGreaterThan(4000)
-      expect(effectsOf(s, id)).toBe(0) // still waiting for the lock
+      expect(await effectsOf(s, id)).toBe(0) // still waiting for the lock
       // WeChat's retry while the first attempt waits gets its reply once it commits.
       const retry = await post(`${s.url}/wechat?${query}`, xml)
       expect(parseXml(await retry.text()).Content).toBe('attempt 1')
-      expect(effectsOf(s, id)).toBe(1)
+      expect(await effectsOf(s, id)).toBe(1)
       expect(calls[id]).toBe(1)
       // A later retry gets the stored reply; nothing runs again.
       const again = await post(`${s.url}/wechat?${query}`, xml)
       expect(parseXml(await again.text()).Content).toBe('attempt 1')
-      expect(effectsOf(s, id)).toBe(1)
+      expect(await effectsOf(s, id)).toBe(1)
       expect(calls[id]).toBe(1)
     } finally {
       holder.kill()
@@ -102,14 +103,14 @@ describe('a handler that fails', () => {
     const { query } = signedQuery(PLAIN.token)
     const first = await post(`${s.url}/wechat?${query}`, xml)
     expect(first.status).toBe(500)
-    expect(effectsOf(s, id)).toBe(0)
-    expect(storedOf(s, id)).toBe(0)
+    expect(await effectsOf(s, id)).toBe(0)
+    expect(await storedOf(s, id)).toBe(0)
     expect(s.logLines.some((l) => l.includes('callback handling failed') && l.includes(id) && l.includes('"channel":"default"'))).toBe(true)
     const second = await post(`${s.url}/wechat?${query}`, xml)
     expect(second.status).toBe(200)
     expect(parseXml(await second.text()).Content).toBe('attempt 2')
-    expect(effectsOf(s, id)).toBe(1)
-    expect(storedOf(s, id)).toBe(1)
+    expect(await effectsOf(s, id)).toBe(1)
+    expect(await storedOf(s, id)).toBe(1)
     const third = await post(`${s.url}/wechat?${query}`, xml)
     expect(parseXml(await third.text()).Content).toBe('attempt 2')
     expect(calls[id]).toBe(2)
@@ -121,7 +122,7 @@ describe('a crash mid-way', () => {
   // its effect: neither the effect nor the dedup row survives, and WeChat's next retry does the work once.
   test('a gateway killed inside the callback transaction leaves neither the dedup row nor the effect', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wxgate-crash-'))
-    const dbPath = join(dir, 'wxgate.db')
+    const dbPath = await testDbUrl(join(dir, 'wxgate.db'))
     const env = (slow: boolean) => (port: number) => ({
       cmd: [process.execPath, join(import.meta.dir, '../support/slow-rule-gateway.ts')],
       env: {
@@ -131,10 +132,7 @@ describe('a crash mid-way', () => {
       },
       cwd: dir,
     })
-    const count = (sqlQuery: string) => {
-      const db = new Database(dbPath, { readonly: true })
-      try { return (db.query(sqlQuery).get() as { n: number }).n } finally { db.close() }
-    }
+    const count = (sqlQuery: string) => countAt(dbPath, sqlQuery)
     const id = '8000000000000000004'
     const xml = textXml({ msgId: id, content: 'crash me', from: 'o_crash_user' })
     const { query } = signedQuery(PLAIN.token)
@@ -146,8 +144,8 @@ describe('a crash mid-way', () => {
       expect(g.output()).toContain('holding the transaction')
       expect(await g.stop('SIGKILL', 0)).toBeNull()
       await first
-      expect(count("SELECT count(*) AS n FROM bindings WHERE openid = 'o_crash_user'")).toBe(0)
-      expect(count(`SELECT count(*) AS n FROM inbound_messages WHERE dedup_key = 'msg:${id}'`)).toBe(0)
+      expect(await count("SELECT count(*) AS n FROM bindings WHERE openid = 'o_crash_user'")).toBe(0)
+      expect(await count(`SELECT count(*) AS n FROM inbound_messages WHERE dedup_key = 'msg:${id}'`)).toBe(0)
 
       // WeChat's next retry does the work, once.
       const g2 = await startGatewayProcess({ command: env(false) })
@@ -159,8 +157,8 @@ describe('a crash mid-way', () => {
       } finally {
         expect(await g2.stop()).toBe(0)
       }
-      expect(count("SELECT count(*) AS n FROM bindings WHERE openid = 'o_crash_user'")).toBe(1)
-      expect(count(`SELECT count(*) AS n FROM inbound_messages WHERE dedup_key = 'msg:${id}'`)).toBe(1)
+      expect(await count("SELECT count(*) AS n FROM bindings WHERE openid = 'o_crash_user'")).toBe(1)
+      expect(await count(`SELECT count(*) AS n FROM inbound_messages WHERE dedup_key = 'msg:${id}'`)).toBe(1)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

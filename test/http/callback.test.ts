@@ -10,9 +10,10 @@ import { msgSignature, sha1Signature, verifyMsgSignature } from '../../src/wecha
 import { parseXml } from '../../src/wechat/xml'
 import vectors from '../fixtures/vectors.json'
 import { PLAIN, SAFE, nowSeconds, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
+import { effectCount, effectKeys, testSql, writeEffect } from '../support/sql'
 
-const effects = (s: TestServer) => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM test_effects').get() as { n: number }).n
-const stored = (s: TestServer) => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM inbound_messages').get() as { n: number }).n
+const effects = (s: TestServer) => effectCount(s.deps.db)
+const stored = async (s: TestServer) => ((await testSql(s.deps.db).get('SELECT count(*) AS n FROM inbound_messages')) as { n: number }).n
 
 /** Test rules: text → a text reply and one effect row; 'pass' falls through to the next rule. */
 const rules: Rule[] = [
@@ -24,9 +25,9 @@ const rules: Rule[] = [
   {
     name: 'test-echo',
     match: (m) => m.msgType === 'text',
-    handle: ({ message }) => {
-      // SQLite: the test's own table, on the connection whose transaction the rule runs in.
-      current.deps.db.sqlite.run('INSERT INTO test_effects (msg_id) VALUES (?)', ['msgId' in message ? String(message.msgId) : ''])
+    handle: async ({ message, store }) => {
+      // Written through the transaction's store: it commits with the callback or not at all.
+      await writeEffect(store, 'msgId' in message ? String(message.msgId) : '')
       return { type: 'text', content: `收到: ${'content' in message ? message.content : ''}` }
     },
   },
@@ -37,7 +38,6 @@ let s: TestServer
 let current: TestServer
 beforeAll(async () => {
   s = current = await startTestServer({ rules })
-  s.deps.db.sqlite.exec('CREATE TABLE IF NOT EXISTS test_effects (id INTEGER PRIMARY KEY, msg_id TEXT)')
 })
 afterAll(() => s.stop())
 
@@ -108,7 +108,7 @@ describe('POST plaintext mode', () => {
     expect(reply.ToUserName).toBe('o_user_1')
     expect(reply.FromUserName).toBe('gh_test')
     // MsgId stays a string: 6054768590064713728 > 2^53 must not become ...714000.
-    const row = s.deps.db.sqlite.query("SELECT dedup_key FROM inbound_messages WHERE dedup_key LIKE '%6054768590064713728%'").get()
+    const row = (await testSql(s.deps.db).get("SELECT dedup_key FROM inbound_messages WHERE dedup_key LIKE '%6054768590064713728%'"))
     expect(row).not.toBeNull()
   })
 
@@ -119,13 +119,13 @@ describe('POST plaintext mode', () => {
   })
 
   test('an unknown message type is stored and answered success', async () => {
-    const before = stored(s)
+    const before = await stored(s)
     const xml = `<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[o_u]]></FromUserName><CreateTime>${nowSeconds()}</CreateTime><MsgType><![CDATA[hologram]]></MsgType><MsgId>77777777777777777</MsgId></xml>`
     const res = await post(`${s.url}/wechat?${signedQuery(PLAIN.token).query}`, xml)
     expect(res.status).toBe(200)
     expect(await res.text()).toBe('success')
-    expect(stored(s)).toBe(before + 1)
-    const row = s.deps.db.sqlite.query("SELECT msg_type, handled_by, reply FROM inbound_messages WHERE msg_type = 'hologram'").get() as Record<string, string>
+    expect(await stored(s)).toBe(before + 1)
+    const row = (await testSql(s.deps.db).get("SELECT msg_type, handled_by, reply FROM inbound_messages WHERE msg_type = 'hologram'")) as Record<string, string>
     expect(row).toEqual({ msg_type: 'hologram', handled_by: 'unhandled', reply: 'success' })
   })
 
@@ -134,7 +134,7 @@ describe('POST plaintext mode', () => {
     const res = await post(`${s.url}/wechat?${signedQuery(PLAIN.token).query}`, xml)
     expect(res.status).toBe(200)
     expect(await res.text()).toBe('success')
-    expect(s.deps.db.sqlite.query("SELECT 1 FROM inbound_messages WHERE event = 'brand_new_event'").get()).not.toBeNull()
+    expect((await testSql(s.deps.db).get("SELECT 1 FROM inbound_messages WHERE event = 'brand_new_event'"))).not.toBeNull()
   })
 
   test('a rule that passes leaves the message to the next rule', async () => {
@@ -155,13 +155,13 @@ describe('POST plaintext mode', () => {
 
 describe('refused before any business logic, nothing stored', () => {
   const refused = async (status: number, url: string, body: string) => {
-    const before = stored(s)
-    const effectsBefore = effects(s)
+    const before = await stored(s)
+    const effectsBefore = await effects(s)
     const res = await post(url, body)
     expect(res.status).toBe(status)
     expect(res.headers.get('content-type') ?? '').not.toContain('json')
-    expect(stored(s)).toBe(before)
-    expect(effects(s)).toBe(effectsBefore)
+    expect(await stored(s)).toBe(before)
+    expect(await effects(s)).toBe(effectsBefore)
   }
 
   test('wrong signature → 401', () => refused(401, `${s.url}/wechat?${signedQuery('not-the-token').query}`, textXml()))
@@ -181,19 +181,19 @@ describe('refused before any business logic, nothing stored', () => {
   test('missing FromUserName → 400', () => refused(400, `${s.url}/wechat?${signedQuery(PLAIN.token).query}`, textXml().replace(/<FromUserName>.*<\/FromUserName>/, '')))
   test('text message without MsgId → 400', () => refused(400, `${s.url}/wechat?${signedQuery(PLAIN.token).query}`, textXml().replace(/<MsgId>.*<\/MsgId>/, '')))
   test('invalid UTF-8 → 400', async () => {
-    const before = stored(s)
+    const before = await stored(s)
     const bytes = new Uint8Array([...new TextEncoder().encode('<xml><Content>'), 0xff, 0xfe, ...new TextEncoder().encode('</Content></xml>')])
     const res = await fetch(`${s.url}/wechat?${signedQuery(PLAIN.token).query}`, { method: 'POST', body: bytes })
     expect(res.status).toBe(400)
-    expect(stored(s)).toBe(before)
+    expect(await stored(s)).toBe(before)
   })
   test('a chunked body over 64 KiB (no Content-Length) → 413', async () => {
-    const before = stored(s)
+    const before = await stored(s)
     const big = textXml({ content: 'y'.repeat(70 * 1024) })
     const stream = new ReadableStream({ start(c) { const b = new TextEncoder().encode(big); for (let i = 0; i < b.length; i += 8192) c.enqueue(b.slice(i, i + 8192)); c.close() } })
     const res = await fetch(`${s.url}/wechat?${signedQuery(PLAIN.token).query}`, { method: 'POST', body: stream })
     expect(res.status).toBe(413)
-    expect(stored(s)).toBe(before)
+    expect(await stored(s)).toBe(before)
   })
 })
 
@@ -230,21 +230,21 @@ describe('safe (AES) mode', () => {
   })
 
   test('a wrong msg_signature → 401, nothing stored', async () => {
-    const before = stored(s)
+    const before = await stored(s)
     const e = envelope(textXml(), SAFE.appId, { msg_signature: 'f'.repeat(40) })
     expect((await post(e.url, e.body)).status).toBe(401)
-    expect(stored(s)).toBe(before)
+    expect(await stored(s)).toBe(before)
   })
 
   test('the wrong AppID inside the ciphertext → 401, nothing stored', async () => {
-    const before = stored(s)
+    const before = await stored(s)
     const e = envelope(textXml(), 'wx0000000000000000')
     expect((await post(e.url, e.body)).status).toBe(401)
-    expect(stored(s)).toBe(before)
+    expect(await stored(s)).toBe(before)
   })
 
   test('truncated base64 → 400, nothing stored', async () => {
-    const before = stored(s)
+    const before = await stored(s)
     const e = envelope(textXml())
     const cut = e.enc.slice(0, e.enc.length - 7)
     const timestamp = nowSeconds()
@@ -252,7 +252,7 @@ describe('safe (AES) mode', () => {
     const q = new URLSearchParams({ signature: sha1Signature([SAFE.token, timestamp, nonce]), timestamp, nonce, encrypt_type: 'aes', msg_signature: msgSignature({ token: SAFE.token, timestamp, nonce, encrypt: cut }) })
     const res = await post(`${s.url}/wechat/${SAFE.id}?${q}`, `<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[${cut}]]></Encrypt></xml>`)
     expect(res.status).toBe(400)
-    expect(stored(s)).toBe(before)
+    expect(await stored(s)).toBe(before)
   })
 
   test('no Encrypt element in aes mode → 400', async () => {
@@ -265,7 +265,6 @@ describe('safe (AES) mode', () => {
     const v = vectors.aes[0]!
     const t = current = await startTestServer({ rules, env: { WXGATE_CALLBACK_MAX_AGE: '0' } })
     try {
-      t.deps.db.sqlite.exec('CREATE TABLE IF NOT EXISTS test_effects (id INTEGER PRIMARY KEY, msg_id TEXT)')
       await t.deps.channels.upsert({ id: 'compat', appId: v.appId, appSecret: 'compat-secret', token: v.token, aesKey: v.encodingAESKey })
       const q = new URLSearchParams({ signature: sha1Signature([v.token, v.timestamp, v.nonce]), timestamp: v.timestamp, nonce: v.nonce, encrypt_type: 'aes', msg_signature: v.msgSignature })
       const res = await post(`${t.url}/wechat/compat?${q}`, vectors.samples.compat_mode_post_body)
@@ -273,7 +272,7 @@ describe('safe (AES) mode', () => {
       const env = parseXml(await res.text())
       const inner = parseXml(decrypt(String(env.Encrypt), aesKeyFrom(v.encodingAESKey), v.appId).xml)
       expect(inner.Content).toBe('收到: abcdteT')
-      expect(t.deps.db.sqlite.query('SELECT msg_id FROM test_effects').all()).toEqual([{ msg_id: '6054768590064713728' }])
+      expect(await effectKeys(t.deps.db)).toEqual(['6054768590064713728'])
     } finally {
       current = s
       await t.stop()
@@ -292,19 +291,19 @@ describe('deduplication', () => {
     const xml = textXml({ content: 'once' })
     const { query } = signedQuery(PLAIN.token)
     const first = await (await post(`${s.url}/wechat?${query}`, xml)).text()
-    const n = effects(s)
+    const n = await effects(s)
     await Bun.sleep(1100) // a later CreateTime in the reply would show a rebuilt body
     const second = await (await post(`${s.url}/wechat?${query}`, xml)).text()
     expect(second).toBe(first)
-    expect(effects(s)).toBe(n)
+    expect(await effects(s)).toBe(n)
   })
 
   test('two TEMPLATESENDJOBFINISH of one user in the same second are not merged', async () => {
-    const before = stored(s)
+    const before = await stored(s)
     const ev = (msgId: string) => `<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o_same]]></FromUserName><CreateTime>1395658920</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>${msgId}</MsgID><Status><![CDATA[success]]></Status></xml>`
     for (const id of ['200163836', '200163837', '200163836']) {
       expect((await post(`${s.url}/wechat?${signedQuery(PLAIN.token).query}`, ev(id))).status).toBe(200)
     }
-    expect(stored(s)).toBe(before + 2)
+    expect(await stored(s)).toBe(before + 2)
   })
 })

@@ -10,6 +10,7 @@ import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 import { addEndpoint, removeEndpoints, storedEvents } from '../support/event-rows'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
+import { testSql } from '../support/sql'
 
 const APP = DEMO_ACCOUNT.appId
 const TPL = 'TPL_DEMO_ORDER_PAID'
@@ -88,7 +89,7 @@ describe('POST /api/send with a customer-service type', () => {
       expect(m).toMatchObject({ messageId: id, type: body.type, status: 'sent', attempts: 1 })
       expect(m).not.toHaveProperty('templateId')
       expect(m).not.toHaveProperty('sentAs')
-      const row = s.deps.db.sqlite.query('SELECT type, template_id AS templateId, payload FROM messages WHERE id = ?').get(id) as { type: string; templateId: string; payload: string }
+      const row = (await testSql(s.deps.db).get('SELECT type, template_id AS templateId, payload FROM messages WHERE id = ?', id)) as { type: string; templateId: string; payload: string }
       expect(row.type).toBe(body.type as string)
       expect(row.templateId).toBe('')
       expect(JSON.parse(row.payload)).toEqual(wire)
@@ -105,8 +106,8 @@ describe('POST /api/send with a customer-service type', () => {
   })
 
   test('checked before storing: text over 2048 bytes, more than one article, a missing field: 422 naming it; nothing stored', async () => {
-    const count = () => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM messages').get() as { n: number }).n
-    const before = count()
+    const count = async () => ((await testSql(s.deps.db).get('SELECT count(*) AS n FROM messages')) as { n: number }).n
+    const before = await count()
     const bad = async (body: Record<string, unknown>, field: string) => {
       const res = await api('/api/send', { method: 'POST', body: { channel: 'demo', openids: ['o_cs_x'], ...body } })
       expect(res.status).toBe(422)
@@ -119,7 +120,7 @@ describe('POST /api/send with a customer-service type', () => {
     await bad({ type: 'image', image: {} }, 'image.mediaId')
     await bad({ type: 'fax', fax: {} }, 'type')
     await bad({ type: 'text', text: { content: 'x' }, fallback: { templateId: TPL, data: { thing1: '一二三四五六七八九十一二三四五六七八九十一' } } }, 'fallback.data.thing1')
-    expect(count()).toBe(before)
+    expect(await count()).toBe(before)
     // Exactly 2048 bytes is accepted.
     const ok = await api('/api/send', { method: 'POST', body: { channel: 'demo', openids: [await user()], type: 'text', text: { content: `${'好'.repeat(682)}ab` } } })
     expect(ok.status).toBe(202)
@@ -210,7 +211,7 @@ describe('the window', () => {
     try {
       const id = (await send({ openids: [openid], type: 'text', text: { content: '您好' } }, { wait: false })).recipients[0]!.messageId
       // Its call started a second ago (far inside the 9 minutes a template would get).
-      s.deps.db.sqlite.query("UPDATE messages SET status = 'sending', attempts = 1, last_call_at = ? WHERE id = ?").run(Date.now() - 1000, id)
+      await testSql(s.deps.db).run("UPDATE messages SET status = 'sending', attempts = 1, last_call_at = ? WHERE id = ?", Date.now() - 1000, id)
       await s.deps.outbox.start()
       await until(async () => (await message(id)).status === 'failed')
       expect(await message(id)).toMatchObject({ error: 'delivery_unknown', attempts: 1 })
@@ -333,11 +334,11 @@ describe('answering a received message', () => {
       const silent = await user()
       const failed = (await send({ openids: [silent], type: 'text', text: { content: '您好' } })).recipients[0]!.messageId
       const fellBack = (await send({ openids: [silent], type: 'text', text: { content: '您好' }, fallback: { templateId: TPL, data: { thing1: '有新消息' } } })).recipients[0]!.messageId
-      const of = (id: string) => storedEvents(s).filter((e) => e.data.messageId === id).map((e) => [e.type, e.data.type, e.data.error ?? e.data.sentAs ?? null])
-      await until(() => of(sent).length === 1 && of(failed).length === 1 && of(fellBack).length === 1)
-      expect(of(sent)).toEqual([['message.sent', 'text', null]])
-      expect(of(failed)).toEqual([['message.failed', 'text', 'outside_window']])
-      expect(of(fellBack)).toEqual([['message.sent', 'text', 'template']])
+      const of = async (id: string) => (await storedEvents(s)).filter((e) => e.data.messageId === id).map((e) => [e.type, e.data.type, e.data.error ?? e.data.sentAs ?? null])
+      await until(async () => (await of(sent)).length === 1 && (await of(failed)).length === 1 && (await of(fellBack)).length === 1)
+      expect((await of(sent))).toEqual([['message.sent', 'text', null]])
+      expect((await of(failed))).toEqual([['message.failed', 'text', 'outside_window']])
+      expect((await of(fellBack))).toEqual([['message.sent', 'text', 'template']])
     } finally {
       await removeEndpoints(s)
     }

@@ -10,6 +10,7 @@ import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { bindingsRepo } from '../../src/store/sqlite/bindings.repo'
 import { addEndpoint, eventMark, eventsSince, removeEndpoints, type StoredEvent } from '../support/event-rows'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, type TestServer } from '../support/server'
+import { failWrites, stopFailingWrites, testSql } from '../support/sql'
 
 /** A rule that fails the callback for one content, to show that nothing is emitted before the commit. */
 let failNext = false
@@ -42,11 +43,11 @@ const callback = async (xml: string, channel = 'default', token = 'spamtest'): P
   post(`${s.url}/wechat/${channel}?${signedQuery(token).query}`, xml)
 /** Posts the callback and returns the events it committed. */
 const emitted = async (xml: string, channel = 'default', token = 'spamtest'): Promise<StoredEvent[]> => {
-  const mark = eventMark(s)
+  const mark = await eventMark(s)
   const res = await callback(xml, channel, token)
   expect(res.status).toBe(200)
   await res.text()
-  return eventsSince(s, mark)
+  return await eventsSince(s, mark)
 }
 const one = async (xml: string, channel?: string, token?: string): Promise<StoredEvent> => {
   const evs = await emitted(xml, channel, token)
@@ -114,28 +115,28 @@ describe('message.received', () => {
 
   test('retry storm: 20 concurrent copies of one MsgId → exactly one event and one delivery per endpoint', async () => {
     const second = await addEndpoint(s, { events: ['message.*'] })
-    const mark = eventMark(s)
+    const mark = await eventMark(s)
     const xml = msgXml('o_ev_storm', 'text', '<Content>storm</Content>')
     const answers = await Promise.all(Array.from({ length: 20 }, () => callback(xml).then(async (r) => { await r.text(); return r.status })))
     expect(answers).toEqual(Array(20).fill(200))
-    const evs = eventsSince(s, mark)
+    const evs = await eventsSince(s, mark)
     expect(evs.map((e) => e.type)).toEqual(['message.received'])
     expect(evs[0]!.deliveries.sort()).toEqual([endpoint, second].sort())
     // The worker records it once per endpoint with its result (these endpoints refuse connections: pending again).
-    const count = () => (s.deps.db.sqlite.query('SELECT count(*) AS n FROM webhook_deliveries WHERE event_id = ?').get(evs[0]!.id) as { n: number }).n
-    for (let i = 0; i < 100 && count() < 2; i++) await Bun.sleep(50)
+    const count = async () => ((await testSql(s.deps.db).get('SELECT count(*) AS n FROM webhook_deliveries WHERE event_id = ?', evs[0]!.id)) as { n: number }).n
+    for (let i = 0; i < 100 && await count() < 2; i++) await Bun.sleep(50)
     await Bun.sleep(300)
-    expect(count()).toBe(2)
-    expect((s.deps.db.sqlite.query('SELECT count(*) AS n FROM webhook_events WHERE id = ?').get(evs[0]!.id) as { n: number }).n).toBe(1)
+    expect(await count()).toBe(2)
+    expect(((await testSql(s.deps.db).get('SELECT count(*) AS n FROM webhook_events WHERE id = ?', evs[0]!.id)) as { n: number }).n).toBe(1)
   })
 
   test('no event before the commit: a rule that throws → 500 and no event row; WeChat\'s retry then makes exactly one', async () => {
     const xml = msgXml('o_ev_fail', 'text', '<Content>boom</Content>')
     failNext = true
-    const mark = eventMark(s)
+    const mark = await eventMark(s)
     const res = await callback(xml)
     expect(res.status).toBe(500)
-    expect(eventsSince(s, mark)).toEqual([])
+    expect(await eventsSince(s, mark)).toEqual([])
     failNext = false
     expect((await emitted(xml)).map((e) => e.type)).toEqual(['message.received'])
   })
@@ -144,17 +145,17 @@ describe('message.received', () => {
     // The callback's own event is read from the inbound log by the worker (webhook-feed.ts): no statement of
     // the callback's transaction touches the webhook tables, so their failure cannot fail WeChat's callback.
     const xml = msgXml('o_ev_atomic', 'text', '<Content>no rule</Content>')
-    s.deps.db.sqlite.exec(`CREATE TRIGGER fail_event BEFORE INSERT ON webhook_events BEGIN SELECT RAISE(ABORT, 'event insert failed (simulated)'); END`)
-    s.deps.db.sqlite.exec(`CREATE TRIGGER fail_delivery BEFORE INSERT ON webhook_deliveries BEGIN SELECT RAISE(ABORT, 'delivery insert failed (simulated)'); END`)
+    await failWrites(s.deps.db, 'fail_event', { event: 'INSERT', table: 'webhook_events', message: 'event insert failed (simulated)' })
+    await failWrites(s.deps.db, 'fail_delivery', { event: 'INSERT', table: 'webhook_deliveries', message: 'delivery insert failed (simulated)' })
     let evs: StoredEvent[]
     try {
       evs = await emitted(xml)
     } finally {
-      s.deps.db.sqlite.exec('DROP TRIGGER fail_event')
-      s.deps.db.sqlite.exec('DROP TRIGGER fail_delivery')
+      await stopFailingWrites(s.deps.db, 'fail_event', 'webhook_events')
+      await stopFailingWrites(s.deps.db, 'fail_delivery', 'webhook_deliveries')
     }
     expect(evs.map((e) => e.type)).toEqual(['message.received'])
-    expect(s.deps.db.sqlite.query("SELECT count(*) AS n FROM inbound_messages WHERE from_user = 'o_ev_atomic'").get()).toEqual({ n: 1 })
+    expect((await testSql(s.deps.db).get("SELECT count(*) AS n FROM inbound_messages WHERE from_user = 'o_ev_atomic'"))).toEqual({ n: 1 })
   })
 
   test('no endpoint: no event', async () => {
@@ -256,11 +257,11 @@ describe('binding events from bind scans', () => {
   test('binding.removed: DELETE /api/bindings/:id', async () => {
     const c = await createCode('dave')
     await emitted(eventXml('o_ev_bind_del', 'SCAN', `<EventKey><![CDATA[${c}]]></EventKey><Ticket>t</Ticket>`), 'demo', 'demotoken')
-    const binding = s.deps.db.sqlite.query("SELECT id FROM bindings WHERE openid = 'o_ev_bind_del'").get() as { id: string }
-    const mark = eventMark(s)
+    const binding = (await testSql(s.deps.db).get("SELECT id FROM bindings WHERE openid = 'o_ev_bind_del'")) as { id: string }
+    const mark = await eventMark(s)
     const res = await fetch(`${s.url}/api/bindings/${binding.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
     expect(res.status).toBe(204)
-    const evs = eventsSince(s, mark)
+    const evs = await eventsSince(s, mark)
     expect(evs.map((e) => e.type)).toEqual(['binding.removed'])
     expect(evs[0]!.data).toEqual({ channel: 'demo', openid: 'o_ev_bind_del', subject: 'dave', code: c })
     // Rescanning the (unexpired) code binds again: binding.created.

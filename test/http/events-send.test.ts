@@ -51,10 +51,10 @@ const send = async (subject: string): Promise<string> => {
   expect(res.status).toBe(202)
   return res.body.recipients[0].messageId
 }
-const eventsOf = (messageId: string): StoredEvent[] => storedEvents(s).filter((e) => e.data.messageId === messageId)
-const until = async (f: () => boolean, ms = 8000) => {
+const eventsOf = async (messageId: string): Promise<StoredEvent[]> => (await storedEvents(s)).filter((e) => e.data.messageId === messageId)
+const until = async (f: () => boolean | Promise<boolean>, ms = 8000) => {
   const end = Date.now() + ms
-  while (!f()) {
+  while (!(await f())) {
     if (Date.now() > end) throw new Error('timed out')
     await Bun.sleep(20)
   }
@@ -63,8 +63,8 @@ const until = async (f: () => boolean, ms = 8000) => {
 describe('message events', () => {
   test('a send → message.sent (the outbox result) then message.delivered (TEMPLATESENDJOBFINISH), each the message view', async () => {
     const id = await send(await user())
-    await until(() => eventsOf(id).length >= 2)
-    const [sent, delivered] = eventsOf(id)
+    await until(async () => (await eventsOf(id)).length >= 2)
+    const [sent, delivered] = (await eventsOf(id))
     expect(sent!.type).toBe('message.sent')
     expect(sent!.channelId).toBe('demo')
     expect(sent!.data).toMatchObject({ messageId: id, channel: 'demo', status: 'sent', attempts: 1 })
@@ -78,9 +78,9 @@ describe('message events', () => {
     try {
       sb.setTemplateFinish({ status: 'failed:user block' })
       const id = await send(await user())
-      await until(() => eventsOf(id).length >= 2)
-      expect(eventsOf(id).map((e) => e.type)).toEqual(['message.sent', 'message.failed'])
-      expect(eventsOf(id)[1]!.data).toMatchObject({ status: 'failed', error: 'user_blocked' })
+      await until(async () => (await eventsOf(id)).length >= 2)
+      expect((await eventsOf(id)).map((e) => e.type)).toEqual(['message.sent', 'message.failed'])
+      expect((await eventsOf(id))[1]!.data).toMatchObject({ status: 'failed', error: 'user_blocked' })
     } finally {
       sb.setTemplateFinish({ status: 'success' })
     }
@@ -89,17 +89,17 @@ describe('message events', () => {
   test('a permanent errcode → message.failed from the outbox', async () => {
     sb.inject({ path: '/cgi-bin/message/template/send', errcode: 40037 })
     const id = await send(await user())
-    await until(() => eventsOf(id).length >= 1)
+    await until(async () => (await eventsOf(id)).length >= 1)
     await Bun.sleep(100)
-    expect(eventsOf(id).map((e) => e.type)).toEqual(['message.failed'])
-    expect(eventsOf(id)[0]!.data).toMatchObject({ messageId: id, status: 'failed', errcode: 40037 })
+    expect((await eventsOf(id)).map((e) => e.type)).toEqual(['message.failed'])
+    expect((await eventsOf(id))[0]!.data).toMatchObject({ messageId: id, status: 'failed', errcode: 40037 })
   })
 
   test('a recipient whose binding is unsubscribed → message.failed not_subscribed in the accept transaction', async () => {
     const id = await send(await user('unsubscribed'))
     // Written with the accept: there before the answer came back.
-    expect(eventsOf(id).map((e) => e.type)).toEqual(['message.failed'])
-    expect(eventsOf(id)[0]!.data).toMatchObject({ messageId: id, status: 'failed', error: 'not_subscribed', subject: `ev-send-${n}` })
+    expect((await eventsOf(id)).map((e) => e.type)).toEqual(['message.failed'])
+    expect((await eventsOf(id))[0]!.data).toMatchObject({ messageId: id, status: 'failed', error: 'not_subscribed', subject: `ev-send-${n}` })
   })
 
   test('delivery_unknown (the 9-minute rule) → message.failed', async () => {
@@ -107,11 +107,11 @@ describe('message events', () => {
     sb.inject({ path: '/cgi-bin/message/template/send', delayMs: 3000 })
     const before = sb.calls('/cgi-bin/message/template/send')
     const id = await send(subject)
-    await until(() => sb.calls('/cgi-bin/message/template/send') > before)
+    await until(async () => sb.calls('/cgi-bin/message/template/send') > before)
     offset += 9 * 60_000
-    await until(() => eventsOf(id).length >= 1, 10_000)
-    expect(eventsOf(id).map((e) => e.type)).toEqual(['message.failed'])
-    expect(eventsOf(id)[0]!.data).toMatchObject({ status: 'failed', error: 'delivery_unknown' })
+    await until(async () => (await eventsOf(id)).length >= 1, 10_000)
+    expect((await eventsOf(id)).map((e) => e.type)).toEqual(['message.failed'])
+    expect((await eventsOf(id))[0]!.data).toMatchObject({ status: 'failed', error: 'delivery_unknown' })
   })
 
   test('retries are no events: a transient errcode then success → one message.sent', async () => {
@@ -119,10 +119,10 @@ describe('message events', () => {
     try {
       sb.inject({ path: '/cgi-bin/message/template/send', errcode: -1 })
       const id = await send(await user())
-      await until(() => eventsOf(id).length >= 1)
+      await until(async () => (await eventsOf(id)).length >= 1)
       await Bun.sleep(200)
-      expect(eventsOf(id).map((e) => e.type)).toEqual(['message.sent'])
-      expect(eventsOf(id)[0]!.data.attempts).toBe(2)
+      expect((await eventsOf(id)).map((e) => e.type)).toEqual(['message.sent'])
+      expect((await eventsOf(id))[0]!.data.attempts).toBe(2)
     } finally {
       sb.setTemplateFinish({ status: 'success' })
     }

@@ -27,10 +27,10 @@ const channel = async () => {
 }
 const call = (path: string, method = 'GET', body?: unknown) =>
   fetch(`${s.url}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) })
-const tokenEvents = (id: string) => storedEvents(s).filter((e) => e.channelId === id)
-const until = async (f: () => boolean, ms = 8000) => {
+const tokenEvents = async (id: string) => (await storedEvents(s)).filter((e) => e.channelId === id)
+const until = async (f: () => boolean | Promise<boolean>, ms = 8000) => {
   const end = Date.now() + ms
-  while (!f()) {
+  while (!(await f())) {
     if (Date.now() > end) throw new Error('timed out')
     await Bun.sleep(20)
   }
@@ -42,13 +42,13 @@ describe('token events', () => {
     sb.inject({ path: '/cgi-bin/stable_token', errcode: 40164, times: 2 })
     expect((await call(`/api/channels/${id}/access-token`)).status).toBe(502)
     expect((await call(`/api/channels/${id}/access-token`)).status).toBe(502)
-    expect(tokenEvents(id).map((e) => e.type)).toEqual(['token.failing'])
-    const failing = tokenEvents(id)[0]!.data
+    expect((await tokenEvents(id)).map((e) => e.type)).toEqual(['token.failing'])
+    const failing = (await tokenEvents(id))[0]!.data
     expect(failing).toMatchObject({ channel: id, state: 'failing', lastError: { errcode: 40164 } })
     expect(typeof failing.lastError.hint).toBe('string')
     expect((await call(`/api/channels/${id}/access-token`)).status).toBe(200)
-    expect(tokenEvents(id).map((e) => e.type)).toEqual(['token.failing', 'token.recovered'])
-    const recovered = tokenEvents(id)[1]!.data
+    expect((await tokenEvents(id)).map((e) => e.type)).toEqual(['token.failing', 'token.recovered'])
+    const recovered = (await tokenEvents(id))[1]!.data
     const status = (await (await call(`/api/channels/${id}/token`)).json()) as Record<string, unknown>
     expect(recovered).toEqual(status)
     expect(recovered.state).toBe('ok')
@@ -59,17 +59,17 @@ describe('token events', () => {
     const id = await channel()
     const first = await (await call(`/api/channels/${id}/access-token`)).json() as { accessToken: string }
     expect((await call(`/api/channels/${id}/access-token/reject`, 'POST', { accessToken: first.accessToken })).status).toBe(200)
-    expect(tokenEvents(id)).toEqual([])
+    expect((await tokenEvents(id))).toEqual([])
   })
 
   test('stable_token 45009 → one token.quota_exhausted; clear-quota → token.recovered', async () => {
     const id = await channel()
     sb.inject({ path: '/cgi-bin/stable_token', errcode: 45009 })
     expect((await call(`/api/channels/${id}/access-token`)).status).toBe(502)
-    expect(tokenEvents(id).map((e) => e.type)).toEqual(['token.quota_exhausted'])
-    expect(Object.keys(tokenEvents(id)[0]!.data.quota)).toEqual(['stable_token'])
+    expect((await tokenEvents(id)).map((e) => e.type)).toEqual(['token.quota_exhausted'])
+    expect(Object.keys((await tokenEvents(id))[0]!.data.quota)).toEqual(['stable_token'])
     expect((await call(`/api/channels/${id}/clear-quota`, 'POST')).status).toBe(200)
-    expect(tokenEvents(id).map((e) => e.type)).toEqual(['token.quota_exhausted', 'token.recovered'])
+    expect((await tokenEvents(id)).map((e) => e.type)).toEqual(['token.quota_exhausted', 'token.recovered'])
   })
 
   test('template send 45009 → token.quota_exhausted naming message/template/send', async () => {
@@ -79,10 +79,10 @@ describe('token events', () => {
     sb.inject({ path: '/cgi-bin/message/template/send', errcode: 45009 })
     const res = await call('/api/send', 'POST', { channel: id, to: 'tok-user', templateId: 'TPL_DEMO_ORDER_PAID', data: { thing1: 'x' } })
     expect(res.status).toBe(202)
-    await until(() => tokenEvents(id).length > 0)
-    expect(tokenEvents(id).map((e) => e.type)).toEqual(['token.quota_exhausted'])
-    expect(tokenEvents(id)[0]!.data).toMatchObject({ channel: id, state: 'quota_exhausted' })
-    expect(Object.keys(tokenEvents(id)[0]!.data.quota)).toEqual(['message/template/send'])
+    await until(async () => (await tokenEvents(id)).length > 0)
+    expect((await tokenEvents(id)).map((e) => e.type)).toEqual(['token.quota_exhausted'])
+    expect((await tokenEvents(id))[0]!.data).toMatchObject({ channel: id, state: 'quota_exhausted' })
+    expect(Object.keys((await tokenEvents(id))[0]!.data.quota)).toEqual(['message/template/send'])
     await call(`/api/channels/${id}/clear-quota`, 'POST')
   })
 })

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { parseXml } from '../../src/wechat/xml'
 import { ADMIN_TOKEN, PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 import { startReceiver, type Receiver } from '../support/webhook-receiver'
+import { testSql } from '../support/sql'
 
 let s: TestServer
 let hook: Receiver
@@ -24,7 +25,7 @@ afterAll(async () => { await s?.stop(); await hook?.stop() })
 
 test('100 concurrent messages to a 2 s hook: all answered with the reply within 5 s; a send accepted meanwhile is not held up', async () => {
   // A binding to send to, and a baseline for the send's own time.
-  await s.deps.db.sqlite.query("INSERT INTO bindings (id, channel_id, openid, subject, status, code, bound_at, updated_at) VALUES ('bnd_load', 'default', 'o_load_bound', 'crm-load', 'active', 'c', ?, ?)").run(Date.now(), Date.now())
+  await (await testSql(s.deps.db).run("INSERT INTO bindings (id, channel_id, openid, subject, status, code, bound_at, updated_at) VALUES ('bnd_load', 'default', 'o_load_bound', 'crm-load', 'active', 'c', ?, ?)", Date.now(), Date.now()))
   const sendOnce = async (): Promise<number> => {
     const t0 = performance.now()
     const res = await fetch(`${s.url}/api/send`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: 'crm-load', templateId: 'tpl_load', data: { thing1: 'x' } }) })

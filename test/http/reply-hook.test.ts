@@ -8,6 +8,7 @@ import { msgSignature, sha1Signature, verifyMsgSignature } from '../../src/wecha
 import { parseXml } from '../../src/wechat/xml'
 import { ADMIN_TOKEN, PLAIN, SAFE, nowSeconds, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 import { startReceiver, until, type Receiver } from '../support/webhook-receiver'
+import { testSql } from '../support/sql'
 
 let s: TestServer
 let hook: Receiver
@@ -148,7 +149,7 @@ describe('reply hook', () => {
     expect(calls).toBe(1)
     // A scan of a code that is no bind code of ours is user.scanned: the hook answers that too.
     const code = 'A'.repeat(22)
-    s.deps.db.sqlite.query("INSERT INTO bind_codes (code, channel_id, subject, status, qr_ticket, qr_url, created_at, expires_at) VALUES (?, 'default', 'crm-1', 'pending', 't', 'u', ?, ?)").run(code, Date.now(), Date.now() + 600_000)
+    await testSql(s.deps.db).run("INSERT INTO bind_codes (code, channel_id, subject, status, qr_ticket, qr_url, created_at, expires_at) VALUES (?, 'default', 'crm-1', 'pending', 't', 'u', ?, ?)", code, Date.now(), Date.now() + 600_000)
     const bound = await callback(follow(`qrscene_${code}`, 'o_hook_binder'))
     expect(parseXml(bound.body).Content).toContain('绑定')
     expect(calls).toBe(1)
@@ -170,7 +171,7 @@ describe('reply hook after a crash', () => {
     expect(parseXml(first.body).Content).toBe('asked again')
     const id1 = hook.received.at(-1)!.id
     // As the database is after a crash during the hook's call: the row stored, its reply pending ('').
-    s.deps.db.sqlite.query("UPDATE inbound_messages SET reply = '' WHERE from_user = 'o_hook_user' AND body LIKE '%crashed%'").run()
+    await testSql(s.deps.db).run("UPDATE inbound_messages SET reply = '' WHERE from_user = 'o_hook_user' AND body LIKE '%crashed%'")
     const again = await callback(xml)
     expect(parseXml(again.body).Content).toBe('asked again')
     expect(calls).toBe(2)

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
+import { testSql } from '../support/sql'
 
 let sb: Sandbox
 let s: TestServer
@@ -120,7 +121,7 @@ describe('a token handed out has at least 60 s left', () => {
   test('a stored token with 30 s left is refreshed before it is handed out', async () => {
     await s.deps.channels.upsert({ id: 'short', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'shorttoken' })
     expect((await get('/api/channels/short/access-token')).status).toBe(200)
-    s.deps.db.sqlite.query("UPDATE channel_tokens SET expires_at = ? WHERE channel_id = 'short'").run(Date.now() + 30_000)
+    await testSql(s.deps.db).run("UPDATE channel_tokens SET expires_at = ? WHERE channel_id = 'short'", Date.now() + 30_000)
     const calls0 = sb.calls(STABLE)
     const res = await get('/api/channels/short/access-token')
     expect(res.status).toBe(200)

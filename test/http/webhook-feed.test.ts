@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { BUSY_RATE } from '../../src/domain/webhook-worker'
 import { ADMIN_TOKEN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 import { startReceiver, until, type Receiver } from '../support/webhook-receiver'
+import { testSql } from '../support/sql'
 
 let s: TestServer
 let burst = false
@@ -40,15 +41,15 @@ const say = async (content = `feed-${++n}-${Math.random().toString(36).slice(2, 
   return content
 }
 const contents = (r: Receiver): string[] => r.received.map((x) => (JSON.parse(x.body) as { data: { content?: string } }).data.content ?? '')
-const cursorOf = (id: string): number => (s.deps.db.sqlite.query('SELECT feed_cursor AS c FROM webhook_endpoints WHERE id = ?').get(id) as { c: number }).c
-const newestInbound = (): number => (s.deps.db.sqlite.query('SELECT max(id) AS m FROM inbound_messages').get() as { m: number }).m
+const cursorOf = async (id: string): Promise<number> => ((await testSql(s.deps.db).get('SELECT feed_cursor AS c FROM webhook_endpoints WHERE id = ?', id)) as { c: number }).c
+const newestInbound = async (): Promise<number> => s.deps.db.read.inbound.newestCursor()
 
 describe('the inbound feed', () => {
   test('a new endpoint gets what comes after it, not the history; each event once, verified, recorded as delivered with its webhook-id', async () => {
     const before = [await say(), await say()]
     const r = receiver()
     const id = await endpointFor(r)
-    expect(cursorOf(id)).toBe(newestInbound())
+    expect(await cursorOf(id)).toBe(await newestInbound())
     const after = [await say(), await say(), await say()]
     await until('3 deliveries', () => r.received.length >= 3)
     await Bun.sleep(300)
@@ -56,7 +57,7 @@ describe('the inbound feed', () => {
     expect([...contents(r)].sort()).toEqual([...after].sort())
     expect(contents(r).some((c) => before.includes(c))).toBe(false)
     expect(r.received.every((x) => x.verified)).toBe(true)
-    await until('the cursor at the newest row', () => cursorOf(id) === newestInbound())
+    await until('the cursor at the newest row', async () => await cursorOf(id) === await newestInbound())
     const items = ((await (await api('GET', `/api/webhooks/${id}/deliveries?status=delivered`)).json()) as { items: { eventId: string; type: string; attempts: number; lastStatusCode: number }[] }).items
     expect(items.map((d) => d.eventId).sort()).toEqual(r.received.map((x) => x.id).sort())
     expect(items.every((d) => d.type === 'message.received' && d.attempts === 1 && d.lastStatusCode === 204)).toBe(true)
@@ -67,10 +68,11 @@ describe('the inbound feed', () => {
     const id = await endpointFor(r)
     await say(); await say(); await say()
     await until('3 deliveries', () => r.received.length >= 3)
-    await until('the cursor at the newest row', () => cursorOf(id) === newestInbound())
+    await until('the cursor at the newest row', async () => await cursorOf(id) === await newestInbound())
     await s.deps.webhookWorker.stop()
     // As if a stop came between a result's commit and the cursor's: the rows are recorded, the cursor behind them.
-    s.deps.db.sqlite.query('UPDATE webhook_endpoints SET feed_cursor = feed_cursor - 3 WHERE id = ?').run(id)
+    const feed = await s.deps.db.read.inbound.feedAfter(0, 100_000)
+    await testSql(s.deps.db).run('UPDATE webhook_endpoints SET feed_cursor = ? WHERE id = ?', feed.at(-4)!.cursor, id)
     await s.deps.webhookWorker.start()
     const next = await say()
     await until('the 4th delivery', () => r.received.length >= 4)
@@ -86,7 +88,7 @@ describe('the inbound feed', () => {
     expect((await api('PATCH', `/api/webhooks/${id}`, { disabled: true })).status).toBe(200)
     const meanwhile = await say()
     expect((await api('PATCH', `/api/webhooks/${id}`, { disabled: false })).status).toBe(200)
-    expect(cursorOf(id)).toBe(newestInbound())
+    expect(await cursorOf(id)).toBe(await newestInbound())
     const later = await say()
     await until('a delivery', () => r.received.length >= 1)
     await Bun.sleep(300)
@@ -104,7 +106,7 @@ describe('the inbound feed', () => {
     await res.text()
     await say()
     await until('the follow', () => r.received.length >= 1)
-    await until('the cursor at the newest row', () => cursorOf(id) === newestInbound())
+    await until('the cursor at the newest row', async () => await cursorOf(id) === await newestInbound())
     await Bun.sleep(200)
     expect(r.received.map((x) => (JSON.parse(x.body) as { type: string }).type)).toEqual(['user.subscribed'])
   })
@@ -115,12 +117,12 @@ describe('the inbound feed', () => {
     const id = await endpointFor(r)
     const first = await say()
     await until('the first attempt', () => r.received.length >= 1)
-    await until('the endpoint failing', () => (s.deps.db.sqlite.query('SELECT failing_since AS f FROM webhook_endpoints WHERE id = ?').get(id) as { f: number | null }).f !== null)
+    await until('the endpoint failing', async () => ((await testSql(s.deps.db).get('SELECT failing_since AS f FROM webhook_endpoints WHERE id = ?', id)) as { f: number | null }).f !== null)
     refuse = false
     const rest = [await say(), await say(), await say()]
     await until('3 more delivered', () => r.received.filter((x) => x.answered === 204).length >= 3)
     expect(contents(r).filter((_, i) => r.received[i]!.answered === 204).sort()).toEqual([...rest].sort())
-    await until('the cursor at the newest row', () => cursorOf(id) === newestInbound())
+    await until('the cursor at the newest row', async () => await cursorOf(id) === await newestInbound())
     // A result is recorded a little after its POST is answered (it waits for the next commit).
     await until('3 recorded as delivered', async () => ((await (await api('GET', `/api/webhooks/${id}/deliveries?status=delivered`)).json()) as { items: unknown[] }).items.length === 3)
     // The refused one waits for its retry (5 s) as a pending delivery with one attempt counted.

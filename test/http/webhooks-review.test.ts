@@ -20,6 +20,7 @@ import { migrate } from '../../src/store/sqlite/migrate'
 import { webhooksRepo } from '../../src/store/sqlite/webhooks.repo'
 import { ADMIN_TOKEN, PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
 import { startReceiver } from '../support/webhook-receiver'
+import { testSql } from '../support/sql'
 
 let s: TestServer
 beforeAll(async () => { s = await startTestServer() })
@@ -46,7 +47,7 @@ test('410: the endpoint is disabled, its pending deliveries fail, and later call
     await until(async () => ((await (await api('GET', `/api/webhooks/${id}`)).json()) as { disabled: boolean }).disabled)
     for (let i = 0; i < 10; i++) await callback()
     await Bun.sleep(300)
-    const rows = s.deps.db.sqlite.query('SELECT status, count(*) AS n FROM webhook_deliveries WHERE endpoint_id = ? GROUP BY status').all(id) as { status: string; n: number }[]
+    const rows = (await testSql(s.deps.db).all('SELECT status, count(*) AS n FROM webhook_deliveries WHERE endpoint_id = ? GROUP BY status', id)) as { status: string; n: number }[]
     expect(rows.filter((x) => x.status === 'pending')).toEqual([])
     expect(rows.reduce((a, x) => a + x.n, 0)).toBeLessThanOrEqual(1 + 1) // the one that got the 410, and at most one in its batch
     expect(s.deps.events.wants('message.received', 'default')).toBe(false)
@@ -71,7 +72,7 @@ test('an endpoint deleted in the same batch as a callback: the callback is store
     // Queued in one turn of the event loop: the delete first, the callback in the same batch after it.
     const [, answer] = await Promise.all([s.deps.webhooks.remove(id), s.deps.callbacks.handle('default', q, textXml({ msgId: '8300000000000000001', createTime: ts }))])
     expect(answer.status).toBe(200)
-    expect(s.deps.db.sqlite.query("SELECT count(*) AS n FROM inbound_messages WHERE dedup_key = 'msg:8300000000000000001'").get()).toEqual({ n: 1 })
+    expect((await testSql(s.deps.db).get("SELECT count(*) AS n FROM inbound_messages WHERE dedup_key = 'msg:8300000000000000001'"))).toEqual({ n: 1 })
   } finally {
     await r.stop()
   }

@@ -9,6 +9,7 @@ import { ROTATION_OVERLAP_MS } from '../../src/domain/webhooks.service'
 import { RETRY_SCHEDULE_MS } from '../../src/domain/webhook-worker'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
 import { startReceiver, until, verifyAt, type Receiver } from '../support/webhook-receiver'
+import { testSql } from '../support/sql'
 
 let offset = 0
 const clock = { now: () => Date.now() + offset }
@@ -289,15 +290,15 @@ describe('delivery', () => {
     await until('both tried', async () => (await deliveries(a.id))[0]?.status === 'delivered' && (await deliveries(b.id))[0]?.attempts === 1)
     expect(await s.deps.webhookWorker.prune()).toEqual({ deliveries: 0, events: 0 })
     // Keep b's delivery pending (not due) while the clock moves 7 days on.
-    const events = () => (s.deps.db.sqlite.query('SELECT id FROM webhook_events').all() as { id: string }[]).map((r) => r.id)
+    const events = async () => ((await testSql(s.deps.db).all('SELECT id FROM webhook_events')) as { id: string }[]).map((r) => r.id)
     await api('PATCH', `/api/webhooks/${b.id}`, { disabled: true })
     offset += 7 * 86_400_000 + 60_000
     const pruned = await s.deps.webhookWorker.prune()
     expect(pruned.deliveries).toBeGreaterThanOrEqual(1)
     expect(await deliveries(a.id)).toEqual([])
     expect((await deliveries(b.id)).map((d) => d.eventId)).toEqual([kept])
-    expect(events()).toContain(kept)
-    expect(events()).not.toContain(gone)
+    expect(await events()).toContain(kept)
+    expect(await events()).not.toContain(gone)
   })
 
   test('metrics: deliveries by endpoint and outcome, queue depth and oldest age, latency', async () => {

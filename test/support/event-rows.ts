@@ -9,17 +9,15 @@ import { expect } from 'bun:test'
 import type { TestServer } from './server'
 import { endpointWants } from '../../src/domain/events.service'
 import { feedEvent } from '../../src/domain/webhook-feed'
-import { inboundRepo } from '../../src/store/sqlite/inbound.repo'
-import { webhookEndpoints } from '../../src/store/sqlite/schema'
-import { webhooksRepo } from '../../src/store/sqlite/webhooks.repo'
+import { testSql } from './sql'
 
 let n = 0
 /** An active endpoint subscribed to `events` (default every event), on `channelId` (default every channel). */
 export const addEndpoint = async (s: Pick<TestServer, 'deps'>, o: { events?: string[]; channelId?: string | null } = {}): Promise<string> => {
   const id = `whe_test${++n}_${Math.random().toString(36).slice(2, 8)}`
   const now = Date.now()
-  await s.deps.db.tx((orm) => {
-    orm.webhooks.insertEndpoint({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now })
+  await s.deps.db.tx(async (st) => {
+    await st.webhooks.insertEndpoint({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now })
   })
   await s.deps.events.invalidate()
   return id
@@ -39,9 +37,9 @@ const parsed = (r: { id: string; type: string; channelId: string | null; body: s
 }
 
 /** Events of the inbound rows after `afterId` (the feed), each with the active endpoints that take it. */
-const feedEvents = (s: Pick<TestServer, 'deps'>, afterId: number): StoredEvent[] => {
-  const endpoints = webhooksRepo(s.deps.db.orm).activeEndpoints().map((e) => ({ e, patterns: JSON.parse(e.events) as string[] }))
-  return inboundRepo(s.deps.db).feedAfter(afterId, 100_000).flatMap((row) => {
+const feedEvents = async (s: Pick<TestServer, 'deps'>, afterId: number): Promise<StoredEvent[]> => {
+  const endpoints = (await s.deps.db.read.webhooks.activeEndpoints()).map((e) => ({ e, patterns: JSON.parse(e.events) as string[] }))
+  return (await s.deps.db.read.inbound.feedAfter(afterId, 100_000)).flatMap((row) => {
     const ev = feedEvent(row)
     if (!ev) return []
     const to = endpoints.filter(({ e, patterns }) => endpointWants(e, patterns, ev.type, ev.channelId)).map(({ e }) => e.id)
@@ -50,21 +48,22 @@ const feedEvents = (s: Pick<TestServer, 'deps'>, afterId: number): StoredEvent[]
 }
 
 /** Stored event rows (oldest first) after `seq`, with the endpoints their deliveries go to; feed events the worker recorded are left out. */
-const rowEvents = (s: Pick<TestServer, 'deps'>, seq: number, type?: string): StoredEvent[] => {
-  const rows = s.deps.db.sqlite.query('SELECT seq, id, type, channel_id AS channelId, body FROM webhook_events WHERE seq > ? ORDER BY seq').all(seq) as { id: string; type: string; channelId: string | null; body: string }[]
-  const dels = s.deps.db.sqlite.query('SELECT event_id AS eventId, endpoint_id AS endpointId FROM webhook_deliveries ORDER BY seq').all() as { eventId: string; endpointId: string }[]
+const rowEvents = async (s: Pick<TestServer, 'deps'>, seq: number, type?: string): Promise<StoredEvent[]> => {
+  const q = testSql(s.deps.db)
+  const rows = await q.all<{ id: string; type: string; channelId: string | null; body: string }>('SELECT seq, id, type, channel_id AS channelId, body FROM webhook_events WHERE seq > ? ORDER BY seq', seq)
+  const dels = await q.all<{ eventId: string; endpointId: string }>('SELECT event_id AS eventId, endpoint_id AS endpointId FROM webhook_deliveries ORDER BY seq')
   return rows.filter((r) => (type === undefined || r.type === type) && !/in[0-9a-z]+$/.test(r.id))
     .map((r) => parsed(r, dels.filter((d) => d.eventId === r.id).map((d) => d.endpointId)))
 }
 
 /** Every event but the feed's (oldest first) with the endpoints its deliveries go to. */
-export const storedEvents = (s: Pick<TestServer, 'deps'>, type?: string): StoredEvent[] => rowEvents(s, 0, type)
+export const storedEvents = (s: Pick<TestServer, 'deps'>, type?: string): Promise<StoredEvent[]> => rowEvents(s, 0, type)
 
 export interface EventMark { seq: number; inbound: number }
 /** Where the events are now (see eventsSince). */
-export const eventMark = (s: Pick<TestServer, 'deps'>): EventMark => ({
-  seq: (s.deps.db.sqlite.query('SELECT coalesce(max(seq), 0) AS m FROM webhook_events').get() as { m: number }).m,
-  inbound: inboundRepo(s.deps.db).newestCursor(),
+export const eventMark = async (s: Pick<TestServer, 'deps'>): Promise<EventMark> => ({
+  seq: (await testSql(s.deps.db).get<{ m: number }>('SELECT coalesce(max(seq), 0) AS m FROM webhook_events'))!.m,
+  inbound: await s.deps.db.read.inbound.newestCursor(),
 })
 /** The events since the mark: the feed's first (a callback's own event), then the stored ones (what its rules emitted, and any other). */
-export const eventsSince = (s: Pick<TestServer, 'deps'>, mark: EventMark): StoredEvent[] => [...feedEvents(s, mark.inbound), ...rowEvents(s, mark.seq)]
+export const eventsSince = async (s: Pick<TestServer, 'deps'>, mark: EventMark): Promise<StoredEvent[]> => [...await feedEvents(s, mark.inbound), ...await rowEvents(s, mark.seq)]

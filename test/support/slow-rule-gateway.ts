@@ -5,7 +5,7 @@
  * Settings come from the environment like `wxgate serve`.
  */
 import { loadConfig } from '../../src/config'
-import { createDeps } from '../../src/deps'
+import { openDeps } from '../../src/deps'
 import type { Rule } from '../../src/domain/dispatch'
 import { exitOnSignals, startServer } from '../../src/server'
 
@@ -23,5 +23,5 @@ const rule: Rule = {
   },
 }
 
-const deps = createDeps(loadConfig(), { rules: [rule] })
+const deps = await openDeps(loadConfig(), { rules: [rule] })
 exitOnSignals(await startServer(deps))

@@ -5,7 +5,7 @@
  * integers of up to 15 digits come back as numbers here (no text column the tests read holds one), booleans
  * as 1/0 like SQLite's.
  */
-import type { Db } from '../../src/store/contract'
+import type { Db, Store } from '../../src/store/contract'
 import type { PostgresDb } from '../../src/store/postgres/db'
 import type { SqliteDb } from '../../src/store/sqlite/db'
 
@@ -60,3 +60,18 @@ export const stopFailingWrites = async (db: Db, name: string, table: string): Pr
   await sql.unsafe(`DROP TRIGGER IF EXISTS ${name} ON ${table}`)
   await sql.unsafe(`DROP FUNCTION IF EXISTS ${name}_fn()`)
 }
+
+let effects = 0
+/**
+ * A rule's effect for the exactly-once tests, written through the transaction's store (so it commits with the
+ * callback or not at all, on either store): a row of the leases table named `effect:<key>:<n>`. Count them
+ * with effectCount.
+ */
+export const writeEffect = async (store: Store, key: string): Promise<void> => {
+  await store.leases.acquire(`effect:${key}:${++effects}`, 'test', 0, 0)
+}
+export const effectCount = async (db: Db, key?: string): Promise<number> =>
+  (await testSql(db).get<{ n: number }>(`SELECT count(*) AS n FROM leases WHERE name LIKE ?`, key === undefined ? 'effect:%' : `effect:${key}:%`))!.n
+/** The keys of the effects written, one per effect (oldest first). */
+export const effectKeys = async (db: Db): Promise<string[]> =>
+  (await testSql(db).all<{ name: string }>(`SELECT name FROM leases WHERE name LIKE 'effect:%'`)).map((r) => r.name.split(':')[1]!)

@@ -48,3 +48,14 @@ export const testStore = async (sqlitePath: string): Promise<{ url: string; db?:
 export const testDbUrl = async (sqlitePath: string): Promise<string> => (onPostgres ? freshPostgresUrl() : sqlitePath)
 
 export const removeQuietly = (dir: string) => rmSync(dir, { recursive: true, force: true })
+
+/** count(*) AS n of a query on the database at WXGATE_DB `url` (a file or postgres://), opened for this one query. */
+export const countAt = async (url: string, query: string): Promise<number> => {
+  if (url.startsWith('postgres')) {
+    const sql = new Bun.SQL(url)
+    try { return Number(((await sql.unsafe(query)) as { n: unknown }[])[0]!.n) } finally { await sql.close() }
+  }
+  const { Database } = await import('bun:sqlite')
+  const db = new Database(url, { readonly: true })
+  try { return (db.query(query).get() as { n: number }).n } finally { db.close() }
+}
