@@ -31,7 +31,7 @@ import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { nextShanghaiMidnight, shanghaiDay } from '../lib/shanghai-day'
 import { createSingleFlight } from '../lib/single-flight'
-import type { Db, Store, TokenRow } from '../store/contract'
+import type { Awaitable, Db, Store, TokenRow } from '../store/contract'
 import { apiError, WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { Channel, ChannelService } from './channel.service'
 import type { EventsService, EventType } from './events.service'
@@ -304,6 +304,13 @@ export const createTokenService = (deps: TokenServiceDeps) => {
   }
 
   /**
+   * A write of the token lease. PostgreSQL: one statement, atomic on its own. SQLite: in a transaction, whose
+   * BEGIN waits (from a timer, up to the store's lock wait) while another process holds the write lock (the
+   * CLI, a backup); the same statement outside one would fail after SQLite's busy timeout of a few ms.
+   */
+  const leaseWrite = <T>(f: (s: Store) => Awaitable<T>): Promise<T> => db.kind === 'sqlite' ? db.tx(f) : Promise.resolve(f(db.read))
+
+  /**
    * Runs `call` (this instance's stable_token calls for the channel) holding the lease `token:<channel>`, so
    * that of all instances of the database one calls at a time (SPEC §8); the single flight in front keeps it
    * to one waiter per process. Under the lease the row is read again: a usable token for which `enough`
@@ -320,17 +327,16 @@ export const createTokenService = (deps: TokenServiceDeps) => {
    * - none of these within LEASE_WAIT_MS → a transient stable_token error, like a fetch that timed out.
    *
    * SQLite (db.shared false) takes the same path: its leases are in the same file, which the CLI (doctor)
-   * also serves from another process, and the cost is two single-statement writes per stable_token call
-   * (a few a day per channel), nothing on the path that hands out a stored token.
+   * also serves from another process, and the cost is two small transactions per stable_token call (a few
+   * a day per channel; they join the group commit), nothing on the path that hands out a stored token.
    */
   const leased = async (c: Channel, enough: (r: TokenRow) => boolean, call: (renew: () => Promise<void>) => Promise<{ accessToken: string; expiresAt: number }>): Promise<{ accessToken: string; expiresAt: number }> => {
     const name = `token:${c.id}`
-    const leases = db.read.leases
     const started = clock.now()
     let waited = false
     for (;;) {
       const now = clock.now()
-      if (await leases.acquire(name, owner, now + LEASE_MS, now)) {
+      if (await leaseWrite((s) => s.leases.acquire(name, owner, now + LEASE_MS, now))) {
         try {
           const r = await repo.get(c.id)
           if (usable(r) && enough(r)) return stored(c.id, r)
@@ -342,11 +348,11 @@ export const createTokenService = (deps: TokenServiceDeps) => {
           return await call(async () => {
             const at = clock.now()
             // Ours until now (the call before ended within its timeout): renewed for the next call.
-            if (!await leases.acquire(name, owner, at + LEASE_MS, at)) log.warn('the token lease lapsed during a flight', { channel: c.id })
+            if (!await leaseWrite((s) => s.leases.acquire(name, owner, at + LEASE_MS, at))) log.warn('the token lease lapsed during a flight', { channel: c.id })
           })
         } finally {
           // A release that fails (the database is gone) leaves the lease to lapse: the outcome stands.
-          await Promise.resolve(leases.release(name, owner)).catch((e) => log.warn('could not let go of the token lease', { channel: c.id, error: e }))
+          await leaseWrite((s) => s.leases.release(name, owner)).catch((e) => log.warn('could not let go of the token lease', { channel: c.id, error: e }))
         }
       }
       waited = true
