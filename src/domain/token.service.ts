@@ -147,8 +147,11 @@ export const createTokenService = (deps: TokenServiceDeps) => {
   const flight = createSingleFlight()
   /** Per channel: when a fetch may be tried again after failures (the scheduler and the outbox wait), and the failures in a row. */
   const backoff = new Map<string, { until: number; failures: number }>()
-  /** Per channel: the jitter (ms before the refresh window would open) drawn for the current token. */
-  const jitter = new Map<string, number>()
+  /**
+   * Per channel: the jitter (ms before the refresh window would open) drawn for its current token; drawn
+   * again for a new token, also one another instance fetched.
+   */
+  const jitter = new Map<string, { token: string | null; ms: number }>()
 
   /**
    * Every token this process hands out or reads is masked in logs and error texts: one slot per channel,
@@ -384,8 +387,8 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   /**
    * WeChat said the token `failing` is bad (40001/40014/42001), to us or to a sibling service
-   * (POST /access-token/reject): get a good one, calling WeChat at most twice however many callers report
-   * the same token. A caller whose token was replaced already gets the current one with no call.
+   * (POST /access-token/reject): get a good one, calling WeChat at most twice however many callers on however
+   * many instances report the same token (one flight under the lease, renewed for its forced call). A caller whose token was replaced already gets the current one with no call.
    */
   const replaceFailing = async (channelId: string, failing: string): Promise<{ accessToken: string; expiresAt: number }> => {
     const c = channelOrThrow(channelId)
@@ -519,8 +522,8 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   /**
    * One scheduler pass: refresh every channel whose token entered its last 300 s (less a per-token
-   * jitter of 10-120 s, so that several gateways or channels do not all call at once). Channels that
-   * have never been asked for a token are left alone until someone asks.
+   * jitter of 10-120 s, so that channels do not all call at once; of several instances the lease lets one
+   * call, see `leased`). Channels that have never been asked for a token are left alone until someone asks.
    */
   const tick = async (): Promise<void> => {
     const now = clock.now()
@@ -530,8 +533,13 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       if (r.quotaUntil && r.quotaUntil > now) continue
       const b = backoff.get(c.id)
       if (b && b.until > now) continue
-      if (!jitter.has(c.id)) jitter.set(c.id, 10_000 + Math.floor(((deps.random.bytes(1)[0] ?? 0) / 256) * 110_000))
-      const due = (t: TokenRow) => !t.accessToken || !t.expiresAt || t.expiresAt - clock.now() <= REFRESH_WINDOW_MS - jitter.get(c.id)!
+      let j = jitter.get(c.id)
+      if (j?.token !== r.accessToken) {
+        j = { token: r.accessToken, ms: 10_000 + Math.floor(((deps.random.bytes(1)[0] ?? 0) / 256) * 110_000) }
+        jitter.set(c.id, j)
+      }
+      const { ms } = j
+      const due = (t: TokenRow) => !t.accessToken || !t.expiresAt || t.expiresAt - clock.now() <= REFRESH_WINDOW_MS - ms
       if (!due(r) || flight.running(`token:${c.id}`)) continue
       try {
         // Every instance ticks: under the lease the first refreshes, the others find its token no longer due.

@@ -150,7 +150,7 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`two instances on on
 
   test('the holder\'s call fails → its waiters on the other instance get that failure, with no call of their own', async () => {
     const [a, b] = await two()
-    sb.inject({ path: STABLE, errcode: -1, times: 1, delayMs: 400 })
+    sb.inject({ path: STABLE, errcode: -1, times: 1, delayMs: 1000 })
     const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).tokens.getToken('default')))
     expect(sb.calls(STABLE)).toBe(1)
     for (const r of results) {
