@@ -333,7 +333,11 @@ export const createTokenService = (deps: TokenServiceDeps) => {
    * also serves from another process, and the cost is two small transactions per stable_token call (a few
    * a day per channel; they join the group commit), nothing on the path that hands out a stored token.
    */
-  const leased = async (c: Channel, enough: (r: TokenRow) => boolean, call: (renew: () => Promise<void>) => Promise<{ accessToken: string; expiresAt: number }>): Promise<{ accessToken: string; expiresAt: number }> => {
+  const leased = async (
+    c: Channel,
+    enough: (r: TokenRow) => boolean,
+    call: (f: { renew: () => Promise<void>; fetchedMeanwhile: TokenRow | undefined }) => Promise<{ accessToken: string; expiresAt: number }>,
+  ): Promise<{ accessToken: string; expiresAt: number }> => {
     const name = `token:${c.id}`
     const started = clock.now()
     let waited = false
@@ -348,11 +352,14 @@ export const createTokenService = (deps: TokenServiceDeps) => {
             const failed = failureSince(r, started)
             if (failed) throw noteWaitFailure(c.id, failed)
           }
-          return await call(async () => {
+          const renew = async () => {
             const at = clock.now()
             // Ours until now (the call before ended within its timeout): renewed for the next call.
             if (!await leaseWrite((s) => s.leases.acquire(name, owner, at + LEASE_MS, at))) log.warn('the token lease lapsed during a flight', { channel: c.id })
-          })
+          }
+          // The row another instance's flight stored a token in while this caller waited (not enough for it).
+          const fetchedMeanwhile = waited && r?.refreshedAt != null && r.refreshedAt >= started ? r : undefined
+          return await call({ renew, fetchedMeanwhile })
         } finally {
           // A release that fails (the database is gone) leaves the lease to lapse: the outcome stands.
           await leaseWrite((s) => s.leases.release(name, owner)).catch((e) => log.warn('could not let go of the token lease', { channel: c.id, error: e }))
@@ -396,12 +403,17 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     if (current?.accessToken !== failing && usable(current)) return stored(channelId, current)
     // Under the lease the row is read again: another instance may have replaced the token meanwhile.
     const replaced = (r: TokenRow) => r.accessToken !== failing
-    const result = await flight(`token:${channelId}`, () => leased(c, replaced, async (renew) => {
-      await db.tx((s) => s.tokens.invalidateIf(channelId, failing))
-      const normal = await fetchToken(c, 'normal')
-      if (normal.accessToken !== failing) return normal
+    const result = await flight(`token:${channelId}`, () => leased(c, replaced, async ({ renew, fetchedMeanwhile }) => {
+      // Another instance's normal call got the failing token back while we waited (its force was not
+      // allowed, or it died): a normal call now would answer the same; straight to the force, whose
+      // budget (checked on this row) decides.
+      if (fetchedMeanwhile?.accessToken !== failing) {
+        await db.tx((s) => s.tokens.invalidateIf(channelId, failing))
+        const normal = await fetchToken(c, 'normal')
+        if (normal.accessToken !== failing) return normal
+        await renew()
+      }
       log.warn('WeChat rejects the token that stable_token still returns: forcing a refresh', { channel: channelId })
-      await renew()
       return fetchToken(c, 'forced')
     }))
     // Joined a flight that started before this failure and returned the same token: one more round.

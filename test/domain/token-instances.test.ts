@@ -12,7 +12,7 @@ import { systemRandom } from '../../src/lib/random'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import { openPostgres, type PostgresDb } from '../../src/store/postgres/db'
 import { WeChatApiError, createWeChatClient } from '../../src/wechat-api/client'
-import { isTokenFetchError } from '../../src/domain/token.service'
+import { ForceRefreshLimitedError, isTokenFetchError } from '../../src/domain/token.service'
 import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from '../support/postgres'
 
 const missing = postgresMissing()
@@ -116,6 +116,22 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`two instances on on
     expect(normalCalls(sb) - before).toBeLessThanOrEqual(1)
     expect(forcedCalls(sb)).toBe(1)
     expect((await a.tokens.status('default')).forceRefreshesToday).toBe(1)
+    expect((await b.tokens.status('default')).forceRefreshesToday).toBe(1)
+  }, 30_000)
+
+  test('a rejection on both instances while a forced refresh is not allowed (30 s) → one normal call in all, no force, both refused', async () => {
+    const [a, b] = await two()
+    const first = await a.tokens.getToken('default')
+    const second = await a.tokens.replaceFailing('default', first.accessToken) // normal, then forced: the 30 s start now
+    expect(forcedCalls(sb)).toBe(1)
+    clock.advance(10_000)
+    const before = sb.calls(STABLE)
+    // The normal call is slow, so the other instance is sure to be waiting on the lease meanwhile.
+    sb.inject({ path: STABLE, delayMs: 800 })
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).tokens.replaceFailing('default', second.accessToken)))
+    for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ForceRefreshLimitedError)
+    expect(sb.calls(STABLE) - before).toBe(1)
+    expect(forcedCalls(sb)).toBe(1)
     expect((await b.tokens.status('default')).forceRefreshesToday).toBe(1)
   }, 30_000)
 
