@@ -5,7 +5,10 @@
  * - handed out only with at least 60 s left (a stored token with less is refreshed first);
  * - refreshed by the in-process scheduler in its last 300 s (with jitter), retried with backoff; a
  *   failed refresh never replaces a good token;
- * - one fetch at a time per channel however many callers wait (single flight);
+ * - one fetch at a time per channel however many callers wait: in this process a single flight, and across
+ *   the instances of one database (SPEC §8) the lease `token:<channel>` around every stable_token call (see
+ *   `leased`): the row is read again under the lease, so an instance that finds the token already fetched,
+ *   refreshed or force-refreshed by another makes no call, and the force budget is spent once;
  * - on 40001/40014/42001 (ours, or a sibling's reject): forget the token only if it is still the failing
  *   one (compare-and-set), fetch in normal mode (another party's forced refresh is then already visible),
  *   and only if that returns the same failing token, one force_refresh — at most one per 30 s and 20 a
@@ -28,8 +31,8 @@ import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import { nextShanghaiMidnight, shanghaiDay } from '../lib/shanghai-day'
 import { createSingleFlight } from '../lib/single-flight'
-import type { Db, Store, TokenRow } from '../store/contract'
-import { WeChatApiError, type WeChatClient } from '../wechat-api/client'
+import type { Awaitable, Db, Store, TokenRow } from '../store/contract'
+import { apiError, WeChatApiError, type WeChatClient } from '../wechat-api/client'
 import type { Channel, ChannelService } from './channel.service'
 import type { EventsService, EventType } from './events.service'
 
@@ -41,6 +44,23 @@ export const FORCE_MAX_PER_DAY = 20
 export const MIN_HANDOUT_MS = 60_000
 /** Token fetch retries back off from 1 s, doubling, up to this. */
 export const MAX_FETCH_BACKOFF_MS = 60_000
+
+/**
+ * How long an instance holds a channel's token lease (`token:<channel>`, SPEC §8) per stable_token call: the
+ * call lasts at most the WeChat client's timeout (5 s, the default of src/wechat-api/client.ts; nothing in
+ * production sets another), and 5 s more cover storing its answer (a transaction on a loaded database) and
+ * instances whose clocks differ by a little. A flight of two calls (a forced refresh after a normal one) renews
+ * it before the second. It is also how long the callers wait when a holder dies mid-call: short enough for
+ * an HTTP caller, long enough that a live holder's lease never lapses under it.
+ */
+export const LEASE_MS = 10_000
+/**
+ * A caller waiting for another instance's flight gives up after this (the error of a failed fetch): a live
+ * holder that started before the wait ends within LEASE_MS, and 2 s more let its stored row be seen.
+ */
+export const LEASE_WAIT_MS = LEASE_MS + 2_000
+/** How often (real time) a caller waiting for another instance's flight reads the row and tries the lease. */
+export const LEASE_POLL_MS = 100
 
 export const STABLE_TOKEN_ENDPOINT = '/cgi-bin/stable_token'
 /** The API name of a WeChat endpoint in quotas: '/cgi-bin/message/template/send' → 'message/template/send'. */
@@ -121,13 +141,17 @@ const EVENT_OF: Record<EventState, EventType> = { ok: 'token.recovered', failing
 
 export const createTokenService = (deps: TokenServiceDeps) => {
   const { db, clock, client, channels } = deps
+  const owner = deps.instanceId ?? 'local'
   const log = deps.log.child({ module: 'token' })
   const repo = db.read.tokens
   const flight = createSingleFlight()
   /** Per channel: when a fetch may be tried again after failures (the scheduler and the outbox wait), and the failures in a row. */
   const backoff = new Map<string, { until: number; failures: number }>()
-  /** Per channel: the jitter (ms before the refresh window would open) drawn for the current token. */
-  const jitter = new Map<string, number>()
+  /**
+   * Per channel: the jitter (ms before the refresh window would open) drawn for its current token; drawn
+   * again for a new token, also one another instance fetched.
+   */
+  const jitter = new Map<string, { token: string | null; ms: number }>()
 
   /**
    * Every token this process hands out or reads is masked in logs and error texts: one slot per channel,
@@ -268,40 +292,133 @@ export const createTokenService = (deps: TokenServiceDeps) => {
     return { accessToken: r.accessToken, expiresAt: r.expiresAt }
   }
 
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+  /**
+   * The failure another instance recorded for the channel at or after `since`, as the error its fetch threw
+   * (what its callers got), or undefined.
+   */
+  const failureSince = (r: TokenRow | undefined, since: number): WeChatApiError | undefined => {
+    if (!r?.lastError) return undefined
+    const err = JSON.parse(r.lastError) as { errcode: number | null; errmsg: string; hint?: string; at: number }
+    if (err.at < since) return undefined
+    if (err.errcode !== null) return apiError(STABLE_TOKEN_ENDPOINT, err.errcode, err.errmsg)
+    return new WeChatApiError({ endpoint: STABLE_TOKEN_ENDPOINT, errmsg: err.errmsg, class: 'transient', uncertain: true })
+  }
+
+  /**
+   * A write of the token lease. PostgreSQL: one statement, atomic on its own. SQLite: in a transaction, whose
+   * BEGIN waits (from a timer, up to the store's lock wait) while another process holds the write lock (the
+   * CLI, a backup); the same statement outside one would fail after SQLite's busy timeout of a few ms.
+   */
+  const leaseWrite = <T>(f: (s: Store) => Awaitable<T>): Promise<T> => db.kind === 'sqlite' ? db.tx(f) : Promise.resolve(f(db.read))
+
+  /**
+   * Runs `call` (this instance's stable_token calls for the channel) holding the lease `token:<channel>`, so
+   * that of all instances of the database one calls at a time (SPEC §8); the single flight in front keeps it
+   * to one waiter per process. Under the lease the row is read again: a usable token for which `enough`
+   * holds (another instance fetched, refreshed or replaced it meanwhile) is returned with no call. The
+   * WeChat call is never made inside a transaction; the lease is let go after it, whatever the outcome.
+   *
+   * While another instance holds the lease the caller waits, reading the row every LEASE_POLL_MS and trying
+   * the lease again:
+   * - the holder stores a token that is enough → that token, no call;
+   * - the holder fails (it let go, and the row records a failure since the wait began) → the same error
+   *   (its 45009: QuotaExhaustedError), no call: retrying at once would double the calls to a failing WeChat;
+   *   this instance backs off as if its own fetch had failed (its outbox pauses too);
+   * - the holder dies (its lease lapses after at most LEASE_MS) → this caller takes the lease and calls;
+   * - none of these within LEASE_WAIT_MS → a transient stable_token error, like a fetch that timed out.
+   *
+   * SQLite (db.shared false) takes the same path: its leases are in the same file, which the CLI (doctor)
+   * also serves from another process, and the cost is two small transactions per stable_token call (a few
+   * a day per channel; they join the group commit), nothing on the path that hands out a stored token.
+   */
+  const leased = async (
+    c: Channel,
+    enough: (r: TokenRow) => boolean,
+    call: (f: { renew: () => Promise<void>; fetchedMeanwhile: TokenRow | undefined }) => Promise<{ accessToken: string; expiresAt: number }>,
+  ): Promise<{ accessToken: string; expiresAt: number }> => {
+    const name = `token:${c.id}`
+    const started = clock.now()
+    let waited = false
+    for (;;) {
+      const now = clock.now()
+      if (await leaseWrite((s) => s.leases.acquire(name, owner, now + LEASE_MS, now))) {
+        try {
+          const r = await repo.get(c.id)
+          if (usable(r) && enough(r)) return stored(c.id, r)
+          if (waited) {
+            if (r) checkQuota(c.id, r)
+            const failed = failureSince(r, started)
+            if (failed) throw noteWaitFailure(c.id, failed)
+          }
+          const renew = async () => {
+            const at = clock.now()
+            // Ours until now (the call before ended within its timeout): renewed for the next call.
+            if (!await leaseWrite((s) => s.leases.acquire(name, owner, at + LEASE_MS, at))) log.warn('the token lease lapsed during a flight', { channel: c.id })
+          }
+          // The row another instance's flight stored a token in while this caller waited (not enough for it).
+          const fetchedMeanwhile = waited && r?.refreshedAt != null && r.refreshedAt >= started ? r : undefined
+          return await call({ renew, fetchedMeanwhile })
+        } finally {
+          // A release that fails (the database is gone) leaves the lease to lapse: the outcome stands.
+          await leaseWrite((s) => s.leases.release(name, owner)).catch((e) => log.warn('could not let go of the token lease', { channel: c.id, error: e }))
+        }
+      }
+      waited = true
+      const r = await repo.get(c.id)
+      if (usable(r) && enough(r)) return stored(c.id, r)
+      if (clock.now() - started >= LEASE_WAIT_MS) {
+        throw noteWaitFailure(c.id, new WeChatApiError({ endpoint: STABLE_TOKEN_ENDPOINT, errmsg: `another instance is obtaining the access token and did not finish within ${LEASE_WAIT_MS} ms`, class: 'transient', uncertain: true }))
+      }
+      await sleep(LEASE_POLL_MS)
+    }
+  }
+
+  /** A failed wait for another instance's flight counts as a failed fetch of this instance's (its backoff). */
+  const noteWaitFailure = (channelId: string, e: WeChatApiError): WeChatApiError => {
+    const failures = (backoff.get(channelId)?.failures ?? 0) + 1
+    backoff.set(channelId, { until: clock.now() + Math.min(MAX_FETCH_BACKOFF_MS, 1000 * 2 ** (failures - 1)), failures })
+    log.warn('another instance could not obtain an access token', { channel: channelId, failures, error: e })
+    return e
+  }
+
   /** A token valid for at least 60 s: the stored one, or one fetched by a single flight if there is none. */
   const getToken = async (channelId: string): Promise<{ accessToken: string; expiresAt: number }> => {
     const c = channelOrThrow(channelId)
     const r = await row(channelId)
     checkQuota(channelId, r)
     if (usable(r)) return stored(channelId, r)
-    return flight(`token:${channelId}`, async () => {
-      const again = await repo.get(channelId)
-      if (usable(again)) return stored(channelId, again)
-      return fetchToken(c, 'normal')
-    })
+    return flight(`token:${channelId}`, () => leased(c, () => true, () => fetchToken(c, 'normal')))
   }
 
   /**
    * WeChat said the token `failing` is bad (40001/40014/42001), to us or to a sibling service
-   * (POST /access-token/reject): get a good one, calling WeChat at most twice however many callers report
-   * the same token. A caller whose token was replaced already gets the current one with no call.
+   * (POST /access-token/reject): get a good one, calling WeChat at most twice however many callers on however
+   * many instances report the same token (one flight under the lease, renewed for its forced call). A caller whose token was replaced already gets the current one with no call.
    */
   const replaceFailing = async (channelId: string, failing: string): Promise<{ accessToken: string; expiresAt: number }> => {
     const c = channelOrThrow(channelId)
     const current = await repo.get(channelId)
     if (current?.accessToken !== failing && usable(current)) return stored(channelId, current)
-    const result = await flight(`token:${channelId}`, async () => {
-      const r = await repo.get(channelId)
-      if (r?.accessToken !== failing && usable(r)) return stored(channelId, r)
-      await db.tx((s) => s.tokens.invalidateIf(channelId, failing))
-      const normal = await fetchToken(c, 'normal')
-      if (normal.accessToken !== failing) return normal
+    // Under the lease the row is read again: another instance may have replaced the token meanwhile.
+    const replaced = (r: TokenRow) => r.accessToken !== failing
+    const result = await flight(`token:${channelId}`, () => leased(c, replaced, async ({ renew, fetchedMeanwhile }) => {
+      // Another instance's normal call got the failing token back while we waited (its force was not
+      // allowed, or it died): a normal call now would answer the same; straight to the force, whose
+      // budget (checked on this row) decides.
+      if (fetchedMeanwhile?.accessToken !== failing) {
+        await db.tx((s) => s.tokens.invalidateIf(channelId, failing))
+        const normal = await fetchToken(c, 'normal')
+        if (normal.accessToken !== failing) return normal
+        await renew()
+      }
       log.warn('WeChat rejects the token that stable_token still returns: forcing a refresh', { channel: channelId })
       return fetchToken(c, 'forced')
-    })
+    }))
     // Joined a flight that started before this failure and returned the same token: one more round.
     if (result.accessToken === failing) {
-      return flight(`token:${channelId}`, async () => fetchToken(c, 'forced'))
+      return flight(`token:${channelId}`, () => leased(c, replaced, () => fetchToken(c, 'forced')))
     }
     return result
   }
@@ -417,8 +534,8 @@ export const createTokenService = (deps: TokenServiceDeps) => {
 
   /**
    * One scheduler pass: refresh every channel whose token entered its last 300 s (less a per-token
-   * jitter of 10-120 s, so that several gateways or channels do not all call at once). Channels that
-   * have never been asked for a token are left alone until someone asks.
+   * jitter of 10-120 s, so that channels do not all call at once; of several instances the lease lets one
+   * call, see `leased`). Channels that have never been asked for a token are left alone until someone asks.
    */
   const tick = async (): Promise<void> => {
     const now = clock.now()
@@ -428,11 +545,17 @@ export const createTokenService = (deps: TokenServiceDeps) => {
       if (r.quotaUntil && r.quotaUntil > now) continue
       const b = backoff.get(c.id)
       if (b && b.until > now) continue
-      if (!jitter.has(c.id)) jitter.set(c.id, 10_000 + Math.floor(((deps.random.bytes(1)[0] ?? 0) / 256) * 110_000))
-      const due = !r.accessToken || !r.expiresAt || r.expiresAt - now <= REFRESH_WINDOW_MS - jitter.get(c.id)!
-      if (!due || flight.running(`token:${c.id}`)) continue
+      let j = jitter.get(c.id)
+      if (j?.token !== r.accessToken) {
+        j = { token: r.accessToken, ms: 10_000 + Math.floor(((deps.random.bytes(1)[0] ?? 0) / 256) * 110_000) }
+        jitter.set(c.id, j)
+      }
+      const { ms } = j
+      const due = (t: TokenRow) => !t.accessToken || !t.expiresAt || t.expiresAt - clock.now() <= REFRESH_WINDOW_MS - ms
+      if (!due(r) || flight.running(`token:${c.id}`)) continue
       try {
-        await flight(`token:${c.id}`, () => fetchToken(c, 'normal'))
+        // Every instance ticks: under the lease the first refreshes, the others find its token no longer due.
+        await flight(`token:${c.id}`, () => leased(c, (t) => !due(t), () => fetchToken(c, 'normal')))
       } catch (e) {
         // fetchToken set the backoff; the old token stays in use meanwhile.
         log.warn('scheduled token refresh failed; the current token stays in use', { channel: c.id, failures: backoff.get(c.id)?.failures, error: e })

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config'
 import { createDeps } from '../../src/deps'
-import { ForceRefreshLimitedError, QuotaExhaustedError } from '../../src/domain/token.service'
+import { Database } from 'bun:sqlite'
+import { ForceRefreshLimitedError, LEASE_MS, QuotaExhaustedError } from '../../src/domain/token.service'
 import { fixedClock } from '../../src/lib/clock'
 import { memoryLogger } from '../../src/lib/log'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
@@ -114,6 +115,41 @@ describe('single flight and persistence', () => {
     expect(sb.calls(STABLE)).toBeLessThanOrEqual(13)
     expect(forcedCalls(sb)).toBe(0)
   }, 60_000)
+})
+
+describe('the token lease on SQLite (the CLI is another process on the same file)', () => {
+  const settlesWithin = async (p: Promise<unknown>, ms: number) =>
+    Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
+
+  test('a lease held by another process → no stable_token call until it lapses, then one', async () => {
+    const { deps, lines } = await setup(); logs.push(lines)
+    expect(await deps.db.read.leases.acquire('token:default', 'cli', clock.now() + LEASE_MS, clock.now())).toBe(true)
+    const all = Promise.all(Array.from({ length: 50 }, () => deps.tokens.getToken('default')))
+    expect(await settlesWithin(all, 500)).toBe(false)
+    expect(sb.calls(STABLE)).toBe(0)
+    clock.advance(LEASE_MS)
+    const results = await all
+    expect(sb.calls(STABLE)).toBe(1)
+    expect(new Set(results.map((r) => r.accessToken)).size).toBe(1)
+    expect(await deps.db.read.leases.get('token:default')).toBeUndefined()
+  })
+
+  test('another process holding the write lock while a token is fetched → the lease waits for it like a transaction', async () => {
+    const { deps, lines } = await setup(); logs.push(lines)
+    const first = await deps.tokens.getToken('default')
+    clock.set(first.expiresAt) // expired, the same day: the next getToken fetches with no transaction before it
+    const other = new Database(join(dir, 'wxgate.db'))
+    try {
+      other.exec('BEGIN IMMEDIATE')
+      const p = deps.tokens.getToken('default')
+      await new Promise((r) => setTimeout(r, 300))
+      other.exec('COMMIT')
+      expect((await p).accessToken).toBe(sb.currentToken(DEMO_ACCOUNT.appId)!)
+      expect(sb.calls(STABLE)).toBe(2)
+    } finally {
+      other.close()
+    }
+  })
 })
 
 describe('token errors', () => {
