@@ -454,25 +454,27 @@ export const createOutbox = (deps: OutboxDeps) => {
       if (rows.length > 0) wanted.push({ channelId, rows })
     }
     if (wanted.length === 0) return
-    const leaseUntil = now + LEASE_MS
     const claimed = await db.tx(async (s) => {
-      const out: { channelId: string; short: boolean; rows: MessageRow[] }[] = []
+      const out: { channelId: string; rateWaitUntil: number; rows: MessageRow[] }[] = []
       for (const w of wanted) {
+        // The time of the take and the claims is read here, not at the pass's start: the due scans before it
+        // took a while, and the bucket paces the calls as they go out now.
+        const at = clock.now()
         const name = `send:${w.channelId}`
-        const granted = await s.rates.take(name, w.rows.length, { ...bucket, now })
+        const granted = await s.rates.take(name, w.rows.length, { ...bucket, now: at })
         const rows: MessageRow[] = []
         for (const m of w.rows.slice(0, granted)) {
-          const row = await s.messages.claim(m.id, { owner, now, leaseUntil })
+          const row = await s.messages.claim(m.id, { owner, now: at, leaseUntil: at + LEASE_MS })
           if (row) rows.push(row)
         }
         if (rows.length < granted) await s.rates.giveBack(name, granted - rows.length)
-        out.push({ channelId: w.channelId, short: granted < w.rows.length, rows })
+        out.push({ channelId: w.channelId, rateWaitUntil: granted < w.rows.length ? at + Math.ceil(1000 / options.ratePerSecond) : 0, rows })
       }
       return out
     })
     for (const c of claimed) {
       const st = stateOf(c.channelId)
-      if (c.short) st.rateWaitUntil = now + Math.ceil(1000 / options.ratePerSecond)
+      st.rateWaitUntil = c.rateWaitUntil
       for (const row of c.rows) {
         st.inFlight++
         mine.add(row.id)
@@ -534,8 +536,12 @@ export const createOutbox = (deps: OutboxDeps) => {
       if (ids.length === 0 || stopped) return
       await new Promise<void>((resolve) => {
         const open = new Set(ids)
+        let done = false
+        let poll: ReturnType<typeof setTimeout> | undefined
         const finish = () => {
+          done = true
           clearTimeout(t)
+          clearTimeout(poll)
           for (const [id, f] of listeners) waiters.get(id)?.delete(f)
           resolve()
         }
@@ -547,11 +553,19 @@ export const createOutbox = (deps: OutboxDeps) => {
           w.add(f)
           return [id, f] as const
         })
-        // Listening first, then reading: a message that finished in between is not missed.
-        void (async () => {
-          for (const m of await repo.getMany(ids)) if (FINAL.has(m.status)) open.delete(m.id)
+        /** Reads the open rows; on a shared database again every WAIT_POLL_MS (another instance may send them: no listener here hears it). */
+        const read = async () => {
+          try {
+            for (const m of await repo.getMany([...open])) if (FINAL.has(m.status)) open.delete(m.id)
+          } catch {
+            // A failed read is retried at the next poll (or the timeout answers with what is known).
+          }
+          if (done) return
           if (open.size === 0) finish()
-        })().catch(() => undefined)
+          else if (db.shared) poll = setTimeout(() => void read(), WAIT_POLL_MS)
+        }
+        // Listening first, then reading: a message that finished in between is not missed.
+        void read()
       })
     },
   }
