@@ -19,6 +19,15 @@
  * - A result that cannot be recorded (disk full) is held in memory and recorded again with backoff until
  *   it is stored, so a message never stays `sending` while the server runs.
  * - At start, messages caught mid-call by a crash or a stop go back to the queue (under the 9-minute rule).
+ * - Several instances on one database (SPEC §8, Db.shared): a message is claimed by one instance (its
+ *   instanceId) with a lease of LEASE_MS, renewed every LEASE_RENEW_MS while the call runs. Its result is
+ *   recorded only while that instance still holds the claim; an instance that died (SIGKILL, power) leaves
+ *   its claims to lapse, and any running instance puts them back in the queue (checked every
+ *   TAKEOVER_CHECK_MS: within 30 s + 10 s of the death) to be sent again under the same client_msg_id (the
+ *   9-minute rule still applies). An instance that lost its claim drops its late result with a log line.
+ *   The per-channel send rate is one token bucket in the database (rate_buckets `send:<channel>`), taken
+ *   from in the claim's transaction, so it holds for all instances together; the in-flight limit
+ *   (concurrency) is per instance.
  * - Customer-service messages (messages.type ≠ 'template', SPEC §7) go through message/custom/send, which has
  *   no client_msg_id: WeChat cannot deduplicate a resend, so for them the FIRST uncertain answer (timeout, cut
  *   connection, 5xx, a crash mid-call) is final — `delivery_unknown`, never a blind resend (the 9-minute rule
@@ -109,6 +118,18 @@ const TOKEN_WAIT_MS = 250
 
 export const DELIVERY_UNKNOWN = 'delivery_unknown'
 
+/**
+ * How long a claim holds without being renewed (ms). Renewed every LEASE_RENEW_MS while the call runs, so
+ * only an instance that stopped running (or lost the database for 20 s) lets it lapse; well above the WeChat
+ * call's own timeout, so a slow call is not taken over while it is still under way.
+ */
+export const LEASE_MS = 30_000
+export const LEASE_RENEW_MS = 10_000
+/** How often an instance on a shared database looks for lapsed claims: a dead instance's messages move on within LEASE_MS + this (≤ 60 s). */
+export const TAKEOVER_CHECK_MS = 10_000
+/** waitFor on a shared database also reads the rows this often: another instance may send the message. */
+const WAIT_POLL_MS = 200
+
 /** The message must not be sent again (the 9-minute rule above). */
 export class DeliveryUnknownError extends Error {
   override name = 'DeliveryUnknownError'
@@ -151,24 +172,33 @@ export const createOutbox = (deps: OutboxDeps) => {
   const { db, clock, random, tokens, wechat, options } = deps
   const log = deps.log.child({ module: 'outbox' })
   const repo = db.read.messages
+  /** The owner of this instance's claims (SPEC §8). */
+  const owner = deps.instanceId ?? 'local'
 
-  interface ChannelState { inFlight: number; tokens: number; refilledAt: number }
+  /**
+   * `inFlight`: this instance's calls for the channel (the concurrency limit is per instance). `rateWaitUntil`:
+   * the shared bucket was found short at the last take; before this it cannot hold a whole token again for
+   * us (what was left was under one token, refilling at the rate), so the pass does not open a transaction
+   * to find it empty again.
+   */
+  interface ChannelState { inFlight: number; rateWaitUntil: number }
   const channels = new Map<string, ChannelState>()
   const stateOf = (id: string): ChannelState => {
     let s = channels.get(id)
-    if (!s) channels.set(id, (s = { inFlight: 0, tokens: burst, refilledAt: clock.now() }))
+    if (!s) channels.set(id, (s = { inFlight: 0, rateWaitUntil: 0 }))
     return s
   }
   /**
-   * Token bucket refilled continuously at the rate, holding at most a tenth of a second's worth: bursts
-   * stay small, so no second carries more than the rate plus that tenth (a one-second bucket let the
-   * first second carry twice the rate).
+   * The channel's token bucket (rate_buckets `send:<channel>`, shared by the instances), refilled continuously
+   * at the rate, holding at most a tenth of a second's worth: bursts stay small, so no second carries more
+   * than the rate plus that tenth (a one-second bucket let the first second carry twice the rate).
    */
   const burst = Math.max(1, Math.ceil(options.ratePerSecond / 10))
-  const refill = (s: ChannelState, now: number) => {
-    s.tokens = Math.min(burst, s.tokens + ((now - s.refilledAt) / 1000) * options.ratePerSecond)
-    s.refilledAt = now
-  }
+  const bucket = { ratePerSecond: options.ratePerSecond, burst }
+  /** The ids this instance is sending now: never claimed twice here (a row taken over and queued again waits for another instance or for our call to end). */
+  const mine = new Set<string>()
+  let nextRenewAt = 0
+  let nextTakeoverAt = 0
 
   const waiters = new Map<string, Set<() => void>>()
   const settled = (id: string) => {
@@ -295,7 +325,7 @@ export const createOutbox = (deps: OutboxDeps) => {
     const extraCalls = calls - 1
     const attempts = m.attempts + extraCalls
     const uncertainSince = m.uncertainSince ?? uncertainAt ?? null
-    const recorded = await record(m, () => db.tx(async (s): Promise<'sent' | 'failed' | 'retry' | 'paused'> => {
+    const recorded = await record(m, () => db.tx(async (s): Promise<'sent' | 'failed' | 'retry' | 'paused' | 'lost'> => {
       const r = s.messages
       /** The message as GET /api/messages/:id shows it now, as the event's data (read only when wanted). */
       const emitResult = async (status: 'sent' | 'failed') => {
@@ -304,7 +334,8 @@ export const createOutbox = (deps: OutboxDeps) => {
         const row = await r.get(m.id)
         if (row?.status === status) await deps.events.emit(s, { type, channelId: m.channelId, data: { ...messageView(row) } })
       }
-      if (calls > 0) {
+      const attempt = async () => {
+        if (calls === 0) return
         await r.addAttempt({
           messageId: m.id, at: started, durationMs: now - started,
           outcome: outcome.kind === 'sent' ? 'ok' : outcome.kind === 'paused' ? 'quota' : outcome.kind === 'token' ? 'token' : outcome.kind === 'failed' ? 'permanent' : 'transient',
@@ -312,38 +343,51 @@ export const createOutbox = (deps: OutboxDeps) => {
           error: outcome.kind === 'sent' ? null : outcome.error,
         })
       }
+      // Each result is written first, on the condition that the claim is still ours; only then its attempt,
+      // the binding and the event (nothing of a result that lost its claim is recorded).
       switch (outcome.kind) {
         case 'sent':
-          await r.markSent(m.id, { wechatMsgId: outcome.wechatMsgId, now, extraCalls, sentAs })
+          if (!(await r.markSent(m.id, { owner, wechatMsgId: outcome.wechatMsgId, now, extraCalls, sentAs }))) return 'lost'
+          await attempt()
           await emitResult('sent')
           return 'sent'
         case 'failed':
-          await r.markFailed(m.id, { errcode: outcome.errcode, error: outcome.error, now, extraCalls, sentAs })
+          if (!(await r.markFailed(m.id, { owner, errcode: outcome.errcode, error: outcome.error, now, extraCalls, sentAs }))) return 'lost'
+          await attempt()
           if (outcome.errcode === 43004) await s.bindings.setStatus({ channelId: m.channelId, openid: m.openid, status: 'unsubscribed', now })
           await emitResult('failed')
           return 'failed'
         case 'paused':
           // Not the message's fault: it waits in the queue, first in line, until the quota is back.
-          await r.markRetry(m.id, { nextAttemptAt: outcome.notBefore ?? now, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
+          if (!(await r.markRetry(m.id, { owner, nextAttemptAt: outcome.notBefore ?? now, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs }))) return 'lost'
+          await attempt()
           return 'paused'
         case 'token':
           // Not the message's fault either: the channel pauses until a token can be had (sendingPausedUntil).
-          await r.markRetry(m.id, { nextAttemptAt: now + TOKEN_WAIT_MS, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
+          if (!(await r.markRetry(m.id, { owner, nextAttemptAt: now + TOKEN_WAIT_MS, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs }))) return 'lost'
+          await attempt()
           return 'paused'
         case 'retry': {
           if (now - m.createdAt >= options.maxAgeMs) {
-            await r.markFailed(m.id, { errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls, sentAs })
+            if (!(await r.markFailed(m.id, { owner, errcode: outcome.errcode, error: `gave up after ${attempts} attempts: ${outcome.error}`, now, extraCalls, sentAs }))) return 'lost'
+            await attempt()
             await emitResult('failed')
             return 'failed'
           }
           const next = Math.max(now + backoff(attempts), outcome.notBefore ?? 0)
-          await r.markRetry(m.id, { nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs })
+          if (!(await r.markRetry(m.id, { owner, nextAttemptAt: next, errcode: outcome.errcode, error: outcome.error, extraCalls, uncertainSince, sentAs }))) return 'lost'
+          await attempt()
           return 'retry'
         }
       }
     }))
-    if (recorded !== undefined) deps.onResult?.(m.channelId, recorded, outcome.kind === 'sent' ? null : outcome.errcode)
-    if (outcome.kind === 'failed') {
+    if (recorded === 'lost') {
+      // Another instance took the message over (our lease lapsed: this process stalled or lost the database
+      // for longer than LEASE_MS). It sends it again under the same client_msg_id; its result is the one kept.
+      log.warn('send result dropped: the message was taken over by another instance meanwhile', { messageId: m.id, channel: m.channelId, outcome: outcome.kind, errcode: outcome.kind === 'sent' ? null : outcome.errcode })
+    }
+    else if (recorded !== undefined) deps.onResult?.(m.channelId, recorded, outcome.kind === 'sent' ? null : outcome.errcode)
+    if (recorded !== 'lost' && outcome.kind === 'failed') {
       log.warn('message failed', {
         messageId: m.id, channel: m.channelId, errcode: outcome.errcode, error: outcome.error,
         ...(outcome.error === DELIVERY_UNKNOWN ? {
@@ -355,40 +399,89 @@ export const createOutbox = (deps: OutboxDeps) => {
     }
     else if (outcome.kind === 'retry') log.info('message will be retried', { messageId: m.id, channel: m.channelId, errcode: outcome.errcode, attempts })
     state.inFlight--
-    if (outcome.kind === 'sent' || outcome.kind === 'failed') settled(m.id)
+    mine.delete(m.id)
+    if (recorded !== 'lost' && (outcome.kind === 'sent' || outcome.kind === 'failed')) settled(m.id)
     kick()
   }
 
-  /** One pass: per channel, claim as many due messages as may go now (rate, in-flight limit, quota) and send them. */
+  /**
+   * On a shared database: renews the leases of this instance's calls in flight (one statement for all of
+   * them) and puts lapsed claims of dead instances back in the queue. By the injected clock, from the pass
+   * (which runs at least every IDLE_POLL_MS), so a test moves time instead of waiting.
+   */
+  const maintainLeases = async (now: number): Promise<void> => {
+    if (mine.size === 0) nextRenewAt = now + LEASE_RENEW_MS
+    else if (now >= nextRenewAt) {
+      nextRenewAt = now + LEASE_RENEW_MS
+      try {
+        await repo.renewLeases(owner, now + LEASE_MS)
+      } catch (e) {
+        log.error('could not renew the leases of the messages being sent; trying again', { error: e })
+      }
+    }
+    if (now < nextTakeoverAt) return
+    nextTakeoverAt = now + TAKEOVER_CHECK_MS
+    try {
+      const n = await repo.requeueLapsed(now, { owner })
+      if (n > 0) log.warn('taking over messages whose instance stopped mid-send (lease lapsed); they are sent again with the same client_msg_id (or fail delivery_unknown after 9 minutes)', { count: n })
+    } catch (e) {
+      log.error('could not look for lapsed claims; trying again', { error: e })
+      nextTakeoverAt = now
+    }
+  }
+
+  /**
+   * One pass: per channel, read the due messages that may go now (in-flight limit, quota), then in one
+   * transaction take what the shared rate allows from the channel's bucket, claim that many and give back
+   * what another instance claimed first; send what was claimed.
+   */
   const pass = async (): Promise<void> => {
     const now = clock.now()
-    const picked: MessageRow[] = []
+    if (db.shared) await maintainLeases(now)
+    const wanted: { channelId: string; rows: MessageRow[] }[] = []
     for (const channelId of deps.channelIds()) {
-      const s = stateOf(channelId)
-      refill(s, now)
-      const room = Math.min(options.concurrency - s.inFlight, Math.floor(s.tokens))
-      if (room <= 0) continue
+      const st = stateOf(channelId)
+      const room = options.concurrency - st.inFlight
+      if (room <= 0 || now < st.rateWaitUntil) continue
       // The template quota (45009) pauses templates only: customer-service messages (their own API and
       // quota) still go, found through their own partial index. No token at all pauses both.
       let rows: MessageRow[]
       if ((await tokens.sendingPausedUntil(channelId)) === undefined) rows = await repo.due(channelId, now, room)
       else if ((await tokens.sendingPausedUntil(channelId, CUSTOM_SEND_API)) === undefined) rows = await repo.dueCustom(channelId, now, room)
       else continue
-      s.inFlight += rows.length
-      s.tokens -= rows.length
-      picked.push(...rows)
+      // A row of ours taken over and queued again (we stalled) is left to another instance while our call runs.
+      rows = rows.filter((m) => !mine.has(m.id))
+      if (rows.length > 0) wanted.push({ channelId, rows })
     }
-    if (picked.length === 0) return
+    if (wanted.length === 0) return
     const claimed = await db.tx(async (s) => {
-      const out: (MessageRow | undefined)[] = []
-      for (const m of picked) out.push(await s.messages.claim(m.id, now))
+      const out: { channelId: string; rateWaitUntil: number; rows: MessageRow[] }[] = []
+      for (const w of wanted) {
+        // The time of the take and the claims is read here, not at the pass's start: the due scans before it
+        // took a while, and the bucket paces the calls as they go out now.
+        const at = clock.now()
+        const name = `send:${w.channelId}`
+        const granted = await s.rates.take(name, w.rows.length, { ...bucket, now: at })
+        const rows: MessageRow[] = []
+        for (const m of w.rows.slice(0, granted)) {
+          const row = await s.messages.claim(m.id, { owner, now: at, leaseUntil: at + LEASE_MS })
+          if (row) rows.push(row)
+        }
+        if (rows.length < granted) await s.rates.giveBack(name, granted - rows.length)
+        out.push({ channelId: w.channelId, rateWaitUntil: granted < w.rows.length ? at + Math.ceil(1000 / options.ratePerSecond) : 0, rows })
+      }
       return out
     })
-    claimed.forEach((row, i) => {
-      if (!row) { stateOf(picked[i]!.channelId).inFlight--; return }
-      const p = sendOne(row).finally(() => inFlight.delete(p))
-      inFlight.add(p)
-    })
+    for (const c of claimed) {
+      const st = stateOf(c.channelId)
+      st.rateWaitUntil = c.rateWaitUntil
+      for (const row of c.rows) {
+        st.inFlight++
+        mine.add(row.id)
+        const p = sendOne(row).finally(() => inFlight.delete(p))
+        inFlight.add(p)
+      }
+    }
   }
 
   const schedule = (ms: number) => {
@@ -411,7 +504,11 @@ export const createOutbox = (deps: OutboxDeps) => {
     /** Requeues what a crash left mid-call and starts the worker. */
     start: async (): Promise<void> => {
       // Their last call may have reached WeChat: it counts as uncertain from when it started (9-minute rule).
-      const n = await db.tx((s) => s.messages.requeueSending(clock.now()))
+      // On a shared database only the claims that lapsed (their instance died) and this instance's own (none of
+      // its calls is in flight yet); the others' are being sent by them.
+      const now = clock.now()
+      const n = await db.tx((s) => db.shared ? s.messages.requeueLapsed(now, { owner, includeOwn: true }) : s.messages.requeueSending(now))
+      nextTakeoverAt = now + TAKEOVER_CHECK_MS
       if (n > 0) log.warn('resuming messages caught mid-send by a stop; they are sent again with the same client_msg_id (or fail delivery_unknown after 9 minutes)', { count: n })
       halt = new AbortController()
       stopped = false
@@ -439,8 +536,12 @@ export const createOutbox = (deps: OutboxDeps) => {
       if (ids.length === 0 || stopped) return
       await new Promise<void>((resolve) => {
         const open = new Set(ids)
+        let done = false
+        let poll: ReturnType<typeof setTimeout> | undefined
         const finish = () => {
+          done = true
           clearTimeout(t)
+          clearTimeout(poll)
           for (const [id, f] of listeners) waiters.get(id)?.delete(f)
           resolve()
         }
@@ -452,11 +553,19 @@ export const createOutbox = (deps: OutboxDeps) => {
           w.add(f)
           return [id, f] as const
         })
-        // Listening first, then reading: a message that finished in between is not missed.
-        void (async () => {
-          for (const m of await repo.getMany(ids)) if (FINAL.has(m.status)) open.delete(m.id)
+        /** Reads the open rows; on a shared database again every WAIT_POLL_MS (another instance may send them: no listener here hears it). */
+        const read = async () => {
+          try {
+            for (const m of await repo.getMany([...open])) if (FINAL.has(m.status)) open.delete(m.id)
+          } catch {
+            // A failed read is retried at the next poll (or the timeout answers with what is known).
+          }
+          if (done) return
           if (open.size === 0) finish()
-        })().catch(() => undefined)
+          else if (db.shared) poll = setTimeout(() => void read(), WAIT_POLL_MS)
+        }
+        // Listening first, then reading: a message that finished in between is not missed.
+        void read()
       })
     },
   }

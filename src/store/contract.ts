@@ -405,15 +405,32 @@ export interface MessagesRepo {
   due(channelId: string, now: number, limit: number): Awaitable<MessageRow[]>
   /** The same for customer-service messages only. */
   dueCustom(channelId: string, now: number, limit: number): Awaitable<MessageRow[]>
-  /** queued → sending, counting the call about to be made; undefined when someone else took it. */
-  claim(id: string, now: number): Awaitable<MessageRow | undefined>
+  /**
+   * queued → sending, claimed by `owner` (an instance, Deps.instanceId) until `leaseUntil`, counting the call
+   * about to be made (at `now`); undefined when someone else took it. One conditional UPDATE: of two instances
+   * claiming at once, the second matches nothing.
+   */
+  claim(id: string, p: { owner: string; now: number; leaseUntil: number }): Awaitable<MessageRow | undefined>
+  /** Every `sending` row `owner` holds gets its lease moved to `until` (one statement); how many. */
+  renewLeases(owner: string, until: number): Awaitable<number>
   /** The outbox per channel (queued + sending) with its oldest message's creation time, for /metrics. */
   outboxDepth(): Awaitable<{ channelId: string; depth: number; oldestCreatedAt: number | null }[]>
-  /** What was being sent goes back to the queue (uncertain since its last call); how many. */
+  /** Every `sending` row goes back to the queue (uncertain since its last call; one process only: SQLite's start); how many. */
   requeueSending(now: number): Awaitable<number>
-  markSent(id: string, p: { wechatMsgId: string | null; now: number; extraCalls: number; sentAs?: string | null }): Awaitable<void>
-  markRetry(id: string, p: { nextAttemptAt: number; errcode: number | null; error: string; extraCalls: number; uncertainSince?: number | null; sentAs?: string | null }): Awaitable<void>
-  markFailed(id: string, p: { errcode: number | null; error: string; now: number; extraCalls: number; sentAs?: string | null }): Awaitable<void>
+  /**
+   * The takeover on a shared database: `sending` rows whose lease lapsed (`lease_until <= now`, or none: claimed
+   * before leases) go back to the queue as requeueSending does, except those `owner` holds (its own calls in
+   * flight, renewed while they run); `includeOwn` (an instance's start: none of its calls is in flight) takes
+   * `owner`'s rows too, lapsed or not. How many.
+   */
+  requeueLapsed(now: number, p: { owner: string; includeOwn?: boolean }): Awaitable<number>
+  /**
+   * The results: recorded only on a `sending` row that `owner` still holds (false: it was taken over meanwhile,
+   * or is not sending; nothing written). The lease is cleared with the claim.
+   */
+  markSent(id: string, p: { owner: string; wechatMsgId: string | null; now: number; extraCalls: number; sentAs?: string | null }): Awaitable<boolean>
+  markRetry(id: string, p: { owner: string; nextAttemptAt: number; errcode: number | null; error: string; extraCalls: number; uncertainSince?: number | null; sentAs?: string | null }): Awaitable<boolean>
+  markFailed(id: string, p: { owner: string; errcode: number | null; error: string; now: number; extraCalls: number; sentAs?: string | null }): Awaitable<boolean>
   addAttempt(a: Omit<AttemptRow, 'id'>): Awaitable<void>
   attemptsOf(messageId: string): Awaitable<AttemptRow[]>
   /** TEMPLATESENDJOBFINISH: a `sent` message with this msgid becomes delivered or failed. */

@@ -91,6 +91,10 @@ const message = (id: string, p: Partial<NewMessage> = {}): NewMessage => ({
   errcode: null, error: null, wechatMsgId: null, nextAttemptAt: NOW, createdAt: NOW, sentAt: null, finishedAt: null, ...p,
 })
 
+/** A claim by `owner` at `now` with a lease of LEASE ms. */
+const LEASE = 30_000
+const claimBy = (owner: string, now: number) => ({ owner, now, leaseUntil: now + LEASE })
+
 const endpoint = (id: string, p: { channelId?: string | null; createdAt?: number } = {}) => ({
   id, url: `http://127.0.0.1:9/${id}`, events: '["*"]', channelId: p.channelId ?? null, description: null, secret: `whsec_${id}`,
   createdAt: p.createdAt ?? NOW, updatedAt: p.createdAt ?? NOW,
@@ -345,8 +349,8 @@ const cases = (c: () => Ctx) => {
     const got = await s.messages.get('a')
     expect(got).toMatchObject({ id: 'a', type: 'template', fallback: null, sentAs: null, attempts: 0, lastCallAt: null, uncertainSince: null })
     expect(typeof got!.seq).toBe('number')
-    expect(await tx((t) => t.messages.claim('a', NOW + 5))).toMatchObject({ id: 'a', status: 'sending', attempts: 1, lastCallAt: NOW + 5 })
-    expect(await tx((t) => t.messages.claim('a', NOW + 6))).toBeUndefined()
+    expect(await tx((t) => t.messages.claim('a', claimBy('i1', NOW + 5)))).toMatchObject({ id: 'a', status: 'sending', attempts: 1, lastCallAt: NOW + 5, leaseOwner: 'i1', leaseUntil: NOW + 5 + LEASE })
+    expect(await tx((t) => t.messages.claim('a', claimBy('i2', NOW + 6)))).toBeUndefined()
     expect((await s.messages.getMany(['a', 'e', 'zz'])).map((m) => m.id).sort()).toEqual(['a', 'e'])
     expect(await s.messages.getMany([])).toEqual([])
     const page = await s.messages.list({ channelId: 'c1', limit: 2 })
@@ -365,22 +369,22 @@ const cases = (c: () => Ctx) => {
     expect(await s.messages.seqRange()).toBeUndefined()
     await s.messages.insertMessages([message('a', { createdAt: NOW + 1 }), message('b', { createdAt: NOW + 2 }), message('c', { createdAt: NOW + 3 }),
       message('d', { channelId: 'c2', createdAt: NOW + 4 })])
-    await s.messages.markSent('a', { wechatMsgId: 'w', now: NOW, extraCalls: 0 })
+    expect(await s.messages.markSent('a', { owner: 'i1', wechatMsgId: 'w', now: NOW, extraCalls: 0 })).toBe(false)
     expect((await s.messages.get('a'))!.status).toBe('queued')
-    await s.messages.claim('a', NOW + 10)
-    await s.messages.claim('b', NOW + 11)
+    await s.messages.claim('a', claimBy('i1', NOW + 10))
+    await s.messages.claim('b', claimBy('i1', NOW + 11))
     const depth = (await s.messages.outboxDepth()).sort((x, y) => x.channelId.localeCompare(y.channelId))
     expect(depth).toEqual([{ channelId: 'c1', depth: 3, oldestCreatedAt: NOW + 1 }, { channelId: 'c2', depth: 1, oldestCreatedAt: NOW + 4 }])
-    await s.messages.markSent('a', { wechatMsgId: '3662956322040938501', now: NOW + 20, extraCalls: 1, sentAs: 'template' })
-    expect(await s.messages.get('a')).toMatchObject({ status: 'sent', wechatMsgId: '3662956322040938501', sentAt: NOW + 20, attempts: 2, sentAs: 'template', errcode: null })
+    expect(await s.messages.markSent('a', { owner: 'i1', wechatMsgId: '3662956322040938501', now: NOW + 20, extraCalls: 1, sentAs: 'template' })).toBe(true)
+    expect(await s.messages.get('a')).toMatchObject({ status: 'sent', wechatMsgId: '3662956322040938501', sentAt: NOW + 20, attempts: 2, sentAs: 'template', errcode: null, leaseOwner: null, leaseUntil: null })
     expect(await s.messages.requeueSending(NOW + 30)).toBe(1)
-    expect(await s.messages.get('b')).toMatchObject({ status: 'queued', nextAttemptAt: NOW + 30, uncertainSince: NOW + 11 })
-    await s.messages.claim('b', NOW + 40)
-    await s.messages.markRetry('b', { nextAttemptAt: NOW + 50, errcode: -1, error: 'busy', extraCalls: -1, uncertainSince: NOW + 40 })
-    expect(await s.messages.get('b')).toMatchObject({ status: 'queued', nextAttemptAt: NOW + 50, errcode: -1, error: 'busy', attempts: 1, uncertainSince: NOW + 11 })
-    await s.messages.claim('c', NOW + 41)
-    await s.messages.markFailed('c', { errcode: 43004, error: 'not subscribed', now: NOW + 42, extraCalls: 0 })
-    await s.messages.markFailed('c', { errcode: 1, error: 'again', now: NOW + 43, extraCalls: 0 })
+    expect(await s.messages.get('b')).toMatchObject({ status: 'queued', nextAttemptAt: NOW + 30, uncertainSince: NOW + 11, leaseOwner: null, leaseUntil: null })
+    await s.messages.claim('b', claimBy('i1', NOW + 40))
+    expect(await s.messages.markRetry('b', { owner: 'i1', nextAttemptAt: NOW + 50, errcode: -1, error: 'busy', extraCalls: -1, uncertainSince: NOW + 40 })).toBe(true)
+    expect(await s.messages.get('b')).toMatchObject({ status: 'queued', nextAttemptAt: NOW + 50, errcode: -1, error: 'busy', attempts: 1, uncertainSince: NOW + 11, leaseOwner: null })
+    await s.messages.claim('c', claimBy('i1', NOW + 41))
+    expect(await s.messages.markFailed('c', { owner: 'i1', errcode: 43004, error: 'not subscribed', now: NOW + 42, extraCalls: 0 })).toBe(true)
+    expect(await s.messages.markFailed('c', { owner: 'i1', errcode: 1, error: 'again', now: NOW + 43, extraCalls: 0 })).toBe(false)
     expect(await s.messages.get('c')).toMatchObject({ status: 'failed', errcode: 43004, finishedAt: NOW + 42 })
     await s.messages.addAttempt({ messageId: 'a', at: NOW, durationMs: 12, outcome: 'ok', errcode: 0, error: null })
     await s.messages.addAttempt({ messageId: 'a', at: NOW + 1, durationMs: 5, outcome: 'retry', errcode: -1, error: 'x' })
@@ -390,6 +394,39 @@ const cases = (c: () => Ctx) => {
     expect(await s.messages.finishByWechatMsgId({ channelId: 'c2', wechatMsgId: '3662956322040938501', status: 'delivered', error: null, now: NOW + 60 })).toBeUndefined()
     expect(await s.messages.finishByWechatMsgId({ channelId: 'c1', wechatMsgId: '3662956322040938501', status: 'delivered', error: null, now: NOW + 60 })).toMatchObject({ id: 'a', status: 'delivered', finishedAt: NOW + 60 })
     expect(await s.messages.finishByWechatMsgId({ channelId: 'c1', wechatMsgId: '3662956322040938501', status: 'failed', error: 'x', now: NOW + 61 })).toBeUndefined()
+  })
+
+  test('messages: leases — renewed for the owner\'s sending rows only; results only by the owner; the takeover requeues lapsed rows but the caller\'s own', async () => {
+    const { s, tx } = c()
+    await channel(s, 'c1')
+    await s.messages.insertMessages(['a', 'b', 'c', 'd', 'e'].map((id) => message(id)))
+    // a, b: i1's; c, d: i2's (renewed below); e: queued.
+    for (const [id, owner] of [['a', 'i1'], ['b', 'i1'], ['c', 'i2'], ['d', 'i2']] as const) expect(await tx((t) => t.messages.claim(id, claimBy(owner, NOW)))).toBeDefined()
+    expect(await s.messages.renewLeases('i2', NOW + 2 * LEASE)).toBe(2)
+    expect(await s.messages.renewLeases('i9', NOW + 2 * LEASE)).toBe(0)
+    expect(await s.messages.get('c')).toMatchObject({ leaseOwner: 'i2', leaseUntil: NOW + 2 * LEASE })
+    expect(await s.messages.get('a')).toMatchObject({ leaseOwner: 'i1', leaseUntil: NOW + LEASE })
+    // Nobody's lease has lapsed yet: nothing is taken over.
+    expect(await s.messages.requeueLapsed(NOW + LEASE - 1, { owner: 'i2' })).toBe(0)
+    // i1's leases lapse at NOW + LEASE: i2 takes them over (uncertain since their call), i1 itself does not requeue its own.
+    expect(await s.messages.requeueLapsed(NOW + LEASE, { owner: 'i1' })).toBe(0)
+    expect(await s.messages.requeueLapsed(NOW + LEASE, { owner: 'i2' })).toBe(2)
+    expect(await s.messages.get('a')).toMatchObject({ status: 'queued', nextAttemptAt: NOW + LEASE, uncertainSince: NOW, leaseOwner: null, leaseUntil: null, attempts: 1 })
+    // i1's late results are not recorded (the rows are queued again) …
+    expect(await s.messages.markSent('a', { owner: 'i1', wechatMsgId: 'w1', now: NOW + LEASE + 1, extraCalls: 0 })).toBe(false)
+    expect(await s.messages.markRetry('b', { owner: 'i1', nextAttemptAt: NOW + 99, errcode: -1, error: 'busy', extraCalls: 0 })).toBe(false)
+    expect(await s.messages.get('a')).toMatchObject({ status: 'queued', wechatMsgId: null })
+    // … nor over the new owner's claim.
+    await tx((t) => t.messages.claim('a', claimBy('i2', NOW + LEASE + 2)))
+    expect(await s.messages.markFailed('a', { owner: 'i1', errcode: 1, error: 'late', now: NOW + LEASE + 3, extraCalls: 0 })).toBe(false)
+    expect(await s.messages.get('a')).toMatchObject({ status: 'sending', leaseOwner: 'i2', attempts: 2, error: null })
+    expect(await s.messages.markSent('a', { owner: 'i2', wechatMsgId: 'w2', now: NOW + LEASE + 4, extraCalls: 0 })).toBe(true)
+    expect(await s.messages.get('a')).toMatchObject({ status: 'sent', wechatMsgId: 'w2' })
+    // A start (includeOwn) takes its own rows back whether lapsed or not, and others' lapsed ones only.
+    await tx((t) => t.messages.claim('e', claimBy('i3', NOW + LEASE)))
+    expect(await s.messages.requeueLapsed(NOW + LEASE + 5, { owner: 'i2', includeOwn: true })).toBe(2)
+    expect((await s.messages.list({ status: 'sending', limit: 10 })).map((m) => m.id)).toEqual(['e'])
+    expect((await s.messages.list({ status: 'queued', limit: 10 })).map((m) => m.id).sort()).toEqual(['b', 'c', 'd'])
   })
 
   test('messages prune: finished rows (and their attempts) in a seq window, nothing unfinished or newer', async () => {
@@ -643,7 +680,7 @@ describe.skipIf(missing !== undefined)(`two PostgreSQL instances (dedup, claims)
     let claimed!: () => void
     const aClaimed = new Promise<void>((r) => { claimed = r })
     const first = a.tx(async (t) => {
-      const m = await t.messages.claim('claim-m', NOW)
+      const m = await t.messages.claim('claim-m', claimBy('a', NOW))
       const d = await t.webhooks.claim('claim-d', NOW + 60_000)
       claimed()
       await held
@@ -651,13 +688,13 @@ describe.skipIf(missing !== undefined)(`two PostgreSQL instances (dedup, claims)
     })
     await aClaimed
     let bSettled = false
-    const second = b.tx(async (t) => [await t.messages.claim('claim-m', NOW + 1), await t.webhooks.claim('claim-d', NOW + 60_001)]).finally(() => { bSettled = true })
+    const second = b.tx(async (t) => [await t.messages.claim('claim-m', claimBy('b', NOW + 1)), await t.webhooks.claim('claim-d', NOW + 60_001)]).finally(() => { bSettled = true })
     await Bun.sleep(300)
     expect(bSettled).toBe(false)
     release()
     expect(await first).toEqual(['sending', 'delivering'])
     expect(await second).toEqual([undefined, undefined])
-    expect(await b.read.messages.get('claim-m')).toMatchObject({ status: 'sending', attempts: 1, lastCallAt: NOW })
+    expect(await b.read.messages.get('claim-m')).toMatchObject({ status: 'sending', attempts: 1, lastCallAt: NOW, leaseOwner: 'a' })
   })
 
   test('a rate bucket taken by two instances at once hands out no more than it holds', async () => {
