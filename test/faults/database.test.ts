@@ -1,3 +1,4 @@
+// @sqlite-only: SQLite's file: a full disk, a lock held by another process, WAL checkpoints
 /**
  * Fault injection under the database (issue 10): the disk filling up under it, and another process
  * holding its write lock for 7 s. The real server on loopback, a real SQLite file; WeChat is a dead

@@ -1,3 +1,4 @@
+// @sqlite-only: opening a SQLite file: paths, folders and permissions
 /**
  * Opening the database file: what wxgate creates is its owner's alone (it holds AppSecrets), whatever the
  * umask; what exists is left alone; a file that cannot be opened is explained with what to do.

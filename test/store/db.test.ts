@@ -1,3 +1,4 @@
+// @sqlite-only: the SQLite Db itself: group commit, its locks and the transaction guard
 /**
  * Group commit: transactions queued in one turn share a COMMIT, but each one still commits or rolls
  * back as a whole, and nobody hears "done" before the COMMIT.

@@ -1,3 +1,4 @@
+// @sqlite-only: the SQLite repository's query plans (the contract test runs the same cases on both)
 /**
  * The outbox's due scan (messagesRepo.due) with a large backlog that is not due yet (messages waiting for
  * a retry, or paused): its query plan walks the partial index and sorts nothing, and a pass costs about

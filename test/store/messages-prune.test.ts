@@ -1,3 +1,4 @@
+// @sqlite-only: the SQLite repository's prune (the contract test runs the same cases on both)
 /**
  * The hourly prune of finished messages, with 20k prunable rows (and their attempts): many small
  * transactions, none longer than a few milliseconds, and the event loop is free between them, so that a

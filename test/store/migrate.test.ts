@@ -1,3 +1,4 @@
+// @sqlite-only: SQLite's migrations and their runner (PostgreSQL's: postgres-migrate.test.ts)
 import { describe, expect, test } from 'bun:test'
 import { readdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -1,3 +1,4 @@
+// @sqlite-only: the SQLite repository's due scan (the contract test runs the same cases on both)
 /**
  * The webhook worker's due scan is per endpoint on the partial index (endpoint_id, next_attempt_at, seq):
  * a dead endpoint's large backlog costs another endpoint's scan nothing (the old single scan that skipped

@@ -1,3 +1,4 @@
+// @sqlite-only: the SQLite repository's window queries (the contract test runs the same cases on both)
 /**
  * What the customer-service window is computed from (windowRepo): the latest interaction of each kind, the
  * latest follow event, the customer-service messages sent since; each query walks its index.
