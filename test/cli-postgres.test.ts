@@ -178,7 +178,7 @@ describe.skipIf(missing !== undefined)(`WXGATE_DB=postgres://…${missing ? ` (s
       for (let i = 0; i < 3; i++) await s.inbound.insert({ channelId: 'shop', dedupKey: `m${i}`, msgType: 'text', event: null, fromUser: 'o1', createTime: 1, body: '<xml/>', reply: '', handledBy: 'none', receivedAt: now })
       await s.bindings.bind({ id: 'b1', channelId: 'shop', openid: 'o1', subject: 'alice', code: 'c1', now })
       await s.messages.insertMessages([{ id: 'msg1', requestId: 'r1', channelId: 'shop', openid: 'o1', subject: 'alice', templateId: 'T', payload: '{}', status: 'queued', attempts: 0, errcode: null, error: null, wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: null }])
-      await s.messages.claim('msg1', now)
+      await s.messages.claim('msg1', { owner: 'i_old', now, leaseUntil: now + 30_000 })
       await db.close()
 
       const target = await createDb('wxgate_moved')

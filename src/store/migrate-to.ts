@@ -62,7 +62,7 @@ export const copySqliteToPostgres = async (src: SqliteDb, dst: PostgresDb, o: { 
   const behind = (rows.get('webhookEndpoints') ?? []).filter((e) => !e.disabled && !e.reply && Number(e.feedCursor) < newestInbound)
   if (behind.length && !o.skipUndelivered) {
     const list = behind.map((e) => `${String(e.id)} (${(rows.get('inboundMessages') ?? []).filter((r) => Number(r.id) > Number(e.feedCursor)).length} messages after its cursor)`).join(', ')
-    throw new MigrateToError(`webhook endpoints have message events not delivered yet: ${list}. Start wxgate on SQLite until they are delivered (wxgate_webhook_depth in /metrics is 0), or pass --skip-undelivered to leave them out`)
+    throw new MigrateToError(`webhook endpoints have message events not delivered yet: ${list}. Start wxgate on SQLite until they are delivered (wxgate_webhook_queue_depth in /metrics is 0), or pass --skip-undelivered to leave them out`)
   }
 
   // 4. Mid-flight work continues on PostgreSQL, as after a restart.
