@@ -113,8 +113,9 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two
         })
       }
     }))
-    const rows = await feedRows(dbA, 0)
-    expect(rows).toHaveLength(1000)
+    // The feed is read below the oldest transaction still running (the workers' own records): all 1,000 soon.
+    let rows: FeedRow[] = []
+    await until('1,000 rows in the feed', async () => (rows = await feedRows(dbA, 0)).length === 1000)
     const expected = new Set([...rows.map(feedEventId), ...others])
     expect(expected.size).toBe(1400)
     for (const r of [ra, rb]) await until(`${expected.size} webhook-ids at ${r.url}`, () => counts(r).size >= expected.size, 60_000)
@@ -161,10 +162,50 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two
     expect(r.received.map((x) => x.id).sort()).toEqual(events.slice(3).map((e) => e.id).sort())
     expect(await dbA.read.leases.get('feed:e1')).toMatchObject({ owner: 'b', until: clock.now() + FEED_LEASE_MS })
     await until('the cursor at the end', async () => (await dbA.read.webhooks.endpoint('e1'))!.feedCursor === events.at(-1)!.cursor)
-    // A feed b holds is not taken by another while b renews it (every pass once it is 10 s old).
-    clock.advance(FEED_LEASE_MS - 5000)
-    await Bun.sleep(600)
+    // A feed b holds is not taken by another while b renews it (once it is 10 s old), past its first lease's end.
+    const first = (await dbA.read.leases.get('feed:e1'))!.until
+    for (let i = 0; i < 2; i++) {
+      clock.advance(20_000)
+      await until('b renews its lease', async () => (await dbA.read.leases.get('feed:e1'))!.until === clock.now() + FEED_LEASE_MS)
+    }
+    expect(clock.now()).toBeGreaterThan(first)
     expect(await dbA.read.leases.acquire('feed:e1', 'other', clock.now() + FEED_LEASE_MS, clock.now())).toBe(false)
+    expect((await dbA.read.leases.get('feed:e1'))!.owner).toBe('b')
+  }, 30_000)
+
+  test('a feed holder that stalled past its lease: the other instance sends the event, the stalled one\'s late result is not recorded', async () => {
+    const clock = fixedClock(T0)
+    const r = receiver()
+    await endpoint(dbA, 'e1', r.url, T0)
+    const aCalls: string[] = []
+    let answerA!: (r: Response) => void
+    const aAnswer = new Promise<Response>((res) => { answerA = res })
+    const a = worker(dbA, 'a', clock, {
+      fetch: (async (_url: string, init: RequestInit) => {
+        aCalls.push((init.headers as Record<string, string>)['webhook-id']!)
+        return aAnswer
+      }) as unknown as typeof fetch,
+    })
+    await a.w.start()
+    await until('a holds the feed', async () => (await dbA.read.leases.get('feed:e1'))?.owner === 'a')
+    await dbA.tx((s) => s.inbound.insert(inbound(T0)))
+    await until('a POSTs the event', () => aCalls.length === 1)
+    // a stalls (no more passes: it is stopping, its POST hangs) and its lease lapses; b takes the feed over.
+    const aStopped = a.w.stop()
+    const b = worker(dbB, 'b', clock)
+    await b.w.start()
+    clock.advance(FEED_LEASE_MS + 1000)
+    await until('b sends the event', () => r.received.length === 1)
+    expect(r.received[0]!.id).toBe(aCalls[0]!)
+    await until('b recorded it', async () => (await dbA.read.webhooks.deliveries({ endpointId: 'e1', limit: 10 })).length === 1)
+    // a's 200 comes late: its feed result is rolled back (one delivery row, b's).
+    answerA(new Response(null, { status: 200 }))
+    await aStopped
+    expect(a.lines.some((l) => l.includes('was not recorded'))).toBe(true)
+    const rows = await dbA.read.webhooks.deliveries({ endpointId: 'e1', limit: 10 })
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ eventId: aCalls[0]!, status: 'delivered', lastStatusCode: 204 })
+    expect((await dbA.read.leases.get('feed:e1'))!.owner).toBe('b')
   }, 30_000)
 
   test('a holder that stops releases its feeds: the other instance goes on at once, each event once', async () => {
@@ -178,6 +219,8 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two
     await b.w.start()
     for (let i = 0; i < 5; i++) await dbA.tx((s) => s.inbound.insert(inbound(T0)))
     await until('5 deliveries', () => r.received.length >= 5)
+    // Recorded by a before it stops (a POST that a stop aborts is not recorded: sent again by b, at least once).
+    await until('a recorded them', async () => (await dbA.read.webhooks.deliveries({ endpointId: 'e1', status: 'delivered', limit: 10 })).length === 5)
     await a.w.stop()
     expect(await dbA.read.leases.get('feed:e1')).toBeUndefined()
     // One FEED_TRY_MS later (the clock moves 1 s, far from the 30 s lease) b holds it and delivers what follows.
