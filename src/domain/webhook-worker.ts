@@ -14,6 +14,11 @@
  *   the holder of the lease `feed:<endpointId>` (30 s, renewed every 10 s; see feedHolder). Only it POSTs
  *   that endpoint's feed events and moves its cursor (checked in the cursor's UPDATE). On SQLite (one
  *   process) no lease is taken: no statement is added to its hot path.
+ *   At least once across a takeover: the new holder goes on from the stored cursor and skips the events
+ *   recorded past it (feedRecorded), so what goes twice is only what the old holder had POSTed and not
+ *   recorded yet: its POSTs in flight (at most PER_ENDPOINT per endpoint; each result is recorded right after
+ *   its answer), or, for a holder that stalled past FEED_LEASE_MS - FEED_MARGIN_MS, the results it could no
+ *   longer record. Same webhook-id each time: receivers dedup on it. A stop hands over at once (released).
  * - At most PER_ENDPOINT POSTs in flight per endpoint (FAILING_SLOTS once it is failing) and GLOBAL in all,
  *   each pass starting one endpoint further on: a hanging endpoint holds its own slots and nothing else, so
  *   other endpoints, callbacks and sends go on (the POSTs are async I/O,
