@@ -470,8 +470,11 @@ export interface WebhooksRepo {
   dueFor(endpointId: string, now: number, limit: number): Awaitable<DeliveryRow[]>
   /** pending → delivering with a lease held by `owner` (an instance id), counting the attempt; undefined when it was not pending. */
   claim(id: string, leaseUntil: number, owner: string): Awaitable<DeliveryWithEvent | undefined>
-  /** `delivering` rows whose lease lapsed before `before` (all: Infinity) back to pending (no owner), but `except`. */
-  release(before: number, except?: string[]): Awaitable<number>
+  /**
+   * `delivering` rows whose lease lapsed before `before` (all: Infinity) back to pending (no owner), but
+   * `except`; with `owner` only that instance's (its own claims at a stop).
+   */
+  release(before: number, except?: string[], owner?: string): Awaitable<number>
   /**
    * The results below move a `delivering` row only, and with `owner` only while that instance still owns it
    * (a result that comes after the row was released and claimed by another is not recorded: false).

@@ -234,6 +234,34 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two
     expect([...c.values()].every((k) => k === 1)).toBe(true)
   }, 30_000)
 
+  test('an instance that stops releases its claims: the other sends them at once, not after their lease', async () => {
+    const clock = fixedClock(T0)
+    const r = receiver()
+    await endpoint(dbA, 'e1', r.url, T0)
+    await dbA.tx(async (s) => {
+      await s.webhooks.insertEvent({ id: 'evt_stop', type: 'message.sent', channelId: 'c1', body: '{"type":"message.sent"}', createdAt: T0 })
+      await s.webhooks.insertDeliveries([{ id: 'whd_stop', eventId: 'evt_stop', endpointId: 'e1', nextAttemptAt: T0, createdAt: T0 }])
+    })
+    // a's POST hangs until the stop aborts it.
+    let aPosted = false
+    const a = worker(dbA, 'a', clock, {
+      fetch: ((_url: string, init: RequestInit) => {
+        aPosted = true
+        return new Promise<Response>((_res, rej) => init.signal!.addEventListener('abort', () => rej(init.signal!.reason)))
+      }) as unknown as typeof fetch,
+    })
+    await a.w.start()
+    await until('a POSTs', () => aPosted)
+    const b = worker(dbB, 'b', clock)
+    await b.w.start()
+    await a.w.stop()
+    expect(await dbA.read.webhooks.delivery('whd_stop')).toMatchObject({ status: 'pending', leaseOwner: null })
+    clock.advance(1000)
+    await until('b sends it', () => r.received.length === 1)
+    expect(r.received[0]!.id).toBe('evt_stop')
+    await until('b records it', async () => (await dbA.read.webhooks.delivery('whd_stop'))!.status === 'delivered')
+  }, 30_000)
+
   test('a delivery claimed by an instance that died is delivered by the other within 60 s; the dead one\'s late result does not overwrite it', async () => {
     const clock = fixedClock(T0)
     let answerB!: () => void

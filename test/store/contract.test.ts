@@ -531,6 +531,15 @@ const cases = (c: () => Ctx) => {
     // Without an owner (a feed row written in the same transaction): whoever claimed it.
     await tx((t) => t.webhooks.claim('d3', NOW + 100, 'a'))
     expect(await s.webhooks.delivered('d3', NOW + 31, 200)).toBe(true)
+    // At a stop an instance releases its own claims only.
+    await tx(async (t) => {
+      await t.webhooks.insertDeliveries(['d4', 'd5'].map((id) => ({ id, eventId: 'ev1', endpointId: 'e1', nextAttemptAt: NOW, createdAt: NOW })))
+      await t.webhooks.claim('d4', NOW + 100, 'a')
+      await t.webhooks.claim('d5', NOW + 100, 'b')
+    })
+    expect(await s.webhooks.release(Infinity, [], 'a')).toBe(1)
+    expect(await s.webhooks.delivery('d4')).toMatchObject({ status: 'pending', leaseOwner: null })
+    expect(await s.webhooks.delivery('d5')).toMatchObject({ status: 'delivering', leaseOwner: 'b' })
   })
 
   test('the feed cursor under a lease: advanceFeed with a holder moves it only while that owner holds the lease past validAfter', async () => {

@@ -74,8 +74,9 @@ export const webhooksRepo = (orm: PgOrm): WebhooksRepo => {
       const e = await eventOf(d.eventId)
       return e ? { ...d, ...e } : undefined
     },
-    release: async (before, except = []) => {
+    release: async (before, except = [], owner) => {
       const where: SQL[] = [eq(wd.status, 'delivering')]
+      if (owner !== undefined) where.push(eq(wd.leaseOwner, owner))
       if (Number.isFinite(before)) where.push(lt(wd.leaseUntil, before))
       if (except.length > 0) where.push(notInArray(wd.id, except))
       return (await orm.update(wd).set({ status: 'pending', leaseUntil: null, leaseOwner: null }).where(and(...where)).returning({ id: wd.id })).length

@@ -146,8 +146,9 @@ export const webhooksRepo = (orm: Drizzle) => ({
     return e ? { ...d, ...e } : undefined
   },
   /** Rows a crash or a stop left `delivering` (all of them at start, `before` = Infinity), or whose lease lapsed. */
-  release: (before: number, except: string[] = []): number => {
+  release: (before: number, except: string[] = [], owner?: string): number => {
     const where: SQL[] = [eq(webhookDeliveries.status, 'delivering')]
+    if (owner !== undefined) where.push(eq(webhookDeliveries.leaseOwner, owner))
     if (Number.isFinite(before)) where.push(lt(webhookDeliveries.leaseUntil, before))
     if (except.length > 0) where.push(notInArray(webhookDeliveries.id, except))
     return orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null, leaseOwner: null }).where(and(...where)).returning({ id: webhookDeliveries.id }).all().length
