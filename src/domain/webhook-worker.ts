@@ -2,10 +2,23 @@
  * @module The webhook delivery worker (SPEC §6, STYLE §15): a table-backed queue, claim → POST → record →
  * backoff, like the outbox.
  *
- * - Claim: due `pending` rows become `delivering` with a 60 s lease by a conditional UPDATE; at start every
- *   row left `delivering` (a crash, a stop mid-POST) goes back to pending; a lease that lapses while we run
- *   (a result that could not be recorded) is taken back too. Delivery is at least once: the receiver
- *   dedups on webhook-id, which is the event's id on every attempt.
+ * - Claim: due `pending` rows become `delivering` with a 45 s lease owned by this instance (lease_owner) by a
+ *   conditional UPDATE; at start every row left `delivering` (a crash, a stop mid-POST) goes back to pending
+ *   (on a shared database only those whose lease lapsed: the others are other instances' work); a lease that
+ *   lapses while we run (a result that could not be recorded, an instance that died) is taken back by the
+ *   pass every 10 s, so a dead instance's claims are pending again within 55 s (SPEC §8: 60 s). A result is
+ *   recorded only while this instance still owns the row: after another took it over, the late one is
+ *   dropped. Delivery is at least once: the receiver dedups on webhook-id, which is the event's id on every
+ *   attempt.
+ * - Several instances on one database (Db.shared): each endpoint's feed is read by one instance at a time,
+ *   the holder of the lease `feed:<endpointId>` (30 s, renewed every 10 s; see feedHolder). Only it POSTs
+ *   that endpoint's feed events and moves its cursor (checked in the cursor's UPDATE). On SQLite (one
+ *   process) no lease is taken: no statement is added to its hot path.
+ *   At least once across a takeover: the new holder goes on from the stored cursor and skips the events
+ *   recorded past it (feedRecorded), so what goes twice is only what the old holder had POSTed and not
+ *   recorded yet: its POSTs in flight (at most PER_ENDPOINT per endpoint; each result is recorded right after
+ *   its answer), or, for a holder that stalled past FEED_LEASE_MS - FEED_MARGIN_MS, the results it could no
+ *   longer record. Same webhook-id each time: receivers dedup on it. A stop hands over at once (released).
  * - At most PER_ENDPOINT POSTs in flight per endpoint (FAILING_SLOTS once it is failing) and GLOBAL in all,
  *   each pass starting one endpoint further on: a hanging endpoint holds its own slots and nothing else, so
  *   other endpoints, callbacks and sends go on (the POSTs are async I/O,
@@ -58,12 +71,31 @@ export const BUSY_SLOTS = 1
 export const BUSY_RATE = 100
 export const TIMEOUT_MS = 10_000
 export const MAX_ANSWER_BYTES = 64 * 1024
-/** A claim lapses after this: far above a POST's 10 s, so only a row nobody is working on is taken back. */
-const LEASE_MS = 60_000
+/**
+ * A claim lapses after this: far above a POST's 10 s timeout and its record (retried for about 3 s), so only
+ * a row nobody is working on is taken back. With RELEASE_EVERY_MS: a dead instance's claims are pending
+ * again at most 45 + 10 = 55 s after they were made (SPEC §8: within 60 s).
+ */
+export const LEASE_MS = 45_000
 /** How often due retries are looked for when nothing kicked the worker. */
 const POLL_MS = 250
-/** How often lapsed leases are looked for. */
-const RELEASE_EVERY_MS = 30_000
+/** How often lapsed leases are looked for (one UPDATE; each instance does it). */
+export const RELEASE_EVERY_MS = 10_000
+/**
+ * The lease on an endpoint's feed (shared database): held this long, renewed once it is FEED_RENEW_MS old
+ * (a pass runs at least every POLL_MS, so a live holder renews 20 s before it would lapse; a statement per
+ * endpoint every 10 s, not per pass). Another instance takes a lapsed one over within FEED_TRY_MS.
+ */
+export const FEED_LEASE_MS = 30_000
+const FEED_RENEW_MS = 10_000
+/** How often an instance that does not hold an endpoint's feed looks whether its lease is free. */
+const FEED_TRY_MS = 1_000
+/**
+ * A feed result is recorded only while its lease lasts at least this much longer (checked in the cursor's
+ * UPDATE): a holder that stalled until close to its lapse records nothing, since another instance may be
+ * taking the feed over. What it POSTed and did not record goes again from the new holder (same webhook-id).
+ */
+const FEED_MARGIN_MS = 5_000
 /** Recording a result again after a failed write, from this, doubling; then the lease takes it back. */
 const RECORD_RETRY_MS = 50
 const RECORD_TRIES = 6
@@ -159,6 +191,14 @@ export const parseRetryAfter = (value: string | null, now: number): number | und
 }
 
 class AnswerTooLarge extends Error {}
+/**
+ * A result this instance may no longer record: the delivery was released and claimed by another instance
+ * (its lease lapsed), or the endpoint's feed lease is no longer ours. The transaction is rolled back; the
+ * other instance sends it (again, with the same webhook-id) and records its own result.
+ */
+class NotOurs extends Error {
+  constructor(readonly what: 'delivery' | 'feed') { super(`not ours any more: ${what}`) }
+}
 /** Reads at most `max` bytes of the answer (lib/read-capped.ts; more cancels the stream); a short text of it for lastError. */
 const readCapped = async (res: Response, max: number): Promise<{ tooLarge: boolean; text: string }> => {
   try {
@@ -176,6 +216,8 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   const repo = db.read.webhooks
   const doFetch = deps.fetch ?? fetch
   const timeoutMs = deps.timeoutMs ?? TIMEOUT_MS
+  /** The owner of this instance's claims and feed leases. */
+  const me = deps.instanceId ?? 'local'
 
   /** id → the delivery's endpoint and creation time, while its POST and record run. */
   const inFlight = new Map<string, { endpointId: string; createdAt: number; feed: boolean }>()
@@ -235,6 +277,57 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   // ---- the inbound feed (webhook-feed.ts) -------------------------------------------------------------
   const inbound = db.read.inbound
   const feeds = new Map<string, FeedState>()
+
+  // ---- the feed leases (shared database only) ------------------------------------------------------------
+  const feedLease = (endpointId: string) => `feed:${endpointId}`
+  /** Endpoint id → until when this instance holds its feed lease (as last written by us). */
+  const feedHeld = new Map<string, number>()
+  /** Endpoint id → when we last looked whether a feed another instance holds is free. */
+  const feedTried = new Map<string, number>()
+  /** The check in the cursor's UPDATE: we still hold the feed, with FEED_MARGIN_MS to spare (undefined on SQLite). */
+  const holderAt = (endpointId: string, now: number) =>
+    db.shared ? { lease: feedLease(endpointId), owner: me, validAfter: now + FEED_MARGIN_MS } : undefined
+  /** The feed is no longer ours: what we had read of it is dropped (a new holding reads from the stored cursor). */
+  const dropFeed = (endpointId: string) => {
+    feedHeld.delete(endpointId)
+    feeds.delete(endpointId)
+  }
+  /**
+   * At the start of every pass (before anything may return early): each held feed lease that is
+   * FEED_RENEW_MS old is renewed; one that could not be renewed in time, or was taken, is dropped.
+   */
+  const renewFeeds = async (now: number) => {
+    for (const [id, until] of feedHeld) {
+      if (until - now > FEED_LEASE_MS - FEED_RENEW_MS) continue
+      if (until - now > FEED_MARGIN_MS && await db.read.leases.acquire(feedLease(id), me, now + FEED_LEASE_MS, now)) feedHeld.set(id, now + FEED_LEASE_MS)
+      else {
+        dropFeed(id)
+        log.info('webhook feed lease lost; another instance reads this endpoint\'s feed', { endpoint: id })
+      }
+    }
+  }
+  /**
+   * Does this instance read the endpoint's feed? On SQLite always (one process: no lease). On a shared
+   * database only while it holds `feed:<id>`; a free or lapsed lease is taken (looked at once per
+   * FEED_TRY_MS). Returns the endpoint row to read the feed from: read again when the lease was just taken,
+   * so that the feed goes on from the stored cursor (where the last holder got to; the events it POSTed but
+   * had not recorded when it died go again, with the same webhook-id); undefined when another holds it.
+   */
+  const feedHolder = async (ep: EndpointRow, now: number): Promise<EndpointRow | undefined> => {
+    if (!db.shared || feedHeld.has(ep.id)) return ep
+    if (now - (feedTried.get(ep.id) ?? -Infinity) < FEED_TRY_MS) return undefined
+    feedTried.set(ep.id, now)
+    const held = await db.read.leases.get(feedLease(ep.id))
+    if (held && held.owner !== me && held.until > now) return undefined
+    if (!(await db.read.leases.acquire(feedLease(ep.id), me, now + FEED_LEASE_MS, now))) return undefined
+    feedHeld.set(ep.id, now + FEED_LEASE_MS)
+    feeds.delete(ep.id)
+    return (await repo.endpoint(ep.id)) ?? ep
+  }
+  const releaseFeed = async (endpointId: string) => {
+    dropFeed(endpointId)
+    await db.read.leases.release(feedLease(endpointId), me)
+  }
   const feedOf = async (ep: EndpointRow): Promise<FeedState> => {
     let f = feeds.get(ep.id)
     // The stored cursor ahead of anything we wrote: the endpoint was enabled again (its feed moved to the newest row).
@@ -297,7 +390,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   const deliveryId = (now: number) => `whd_${now.toString(36).padStart(9, '0')}${Buffer.from(random.bytes(10)).toString('base64url')}`
   const feedJob = (ev: FeedEvent, ep: EndpointRow, f: FeedState, now: number): Job => ({
     id: deliveryId(now), eventId: ev.id, endpointId: ep.id, status: 'delivering', attempts: 1, nextAttemptAt: now,
-    leaseUntil: null, lastStatusCode: null, lastError: null, createdAt: ev.createdAt, deliveredAt: null, finishedAt: null, seq: 0,
+    leaseUntil: null, leaseOwner: null, lastStatusCode: null, lastError: null, createdAt: ev.createdAt, deliveredAt: null, finishedAt: null, seq: 0,
     body: ev.body, type: ev.type, feed: { event: ev, state: f },
   })
   /**
@@ -316,14 +409,15 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
         for (const ev of evs) await w.insertFeedDelivery(ev, { id: deliveryId(now), endpointId: ep.id, now, attempts: 0, status: 'pending' })
         const c = cursorWith(f, ids)
         f.wrote = Math.max(f.wrote, c)
-        await w.advanceFeed(ep.id, c)
+        if (!(await w.advanceFeed(ep.id, c, holderAt(ep.id, now))) && db.shared) throw new NotOurs('feed')
         return c
       }, LAZY)
       for (const id of ids) markRecorded(f, id)
       f.persisted = Math.max(f.persisted, cursor)
       if (evs.length > 0) dueChanged(ep.id)
     } catch (e) {
-      // Read again from the stored cursor at the next pass.
+      // Read again from the stored cursor at the next pass (by whoever holds the feed then).
+      if (e instanceof NotOurs) { dropFeed(ep.id); return false }
       if (feeds.get(ep.id) === f) feeds.delete(ep.id)
       throw e
     }
@@ -339,14 +433,20 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       await w.insertFeedDelivery(d.feed.event, r.kind === 'delivered'
         ? { id: d.id, endpointId: d.endpointId, now, attempts: 1, status: 'delivered', statusCode: r.status }
         : { id: d.id, endpointId: d.endpointId, now, attempts: 1, status: 'delivering' })
-      if (feeds.get(d.endpointId) === d.feed.state) {
+      const current = feeds.get(d.endpointId) === d.feed.state
+      if (current) {
         d.feed.wrote = cursorWith(d.feed.state, new Set([d.feed.event.cursor]))
         d.feed.state.wrote = Math.max(d.feed.state.wrote, d.feed.wrote)
-        await w.advanceFeed(d.endpointId, d.feed.wrote)
       }
+      // Shared database: recorded only while we hold the feed (an older state's result too: cursor 0 moves nothing).
+      const holder = holderAt(d.endpointId, now)
+      if ((current || holder) && !(await w.advanceFeed(d.endpointId, current ? d.feed.wrote! : 0, holder)) && holder) throw new NotOurs('feed')
     }
+    // A claimed row's result only while we still own it (feed rows were written just now, in this transaction).
+    const owner = d.feed ? undefined : me
+    const mine = (moved: boolean) => { if (!moved && owner !== undefined) throw new NotOurs('delivery') }
     if (r.kind === 'delivered') {
-      if (!d.feed) await w.delivered(d.id, now, r.status)
+      if (!d.feed) mine(await w.delivered(d.id, now, r.status, owner))
       await w.clearFailing(d.endpointId)
       return { outcome: 'delivered' as const }
     }
@@ -354,7 +454,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     const ep = await w.markFailing(d.endpointId, now)
     const startedFailing = before?.failingSince === null
     if (r.kind === 'gone') {
-      await w.failed(d.id, now, r.status, 'HTTP 410 Gone: the receiver asked for no more deliveries; the endpoint is disabled')
+      mine(await w.failed(d.id, now, r.status, 'HTTP 410 Gone: the receiver asked for no more deliveries; the endpoint is disabled', owner))
       await w.disableEndpoint(d.endpointId, '410 Gone from the receiver', now)
       await w.failPending(d.endpointId, now, 'the endpoint was disabled (410 Gone from the receiver)')
       // Inside the transaction: later jobs of the same batch must not write deliveries for it any more.
@@ -367,17 +467,17 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       // while the delivery is younger than the whole schedule; past that it counts, so it still ends.
       const counted = now - d.createdAt >= SCHEDULE_SPAN_MS
       if (counted && d.attempts > RETRY_SCHEDULE_MS.length) {
-        await w.failed(d.id, now, r.status, r.error)
+        mine(await w.failed(d.id, now, r.status, r.error, owner))
         outcome = 'failed'
       } else {
-        await w.retryLater(d.id, now + r.afterMs, r.status, `${r.error} (Retry-After: waiting ${Math.round(r.afterMs / 1000)} s)`, counted ? 0 : -1)
+        mine(await w.retryLater(d.id, now + r.afterMs, r.status, `${r.error} (Retry-After: waiting ${Math.round(r.afterMs / 1000)} s)`, counted ? 0 : -1, owner))
         outcome = 'retry'
       }
     } else if (d.attempts > RETRY_SCHEDULE_MS.length) {
-      await w.failed(d.id, now, r.status, r.error)
+      mine(await w.failed(d.id, now, r.status, r.error, owner))
       outcome = 'failed'
     } else {
-      await w.retryLater(d.id, now + jittered(RETRY_SCHEDULE_MS[d.attempts - 1]!), r.status, r.error)
+      mine(await w.retryLater(d.id, now + jittered(RETRY_SCHEDULE_MS[d.attempts - 1]!), r.status, r.error, 0, owner))
       outcome = 'retry'
     }
     if (ep && !ep.disabled && ep.failingSince !== null && now - ep.failingSince >= DISABLE_AFTER_MS) {
@@ -417,6 +517,14 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
         }
         return
       } catch (e) {
+        if (e instanceof NotOurs) {
+          // Not an error of ours: another instance took it over (and sends it again, with the same webhook-id).
+          if (d.feed) { if (feeds.get(d.endpointId) === d.feed.state) dropFeed(d.endpointId); else feedHeld.delete(d.endpointId) }
+          log.warn(e.what === 'feed'
+            ? 'a webhook feed result was not recorded: the feed\'s lease is no longer ours (another instance sends the event)'
+            : 'a webhook delivery result was not recorded: its lease lapsed and another instance claimed it', { endpoint: d.endpointId, delivery: d.id, event: d.eventId })
+          return
+        }
         if (stopped || tries + 1 >= RECORD_TRIES) {
           // A claimed row: its lease lapses and it is delivered again (same webhook-id): at least once. A feed
           // event: the endpoint's feed is read again from its stored cursor.
@@ -487,6 +595,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   const pass = async (): Promise<boolean | void> => {
     lastPassAt = performance.now()
     const now = clock.now()
+    if (db.shared) await renewFeeds(now)
     if (now - lastRelease >= RELEASE_EVERY_MS) {
       lastRelease = now
       const n = await db.tx((s) => s.webhooks.release(now, [...inFlight.keys()]))
@@ -496,6 +605,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     if (free <= 0) return
     const endpoints = await endpointsNow(now)
     for (const id of feeds.keys()) if (!endpoints.get(id) || endpoints.get(id)!.disabled) feeds.delete(id)
+    for (const id of feedHeld.keys()) if (!endpoints.get(id) || endpoints.get(id)!.disabled) await releaseFeed(id)
     const busy = deps.busy?.() ?? false
     // Pacing during a burst: tokens at BUSY_RATE per second, at most a tenth of a second's worth saved up.
     busyTokens = Math.min(BUSY_RATE / 10, busyTokens + ((now - busyTokensAt) / 1000) * BUSY_RATE)
@@ -517,7 +627,9 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       if (picked.length + fromFeed.length >= free) { full = true; break }
       if (e.disabled) continue
       // A reply hook gets the callbacks' events before WeChat is answered (reply-hook.ts), not from the feed.
-      const f = e.reply ? undefined : await feedOf(e)
+      // Shared database: only the holder of the endpoint's feed lease reads it (the others do its retries only).
+      const fe = e.reply ? undefined : await feedHolder(e, now)
+      const f = fe ? await feedOf(fe) : undefined
       const patterns = JSON.parse(e.events) as string[]
       if (f && e.failingSince !== null && !busy) {
         if (await queueFeed(e, f, patterns)) full = true
@@ -550,13 +662,18 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     const idle: [string, number][] = []
     for (const [id, f] of feeds) if (f.cursor > f.persisted && perEndpoint.get(id) === undefined) idle.push([id, f.cursor])
     if (idle.length > 0) {
-      await db.tx(async (s) => { for (const [id, c] of idle) await s.webhooks.advanceFeed(id, c) }, LAZY)
+      const lost = await db.tx(async (s) => {
+        const out: string[] = []
+        for (const [id, c] of idle) if (!(await s.webhooks.advanceFeed(id, c, holderAt(id, now))) && db.shared) out.push(id)
+        return out
+      }, LAZY)
+      for (const id of lost) dropFeed(id)
       for (const [id, c] of idle) { const f = feeds.get(id); if (f) f.persisted = Math.max(f.persisted, c) }
     }
     if (picked.length === 0) return fromFeed.length > 0 && full && inFlight.size < GLOBAL
     const claimed = await db.tx(async (s) => {
       const out: DeliveryWithEvent[] = []
-      for (const id of picked) { const d = await s.webhooks.claim(id, now + LEASE_MS); if (d) out.push(d) }
+      for (const id of picked) { const d = await s.webhooks.claim(id, now + LEASE_MS, me); if (d) out.push(d) }
       return out
     }, LAZY)
     for (const d of claimed) launch(d, endpoints.get(d.endpointId)!)
@@ -613,6 +730,8 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       stopped = false
       // Feed events in flight at a stop were not recorded: every endpoint's feed is read again from its stored cursor.
       feeds.clear()
+      feedHeld.clear()
+      feedTried.clear()
       halt = new AbortController()
       lastRelease = clock.now()
       if (!listening) {
@@ -627,7 +746,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       poll.unref?.()
       kick()
     },
-    /** Aborts the POSTs in flight (their rows stay `delivering`: pending again at the next start). */
+    /** Aborts the POSTs in flight (their rows stay `delivering`: pending again at the next start; on a shared database released at once). */
     stop: async (): Promise<void> => {
       stopped = true
       clearInterval(poll)
@@ -638,6 +757,15 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       halt.abort()
       await pump.settled()
       await Promise.allSettled([...running])
+      // Nothing of ours records any more: the feeds we held are free for another instance at once (a deploy
+      // hands over without waiting for the leases to lapse). If this fails they lapse in FEED_LEASE_MS.
+      await Promise.allSettled([...feedHeld.keys()].map(releaseFeed))
+      // Shared database: so are the rows whose POSTs the stop aborted (sent again by another instance, same
+      // webhook-id), instead of waiting up to 55 s for their lease. Alone (SQLite) the next start does it.
+      if (db.shared) {
+        await db.tx((s) => s.webhooks.release(Infinity, [], me)).catch((e: unknown) =>
+          log.warn('could not release this instance\'s webhook claims at stop; they are taken over when their lease lapses', { error: e }))
+      }
     },
     kick,
     /**

@@ -263,6 +263,8 @@ export interface DeliveryRow {
   attempts: number
   nextAttemptAt: number
   leaseUntil: number | null
+  /** While `delivering`: the instance that claimed it (its result is recorded only while it still owns the row). */
+  leaseOwner: string | null
   lastStatusCode: number | null
   lastError: string | null
   createdAt: number
@@ -443,6 +445,14 @@ export interface MessagesRepo {
   pruneRequests(p: { before: number; limit: number }): Awaitable<number>
 }
 
+/** Who may move an endpoint's feed cursor on a shared database: the holder of its lease (`feed:<endpointId>`). */
+export interface FeedHolder {
+  lease: string
+  owner: string
+  /** The lease must last beyond this (ms): a holder about to lapse records nothing (another may be taking over). */
+  validAfter: number
+}
+
 export interface WebhooksRepo {
   /** Every endpoint that is not disabled. */
   activeEndpoints(): Awaitable<EndpointRow[]>
@@ -457,8 +467,12 @@ export interface WebhooksRepo {
   upsertEndpoint(row: NewEndpoint): Awaitable<EndpointRow>
   /** `disabled: false` on a disabled endpoint also moves its feed to the newest inbound row. */
   updateEndpoint(id: string, patch: EndpointPatch, now: number): Awaitable<EndpointRow | undefined>
-  /** The endpoint's feed is dealt with up to this feed cursor (never moved back). */
-  advanceFeed(id: string, cursor: number): Awaitable<void>
+  /**
+   * The endpoint's feed is dealt with up to this feed cursor (never moved back). With `holder` (a shared
+   * database): only while `holder.owner` holds the lease `holder.lease` past `holder.validAfter`, in the same
+   * statement. true when the endpoint's row was written (it exists, and the holder holds the lease).
+   */
+  advanceFeed(id: string, cursor: number, holder?: FeedHolder): Awaitable<boolean>
   /** The lowest feed cursor of the active (non-reply) endpoints; undefined: none. */
   feedFloor(): Awaitable<number | undefined>
   /** Of these feed events, those that have a delivery for the endpoint already. */
@@ -475,14 +489,21 @@ export interface WebhooksRepo {
   failPending(endpointId: string, now: number, error: string): Awaitable<number>
   /** One endpoint's due pending deliveries, the longest due first. */
   dueFor(endpointId: string, now: number, limit: number): Awaitable<DeliveryRow[]>
-  /** pending → delivering with a lease, counting the attempt; undefined when it was not pending. */
-  claim(id: string, leaseUntil: number): Awaitable<DeliveryWithEvent | undefined>
-  /** `delivering` rows whose lease lapsed before `before` (all: Infinity) back to pending, but `except`. */
-  release(before: number, except?: string[]): Awaitable<number>
-  delivered(id: string, now: number, statusCode: number): Awaitable<boolean>
+  /** pending → delivering with a lease held by `owner` (an instance id), counting the attempt; undefined when it was not pending. */
+  claim(id: string, leaseUntil: number, owner: string): Awaitable<DeliveryWithEvent | undefined>
+  /**
+   * `delivering` rows whose lease lapsed before `before` (all: Infinity) back to pending (no owner), but
+   * `except`; with `owner` only that instance's (its own claims at a stop).
+   */
+  release(before: number, except?: string[], owner?: string): Awaitable<number>
+  /**
+   * The results below move a `delivering` row only, and with `owner` only while that instance still owns it
+   * (a result that comes after the row was released and claimed by another is not recorded: false).
+   */
+  delivered(id: string, now: number, statusCode: number, owner?: string): Awaitable<boolean>
   /** delivering → pending at `nextAttemptAt`; `attemptsDelta` -1 gives the attempt back. */
-  retryLater(id: string, nextAttemptAt: number, statusCode: number | null, error: string, attemptsDelta?: number): Awaitable<boolean>
-  failed(id: string, now: number, statusCode: number | null, error: string): Awaitable<boolean>
+  retryLater(id: string, nextAttemptAt: number, statusCode: number | null, error: string, attemptsDelta?: number, owner?: string): Awaitable<boolean>
+  failed(id: string, now: number, statusCode: number | null, error: string, owner?: string): Awaitable<boolean>
   /** failed → pending at once, attempts at the end of the schedule; undefined when not failed. */
   requeue(id: string, now: number, lastStep: number): Awaitable<DeliveryRow | undefined>
   delivery(id: string): Awaitable<DeliveryWithEvent | undefined>

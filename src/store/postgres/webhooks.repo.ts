@@ -3,7 +3,10 @@ import { and, asc, desc, eq, inArray, isNotNull, lt, lte, notInArray, sql, type 
 import type { DeliveryWithEvent, WebhooksRepo } from '../contract'
 import { NEWEST_CURSOR } from './inbound.repo'
 import type { PgOrm } from './orm'
-import { webhookDeliveries as wd, webhookEndpoints as we, webhookEvents as ev } from './schema'
+import { leases, webhookDeliveries as wd, webhookEndpoints as we, webhookEvents as ev } from './schema'
+
+/** A result moves the row only while `owner` (when given) still owns it: not after another instance re-claimed it. */
+const ownedBy = (owner?: string) => owner === undefined ? undefined : eq(wd.leaseOwner, owner)
 
 export const webhooksRepo = (orm: PgOrm): WebhooksRepo => {
   const eventOf = async (id: string) => (await orm.select({ body: ev.body, type: ev.type }).from(ev).where(eq(ev.id, id)))[0]
@@ -27,7 +30,16 @@ export const webhooksRepo = (orm: PgOrm): WebhooksRepo => {
         ...patch, updatedAt: now,
         ...(patch.disabled === false ? { feedCursor: sql`case when ${we.disabled} then ${NEWEST_CURSOR} else ${we.feedCursor} end` } : {}),
       }).where(eq(we.id, id)).returning())[0],
-    advanceFeed: async (id, cursor) => { await orm.update(we).set({ feedCursor: sql`GREATEST(${we.feedCursor}, ${cursor}::bigint)` }).where(eq(we.id, id)) },
+    /**
+     * With `holder`: the lease is checked in the same UPDATE (no extra statement). It reads the lease row without
+     * locking it; `validAfter` (the caller's now plus a margin) keeps a holder close to lapsing from recording
+     * while another instance may be taking the feed over.
+     */
+    advanceFeed: async (id, cursor, holder) => {
+      const where: SQL[] = [eq(we.id, id)]
+      if (holder) where.push(sql`exists (select 1 from ${leases} where ${leases.name} = ${holder.lease} and ${leases.owner} = ${holder.owner} and ${leases.until} > ${holder.validAfter}::bigint)`)
+      return (await orm.update(we).set({ feedCursor: sql`GREATEST(${we.feedCursor}, ${cursor}::bigint)` }).where(and(...where)).returning({ id: we.id })).length > 0
+    },
     feedFloor: async () =>
       (await orm.select({ m: sql<number | null>`min(${we.feedCursor})`.mapWith(Number) }).from(we).where(and(eq(we.disabled, false), eq(we.reply, false))))[0]?.m ?? undefined,
     feedRecorded: async (endpointId, eventIds) => eventIds.length === 0 ? new Set() : new Set(
@@ -55,28 +67,29 @@ export const webhooksRepo = (orm: PgOrm): WebhooksRepo => {
       orm.select().from(wd).where(and(sql`${wd.status} = 'pending'`, eq(wd.endpointId, endpointId), lte(wd.nextAttemptAt, now)))
         .orderBy(asc(wd.nextAttemptAt), asc(wd.seq)).limit(limit),
     /** One conditional UPDATE (see messages.claim): of two instances claiming at once, one gets the row. */
-    claim: async (id, leaseUntil): Promise<DeliveryWithEvent | undefined> => {
-      const [d] = await orm.update(wd).set({ status: 'delivering', attempts: sql`${wd.attempts} + 1`, leaseUntil })
+    claim: async (id, leaseUntil, owner): Promise<DeliveryWithEvent | undefined> => {
+      const [d] = await orm.update(wd).set({ status: 'delivering', attempts: sql`${wd.attempts} + 1`, leaseUntil, leaseOwner: owner })
         .where(and(eq(wd.id, id), sql`${wd.status} = 'pending'`)).returning()
       if (!d) return undefined
       const e = await eventOf(d.eventId)
       return e ? { ...d, ...e } : undefined
     },
-    release: async (before, except = []) => {
+    release: async (before, except = [], owner) => {
       const where: SQL[] = [eq(wd.status, 'delivering')]
+      if (owner !== undefined) where.push(eq(wd.leaseOwner, owner))
       if (Number.isFinite(before)) where.push(lt(wd.leaseUntil, before))
       if (except.length > 0) where.push(notInArray(wd.id, except))
-      return (await orm.update(wd).set({ status: 'pending', leaseUntil: null }).where(and(...where)).returning({ id: wd.id })).length
+      return (await orm.update(wd).set({ status: 'pending', leaseUntil: null, leaseOwner: null }).where(and(...where)).returning({ id: wd.id })).length
     },
-    delivered: async (id, now, statusCode) =>
-      (await orm.update(wd).set({ status: 'delivered', leaseUntil: null, lastStatusCode: statusCode, lastError: null, deliveredAt: now, finishedAt: now })
-        .where(and(eq(wd.id, id), eq(wd.status, 'delivering'))).returning({ id: wd.id })).length > 0,
-    retryLater: async (id, nextAttemptAt, statusCode, error, attemptsDelta = 0) =>
-      (await orm.update(wd).set({ status: 'pending', leaseUntil: null, nextAttemptAt, lastStatusCode: statusCode, lastError: error, attempts: sql`GREATEST(0, ${wd.attempts} + ${attemptsDelta})` })
-        .where(and(eq(wd.id, id), eq(wd.status, 'delivering'))).returning({ id: wd.id })).length > 0,
-    failed: async (id, now, statusCode, error) =>
-      (await orm.update(wd).set({ status: 'failed', leaseUntil: null, lastStatusCode: statusCode, lastError: error, finishedAt: now })
-        .where(and(eq(wd.id, id), eq(wd.status, 'delivering'))).returning({ id: wd.id })).length > 0,
+    delivered: async (id, now, statusCode, owner) =>
+      (await orm.update(wd).set({ status: 'delivered', leaseUntil: null, leaseOwner: null, lastStatusCode: statusCode, lastError: null, deliveredAt: now, finishedAt: now })
+        .where(and(eq(wd.id, id), eq(wd.status, 'delivering'), ownedBy(owner))).returning({ id: wd.id })).length > 0,
+    retryLater: async (id, nextAttemptAt, statusCode, error, attemptsDelta = 0, owner) =>
+      (await orm.update(wd).set({ status: 'pending', leaseUntil: null, leaseOwner: null, nextAttemptAt, lastStatusCode: statusCode, lastError: error, attempts: sql`GREATEST(0, ${wd.attempts} + ${attemptsDelta})` })
+        .where(and(eq(wd.id, id), eq(wd.status, 'delivering'), ownedBy(owner))).returning({ id: wd.id })).length > 0,
+    failed: async (id, now, statusCode, error, owner) =>
+      (await orm.update(wd).set({ status: 'failed', leaseUntil: null, leaseOwner: null, lastStatusCode: statusCode, lastError: error, finishedAt: now })
+        .where(and(eq(wd.id, id), eq(wd.status, 'delivering'), ownedBy(owner))).returning({ id: wd.id })).length > 0,
     requeue: async (id, now, lastStep) =>
       (await orm.update(wd).set({ status: 'pending', nextAttemptAt: now, finishedAt: null, attempts: sql`GREATEST(${wd.attempts}, ${lastStep}::bigint)` })
         .where(and(eq(wd.id, id), eq(wd.status, 'failed'))).returning())[0],

@@ -6,8 +6,8 @@
  */
 import { and, asc, desc, eq, inArray, isNotNull, lt, lte, notInArray, sql, type SQL } from 'drizzle-orm'
 import type { Drizzle } from './db'
-import { inboundMessages, webhookDeliveries, webhookEndpoints, webhookEvents } from './schema'
-import type { EndpointRow, DeliveryRow, NewEndpoint, EndpointPatch, DeliveryFilter, DeliveryWithEvent } from '../contract'
+import { inboundMessages, leases, webhookDeliveries, webhookEndpoints, webhookEvents } from './schema'
+import type { EndpointRow, DeliveryRow, NewEndpoint, EndpointPatch, DeliveryFilter, DeliveryWithEvent, FeedHolder } from '../contract'
 
 /** The rows and inputs are the store contract's (../contract.ts). */
 export type { EndpointRow, DeliveryRow, DeliveryStatus, NewEndpoint, EndpointPatch, DeliveryFilter, DeliveryWithEvent } from '../contract'
@@ -16,6 +16,10 @@ export type { EndpointRow, DeliveryRow, DeliveryStatus, NewEndpoint, EndpointPat
 const newestInbound = sql<number>`(select coalesce(max(${inboundMessages.id}), 0) from ${inboundMessages})`
 
 const p = sql.placeholder
+/** A result moves the row only while `owner` (when given) still owns it: not after another instance re-claimed it. */
+const ownedBy = (owner?: string) => owner === undefined ? undefined : eq(webhookDeliveries.leaseOwner, owner)
+/** A prepared statement's version of ownedBy: a null owner placeholder matches any row. */
+const ownedByParam = sql`(${p('owner')} is null or ${webhookDeliveries.leaseOwner} = ${p('owner')})`
 /** Prepared once per connection: the event write is on the callback's hot path. */
 const prepare = (orm: Drizzle) => ({
   dueFor: orm.select().from(webhookDeliveries)
@@ -23,7 +27,7 @@ const prepare = (orm: Drizzle) => ({
     .orderBy(asc(webhookDeliveries.nextAttemptAt), asc(webhookDeliveries.seq)).limit(p('limit')).prepare(),
   insertEvent: orm.insert(webhookEvents).values({ id: p('id'), type: p('type'), channelId: p('channelId'), body: p('body'), createdAt: p('createdAt') }).prepare(),
   // `status = 'pending'` as a literal: SQLite uses the partial index only when the WHERE visibly implies its own.
-  claim: orm.update(webhookDeliveries).set({ status: 'delivering', attempts: sql`${webhookDeliveries.attempts} + 1`, leaseUntil: sql`${p('leaseUntil')}` })
+  claim: orm.update(webhookDeliveries).set({ status: 'delivering', attempts: sql`${webhookDeliveries.attempts} + 1`, leaseUntil: sql`${p('leaseUntil')}`, leaseOwner: sql`${p('owner')}` })
     .where(and(eq(webhookDeliveries.id, p('id')), sql`${webhookDeliveries.status} = 'pending'`)).returning().prepare(),
   eventOf: orm.select({ body: webhookEvents.body, type: webhookEvents.type }).from(webhookEvents).where(eq(webhookEvents.id, p('id'))).prepare(),
   insertEventIfAbsent: orm.insert(webhookEvents).values({ id: p('id'), type: p('type'), channelId: p('channelId'), body: p('body'), createdAt: p('createdAt') })
@@ -33,8 +37,8 @@ const prepare = (orm: Drizzle) => ({
     lastStatusCode: p('lastStatusCode'), createdAt: p('createdAt'), deliveredAt: p('deliveredAt'), finishedAt: p('deliveredAt'),
   }).prepare(),
   allEndpoints: orm.select().from(webhookEndpoints).orderBy(asc(webhookEndpoints.createdAt), asc(webhookEndpoints.id)).prepare(),
-  delivered: orm.update(webhookDeliveries).set({ status: 'delivered', leaseUntil: null, lastStatusCode: sql`${p('statusCode')}`, lastError: null, deliveredAt: sql`${p('now')}`, finishedAt: sql`${p('now')}` })
-    .where(and(eq(webhookDeliveries.id, p('id')), eq(webhookDeliveries.status, 'delivering'))).prepare(),
+  delivered: orm.update(webhookDeliveries).set({ status: 'delivered', leaseUntil: null, leaseOwner: null, lastStatusCode: sql`${p('statusCode')}`, lastError: null, deliveredAt: sql`${p('now')}`, finishedAt: sql`${p('now')}` })
+    .where(and(eq(webhookDeliveries.id, p('id')), eq(webhookDeliveries.status, 'delivering'), ownedByParam)).prepare(),
   clearFailing: orm.update(webhookEndpoints).set({ failingSince: null }).where(and(eq(webhookEndpoints.id, p('id')), isNotNull(webhookEndpoints.failingSince))).prepare(),
   advanceFeed: orm.update(webhookEndpoints).set({ feedCursor: sql`max(${webhookEndpoints.feedCursor}, ${p('cursor')})` }).where(eq(webhookEndpoints.id, p('id'))).prepare(),
   insertDelivery: orm.insert(webhookDeliveries).values({
@@ -74,9 +78,16 @@ export const webhooksRepo = (orm: Drizzle) => ({
       ...patch, updatedAt: now,
       ...(patch.disabled === false ? { feedCursor: sql`case when ${webhookEndpoints.disabled} then ${newestInbound} else ${webhookEndpoints.feedCursor} end` } : {}),
     }).where(eq(webhookEndpoints.id, id)).returning().get(),
-  /** The endpoint's feed is dealt with up to this inbound id (never moved back). Inside the transaction that recorded the results. */
-  advanceFeed: (id: string, cursor: number): void => {
-    statements(orm).advanceFeed.run({ id, cursor })
+  /**
+   * The endpoint's feed is dealt with up to this inbound id (never moved back). Inside the transaction that
+   * recorded the results. With `holder` only while it holds the feed's lease (the worker passes none on
+   * SQLite: one process; the contract is the same on both stores).
+   */
+  advanceFeed: (id: string, cursor: number, holder?: FeedHolder): boolean => {
+    if (!holder) return (statements(orm).advanceFeed.run({ id, cursor }) as unknown as { changes: number }).changes > 0
+    return orm.update(webhookEndpoints).set({ feedCursor: sql`max(${webhookEndpoints.feedCursor}, ${cursor})` })
+      .where(and(eq(webhookEndpoints.id, id), sql`exists (select 1 from ${leases} where ${leases.name} = ${holder.lease} and ${leases.owner} = ${holder.owner} and ${leases.until} > ${holder.validAfter})`))
+      .returning({ id: webhookEndpoints.id }).all().length > 0
   },
   /** The lowest feed cursor of the active endpoints (reply hooks read no feed): inbound rows after it are still needed (undefined: none). */
   feedFloor: (): number | undefined =>
@@ -126,29 +137,32 @@ export const webhooksRepo = (orm: Drizzle) => ({
    * (dead) endpoint's backlog is.
    */
   dueFor: (endpointId: string, now: number, limit: number): DeliveryRow[] => statements(orm).dueFor.all({ endpointId, now, limit }),
-  /** pending → delivering with a lease, counting the attempt; undefined when it was not pending. Inside a db.tx. */
-  claim: (id: string, leaseUntil: number): DeliveryWithEvent | undefined => {
+  /** pending → delivering with a lease held by `owner`, counting the attempt; undefined when it was not pending. Inside a db.tx. */
+  claim: (id: string, leaseUntil: number, owner: string): DeliveryWithEvent | undefined => {
     const st = statements(orm)
-    const d = st.claim.get({ id, leaseUntil })
+    const d = st.claim.get({ id, leaseUntil, owner })
     if (!d) return undefined
     const e = st.eventOf.get({ id: d.eventId })
     return e ? { ...d, ...e } : undefined
   },
   /** Rows a crash or a stop left `delivering` (all of them at start, `before` = Infinity), or whose lease lapsed. */
-  release: (before: number, except: string[] = []): number => {
+  release: (before: number, except: string[] = [], owner?: string): number => {
     const where: SQL[] = [eq(webhookDeliveries.status, 'delivering')]
+    if (owner !== undefined) where.push(eq(webhookDeliveries.leaseOwner, owner))
     if (Number.isFinite(before)) where.push(lt(webhookDeliveries.leaseUntil, before))
     if (except.length > 0) where.push(notInArray(webhookDeliveries.id, except))
-    return orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null }).where(and(...where)).returning({ id: webhookDeliveries.id }).all().length
+    return orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null, leaseOwner: null }).where(and(...where)).returning({ id: webhookDeliveries.id }).all().length
   },
-  delivered: (id: string, now: number, statusCode: number): boolean => (statements(orm).delivered.run({ id, now, statusCode }) as unknown as { changes: number }).changes > 0,
+  /** The results move a `delivering` row, with `owner` only while that instance still owns it (see the contract). */
+  delivered: (id: string, now: number, statusCode: number, owner?: string): boolean =>
+    (statements(orm).delivered.run({ id, now, statusCode, owner: owner ?? null }) as unknown as { changes: number }).changes > 0,
   /** delivering → pending at `nextAttemptAt`; `attemptsDelta` -1 gives the attempt back (Retry-After). */
-  retryLater: (id: string, nextAttemptAt: number, statusCode: number | null, error: string, attemptsDelta = 0): boolean =>
-    orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null, nextAttemptAt, lastStatusCode: statusCode, lastError: error, attempts: sql`max(0, ${webhookDeliveries.attempts} + ${attemptsDelta})` })
-      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'))).returning({ id: webhookDeliveries.id }).all().length > 0,
-  failed: (id: string, now: number, statusCode: number | null, error: string): boolean =>
-    orm.update(webhookDeliveries).set({ status: 'failed', leaseUntil: null, lastStatusCode: statusCode, lastError: error, finishedAt: now })
-      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'))).returning({ id: webhookDeliveries.id }).all().length > 0,
+  retryLater: (id: string, nextAttemptAt: number, statusCode: number | null, error: string, attemptsDelta = 0, owner?: string): boolean =>
+    orm.update(webhookDeliveries).set({ status: 'pending', leaseUntil: null, leaseOwner: null, nextAttemptAt, lastStatusCode: statusCode, lastError: error, attempts: sql`max(0, ${webhookDeliveries.attempts} + ${attemptsDelta})` })
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'), ownedBy(owner))).returning({ id: webhookDeliveries.id }).all().length > 0,
+  failed: (id: string, now: number, statusCode: number | null, error: string, owner?: string): boolean =>
+    orm.update(webhookDeliveries).set({ status: 'failed', leaseUntil: null, leaseOwner: null, lastStatusCode: statusCode, lastError: error, finishedAt: now })
+      .where(and(eq(webhookDeliveries.id, id), eq(webhookDeliveries.status, 'delivering'), ownedBy(owner))).returning({ id: webhookDeliveries.id }).all().length > 0,
   /** A failed delivery due again at once (POST /api/webhooks/deliveries/:id/retry); undefined when it is not failed. */
   /** failed → pending at once; attempts set to the end of the schedule, so it gets one more POST, not the schedule again. */
   requeue: (id: string, now: number, lastStep: number): DeliveryRow | undefined =>
