@@ -115,9 +115,17 @@ export const createEventsService = (deps: EventsServiceDeps) => {
   const id = (prefix: string, now: number) =>
     `${prefix}_${now.toString(36).padStart(9, '0')}${Buffer.from(random.bytes(10)).toString('base64url')}`
 
-  /** After the transaction that wrote deliveries commits (setImmediate runs after the batch's COMMIT). */
-  const emitted = () => {
-    if (kickScheduled || listeners.length === 0) return
+  /**
+   * The worker's kick, once the transaction that wrote deliveries committed (Store.afterCommit: on PostgreSQL
+   * the COMMIT comes after the transaction function, so a kick in the same turn would find nothing yet), one
+   * per turn however many events were written.
+   */
+  const emitted = (s: Store) => {
+    // Not deduplicated before the commit: a transaction that rolls back never runs its callback.
+    if (listeners.length > 0) s.afterCommit(kickSoon)
+  }
+  const kickSoon = () => {
+    if (kickScheduled) return
     kickScheduled = true
     setImmediate(() => { kickScheduled = false; for (const f of listeners) f() })
   }
@@ -128,7 +136,7 @@ export const createEventsService = (deps: EventsServiceDeps) => {
     const eventId = id('evt', now)
     await s.webhooks.insertEvent({ id: eventId, type: e.type, channelId: e.channelId, body: eventBody(e.type, e.data, now), createdAt: now })
     await s.webhooks.insertDeliveries(targets.map((t) => ({ id: id('whd', now), eventId, endpointId: t.id, nextAttemptAt: now, createdAt: now })))
-    emitted()
+    emitted(s)
     return eventId
   }
 

@@ -566,6 +566,13 @@ export interface Store {
   media: MediaRepo
   leases: LeasesRepo
   rates: RateBucketsRepo
+  /**
+   * Runs `fn` once what this store wrote is committed: for a transaction's store after its COMMIT (never after
+   * a rollback; on SQLite after the group commit's batch, on PostgreSQL after the transaction's own), for
+   * db.read at the next turn of the event loop. For work that must see the writes from elsewhere (a worker's
+   * kick): on PostgreSQL the commit comes after the transaction function returns, not in the same turn.
+   */
+  afterCommit(fn: () => void): void
 }
 
 // ---- the database ----------------------------------------------------------------------------------------

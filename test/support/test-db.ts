@@ -49,13 +49,19 @@ export const testDbUrl = async (sqlitePath: string): Promise<string> => (onPostg
 
 export const removeQuietly = (dir: string) => rmSync(dir, { recursive: true, force: true })
 
-/** count(*) AS n of a query on the database at WXGATE_DB `url` (a file or postgres://), opened for this one query. */
-export const countAt = async (url: string, query: string): Promise<number> => {
+/** The rows of a query on the database at WXGATE_DB `url` (a file or postgres://), opened for this one query. */
+export const queryAt = async <T = Record<string, unknown>>(url: string, query: string): Promise<T[]> => {
   if (url.startsWith('postgres')) {
     const sql = new Bun.SQL(url)
-    try { return Number(((await sql.unsafe(query)) as { n: unknown }[])[0]!.n) } finally { await sql.close() }
+    try {
+      // count(*) comes back as a string from Bun.SQL: as a number here, like SQLite's.
+      return ((await sql.unsafe(query)) as Record<string, unknown>[]).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, k === 'n' ? Number(v) : v]))) as T[]
+    } finally { await sql.close() }
   }
   const { Database } = await import('bun:sqlite')
   const db = new Database(url, { readonly: true })
-  try { return (db.query(query).get() as { n: number }).n } finally { db.close() }
+  try { return db.query(query).all() as T[] } finally { db.close() }
 }
+
+/** count(*) AS n of a query on the database at `url`. */
+export const countAt = async (url: string, query: string): Promise<number> => (await queryAt<{ n: number }>(url, query))[0]!.n

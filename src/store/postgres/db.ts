@@ -65,6 +65,10 @@ export const openPostgres = async (url: string, opts: OpenPostgresOptions = {}):
   }
 
   const stats: DbStats = { batches: 0, jobs: 0, busyRetries: 0 }
+  /** A callback after a commit (Store.afterCommit) that throws is logged: the transaction did commit. */
+  const runAfterCommit = (f: () => void) => {
+    try { f() } catch (e) { opts.log?.error('a callback after a commit failed', { error: e }) }
+  }
   /** Set while a transaction function runs (and in everything it awaits): db.tx there is a nested transaction. */
   const inTx = new AsyncLocalStorage<true>()
   const read = postgresStore(orm, fail)
@@ -109,9 +113,12 @@ export const openPostgres = async (url: string, opts: OpenPostgresOptions = {}):
     stats.jobs++
     return (async () => {
       for (let run = 0; ; run++) {
+        // Run again after a deadlock: the callbacks of the run that rolled back are dropped with it.
+        const after: (() => void)[] = []
         try {
-          const value = await orm.transaction((t) => inTx.run(true, async () => fn(postgresStore(t, fail))))
+          const value = await orm.transaction((t) => inTx.run(true, async () => fn(postgresStore(t, fail, (f) => { after.push(f) }))))
           stats.batches++
+          for (const f of after) runAfterCommit(f)
           return value
         } catch (e) {
           if (run < MAX_RERUNS && isRetryable(e)) { stats.busyRetries++; continue }

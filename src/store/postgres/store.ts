@@ -30,7 +30,8 @@ const guard = <R extends object>(repo: R, fail: (e: unknown) => unknown): R =>
     }
   })
 
-export const postgresStore = (orm: PgOrm, fail: (e: unknown) => unknown = (e) => toStoreError(e, 'postgres', [])): Store => ({
+/** `afterCommit`: what a transaction's store does with Store.afterCommit (the pool's runs fn at the next turn). */
+export const postgresStore = (orm: PgOrm, fail: (e: unknown) => unknown = (e) => toStoreError(e, 'postgres', []), afterCommit: (fn: () => void) => void = (fn) => { setImmediate(fn) }): Store => ({
   channels: guard(channelsRepo(orm), fail),
   apiKeys: guard(apiKeysRepo(orm), fail),
   tokens: guard(tokensRepo(orm), fail),
@@ -43,4 +44,5 @@ export const postgresStore = (orm: PgOrm, fail: (e: unknown) => unknown = (e) =>
   media: guard(mediaRepo(orm), fail),
   leases: guard(leasesRepo(orm), fail),
   rates: guard(rateBucketsRepo(orm), fail),
+  afterCommit,
 })

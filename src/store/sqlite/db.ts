@@ -78,7 +78,7 @@ const TICK = Symbol('tick')
 /** The store with a check before every call (the transaction functions' store, see runJob). */
 const guardStore = (store: Store, check: () => void): Store =>
   Object.fromEntries(Object.entries(store).map(([name, repo]) =>
-    [name, wrapMethods(repo as object, (f) => (...a) => { check(); return f(...a) })])) as unknown as Store
+    [name, typeof repo === 'function' ? repo : wrapMethods(repo as object, (f) => (...a) => { check(); return f(...a) })])) as unknown as Store
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|CORRUPT|NOMEM|NOTADB)/
 /** SQLite's errors that say the disk, not the transaction's own logic, failed become one 503 error. */
@@ -240,7 +240,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
    * pays for one commit (the WAL write and its fsync are most of a small transaction's cost). Nobody is
    * answered before the COMMIT, so a crash mid-batch loses only work that was never acknowledged.
    */
-  interface Job { fn: (s: Store) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  interface Job { fn: (s: Store) => unknown; savepoint: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void; after?: (() => void)[] }
   const queue: Job[] = []
   let draining = false
   /** The timer that commits lazy transactions when no other transaction came along (TxOptions.lazyMs). */
@@ -253,10 +253,12 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
   /** The job whose function runs now (jobs run one at a time). */
   let runningJob: Job | undefined
   /** The store transaction functions get: usable only while their own job runs. */
-  const txStore = guardStore(store, () => {
+  const ownJob = (): Job => {
     const job = current.getStore()
     if (!job || job !== runningJob) throw new TxMisuseError('the store of a db.tx function was used after its transaction ended (it awaited something other than the store)')
-  })
+    return job
+  }
+  const txStore: Store = { ...guardStore(store, ownJob), afterCommit: (fn) => { (ownJob().after ??= []).push(fn) } }
   let closed = false
 
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
@@ -300,6 +302,7 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
       return { ok: true, value }
     } catch (e) {
       if (job.savepoint && sqlite.inTransaction) { rollbackTo.run(); release.run() }
+      job.after = undefined
       return { ok: false, value: e }
     } finally {
       runningJob = undefined
@@ -351,6 +354,8 @@ export const openDb = (path: string, opts: OpenDbOptions = {}): SqliteDb => {
           continue
         }
         batch.forEach((j, i) => (results[i]!.ok ? j.resolve(results[i]!.value) : j.reject(asStorageError(results[i]!.value))))
+        // Store.afterCommit of the jobs that committed (a callback that throws does not undo the commit).
+        for (const j of batch) for (const f of j.after ?? []) { try { f() } catch { /* the transaction committed; its caller has its answer */ } }
       }
     } finally {
       draining = false

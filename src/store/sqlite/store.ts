@@ -30,5 +30,7 @@ export const sqliteStore = (sqlite: Database, orm: Drizzle): Store => {
     media: mediaRepo(orm),
     leases: leasesRepo(orm),
     rates: rateBucketsRepo(orm),
+    // On the connection itself (no transaction): each statement is committed when it returns.
+    afterCommit: (fn) => { setImmediate(fn) },
   }
 }
