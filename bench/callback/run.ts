@@ -18,6 +18,12 @@
  *   worker never overlaps another run; after its second load every event must reach the receiver. Prints the
  *   ratio of the medians (target >= 0.9). With --webhook-hang the receiver never answers (a dead endpoint).
  *
+ * - with --postgres, every wxgate stores in PostgreSQL instead (WXGATE_DB=postgres://…: a throwaway cluster on
+ *   loopback from Debian's postgresql programs, test/support/postgres.ts, one database per gateway);
+ * - with --baseline=BIN, a second wxgate binary (e.g. built from an older commit) on its own database, run
+ *   alternately with this one, twice each (wxgate, bare, baseline, wxgate, baseline): the ratio of the medians
+ *   says whether this build is slower than that one, measured side by side in one run on one box.
+ *
  * Exit code: 0 when the run completed (a missed performance target is reported, not failed);
  * 1 on a crash, on any non-2xx answer, or when the row count does not match the 2xx count.
  */
@@ -29,6 +35,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Subprocess } from 'bun'
 import { createProcs, Crash, freePort, stopProcess, tail } from '../lib/procs'
+import { startPostgres, type TestPostgres } from '../../test/support/postgres'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const HERE = import.meta.dir
@@ -53,6 +60,8 @@ const { values: opt } = parseArgs({
     webhook: { type: 'boolean', default: false },
     'webhook-hang': { type: 'boolean', default: false },
     'reply-hook': { type: 'boolean', default: false },
+    postgres: { type: 'boolean', default: false },
+    baseline: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -155,7 +164,28 @@ const main = async (): Promise<number> => {
 
   const tmp = mkdtempSync(join(tmpdir(), 'wxgate-bench-'))
   setTmp(tmp)
-  const dbPath = join(tmp, 'bench.db')
+  // --postgres: one throwaway cluster, one database per gateway (what WXGATE_DB names).
+  const pg: TestPostgres | undefined = opt.postgres ? await startPostgres({ maxConnections: 100 }) : undefined
+  // Stopped (pg_ctl, synchronous) however the run ends.
+  if (pg) process.once('exit', () => { void pg.stop() })
+  let dbs = 0
+  const newDb = async (file: string): Promise<string> => {
+    if (!pg) return join(tmp, file)
+    const name = `bench_${++dbs}`
+    const admin = new Bun.SQL(pg.url.replace(/\/wxgate_test$/, '/postgres'))
+    try { await admin.unsafe(`CREATE DATABASE ${name}`) } finally { await admin.close() }
+    return pg.url.replace(/\/wxgate_test$/, `/${name}`)
+  }
+  /** count(*) of a table of the database at `db` (the gateway stopped). */
+  const countRows = async (db: string, table: string): Promise<number> => {
+    if (db.startsWith('postgres')) {
+      const sql = new Bun.SQL(db)
+      try { return Number(((await sql.unsafe(`SELECT count(*)::int AS n FROM ${table}`)) as { n: number }[])[0]!.n) } finally { await sql.close() }
+    }
+    const d = new Database(db, { readonly: true })
+    try { return (d.query(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n } finally { d.close() }
+  }
+  const dbPath = await newDb('bench.db')
   let exitCode = 0
   const wxPort = await freePort(HOST)
   let barePort = await freePort(HOST)
@@ -183,7 +213,7 @@ const main = async (): Promise<number> => {
   const hook = opt.webhook || replyMode ? await (async () => {
     const port = await freePort(HOST)
     const rxPort = await freePort(HOST)
-    const db = join(tmp, 'bench-webhook.db')
+    const db = await newDb('bench-webhook.db')
     const log = join(tmp, 'wxgate-webhook.log')
     const rxLog = join(tmp, 'receiver.log')
     const start = () => spawn([BIN, 'serve'], { cwd: tmp, env: { ...env, WXGATE_DB: db, WXGATE_PORT: String(port), WXGATE_ADMIN_TOKEN: ADMIN }, log })
@@ -191,6 +221,15 @@ const main = async (): Promise<number> => {
     return { port, rxPort, db, log, rxLog, proc: start(), rx, start }
   })() : undefined
   const bare = spawn([process.execPath, join(HERE, 'bare-server.ts'), `--port=${barePort}`, `--host=${HOST}`], { log: bareLog })
+  // --baseline: another wxgate binary on its own database, the same settings.
+  const base = opt.baseline ? await (async () => {
+    const port = await freePort(HOST)
+    const db = await newDb('bench-baseline.db')
+    const log = join(tmp, 'baseline.log')
+    const proc = spawn([resolve(opt.baseline!), 'serve'], { cwd: tmp, env: { ...env, WXGATE_DB: db, WXGATE_PORT: String(port) }, log })
+    await waitReady('baseline wxgate', `http://${HOST}:${port}/healthz`, proc, [log, `${log}.err`])
+    return { port, db, log, proc }
+  })() : undefined
   await Promise.all([
     waitReady('wxgate', `http://${HOST}:${wxPort}/healthz`, wx, [wxLog, `${wxLog}.err`]),
     waitReady('bare server', `http://${HOST}:${barePort}/healthz`, bare, [bareLog, `${bareLog}.err`]),
@@ -222,6 +261,12 @@ const main = async (): Promise<number> => {
   const hookExpect = replyMode ? 'ok' : undefined
   const wxRuns: LoadResult[] = [await loadOn('wxgate', wxPort, wx)]
   const bareResult = await loadOn('bare server', barePort, bare)
+  const baseRuns: LoadResult[] = []
+  if (base) {
+    baseRuns.push(await loadOn('baseline wxgate', base.port, base.proc))
+    wxRuns.push(await loadOn('wxgate (2nd)', wxPort, wx))
+    baseRuns.push(await loadOn('baseline wxgate (2nd)', base.port, base.proc))
+  }
   // --webhook: with and without the endpoint alternately, twice each, in this one run. The gateway with the
   // endpoint is stopped after its first load (its backlog stays in its database) so that its worker never
   // overlaps another run, and started again for its second; after the second, every event must arrive.
@@ -255,21 +300,20 @@ const main = async (): Promise<number> => {
   const wxExit = await stopProcess(wx)
   await stopProcess(bare)
   if (wxExit !== 0) throw new Crash(`wxgate did not stop cleanly (exit ${wxExit ?? wx.signalCode})\n${tail(wxLog)}\n${tail(`${wxLog}.err`)}`)
-  const db = new Database(dbPath, { readonly: true })
-  const rows = (db.query('SELECT COUNT(*) AS n FROM inbound_messages').get() as { n: number }).n
-  db.close()
+  const rows = await countRows(dbPath, 'inbound_messages')
+  let baseRows: number | undefined
+  if (base) {
+    const code = await stopProcess(base.proc)
+    if (code !== 0) throw new Crash(`baseline wxgate did not stop cleanly (exit ${code ?? base.proc.signalCode})\n${tail(base.log)}`)
+    baseRows = await countRows(base.db, 'inbound_messages')
+  }
   let hookRows: { inbound: number; events: number } | undefined
   if (hook) {
     // SIGTERM ends its worker; undelivered events stay pending in the database (delivered after a restart).
     const code = await stopProcess(hook.proc)
     await stopProcess(hook.rx)
     if (code !== 0) throw new Crash(`wxgate (webhook) did not stop cleanly (exit ${code ?? hook.proc.signalCode})\n${tail(hook.log)}\n${tail(`${hook.log}.err`)}`)
-    const hdb = new Database(hook.db, { readonly: true })
-    hookRows = {
-      inbound: (hdb.query('SELECT COUNT(*) AS n FROM inbound_messages').get() as { n: number }).n,
-      events: (hdb.query('SELECT COUNT(*) AS n FROM webhook_events').get() as { n: number }).n,
-    }
-    hdb.close()
+    hookRows = { inbound: await countRows(hook.db, 'inbound_messages'), events: await countRows(hook.db, 'webhook_events') }
   }
 
   // ---- report --------------------------------------------------------------------------------------
@@ -277,7 +321,7 @@ const main = async (): Promise<number> => {
   const b = bareResult.measured
   const widths = [12, 9, 8, 8, 8, 8, 7, 11, 12, 13]
   console.log('')
-  console.log(`wxgate callback benchmark: ${connections} connections, ${duration} s measured after ${warmup} s warm-up`)
+  console.log(`wxgate callback benchmark: ${connections} connections, ${duration} s measured after ${warmup} s warm-up; store: ${pg ? 'PostgreSQL (loopback)' : 'SQLite'}${base ? `; baseline ${opt.baseline}` : ''}`)
   const nodeVersion = Bun.spawnSync(['node', '--version']).stdout.toString().trim()
   const acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version
   console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
@@ -285,6 +329,7 @@ const main = async (): Promise<number> => {
   console.log(row(['server', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'non-2xx', 'errors', 'server CPU', 'loadgen CPU'], widths))
   const rowsOf: [string, Phase][] = [['bare Bun', b], ...wxRuns.map((r, i): [string, Phase] => [i === 0 ? 'wxgate' : `wxgate #${i + 1}`, r.measured])]
   hookRuns.forEach((r, i) => rowsOf.push([i === 0 ? 'wxgate + wh' : `wxgate + wh #${i + 1}`, r.measured]))
+  baseRuns.forEach((r, i) => rowsOf.push([i === 0 ? 'baseline' : `baseline #${i + 1}`, r.measured]))
   for (const [name, r] of rowsOf) {
     console.log(row([
       name, fmt(r.rps, 0), fmt(r.latencyMs.p50), fmt(r.latencyMs.p90), fmt(r.latencyMs.p99), fmt(r.latencyMs.max),
@@ -327,6 +372,14 @@ const main = async (): Promise<number> => {
     console.log(`webhook run: ${h2xx} 2xx answers, ${hookRows.inbound} inbound rows; ${hookDelivered} delivered to the receiver by the end of its load` +
       (hookDrain ? `, ${hookDrain.delivered} in all ${fmt(hookDrain.seconds, 1)} s later; ${hookRows.events} webhook_events (one per delivered event)` : `; ${hookRows.events} webhook_events`) + `   ${hookRowsOk ? 'OK' : 'MISMATCH'}`)
   }
+  if (base && baseRows !== undefined) {
+    const cur = median(wxRuns.map((r) => r.measured.rps))
+    const old = median(baseRuns.map((r) => r.measured.rps))
+    const b2xx = sum2xx(baseRuns)
+    rowsOk &&= baseRows === b2xx
+    console.log(`this build / baseline (medians of ${wxRuns.length} alternating runs each: ${fmt(cur, 0)} / ${fmt(old, 0)} req/s): ${(cur / old).toFixed(3)}` +
+      ` (p99 ${wxRuns.map((r) => fmt(r.measured.latencyMs.p99)).join(', ')} ms against ${baseRuns.map((r) => fmt(r.measured.latencyMs.p99)).join(', ')} ms); baseline rows ${baseRows} = 2xx ${b2xx} ${baseRows === b2xx ? 'OK' : 'MISMATCH'}`)
+  }
   console.log(`overall: performance targets ${ratioOk && p99Ok && hookOk ? 'met' : 'MISSED'}; correctness ${rowsOk ? 'OK' : 'FAILED'}`)
 
   const non2xx = [...wxRuns, bareResult, ...hookRuns].reduce((n, r) => n + r.measured.non2xx + (r.warmup?.non2xx ?? 0), 0)
@@ -337,7 +390,8 @@ const main = async (): Promise<number> => {
   }
   if (!rowsOk) exitCode = 1
   console.log('')
-  console.log('json: ' + JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, connections, duration, warmup, wxgate: wxResult, wxgateRuns: wxRuns, bare: bareResult, ratio, rows, ...(hookResult ? { webhookRuns: hookRuns, webhookRows: hookRows, webhookDelivered: hookDelivered, webhookDrain: hookDrain } : {}) }))
+  await pg?.stop()
+  console.log('json: ' + JSON.stringify({ date: new Date().toISOString(), bun: Bun.version, store: pg ? 'postgres' : 'sqlite', connections, duration, warmup, wxgate: wxResult, wxgateRuns: wxRuns, bare: bareResult, ratio, rows, ...(base ? { baselineRuns: baseRuns, baselineRows: baseRows } : {}), ...(hookResult ? { webhookRuns: hookRuns, webhookRows: hookRows, webhookDelivered: hookDelivered, webhookDrain: hookDrain } : {}) }))
   return exitCode
 }
 

@@ -23,6 +23,9 @@
  *    client_msg_id (= messageId) delivered exactly once.
  * 3. ceiling (--ceiling): the same drain with a high rate and concurrency, to show where the outbox tops out.
  *
+ * --postgres: every gateway stores in PostgreSQL instead (WXGATE_DB=postgres://…: a throwaway cluster on
+ * loopback from Debian's postgresql programs, test/support/postgres.ts, one database per gateway).
+ *
  * --profile=DIR runs the gateway from source (`bun --cpu-prof src/main.ts serve`) instead of the binary and
  * leaves one .cpuprofile per gateway in DIR (figures from such a run are not benchmark results).
  *
@@ -39,6 +42,7 @@ import { parseArgs } from 'node:util'
 import type { Subprocess } from 'bun'
 import { alive, createProcs, Crash, freePort, machineCpu, procCpu, stopProcess, tail } from '../lib/procs'
 import { DEMO_ACCOUNT, DEMO_TEMPLATES } from '../../src/sandbox'
+import { startPostgres, type TestPostgres } from '../../test/support/postgres'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const HERE = import.meta.dir
@@ -73,6 +77,7 @@ const { values: opt } = parseArgs({
     rebuild: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     profile: { type: 'string' },
+    postgres: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -143,10 +148,35 @@ const startSandbox = async (name: string, o: { latency: number; users: number; u
 
 interface Gateway { proc: Subprocess; base: string; db: string; log: string }
 
+// ---- the store: a SQLite file per gateway, or (--postgres) a database per gateway in one throwaway cluster ----
+let pg: TestPostgres | undefined
+let dbs = 0
+const newDb = async (dir: string): Promise<string> => {
+  if (!opt.postgres) return join(dir, 'wxgate.db')
+  if (!pg) {
+    pg = await startPostgres({ maxConnections: 100 })
+    const cluster = pg
+    process.once('exit', () => { void cluster.stop() })
+  }
+  const name = `bench_${++dbs}`
+  const admin = new Bun.SQL(pg.url.replace(/\/wxgate_test$/, '/postgres'))
+  try { await admin.unsafe(`CREATE DATABASE ${name}`) } finally { await admin.close() }
+  return pg.url.replace(/\/wxgate_test$/, `/${name}`)
+}
+/** The rows of a query on a stopped gateway's database (counts cast to int, so they are numbers on both). */
+const dbAll = async <T>(db: string, text: string): Promise<T[]> => {
+  if (db.startsWith('postgres')) {
+    const sql = new Bun.SQL(db)
+    try { return (await sql.unsafe(text.replace(/COUNT\(\*\)/g, 'COUNT(*)::int'))) as T[] } finally { await sql.close() }
+  }
+  const d = new Database(db, { readonly: true })
+  try { return d.query(text).all() as T[] } finally { d.close() }
+}
+
 const startGateway = async (name: string, o: { rate: number; concurrency: number; sandboxUrl: string }): Promise<Gateway> => {
   const dir = join(tmpDir(), name)
   mkdirSync(dir, { recursive: true })
-  const db = join(dir, 'wxgate.db')
+  const db = await newDb(dir)
   const log = join(dir, 'wxgate.log')
   const port = await freePort(HOST)
   // Its own settings only (no WXGATE_* of the caller), run in the temp folder so no .env is read.
@@ -236,11 +266,9 @@ const runAccept = async () => {
   }
   await stopGateway('accept', gw)
   await stopProcess(sb.proc, 15_000)
-  const db = new Database(gw.db, { readonly: true })
-  const rows = (db.query('SELECT COUNT(*) AS n FROM messages').get() as { n: number }).n
-  const requests = (db.query('SELECT COUNT(*) AS n FROM send_requests').get() as { n: number }).n
-  const byStatus = Object.fromEntries((db.query('SELECT status, COUNT(*) AS n FROM messages GROUP BY status').all() as { status: string; n: number }[]).map((r) => [r.status, r.n]))
-  db.close()
+  const rows = (await dbAll<{ n: number }>(gw.db, 'SELECT COUNT(*) AS n FROM messages'))[0]!.n
+  const requests = (await dbAll<{ n: number }>(gw.db, 'SELECT COUNT(*) AS n FROM send_requests'))[0]!.n
+  const byStatus = Object.fromEntries((await dbAll<{ status: string; n: number }>(gw.db, 'SELECT status, COUNT(*) AS n FROM messages GROUP BY status')).map((r) => [r.status, r.n]))
   const twoxx = (load.warmup?.status2xx ?? 0) + load.measured.status2xx
   return { load, rows, requests, byStatus, twoxx, ok: rows === twoxx && requests === twoxx }
 }
@@ -310,10 +338,8 @@ const runDrain = async (name: string, o: { messages: number; rate: number; concu
   await stopProcess(sb.proc, 15_000)
 
   // Database: every message sent, and the ids the API handed out are the ids stored.
-  const db = new Database(gw.db, { readonly: true })
-  const rows = db.query('SELECT id, status, attempts FROM messages').all() as { id: string; status: string; attempts: number }[]
-  const attemptRows = (db.query('SELECT COUNT(*) AS n FROM message_attempts').get() as { n: number }).n
-  db.close()
+  const rows = await dbAll<{ id: string; status: string; attempts: number }>(gw.db, 'SELECT id, status, attempts FROM messages')
+  const attemptRows = (await dbAll<{ n: number }>(gw.db, 'SELECT COUNT(*) AS n FROM message_attempts'))[0]!.n
   const byStatus: Record<string, number> = {}
   for (const r of rows) byStatus[r.status] = (byStatus[r.status] ?? 0) + 1
   const sentRows = byStatus.sent ?? 0
@@ -405,7 +431,7 @@ const main = async (): Promise<number> => {
   let acVersion = '-'
   try { acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version } catch { /* absent */ }
   console.log('')
-  console.log(`wxgate send benchmark${profileDir ? ' (PROFILING RUN: gateway from source under --cpu-prof, not a result)' : ''}`)
+  console.log(`wxgate send benchmark (store: ${opt.postgres ? 'PostgreSQL on loopback' : 'SQLite'})${profileDir ? ' (PROFILING RUN: gateway from source under --cpu-prof, not a result)' : ''}`)
   console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
   const verdicts: boolean[] = []
 
@@ -459,7 +485,7 @@ const main = async (): Promise<number> => {
     for (const d of drains) console.log(`${d.name}: deliveries in each second from the first (last one partial): ${d.perSecond.join(', ')}`)
     for (const d of drains) {
       const ok = d.problems.length === 0
-      console.log(`${d.name}: ${d.byStatus.sent ?? 0}/${d.messages} sent in SQLite (${JSON.stringify(d.byStatus)}), ${d.delivered} delivered, each client_msg_id once: ${ok ? 'OK' : 'MISMATCH'}; ` +
+      console.log(`${d.name}: ${d.byStatus.sent ?? 0}/${d.messages} sent in the database (${JSON.stringify(d.byStatus)}), ${d.delivered} delivered, each client_msg_id once: ${ok ? 'OK' : 'MISMATCH'}; ` +
         `${d.sendCalls} send calls (${d.resentIds} ids sent more than once), ${d.attemptRows} attempt rows, ${d.tokenCalls} stable_token call(s); first delivery ${int(d.firstDeliveryAfterMs)} ms after the first accept`)
       for (const p of d.problems) console.log(`  FAIL: ${p}`)
       if (!ok) exitCode = 1

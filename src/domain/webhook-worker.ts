@@ -457,8 +457,10 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       mine(await w.failed(d.id, now, r.status, 'HTTP 410 Gone: the receiver asked for no more deliveries; the endpoint is disabled', owner))
       await w.disableEndpoint(d.endpointId, '410 Gone from the receiver', now)
       await w.failPending(d.endpointId, now, 'the endpoint was disabled (410 Gone from the receiver)')
-      // Inside the transaction: later jobs of the same batch must not write deliveries for it any more.
+      // Inside the transaction: later jobs of the same SQLite batch (on its one connection) must not write
+      // deliveries for it any more; and after the commit, when every connection (PostgreSQL's pool) sees it.
       deps.invalidateEndpoints?.()
+      s.afterCommit(() => deps.invalidateEndpoints?.())
       return { outcome: 'failed' as const, disabled: '410' as const, startedFailing }
     }
     let outcome: DeliveryOutcome
@@ -484,6 +486,7 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
       await w.disableEndpoint(d.endpointId, `every delivery failed for 5 days (since ${new Date(ep.failingSince).toISOString()}); last: ${r.error.slice(0, 200)}`, now)
       await w.failPending(d.endpointId, now, 'the endpoint was disabled (every delivery failed for 5 days)')
       deps.invalidateEndpoints?.()
+      s.afterCommit(() => deps.invalidateEndpoints?.())
       return { outcome, disabled: 'failing' as const, startedFailing, since: ep.failingSince }
     }
     return { outcome, startedFailing }
