@@ -1,8 +1,8 @@
 /**
  * Two instances on one PostgreSQL database (SPEC §8, issue 14): each a real server on its own loopback port
  * with its own pool, as two processes behind one load balancer would be. A retry storm spread over both makes
- * one effect and one reply; a key revoked on one is refused by the other within 2 s; a channel added on one
- * is served by the other within 2 s. (The token, outbox and webhook guarantees across instances: the
+ * one effect and one reply; a key revoked, a channel or a webhook endpoint added on one is in force on the
+ * other within 2 s. (The token, outbox and webhook guarantees across instances: the
  * *-instances tests under test/domain; a SIGKILLed instance: test/instances-kill.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
@@ -78,4 +78,18 @@ describe.skipIf(skip !== undefined)(`two instances on one PostgreSQL${skip ? ` (
     expect(status).toBe(200)
     expect(Date.now() - t0).toBeLessThan(2000)
   })
+
+  test('a webhook endpoint added on one instance is in force on the other within 2 s', async () => {
+    const created = await a.deps.webhooks.create({ url: 'http://127.0.0.1:9/hook', events: ['message.received'] })
+    const t0 = Date.now()
+    while (!b.deps.events.wants('message.received', PLAIN.id) && Date.now() - t0 < 5000) await Bun.sleep(20)
+    expect(b.deps.events.wants('message.received', PLAIN.id)).toBe(true)
+    expect(Date.now() - t0).toBeLessThan(2000)
+    await a.deps.webhooks.remove(created.id)
+    const t1 = Date.now()
+    while (b.deps.events.wants('message.received', PLAIN.id) && Date.now() - t1 < 5000) await Bun.sleep(20)
+    expect(b.deps.events.wants('message.received', PLAIN.id)).toBe(false)
+    expect(Date.now() - t1).toBeLessThan(2000)
+  })
 })
+

@@ -23,6 +23,8 @@
  *    client_msg_id (= messageId) delivered exactly once.
  * 3. ceiling (--ceiling): the same drain with a high rate and concurrency, to show where the outbox tops out.
  *
+ * --bin=PATH measures another wxgate binary instead of dist/wxgate (never rebuilt), e.g. an older commit's build.
+ *
  * --postgres: every gateway stores in PostgreSQL instead (WXGATE_DB=postgres://…: a throwaway cluster on
  * loopback from Debian's postgresql programs, test/support/postgres.ts, one database per gateway).
  *
@@ -46,7 +48,8 @@ import { startPostgres, type TestPostgres } from '../../test/support/postgres'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const HERE = import.meta.dir
-const BIN = join(ROOT, 'dist', 'wxgate')
+/** The binary measured: dist/wxgate, or --bin=PATH (another build, e.g. an older commit's, for a comparison on the same box). */
+let BIN = join(ROOT, 'dist', 'wxgate')
 const HOST = '127.0.0.1'
 const ADMIN = 'bench-admin-token-0123456789abcdef'
 const SEND_PATH = '/cgi-bin/message/template/send'
@@ -78,6 +81,7 @@ const { values: opt } = parseArgs({
     keep: { type: 'boolean', default: false },
     profile: { type: 'string' },
     postgres: { type: 'boolean', default: false },
+    bin: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
@@ -109,6 +113,7 @@ const ceilingMessages = num('ceiling-messages', posInt, 'a positive integer')
 const ceilingRate = num('ceiling-rate', posInt, 'a positive integer')
 const ceilingConcurrency = num('ceiling-concurrency', posInt, 'a positive integer')
 const profileDir = opt.profile ? resolve(opt.profile) : undefined
+if (opt.bin) BIN = resolve(opt.bin)
 
 // ---- processes ----------------------------------------------------------------------------------------
 const { spawn, run, setTmp, tmp: tmpDir } = createProcs({ root: ROOT, keep: !!opt.keep })
@@ -414,7 +419,8 @@ const main = async (): Promise<number> => {
     if (!Bun.which('node')) throw new Crash('node is not on PATH: the load generator (autocannon) runs under Node')
     if (!existsSync(join(ROOT, 'node_modules', 'autocannon'))) throw new Crash('autocannon is not installed: run `npm install` in the repository')
   }
-  if (!profileDir && (opt.rebuild || !existsSync(BIN))) {
+  if (opt.bin && !existsSync(BIN)) throw new Crash(`--bin: ${BIN} does not exist`)
+  if (!profileDir && !opt.bin && (opt.rebuild || !existsSync(BIN))) {
     console.error(`run.ts: building ${BIN} (bun run build)`)
     const b = spawn([process.execPath, 'run', 'build'], { cwd: ROOT })
     if ((await b.exited) !== 0) throw new Crash('bun run build failed')
@@ -432,7 +438,7 @@ const main = async (): Promise<number> => {
   try { acVersion = (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'autocannon', 'package.json'), 'utf8')) as { version: string }).version } catch { /* absent */ }
   console.log('')
   console.log(`wxgate send benchmark (store: ${opt.postgres ? 'PostgreSQL on loopback' : 'SQLite'})${profileDir ? ' (PROFILING RUN: gateway from source under --cpu-prof, not a result)' : ''}`)
-  console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
+  console.log(`bun ${Bun.version}, node ${nodeVersion}, autocannon ${acVersion}, ${cpus().length} CPUs, ${new Date().toISOString()}; binary ${BIN}`)
   const verdicts: boolean[] = []
 
   if (accept) {
