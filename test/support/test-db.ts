@@ -1,7 +1,7 @@
 /**
  * Which store the tests run on (issue 14: the whole suite runs twice in .ci/run). TEST_DB=postgres: every
  * test server gets a fresh database of its own in one throwaway PostgreSQL cluster per test process (started
- * on first use, stopped when the process exits); otherwise a SQLite file in a temporary folder, as before.
+ * on first use, stopped after the last test file: teardown.ts); otherwise a SQLite file in a temporary folder, as before.
  * A test file that is about SQLite itself (its file, its locks, its group commit) carries the line
  * `// @sqlite-only: <why>` and scripts/test-postgres.ts leaves it out of the PostgreSQL run, printing why.
  */
@@ -17,11 +17,14 @@ let cluster: Promise<TestPostgres> | undefined
 let n = 0
 
 /** The cluster of this test process (TEST_DB=postgres), started on first use. */
-export const testCluster = (): Promise<TestPostgres> => (cluster ??= startPostgres({ maxConnections: 300 }).then((pg) => {
-  // stop() is synchronous inside (pg_ctl, rm), so it completes from the exit handler too.
-  process.once('exit', () => { try { void pg.stop() } catch { /* gone already */ } })
-  return pg
-}))
+export const testCluster = (): Promise<TestPostgres> => (cluster ??= startPostgres({ maxConnections: 300 }))
+
+/** Stops the cluster of this test process, if one was started: test/support/teardown.ts, after every test file. */
+export const stopTestCluster = async (): Promise<void> => {
+  const c = cluster
+  cluster = undefined
+  if (c) await (await c).stop()
+}
 
 /** A new empty database in the test cluster; its postgres:// URL. */
 export const freshPostgresUrl = async (): Promise<string> => {
