@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { openDb } from '../../src/store/sqlite/db'
 import { holdWriteLock } from '../support/write-lock'
 import { ADMIN_TOKEN, PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from '../support/server'
+import type { SqliteDb } from '../../src/store/sqlite/db'
 
 const DEAD_WECHAT = { WXGATE_WECHAT_API: 'http://127.0.0.1:9' }
 const api = (s: TestServer, path: string, body?: unknown) => fetch(`${s.url}${path}`, {
@@ -103,7 +104,7 @@ describe.skipIf(!canMount)('the disk full under the database (a 4 MiB tmpfs)', (
 
   /** Fills every byte left on the tmpfs (after emptying the WAL, so that the next write must grow it). */
   const fillDisk = () => {
-    s.deps.db.sqlite.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    (s.deps.db as SqliteDb).sqlite.exec('PRAGMA wal_checkpoint(TRUNCATE)')
     filler = join(dir, 'filler')
     const fd = openSync(filler, 'w')
     const big = Buffer.alloc(64 * 1024)
@@ -148,6 +149,6 @@ describe.skipIf(!canMount)('the disk full under the database (a 4 MiB tmpfs)', (
     expect(countStored(dbPath, `msg:${id}`)).toBe(1)
     // The idempotency key of the refused send was not taken: the retry is accepted.
     expect((await api(s, '/api/send', sendBody('full'))).status).toBe(202)
-    expect(s.deps.db.sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+    expect((s.deps.db as SqliteDb).sqlite.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
   }, 30_000)
 })

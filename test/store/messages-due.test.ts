@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openDb, type Db } from '../../src/store/sqlite/db'
+import { openDb, type SqliteDb as Db } from '../../src/store/sqlite/db'
 import { migrate } from '../../src/store/sqlite/migrate'
 import { dueCustomScanSql, dueScanSql, messagesRepo } from '../../src/store/sqlite/messages.repo'
 

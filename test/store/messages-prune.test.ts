@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config'
 import { createDeps } from '../../src/deps'
 import { fixedClock } from '../../src/lib/clock'
 import { memoryLogger } from '../../src/lib/log'
-import { openDb, type Db } from '../../src/store/sqlite/db'
+import { openDb, type SqliteDb as Db } from '../../src/store/sqlite/db'
 
 const NOW = Date.UTC(2026, 10, 24, 2, 0, 0)
 const DAY = 86_400_000

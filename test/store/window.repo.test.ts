@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SHORT_WINDOW_EVENTS } from '../../src/domain/window'
-import { openDb, type Db } from '../../src/store/sqlite/db'
+import { openDb, type SqliteDb as Db } from '../../src/store/sqlite/db'
 import { migrate } from '../../src/store/sqlite/migrate'
 import { WINDOW_SQL, windowRepo } from '../../src/store/sqlite/window.repo'
 

@@ -17,7 +17,7 @@ export const addEndpoint = async (s: Pick<TestServer, 'deps'>, o: { events?: str
   const id = `whe_test${++n}_${Math.random().toString(36).slice(2, 8)}`
   const now = Date.now()
   await s.deps.db.tx(async (st) => {
-    await st.webhooks.insertEndpoint({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now })
+    await st.webhooks.insertEndpoint({ id, url: 'http://127.0.0.1:9/none', events: JSON.stringify(o.events ?? ['*']), channelId: o.channelId ?? null, description: null, secret: 'whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', createdAt: now, updatedAt: now })
   })
   await s.deps.events.invalidate()
   return id
