@@ -7,6 +7,7 @@
  * before its checks, which report a failure to open themselves), so a key made against the wrong file is
  * noticed at once.
  */
+import { existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigInvalid, loadSettings, type Config } from './config'
 import { openDeps, type Deps } from './deps'
@@ -26,7 +27,7 @@ Usage:
   wxgate [serve]                      start the server (migrations are applied first)
   wxgate demo                         start a sandbox demo: no WeChat account needed
   wxgate migrate                      apply pending migrations and exit
-  wxgate migrate-to postgres://… [--skip-undelivered]
+  wxgate migrate-to postgres://…|- [--skip-undelivered]
                                       copy this SQLite database (WXGATE_DB) into an empty PostgreSQL database
                                       in one transaction (stop wxgate first); then set WXGATE_DB to that URL
   wxgate apikey create --name NAME [--scopes a,b]   create an API key (printed once, last line)
@@ -75,7 +76,7 @@ const flags = <O extends NonNullable<NonNullable<Parameters<typeof parseArgs>[0]
  * stdin; more than one line is refused (a whole file piped in by mistake). On a terminal it is read up to
  * the first Enter (and is echoed: pipe it in to keep it off the screen).
  */
-const readStdinLine = async (flag: string): Promise<string> => {
+const readStdinLine = async (flag: string, example = `channel add … ${flag} -`): Promise<string> => {
   const tty = process.stdin.isTTY === true
   if (tty) process.stderr.write(`${flag} -: type or paste the value, then Enter: `)
   const chunks: Buffer[] = []
@@ -85,7 +86,7 @@ const readStdinLine = async (flag: string): Promise<string> => {
   }
   const lines = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)
   const value = lines[0]!.trim()
-  const how = `pipe it in, e.g. \`printf '%s\\n' "$VALUE" | wxgate channel add … ${flag} -\``
+  const how = `pipe it in, e.g. \`printf '%s\\n' "$VALUE" | wxgate ${example}\``
   if (value === '') throw new UsageError(`${flag} - reads the value from stdin, which gave an empty line: ${how}`)
   if (!tty && lines.slice(1).some((l) => l.trim() !== '')) throw new UsageError(`${flag} - reads one line from stdin, which gave more than one: ${how}`)
   return value
@@ -134,10 +135,13 @@ const run = async (argv: string[]): Promise<number> => {
     }
     case 'migrate-to': {
       const f = flags(argv.slice(1), { 'skip-undelivered': { type: 'boolean' } })
-      const target = f.positionals[0]
-      if (!target || f.positionals.length > 1) throw new UsageError('migrate-to needs the target URL: wxgate migrate-to postgres://user:password@host:5432/db')
+      // `-`: the URL (it carries the password) from stdin, off the shell history and the process list.
+      const target = f.positionals[0] === '-' ? await readStdinLine('migrate-to', 'migrate-to -') : f.positionals[0]
+      if (!target || f.positionals.length > 1) throw new UsageError('migrate-to needs the target URL: wxgate migrate-to postgres://user:password@host:5432/db (or - to read it from stdin)')
       if (!isPostgresUrl(target)) throw new UsageError(`migrate-to copies into PostgreSQL: give a postgres:// or postgresql:// URL, not '${shownDb(target)}'`)
       if (isPostgresUrl(config.WXGATE_DB)) throw new UsageError('WXGATE_DB is PostgreSQL already: migrate-to copies from the SQLite file WXGATE_DB names')
+      // Opening a path that does not exist would create an empty database and copy nothing, "successfully".
+      if (config.WXGATE_DB === ':memory:' || !existsSync(config.WXGATE_DB)) throw new UsageError(`there is no SQLite database at ${config.WXGATE_DB} (WXGATE_DB): set WXGATE_DB to the file wxgate uses (e.g. /var/lib/wxgate/wxgate.db) and run migrate-to again`)
       const log = createLogger({ level: 'warn', write: (l) => process.stderr.write(l + '\n') })
       const { copySqliteToPostgres } = await import('./store/migrate-to')
       const from = await openStore(config.WXGATE_DB, { log })

@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * WXGATE_DB=postgres://… (SPEC §8, issue 14) as a user runs it: every CLI command, doctor, and the server
  * (`bun src/main.ts`) against a real PostgreSQL (a throwaway cluster), the URL's password never printed or
@@ -178,16 +179,39 @@ describe.skipIf(missing !== undefined)(`WXGATE_DB=postgres://…${missing ? ` (s
       for (let i = 0; i < 3; i++) await s.inbound.insert({ channelId: 'shop', dedupKey: `m${i}`, msgType: 'text', event: null, fromUser: 'o1', createTime: 1, body: '<xml/>', reply: '', handledBy: 'none', receivedAt: now })
       await s.bindings.bind({ id: 'b1', channelId: 'shop', openid: 'o1', subject: 'alice', code: 'c1', now })
       await s.messages.insertMessages([{ id: 'msg1', requestId: 'r1', channelId: 'shop', openid: 'o1', subject: 'alice', templateId: 'T', payload: '{}', status: 'queued', attempts: 0, errcode: null, error: null, wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: null }])
+      // Claimed by a gateway that is still running (its lease holds): refused until it is stopped.
       await s.messages.claim('msg1', { owner: 'i_old', now, leaseUntil: now + 30_000 })
+      const target = await createDb('wxgate_moved')
+      const running = onSqlite(['migrate-to', target, '--skip-undelivered'])
+      expect(running.code).toBe(1)
+      expect(running.stderr).toContain('stop it first')
+      // As a crash leaves it: the claim's lease lapsed.
+      db.sqlite.query("UPDATE messages SET lease_until = ? WHERE id = 'msg1'").run(now - 1)
       await db.close()
 
-      const target = await createDb('wxgate_moved')
+      // A copy that fails (here: the target refuses channel rows) says which table, and never shows a secret.
+      const broken = await createDb('wxgate_broken')
+      const bsql = new Bun.SQL(broken)
+      try {
+        const m = cli(['migrate'], { WXGATE_DB: broken })
+        expect(m.code).toBe(0)
+        await bsql.unsafe(`CREATE FUNCTION no_channels() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'channels refused (test)'; END $$`)
+        await bsql.unsafe('CREATE TRIGGER no_channels BEFORE INSERT ON channels FOR EACH ROW EXECUTE FUNCTION no_channels()')
+      } finally { await bsql.close() }
+      const failed = onSqlite(['migrate-to', broken, '--skip-undelivered'])
+      expect(failed.code).toBe(1)
+      expect(failed.stderr).toContain('copying channels failed, nothing was copied: channels refused (test)')
+      expect(failed.all).not.toContain('migrate-app-secret')
+      expect(failed.all).not.toContain('spamtest')
+      expect(failed.all).not.toContain(PASSWORD)
+
       const refused = onSqlite(['migrate-to', target])
       expect(refused.code).toBe(1)
       expect(refused.stderr).toContain('message events not delivered yet')
       expect(refused.all).not.toContain(PASSWORD)
 
-      const r = onSqlite(['migrate-to', target, '--skip-undelivered'])
+      // The URL (with its password) from stdin, off the shell history.
+      const r = onSqlite(['migrate-to', '-', '--skip-undelivered'], `${target}\n`)
       expect(r.code).toBe(0)
       expect(r.stdout).toContain('channels\t1')
       expect(r.stdout).toContain('api_keys\t1')
@@ -225,8 +249,12 @@ describe.skipIf(missing !== undefined)(`WXGATE_DB=postgres://…${missing ? ` (s
       } finally { await gw.stop() }
     }, 60_000)
 
-    test('usage: the target must be a PostgreSQL URL and the source SQLite', () => {
+    test('usage: the target must be a PostgreSQL URL and the source an existing SQLite file', () => {
       expect(onSqlite(['migrate-to']).code).toBe(2)
+      const none = cli(['migrate-to', url], { WXGATE_DB: join(dir, 'typo', 'wxgate.db') })
+      expect(none.code).toBe(2)
+      expect(none.stderr).toContain('there is no SQLite database at')
+      expect(none.all).not.toContain(PASSWORD)
       const notPg = onSqlite(['migrate-to', '/tmp/other.db'])
       expect(notPg.code).toBe(2)
       expect(notPg.stderr).toContain('postgres://')

@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * Two instances on one PostgreSQL database (SPEC §8, issue 14): each a real server on its own loopback port
  * with its own pool, as two processes behind one load balancer would be. A retry storm spread over both makes
@@ -11,11 +12,10 @@ import { openPostgres } from '../src/store/postgres/db'
 import { PLAIN, post, signedQuery, startTestServer, textXml, type TestServer } from './support/server'
 import { effectCount, testSql, writeEffect } from './support/sql'
 import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from './support/postgres'
-import { onPostgres } from './support/test-db'
 
 const missing = postgresMissing()
 if (missing && postgresRequired) throw new Error(`TEST_POSTGRES=required but ${missing}`)
-const skip = missing ?? (onPostgres ? 'runs in the SQLite pass of the suite, on a cluster of its own' : undefined)
+const skip = missing
 
 /** Each instance answers with its own name: a replayed reply shows which instance made it. */
 const rules = (name: string): Rule[] => [{

@@ -425,8 +425,8 @@ export const createOutbox = (deps: OutboxDeps) => {
       const n = await repo.requeueLapsed(now, { owner })
       if (n > 0) log.warn('taking over messages whose instance stopped mid-send (lease lapsed); they are sent again with the same client_msg_id (or fail delivery_unknown after 9 minutes)', { count: n })
     } catch (e) {
-      log.error('could not look for lapsed claims; trying again', { error: e })
-      nextTakeoverAt = now
+      // Tried again at the next check, not at every pass: a database that is away is one line per check.
+      log.error('could not look for lapsed claims; trying again', { error: e, retryInMs: TAKEOVER_CHECK_MS })
     }
   }
 

@@ -354,8 +354,12 @@ export const createTokenService = (deps: TokenServiceDeps) => {
           }
           const renew = async () => {
             const at = clock.now()
-            // Ours until now (the call before ended within its timeout): renewed for the next call.
-            if (!await leaseWrite((s) => s.leases.acquire(name, owner, at + LEASE_MS, at))) log.warn('the token lease lapsed during a flight', { channel: c.id })
+            // Ours until now (the call before ended within its timeout): renewed for the next call. Lost (the flight
+            // outlasted the lease and another instance took it): no further call, or two instances could both force.
+            if (!await leaseWrite((s) => s.leases.acquire(name, owner, at + LEASE_MS, at))) {
+              log.warn('the token lease lapsed during a flight: another instance obtains the token', { channel: c.id })
+              throw new WeChatApiError({ endpoint: STABLE_TOKEN_ENDPOINT, errmsg: 'the token lease lapsed during the flight; another instance obtains the token', class: 'transient', uncertain: true })
+            }
           }
           // The row another instance's flight stored a token in while this caller waited (not enough for it).
           const fetchedMeanwhile = waited && r?.refreshedAt != null && r.refreshedAt >= started ? r : undefined

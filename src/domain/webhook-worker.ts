@@ -667,7 +667,8 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
     if (idle.length > 0) {
       const lost = await db.tx(async (s) => {
         const out: string[] = []
-        for (const [id, c] of idle) if (!(await s.webhooks.advanceFeed(id, c, holderAt(id, now))) && db.shared) out.push(id)
+        // The lease as it is now (the pass may have taken a while since `now`).
+        for (const [id, c] of idle) if (!(await s.webhooks.advanceFeed(id, c, holderAt(id, clock.now()))) && db.shared) out.push(id)
         return out
       }, LAZY)
       for (const id of lost) dropFeed(id)

@@ -13,7 +13,7 @@
  *   copied is delivered again as a new event. Message events that an endpoint had not received yet would be lost
  *   that way, so such a backlog is refused (let the SQLite gateway deliver it first) unless `skipUndelivered`.
  */
-import { getTableName, sql } from 'drizzle-orm'
+import { DrizzleQueryError, getTableName, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sql'
 import type { PostgresDb } from './postgres/db'
 import * as pgSchema from './postgres/schema'
@@ -57,7 +57,13 @@ export const copySqliteToPostgres = async (src: SqliteDb, dst: PostgresDb, o: { 
     src.sqlite.exec('COMMIT')
   }
 
-  // 3. The feed backlog: inbound rows after an active endpoint's cursor were not all delivered yet.
+  // 3. A gateway still running on the file: what it writes after the snapshot would be lost, and what it is
+  // sending would be sent again from PostgreSQL (a customer-service message has no client_msg_id).
+  const live = [...(rows.get('messages') ?? []).filter((m) => m.status === 'sending' && Number(m.leaseUntil ?? 0) > o.now),
+    ...(rows.get('webhookDeliveries') ?? []).filter((d) => d.status === 'delivering' && Number(d.leaseUntil ?? 0) > o.now)]
+  if (live.length) throw new MigrateToError(`wxgate seems to be running on this database (${live.length} messages or webhook deliveries are being sent right now): stop it first (systemctl stop wxgate), then run migrate-to again`)
+
+  // 4. The feed backlog: inbound rows after an active endpoint's cursor were not all delivered yet.
   const newestInbound = Math.max(0, ...(rows.get('inboundMessages') ?? []).map((r) => Number(r.id)))
   const behind = (rows.get('webhookEndpoints') ?? []).filter((e) => !e.disabled && !e.reply && Number(e.feedCursor) < newestInbound)
   if (behind.length && !o.skipUndelivered) {
@@ -65,7 +71,7 @@ export const copySqliteToPostgres = async (src: SqliteDb, dst: PostgresDb, o: { 
     throw new MigrateToError(`webhook endpoints have message events not delivered yet: ${list}. Start wxgate on SQLite until they are delivered (wxgate_webhook_queue_depth in /metrics is 0), or pass --skip-undelivered to leave them out`)
   }
 
-  // 4. Mid-flight work continues on PostgreSQL, as after a restart.
+  // 5. Mid-flight work continues on PostgreSQL, as after a restart.
   for (const m of rows.get('messages') ?? []) {
     if (m.status === 'sending') Object.assign(m, { status: 'queued', nextAttemptAt: o.now, uncertainSince: m.uncertainSince ?? m.lastCallAt ?? o.now })
     Object.assign(m, { leaseOwner: null, leaseUntil: null })
@@ -75,12 +81,19 @@ export const copySqliteToPostgres = async (src: SqliteDb, dst: PostgresDb, o: { 
     Object.assign(d, { leaseOwner: null, leaseUntil: null })
   }
 
-  // 5. Everything in one PostgreSQL transaction.
+  // 6. Everything in one PostgreSQL transaction.
   const tables: MigrateToResult['tables'] = []
   await pg.transaction(async (t) => {
     for (const key of TABLES) {
       const list = rows.get(key) ?? []
-      for (let i = 0; i < list.length; i += CHUNK) await t.insert(pgSchema[key]).values(list.slice(i, i + CHUNK) as never)
+      try {
+        for (let i = 0; i < list.length; i += CHUNK) await t.insert(pgSchema[key]).values(list.slice(i, i + CHUNK) as never)
+      } catch (e) {
+        // drizzle's error lists the statement's parameters (AppSecrets, tokens, users' messages): only the
+        // database's own message is shown; the transaction rolls back, so nothing is left half-copied.
+        const inner = e instanceof DrizzleQueryError ? e.cause : e
+        throw new MigrateToError(`copying ${getTableName(pgSchema[key])} failed, nothing was copied: ${(inner as Error)?.message ?? String(inner)}`)
+      }
       tables.push({ table: getTableName(pgSchema[key]), rows: list.length })
     }
     for (const [table, column] of Object.entries(SERIALS)) {

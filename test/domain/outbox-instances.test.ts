@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * The outbox with several instances on one PostgreSQL (issue 14, SPEC §8): two deps in this process, each on
  * its own pool of the same database, against the sandbox WeChat. Claims with an owner and a lease, the

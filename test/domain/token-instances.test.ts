@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * One stable_token flight per channel for all instances of one PostgreSQL database (SPEC §8, issue 14):
  * two token services in this process, each with its own pool on the same database and its own instanceId,

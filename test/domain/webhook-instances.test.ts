@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * Webhook deliveries and the webhook feed across instances (issue 14, SPEC §8): two webhook workers, each on
  * its own pool of one real PostgreSQL database, POSTing to real receivers on loopback that count webhook-ids.

@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * Store.afterCommit (src/store/contract.ts) on both stores: the callback runs once the transaction committed
  * (another connection sees its rows then: on PostgreSQL the COMMIT comes after the transaction function

@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * The store contract (src/store/contract.ts, issue 14): every repository's behaviour, each case run against
  * both implementations: SQLite (a temporary file, the store on its connection, outside transactions) and

@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * The PostgreSQL Db (src/store/postgres/db.ts, issue 14) on a real throwaway cluster: transactions (atomic,
  * never nested, re-run after a deadlock), the webhook feed's cursor when ids commit out of order, the

@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * PostgreSQL migrations (issue 14): the embedded manifest matches migrations-pg/ file for file, and two
  * instances starting together on an empty database migrate it once (the advisory lock), on a real cluster.

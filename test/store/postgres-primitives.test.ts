@@ -1,3 +1,4 @@
+// @first-pass-only: PostgreSQL on a cluster of its own (TEST_POSTGRES=required in .ci/run)
 /**
  * The PostgreSQL primitives several instances will rest on (issue 14, PROTOCOL §9.6), on a real throwaway
  * cluster (test/support/postgres.ts) through Bun.SQL, each instance a pool of its own: the unique-index insert
