@@ -136,6 +136,20 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`two instances on on
     expect((await b.tokens.status('default')).forceRefreshesToday).toBe(1)
   }, 30_000)
 
+  test('a flight that outlasted its lease (another instance took it) makes no forced call after its normal one', async () => {
+    const [a] = await two()
+    const first = await a.tokens.getToken('default')
+    // The normal call of the replacement is slow; meanwhile the lease lapses and another instance takes it.
+    sb.inject({ path: STABLE, delayMs: 600 })
+    const replacing = a.tokens.replaceFailing('default', first.accessToken)
+    await sleep(200)
+    clock.advance(LEASE_MS + 1)
+    expect(await a.db.read.leases.acquire('token:default', 'other', clock.now() + LEASE_MS, clock.now())).toBe(true)
+    await expect(replacing).rejects.toThrow('the token lease lapsed during the flight')
+    // Its normal call went out (it answered the same token), the force did not: the other holder decides.
+    expect(forcedCalls(sb)).toBe(0)
+  }, 30_000)
+
   test('the lease holder dies mid-call → no call while its lease holds; after it lapses one call, a token for all', async () => {
     const [a, b] = await two()
     // A third instance took the lease and never lets go (it died during its call).
