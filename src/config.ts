@@ -57,6 +57,11 @@ export const Config = z.object({
   // How long a reply hook may take (SPEC §7): WeChat waits 5 s for the answer, and the rest of a callback needs some.
   WXGATE_REPLY_TIMEOUT_MS: z.coerce.number({ error: 'must be a whole number of milliseconds, 500-4000' }).int('must be a whole number of milliseconds, 500-4000')
     .min(500, 'must be a whole number of milliseconds, 500-4000').max(4000, 'must be a whole number of milliseconds, 500-4000').default(3000),
+  // This instance's name among those of one PostgreSQL database (SPEC §8): the owner of its leases and claims.
+  // Unset: a new random one at each start, so a restarted instance's claims from before are taken over once
+  // their lease lapses (≤ 40 s). Set (unique per instance, stable across restarts, e.g. systemd's %H-%i): a
+  // restarted instance takes its own back at once. Two running instances with one name would share claims.
+  WXGATE_INSTANCE: optionalString.pipe(z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/, 'must be 1-64 letters, digits or . _ : - (unique per instance, e.g. myhost-3000)').optional()),
   // One webhook endpoint for every event (SPEC §6), upserted at start. Decision: the secret is required with
   // the URL (never generated): the receiver must be configured with it too, and a generated one would have
   // to be logged, which no secret ever is.

@@ -76,7 +76,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
    * flights, outbox messages, webhook deliveries and feeds). New at each start: a restarted instance's
    * earlier claims lapse like a dead one's.
    */
-  const instanceId = o.instanceId ?? `i_${Buffer.from(random.bytes(6)).toString('hex')}`
+  const instanceId = o.instanceId ?? config.WXGATE_INSTANCE ?? `i_${Buffer.from(random.bytes(6)).toString('hex')}`
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
   const channelIds = () => channels.list().map((c) => c.id)

@@ -39,11 +39,6 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   deps.scheduler.every('prune-webhooks', 3600_000, () => deps.webhookWorker.prune(), { runNow: true })
   // Upload rows whose media id WeChat has forgotten (3 days).
   deps.scheduler.every('prune-media', 3600_000, () => deps.media.prune(), { runNow: true })
-  // The outbox resumes what was accepted and not finished (and what a crash caught mid-call) at once.
-  await deps.outbox.start()
-  // Webhook deliveries a crash or stop caught mid-POST are pending again, then sent with the same webhook-id.
-  await deps.webhookWorker.start()
-
   const app = createApp(deps)
   const hostname = opts.hostname ?? deps.config.WXGATE_HOST
   const port = opts.port ?? deps.config.WXGATE_PORT
@@ -80,6 +75,17 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     routes: { '/wechat': native('/wechat'), '/wechat/:channelId': native('/wechat/:channelId') },
     fetch: (request, server) => observer.around(request, server, (r) => bodyTooLarge(r, bodyLimitFor(r)) ?? app.fetch(r) as Promise<Response>),
   })
+  // Once the port is ours (a second process on the same port, e.g. one started by mistake with the same
+  // WXGATE_INSTANCE, fails above and takes back no claim of the running one):
+  // the outbox resumes what was accepted and not finished (and what a crash caught mid-call) at once;
+  try {
+    await deps.outbox.start()
+    // webhook deliveries a crash or stop caught mid-POST are pending again, then sent with the same webhook-id.
+    await deps.webhookWorker.start()
+  } catch (e) {
+    await server.stop(true)
+    throw e
+  }
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   deps.log.info('wxgate listening', { url, version: VERSION, db: shownDb(deps.config.WXGATE_DB), instance: deps.instanceId })
 

@@ -54,10 +54,11 @@ describe.skipIf(skip !== undefined)(`two gateway processes on one PostgreSQL, on
     await pg?.stop()
   })
 
-  const start = (name: string) => startGatewayProcess({
+  const start = (name: string, extra: Record<string, string> = {}) => startGatewayProcess({
     command: (port) => ({
       cmd: [process.execPath, main],
       env: {
+        ...extra,
         PATH: process.env.PATH, HOME: process.env.HOME, WXGATE_DB: pg.url, WXGATE_HOST: '127.0.0.1', WXGATE_PORT: String(port),
         WXGATE_ADMIN_TOKEN: ADMIN, WXGATE_WECHAT_API: sb.url, WXGATE_CHANNEL: 'demo', WXGATE_APPID: DEMO_ACCOUNT.appId,
         WXGATE_APPSECRET: DEMO_ACCOUNT.appSecret, WXGATE_TOKEN: 'demotoken', WXGATE_SEND_RATE: String(RATE), WXGATE_LOG_LEVEL: 'info',
@@ -171,5 +172,30 @@ describe.skipIf(skip !== undefined)(`two gateway processes on one PostgreSQL, on
       await r.stop()
     }
   }, 150_000)
+
+  test('an instance with a stable name (WXGATE_INSTANCE) SIGKILLed mid-send takes its own claims back at once when it restarts', async () => {
+    for (const g of gateways) if (g.alive()) await g.stop()
+    await db.sql.unsafe('TRUNCATE messages, message_attempts, send_requests, leases RESTART IDENTITY CASCADE')
+    const a = await start('a', { WXGATE_INSTANCE: 'vps1-3000' })
+    await send(a, ['o_warm_0'])
+    for (let i = 0; i < 100 && await sentCount() < 1; i++) await Bun.sleep(100)
+    // Every call now hangs 20 s at WeChat: the messages stay claimed (sending) when the instance dies.
+    sb.setLatency(20_000)
+    const ids = await send(a, Array.from({ length: 5 }, (_, i) => `o_kill_${i}`))
+    const claimed = async () => Number(((await db.sql`SELECT count(*)::int AS n FROM messages WHERE status = 'sending' AND lease_owner = 'vps1-3000'`) as { n: number }[])[0]!.n)
+    for (let i = 0; i < 100 && await claimed() < 5; i++) await Bun.sleep(50)
+    expect(await claimed()).toBe(5)
+    await a.stop('SIGKILL', 0)
+    sb.setLatency(0)
+    const restarted = Date.now()
+    const again = await start('a', { WXGATE_INSTANCE: 'vps1-3000' })
+    for (let i = 0; i < 150 && await sentCount() < 6; i++) await Bun.sleep(100)
+    expect(await sentCount()).toBe(6)
+    // Within SPEC §4's 5 s of the start, not after the 30 s lease.
+    expect(Date.now() - restarted).toBeLessThan(10_000)
+    const delivered = sb.delivered(DEMO_ACCOUNT.appId).map((d) => d.client_msg_id)
+    for (const id of ids) expect(delivered.filter((x) => x === id)).toHaveLength(1)
+    await again.stop()
+  }, 90_000)
 })
 

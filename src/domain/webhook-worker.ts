@@ -728,8 +728,11 @@ export const createWebhookWorker = (deps: WebhookWorkerDeps) => {
   return {
     /** Rows a crash or stop left `delivering` go back to pending, then the worker runs. */
     start: async (): Promise<void> => {
-      // On a shared database another instance's claims are its own until their lease lapses (the pass releases those).
-      const n = await db.tx((s) => s.webhooks.release(db.shared ? clock.now() : Infinity))
+      // On a shared database another instance's claims are its own until their lease lapses (the pass releases
+      // those); this instance's own from before a restart (WXGATE_INSTANCE: the same name) come back at once.
+      const n = await db.tx(async (s) => db.shared
+        ? await s.webhooks.release(clock.now()) + await s.webhooks.release(Infinity, [], me)
+        : s.webhooks.release(Infinity))
       if (n > 0) log.warn('webhook deliveries caught mid-POST by a stop are pending again (sent again with the same webhook-id)', { count: n })
       stopped = false
       // Feed events in flight at a stop were not recorded: every endpoint's feed is read again from its stored cursor.
