@@ -13,6 +13,7 @@ import { startGatewayProcess, type GatewayProcess } from './support/gateway-proc
 import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from './support/postgres'
 import { startReceiver, type Receiver } from './support/webhook-receiver'
 import { sha1Signature } from '../src/wechat/signature'
+import { busiestSecond } from './support/rate'
 
 const missing = postgresMissing()
 if (missing && postgresRequired) throw new Error(`TEST_POSTGRES=required but ${missing}`)
@@ -24,15 +25,6 @@ const TEMPLATE_SEND = '/cgi-bin/message/template/send'
 const RATE = 100
 const BURST = RATE / 10
 
-const busiestSecond = (times: number[]) => {
-  const t = [...times].sort((x, y) => x - y)
-  let most = 0
-  for (let i = 0, j = 0; i < t.length; i++) {
-    while (t[j]! < t[i]! - 999) j++
-    most = Math.max(most, i - j + 1)
-  }
-  return most
-}
 
 describe.skipIf(skip !== undefined)(`two gateway processes on one PostgreSQL, one killed${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let pg: TestPostgres

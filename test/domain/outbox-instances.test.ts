@@ -15,6 +15,7 @@ import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
 import type { NewMessage } from '../../src/store/contract'
 import { openPostgres, type PostgresDb } from '../../src/store/postgres/db'
 import { postgresMissing, postgresRequired, startPostgres, type TestPostgres } from '../support/postgres'
+import { busiestSecond } from '../support/rate'
 
 const missing = postgresMissing()
 if (missing && postgresRequired) throw new Error(`TEST_POSTGRES=required but ${missing}`)
@@ -66,15 +67,6 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`the outbox on two i
   }
 
   /** The most of these times (ms) in any one second. */
-  const busiestSecond = (times: number[]) => {
-    const t = [...times].sort((x, y) => x - y)
-    let most = 0
-    for (let i = 0, j = 0; i < t.length; i++) {
-      while (t[j]! < t[i]! - 999) j++
-      most = Math.max(most, i - j + 1)
-    }
-    return most
-  }
   const message = (id: string, openid: string, now: number): NewMessage => ({
     id, requestId: 'r1', channelId: 'demo', openid, subject: null, templateId: 'TPL_DEMO_ORDER_PAID',
     payload: JSON.stringify({ template_id: 'TPL_DEMO_ORDER_PAID', data: { thing1: { value: '多实例' } } }),

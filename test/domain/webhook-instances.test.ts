@@ -57,6 +57,20 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two
     workers.push(w)
     return { w, lines }
   }
+  /** Instance a on dbA, whose POSTs hang until `answerA` (their webhook-ids in aCalls). */
+  const hanging = (clock: ReturnType<typeof fixedClock>) => {
+    const aCalls: string[] = []
+    let answerA!: (r: Response) => void
+    const aAnswer = new Promise<Response>((res) => { answerA = res })
+    const a = worker(dbA, 'a', clock, {
+      fetch: (async (_url: string, init: RequestInit) => {
+        aCalls.push((init.headers as Record<string, string>)['webhook-id']!)
+        return aAnswer
+      }) as unknown as typeof fetch,
+    })
+    return { a, aCalls, answerA: (r: Response) => answerA(r) }
+  }
+
   const receiver = (o: Parameters<typeof startReceiver>[0] = {}) => {
     const r = startReceiver(o)
     receivers.push(r)
@@ -178,15 +192,7 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two
     const clock = fixedClock(T0)
     const r = receiver()
     await endpoint(dbA, 'e1', r.url, T0)
-    const aCalls: string[] = []
-    let answerA!: (r: Response) => void
-    const aAnswer = new Promise<Response>((res) => { answerA = res })
-    const a = worker(dbA, 'a', clock, {
-      fetch: (async (_url: string, init: RequestInit) => {
-        aCalls.push((init.headers as Record<string, string>)['webhook-id']!)
-        return aAnswer
-      }) as unknown as typeof fetch,
-    })
+    const { a, aCalls, answerA } = hanging(clock)
     await a.w.start()
     await until('a holds the feed', async () => (await dbA.read.leases.get('feed:e1'))?.owner === 'a')
     await dbA.tx((s) => s.inbound.insert(inbound(T0)))
@@ -274,15 +280,7 @@ describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two
       await s.webhooks.insertDeliveries([{ id: 'whd_takeover', eventId: 'evt_takeover', endpointId: 'e1', nextAttemptAt: T0, createdAt: T0 }])
     })
     // a's POST hangs (its answer ignores the abort at stop) and a dies with it: no more passes of its own.
-    const aCalls: string[] = []
-    let answerA!: (r: Response) => void
-    const aAnswer = new Promise<Response>((res) => { answerA = res })
-    const a = worker(dbA, 'a', clock, {
-      fetch: (async (_url: string, init: RequestInit) => {
-        aCalls.push((init.headers as Record<string, string>)['webhook-id']!)
-        return aAnswer
-      }) as unknown as typeof fetch,
-    })
+    const { a, aCalls, answerA } = hanging(clock)
     await a.w.start()
     await until('a POSTs', () => aCalls.length === 1)
     expect(await dbA.read.webhooks.delivery('whd_takeover')).toMatchObject({ status: 'delivering', leaseOwner: 'a', attempts: 1 })
