@@ -53,8 +53,9 @@ export const runDemo = async (args: string[]): Promise<number> => {
   // The demo's reply hook (SPEC §7), served by the inbox: it answers the demo channel's users.
   const replyHook = await deps.webhooks.create({ url: inbox.replyUrl, channel: DEMO_CHANNEL.id, reply: true, description: 'wxgate demo reply hook' })
   inbox.setReplySecret(replyHook.secret)
-  const server = await startServer(deps)
-  exitOnSignals(server)
+  const started = startServer(deps)
+  exitOnSignals(started)
+  const server = await started
 
   const base = server.url
   // Scans in the sandbox are delivered to this gateway in safe mode, as WeChat would.

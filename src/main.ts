@@ -122,8 +122,10 @@ const run = async (argv: string[]): Promise<number> => {
         throw e
       }
       saidDb()
-      const server = await startServer(deps)
-      exitOnSignals(server)
+      // The signals are handled from the start: the port answers a moment before the workers run.
+      const started = startServer(deps)
+      exitOnSignals(started)
+      await started
       return -1 // keep running
     }
     case 'migrate': {

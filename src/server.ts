@@ -118,12 +118,16 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   return { url, port: server.port ?? port, stop }
 }
 
-/** SIGTERM/SIGINT: graceful stop, exit 0; a hard exit after 10 s if something hangs. */
-export const exitOnSignals = (server: RunningServer) => {
+/**
+ * SIGTERM/SIGINT: graceful stop, exit 0; a hard exit after 10 s if something hangs. Given the server while it
+ * starts (the Promise of startServer): the port answers before the workers have started, and a signal in that
+ * moment stops it gracefully too (once it has started) instead of killing the process.
+ */
+export const exitOnSignals = (server: RunningServer | Promise<RunningServer>) => {
   const onSignal = (sig: string) => {
     const hard = setTimeout(() => process.exit(1), 9_500)
     hard.unref?.()
-    void server.stop().then(() => process.exit(0), () => process.exit(1))
+    void Promise.resolve(server).then((s) => s.stop()).then(() => process.exit(0), () => process.exit(1))
     void sig
   }
   process.once('SIGTERM', () => onSignal('SIGTERM'))

@@ -410,7 +410,8 @@ export interface MessagesRepo {
   /**
    * queued → sending, claimed by `owner` (an instance, Deps.instanceId) until `leaseUntil`, counting the call
    * about to be made (at `now`); undefined when someone else took it. One conditional UPDATE: of two instances
-   * claiming at once, the second matches nothing.
+   * claiming at once, the second matches nothing (PostgreSQL: FOR UPDATE SKIP LOCKED, so it does not even wait
+   * for the first's transaction).
    */
   claim(id: string, p: { owner: string; now: number; leaseUntil: number }): Awaitable<MessageRow | undefined>
   /** Every `sending` row `owner` holds gets its lease moved to `until` (one statement); how many. */
@@ -489,7 +490,10 @@ export interface WebhooksRepo {
   failPending(endpointId: string, now: number, error: string): Awaitable<number>
   /** One endpoint's due pending deliveries, the longest due first. */
   dueFor(endpointId: string, now: number, limit: number): Awaitable<DeliveryRow[]>
-  /** pending → delivering with a lease held by `owner` (an instance id), counting the attempt; undefined when it was not pending. */
+  /**
+   * pending → delivering with a lease held by `owner` (an instance id), counting the attempt; undefined when it
+   * was not pending, or another instance is claiming it now (PostgreSQL: FOR UPDATE SKIP LOCKED, not waited for).
+   */
   claim(id: string, leaseUntil: number, owner: string): Awaitable<DeliveryWithEvent | undefined>
   /**
    * `delivering` rows whose lease lapsed before `before` (all: Infinity) back to pending (no owner), but

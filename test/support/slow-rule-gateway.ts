@@ -24,4 +24,6 @@ const rule: Rule = {
 }
 
 const deps = await openDeps(loadConfig(), { rules: [rule] })
-exitOnSignals(await startServer(deps))
+const started = startServer(deps)
+exitOnSignals(started)
+await started

@@ -45,9 +45,11 @@ export const messagesRepo = (orm: PgOrm): MessagesRepo => {
      * One conditional UPDATE, no SELECT … FOR UPDATE: with two instances claiming at once, the second UPDATE
      * waits for the first's commit, re-evaluates its WHERE on the new row (READ COMMITTED) and matches nothing.
      */
+    // FOR UPDATE SKIP LOCKED: a row another instance is claiming right now (its transaction holds the row) is
+    // skipped at once instead of waited for; it is that instance's. A queued row nobody holds is claimed.
     claim: async (id, p) =>
       (await orm.update(messages).set({ status: 'sending', attempts: sql`${messages.attempts} + 1`, lastCallAt: p.now, leaseOwner: p.owner, leaseUntil: p.leaseUntil })
-        .where(and(eq(messages.id, id), eq(messages.status, 'queued'))).returning())[0],
+        .where(and(eq(messages.status, 'queued'), sql`${messages.id} = (SELECT m.id FROM messages m WHERE m.id = ${id} AND m.status = 'queued' FOR UPDATE SKIP LOCKED)`)).returning())[0],
     renewLeases: async (owner, until) =>
       (await orm.update(messages).set({ leaseUntil: until }).where(and(eq(messages.status, 'sending'), eq(messages.leaseOwner, owner))).returning({ id: messages.id })).length,
     outboxDepth: async () => {

@@ -68,8 +68,9 @@ export const webhooksRepo = (orm: PgOrm): WebhooksRepo => {
         .orderBy(asc(wd.nextAttemptAt), asc(wd.seq)).limit(limit),
     /** One conditional UPDATE (see messages.claim): of two instances claiming at once, one gets the row. */
     claim: async (id, leaseUntil, owner): Promise<DeliveryWithEvent | undefined> => {
+      // FOR UPDATE SKIP LOCKED: a row another instance is claiming right now is skipped, not waited for.
       const [d] = await orm.update(wd).set({ status: 'delivering', attempts: sql`${wd.attempts} + 1`, leaseUntil, leaseOwner: owner })
-        .where(and(eq(wd.id, id), sql`${wd.status} = 'pending'`)).returning()
+        .where(and(sql`${wd.status} = 'pending'`, sql`${wd.id} = (SELECT d.id FROM webhook_deliveries d WHERE d.id = ${id} AND d.status = 'pending' FOR UPDATE SKIP LOCKED)`)).returning()
       if (!d) return undefined
       const e = await eventOf(d.eventId)
       return e ? { ...d, ...e } : undefined
