@@ -5,7 +5,8 @@
  */
 import type { Logger } from '../lib/log'
 import type { Db } from './contract'
-import { openPostgres, shownPostgresUrl, type PostgresDb } from './postgres/db'
+import type { PostgresDb } from './postgres/db'
+import { shownPostgresUrl } from './postgres/errors'
 import { openDb, shownDbPath, type SqliteDb } from './sqlite/db'
 import { migrate } from './sqlite/migrate'
 
@@ -25,6 +26,8 @@ export interface OpenStoreOptions {
 /** Opens WXGATE_DB and applies what migrations are pending; `applied` names them. */
 export const openStore = async (db: string, o: OpenStoreOptions = {}): Promise<{ db: Db; applied: string[] }> => {
   if (isPostgresUrl(db)) {
+    // Loaded only for PostgreSQL: the SQLite gateway's start and memory do not pay for its driver and schema.
+    const { openPostgres } = await import('./postgres/db')
     const pg: PostgresDb = await openPostgres(db, { log: o.log, max: o.max })
     try {
       return { db: pg, applied: await pg.migrate(o.now) }
