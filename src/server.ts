@@ -75,6 +75,9 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     routes: { '/wechat': native('/wechat'), '/wechat/:channelId': native('/wechat/:channelId') },
     fetch: (request, server) => observer.around(request, server, (r) => bodyTooLarge(r, bodyLimitFor(r)) ?? app.fetch(r) as Promise<Response>),
   })
+  const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
+  // Said as soon as the port answers (a health check that sees it up finds this line in the journal).
+  deps.log.info('wxgate listening', { url, version: VERSION, db: shownDb(deps.config.WXGATE_DB), instance: deps.instanceId })
   // Once the port is ours (a second process on the same port, e.g. one started by mistake with the same
   // WXGATE_INSTANCE, fails above and takes back no claim of the running one):
   // the outbox resumes what was accepted and not finished (and what a crash caught mid-call) at once;
@@ -86,8 +89,6 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     await server.stop(true)
     throw e
   }
-  const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
-  deps.log.info('wxgate listening', { url, version: VERSION, db: shownDb(deps.config.WXGATE_DB), instance: deps.instanceId })
 
   let stopping: Promise<void> | undefined
   /**
