@@ -66,4 +66,16 @@ export const eventMark = async (s: Pick<TestServer, 'deps'>): Promise<EventMark>
   inbound: await s.deps.db.read.inbound.newestCursor(),
 })
 /** The events since the mark: the feed's first (a callback's own event), then the stored ones (what its rules emitted, and any other). */
-export const eventsSince = async (s: Pick<TestServer, 'deps'>, mark: EventMark): Promise<StoredEvent[]> => [...await feedEvents(s, mark.inbound), ...await rowEvents(s, mark.seq)]
+export const eventsSince = async (s: Pick<TestServer, 'deps'>, mark: EventMark): Promise<StoredEvent[]> => {
+  // PostgreSQL's feed shows a committed row only once every older transaction has ended (inbound.repo.ts: below
+  // the snapshot's xmin), so that none is ever skipped; a worker's or a lease's transaction still open for a few
+  // ms hides the callback's row for that long. Wait (at most 2 s) until every committed row after the mark is in it.
+  if (s.deps.db.kind === 'postgres') {
+    const q = testSql(s.deps.db)
+    for (const t0 = Date.now(); Date.now() - t0 < 2000; await Bun.sleep(10)) {
+      const committed = (await q.get<{ n: number }>('SELECT count(*) AS n FROM inbound_messages WHERE tx_id > ?', mark.inbound))!.n
+      if ((await s.deps.db.read.inbound.feedAfter(mark.inbound, 100_000)).length >= committed) break
+    }
+  }
+  return [...await feedEvents(s, mark.inbound), ...await rowEvents(s, mark.seq)]
+}
