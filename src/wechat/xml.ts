@@ -1,6 +1,7 @@
 /** @module Strict, safe reading of WeChat callback XML, and CDATA for the XML we write. */
 import { XMLParser, XMLValidator } from 'fast-xml-parser'
 import { BadXmlError } from '../lib/errors.ts'
+import { readStrictXml } from './xml-strict.ts'
 
 // The five predefined XML entities and numeric character references; nothing else is ever expanded.
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }
@@ -100,7 +101,14 @@ const toValue = (children: OrderedNode[], path: string): string | Record<string,
  * validate, more than one root, or a root other than `xml`.
  * https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_standard_messages.html
  */
-export const parseXml = (raw: string): Record<string, unknown> => {
+export const parseXml = (raw: string): Record<string, unknown> =>
+  (typeof raw === 'string' ? readStrictXml(raw) : undefined) ?? parseXmlWithLibrary(raw)
+
+/**
+ * {@link parseXml} by fast-xml-parser alone: the reference of the strict reader (src/wechat/xml-strict.ts),
+ * which reads WeChat's element-only subset itself and hands everything else, every bad document included, here.
+ */
+export const parseXmlWithLibrary = (raw: string): Record<string, unknown> => {
   if (typeof raw !== 'string' || raw.trim() === '') throw new BadXmlError('empty body')
   // Refused before anything else sees the text: no DTD, so no external or recursive entity can exist.
   // CDATA is what a user typed ("<!DOCTYPE html>" in a chat is a valid message), so only markup outside
