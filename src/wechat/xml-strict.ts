@@ -13,7 +13,8 @@
  * Names an object already has (`toString`, `__proto__`, …) and `prototype`: the library refuses some and renames
  * others (`__toString`), so they are all its to read.
  */
-const inheritedName = (name: string) => name in Object.prototype || name === 'prototype'
+const INHERITED = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype'])
+const inheritedName = (name: string) => INHERITED.has(name)
 /** Far below the library's maxNestedTags (32); WeChat's deepest documents have 4 levels. */
 const MAX_DEPTH = 16
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }
