@@ -5,11 +5,11 @@ import { bindPageRoutes } from './http/bind-page.routes'
 import { bindRoutes } from './http/bind.routes'
 import { callbackRoutes } from './http/callback.routes'
 import { channelsRoutes } from './http/channels.routes'
-import { errorMapper } from './http/errors'
+import { bodyTooLarge, errorMapper } from './http/errors'
 import { clientOf } from './http/client-ip'
 import { healthRoutes } from './http/health.routes'
 import { inboundRoutes } from './http/inbound.routes'
-import { mediaRoutes } from './http/media.routes'
+import { bodyLimitFor, mediaRoutes } from './http/media.routes'
 import { readJsonBody } from './http/json-body'
 import { metricsRoutes } from './http/metrics.routes'
 import { docs } from './http/openapi'
@@ -45,3 +45,18 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))
 
 export type App = ReturnType<typeof createApp>
+
+/**
+ * What the server hands every request its native routes do not take: the app, compiled, behind the check of a
+ * declared body length (answered in the API's error shape before the app reads a byte). server.ts imports this
+ * module on the first such request, so that a start serves WeChat without building the API first.
+ */
+export const createApiHandler = (deps: Deps) => {
+  const app = createApp(deps)
+  app.compile()
+  return {
+    routes: app.routes,
+    fetch: (request: Request): Promise<Response> | Response => bodyTooLarge(request, bodyLimitFor(request)) ?? (app.fetch(request) as Promise<Response>),
+  }
+}
+export type ApiHandler = ReturnType<typeof createApiHandler>

@@ -14,8 +14,15 @@
  * each, and garbage); with them the callback bench lost ~4% of its throughput.
  * Gauges of the database (outbox depth, token expiry) are computed when scraped, not kept up to date.
  */
-import { Counter, Gauge, Histogram, Registry, type CounterConfiguration, type LabelValues, type Metric } from 'prom-client'
+import type { LabelValues, Metric, Registry } from 'prom-client'
 import { MESSAGE_TYPES } from './wechat/messages'
+
+/**
+ * prom-client is imported on the first scrape, not at start: with what it loads (node:http, zlib) it is ~12 MB of
+ * an idle gateway's memory and a few ms of its start (bench/startup). Until then every metric counts into the
+ * plain cells below, which reach the registry when it is built and at each scrape after.
+ */
+type Prom = typeof import('prom-client')
 
 /** Seconds; WeChat gives up on a callback after 5 s and we answer `success` at 4.5 s. */
 export const CALLBACK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 4.5, 5]
@@ -23,6 +30,8 @@ export const CALLBACK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 export const WECHAT_API_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 /** Seconds; a webhook POST times out at 10 s. */
 export const WEBHOOK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+/** prom-client's Registry.PROMETHEUS_CONTENT_TYPE (test/http/metrics.test.ts checks they agree), known before it is loaded. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 export type CallbackOutcome = 'handled' | 'duplicate' | 'waited' | 'deadline' | 'rejected' | 'failed'
 export type MessageResult = 'sent' | 'failed' | 'retry' | 'paused'
@@ -63,24 +72,44 @@ class CounterCell<L extends string> implements Inc {
   inc(): void { this.n++ }
 }
 
-/** A prom-client counter whose children are CounterCells, added to it when scraped. */
-const cellCounter = <L extends string>(config: CounterConfiguration<L>) => {
+interface Family { register(prom: Prom, registers: Registry[]): void }
+
+/** The key of a label set (for the cold paths' children, kept by their values). */
+const keyOf = (labelNames: readonly string[], labels: Readonly<Record<string, string | number>>) => labelNames.map((k) => String(labels[k] ?? '')).join('\u0000')
+
+/** A counter whose children are CounterCells, added to its prom-client Counter when scraped. */
+const cellCounter = <L extends string>(config: { name: string; help: string; labelNames?: readonly L[] }) => {
   const cells: CounterCell<L>[] = []
-  new Counter<L>({
-    ...config,
-    collect() {
-      for (const c of cells) {
-        if (c.n === c.flushed) continue
-        this.inc(c.labels, c.n - c.flushed)
-        c.flushed = c.n
-      }
-    },
-  })
+  const keyed = new Map<string, CounterCell<L>>()
   /** Bind once and keep: each call makes a new child. */
-  return (labels: LabelValues<L>): Inc => {
+  const bind = (labels: LabelValues<L>): CounterCell<L> => {
     const c = new CounterCell<L>(labels)
     cells.push(c)
     return c
+  }
+  return {
+    bind,
+    /** For cold paths: adds to the child of these labels. */
+    inc: (labels: LabelValues<L>, n = 1): void => {
+      const key = keyOf(config.labelNames ?? [], labels as Record<string, string>)
+      let c = keyed.get(key)
+      if (!c) keyed.set(key, (c = bind(labels)))
+      c.n += n
+    },
+    register: (prom: Prom, registers: Registry[]) => {
+      new prom.Counter<L>({
+        ...config,
+        labelNames: config.labelNames ?? [],
+        registers,
+        collect() {
+          for (const c of cells) {
+            if (c.n === c.flushed) continue
+            this.inc(c.labels, c.n - c.flushed)
+            c.flushed = c.n
+          }
+        },
+      })
+    },
   }
 }
 
@@ -107,9 +136,10 @@ class HistogramCell implements Observe {
  * asks a metric for `get()` (and `reset()`), answered here in the shape prom-client's Histogram gives
  * (`le` first, cumulative buckets, then _sum and _count), so the text is the same.
  */
-const cellHistogram = <L extends string>(config: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[]; registers: Registry[] }) => {
+const cellHistogram = <L extends string>(config: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[] }) => {
   const bounds = [...config.buckets].sort((a, b) => a - b)
   const cells: HistogramCell[] = []
+  const keyed = new Map<string, HistogramCell>()
   const { name, help } = config
   const metric = {
     name, help, type: 'histogram', aggregator: 'sum', labelNames: config.labelNames,
@@ -131,51 +161,79 @@ const cellHistogram = <L extends string>(config: { name: string; help: string; l
       for (const c of cells) { c.counts.fill(0); c.sum = 0; c.count = 0 }
     },
   }
-  for (const r of config.registers) r.registerMetric(metric as unknown as Metric)
   /** Bind once and keep: each call makes a new child. */
-  return (labels: Record<L, string>): Observe => {
+  const bind = (labels: Record<L, string>): HistogramCell => {
     const c = new HistogramCell(labels, bounds)
     cells.push(c)
     return c
   }
+  return {
+    bind,
+    /** For cold paths: observes into the child of these labels. */
+    observe: (labels: Record<L, string>, value: number): void => {
+      const key = keyOf(config.labelNames, labels)
+      let c = keyed.get(key)
+      if (!c) keyed.set(key, (c = bind(labels)))
+      c.observe(value)
+    },
+    register: (_prom: Prom, registers: Registry[]) => {
+      for (const r of registers) r.registerMetric(metric as unknown as Metric)
+    },
+  }
 }
 
 export const createMetrics = (src: MetricsSources) => {
-  const registry = new Registry()
-  const registers = [registry]
+  const httpRequests = cellCounter({ name: 'wxgate_http_requests_total', help: 'HTTP requests answered, by route pattern (other: no route), method and status', labelNames: ['route', 'method', 'status'] as const })
 
-  const httpRequests = cellCounter({ name: 'wxgate_http_requests_total', help: 'HTTP requests answered, by route pattern (other: no route), method and status', labelNames: ['route', 'method', 'status'] as const, registers })
+  const callbackDuration = cellHistogram({ name: 'wxgate_callback_duration_seconds', help: 'Time to answer a WeChat callback POST, from arrival to answer', labelNames: ['channel'] as const, buckets: CALLBACK_BUCKETS })
+  const callbacks = cellCounter({ name: 'wxgate_callbacks_total', help: 'WeChat callback POSTs by channel, message type and outcome (handled, duplicate, waited, deadline, rejected, failed)', labelNames: ['channel', 'msg_type', 'outcome'] as const })
+  const callbackDuplicates = cellCounter({ name: 'wxgate_callback_duplicates_total', help: 'Callbacks WeChat sent again for a message already handled or being handled', labelNames: ['channel'] as const })
+  const callbackFailures = cellCounter({ name: 'wxgate_callback_handler_failures_total', help: 'Callback handlings that failed and rolled back (answered 500: WeChat retries)', labelNames: ['channel'] as const })
 
-  const callbackDuration = cellHistogram({ name: 'wxgate_callback_duration_seconds', help: 'Time to answer a WeChat callback POST, from arrival to answer', labelNames: ['channel'] as const, buckets: CALLBACK_BUCKETS, registers })
-  const callbacks = cellCounter({ name: 'wxgate_callbacks_total', help: 'WeChat callback POSTs by channel, message type and outcome (handled, duplicate, waited, deadline, rejected, failed)', labelNames: ['channel', 'msg_type', 'outcome'] as const, registers })
-  const callbackDuplicates = cellCounter({ name: 'wxgate_callback_duplicates_total', help: 'Callbacks WeChat sent again for a message already handled or being handled', labelNames: ['channel'] as const, registers })
-  const callbackFailures = cellCounter({ name: 'wxgate_callback_handler_failures_total', help: 'Callback handlings that failed and rolled back (answered 500: WeChat retries)', labelNames: ['channel'] as const, registers })
+  const messages = cellCounter({ name: 'wxgate_messages_total', help: 'Template message send results recorded by the outbox (sent, failed, retry, paused), with the WeChat errcode', labelNames: ['channel', 'status', 'errcode'] as const })
+  const webhookDeliveries = cellCounter({ name: 'wxgate_webhook_deliveries_total', help: 'Webhook POSTs by endpoint and outcome (delivered; retry: failed, tried again later; failed: for good)', labelNames: ['endpoint', 'outcome'] as const })
+  const webhookDuration = cellHistogram({ name: 'wxgate_webhook_delivery_duration_seconds', help: 'Webhook POSTs, from sending to the answer read (timeouts at 10 s), by endpoint', labelNames: ['endpoint'] as const, buckets: WEBHOOK_BUCKETS })
+  const webhookDisabled = cellCounter({ name: 'wxgate_webhook_endpoints_disabled_total', help: 'Webhook endpoints disabled by the worker, by reason (410: the receiver answered 410 Gone; failing: every delivery failed for 5 days)', labelNames: ['endpoint', 'reason'] as const })
+  const tokenRefreshes = cellCounter({ name: 'wxgate_token_refreshes_total', help: 'Access tokens fetched from WeChat, by mode (normal, forced)', labelNames: ['channel', 'mode'] as const })
+  const apiDuration = cellHistogram({ name: 'wxgate_wechat_api_duration_seconds', help: 'WeChat API calls, by endpoint path', labelNames: ['endpoint'] as const, buckets: WECHAT_API_BUCKETS })
+  const apiErrors = cellCounter({ name: 'wxgate_wechat_api_errors_total', help: 'Failed WeChat API calls, by endpoint and errcode (http_5xx, http_4xx, timeout, network, bad_answer when WeChat gave none)', labelNames: ['endpoint', 'errcode'] as const })
+  const startedAt = Math.round((Date.now() - performance.now()) / 1000)
 
-  const messages = new Counter({ name: 'wxgate_messages_total', help: 'Template message send results recorded by the outbox (sent, failed, retry, paused), with the WeChat errcode', labelNames: ['channel', 'status', 'errcode'] as const, registers })
-  const outboxDepth = new Gauge({ name: 'wxgate_outbox_depth', help: 'Messages queued or being sent', labelNames: ['channel'] as const, registers })
-  const outboxOldest = new Gauge({ name: 'wxgate_outbox_oldest_age_seconds', help: 'Age of the oldest message queued or being sent (0: none)', labelNames: ['channel'] as const, registers })
-
-  const webhookDeliveries = new Counter({ name: 'wxgate_webhook_deliveries_total', help: 'Webhook POSTs by endpoint and outcome (delivered; retry: failed, tried again later; failed: for good)', labelNames: ['endpoint', 'outcome'] as const, registers })
-  const webhookDuration = new Histogram({ name: 'wxgate_webhook_delivery_duration_seconds', help: 'Webhook POSTs, from sending to the answer read (timeouts at 10 s), by endpoint', labelNames: ['endpoint'] as const, buckets: WEBHOOK_BUCKETS, registers })
-  const webhookDisabled = new Counter({ name: 'wxgate_webhook_endpoints_disabled_total', help: 'Webhook endpoints disabled by the worker, by reason (410: the receiver answered 410 Gone; failing: every delivery failed for 5 days)', labelNames: ['endpoint', 'reason'] as const, registers })
-  const webhookDepth = new Gauge({ name: 'wxgate_webhook_queue_depth', help: 'Webhook deliveries pending or in flight, by endpoint', labelNames: ['endpoint'] as const, registers })
-  const webhookOldest = new Gauge({ name: 'wxgate_webhook_queue_oldest_age_seconds', help: 'Age of the oldest webhook delivery pending or in flight (0: none), by endpoint', labelNames: ['endpoint'] as const, registers })
-
-  const tokenExpiry = new Gauge({ name: 'wxgate_token_expiry_seconds', help: 'Seconds until the stored access token expires (0: none or expired)', labelNames: ['channel'] as const, registers })
-  const tokenRefreshes = new Counter({ name: 'wxgate_token_refreshes_total', help: 'Access tokens fetched from WeChat, by mode (normal, forced)', labelNames: ['channel', 'mode'] as const, registers })
-
-  const apiDuration = new Histogram({ name: 'wxgate_wechat_api_duration_seconds', help: 'WeChat API calls, by endpoint path', labelNames: ['endpoint'] as const, buckets: WECHAT_API_BUCKETS, registers })
-  const apiErrors = new Counter({ name: 'wxgate_wechat_api_errors_total', help: 'Failed WeChat API calls, by endpoint and errcode (http_5xx, http_4xx, timeout, network, bad_answer when WeChat gave none)', labelNames: ['endpoint', 'errcode'] as const, registers })
-
-  // Process metrics: prom-client's collectDefaultMetrics runs under Bun but half of it is wrong there (event
-  // loop lag never sampled, V8 heap spaces all 0, "heap" = VmData); these few are read from Bun directly.
-  const cpu = new Counter({ name: 'wxgate_process_cpu_seconds_total', help: 'User and system CPU time of the process', registers })
-  const rss = new Gauge({ name: 'wxgate_process_resident_memory_bytes', help: 'Resident memory of the process', registers })
-  const heap = new Gauge({ name: 'wxgate_process_heap_used_bytes', help: 'JavaScript heap in use', registers })
-  new Gauge({ name: 'wxgate_process_start_time_seconds', help: 'When the process started (Unix time)', registers })
-    .set(Math.round((Date.now() - performance.now()) / 1000))
-  new Gauge({ name: 'wxgate_build_info', help: 'Always 1; the version in a label', labelNames: ['version'] as const, registers })
-    .labels(src.version).set(1)
+  /** The registry, built on the first scrape, its metrics in the order of the text. */
+  const build = async () => {
+    const prom: Prom = await import('prom-client')
+    const { Counter, Gauge } = prom
+    const registry = new prom.Registry()
+    const registers = [registry]
+    const add = (f: Family) => f.register(prom, registers)
+    add(httpRequests)
+    add(callbackDuration)
+    add(callbacks)
+    add(callbackDuplicates)
+    add(callbackFailures)
+    add(messages)
+    const outboxDepth = new Gauge({ name: 'wxgate_outbox_depth', help: 'Messages queued or being sent', labelNames: ['channel'] as const, registers })
+    const outboxOldest = new Gauge({ name: 'wxgate_outbox_oldest_age_seconds', help: 'Age of the oldest message queued or being sent (0: none)', labelNames: ['channel'] as const, registers })
+    add(webhookDeliveries)
+    add(webhookDuration)
+    add(webhookDisabled)
+    const webhookDepth = new Gauge({ name: 'wxgate_webhook_queue_depth', help: 'Webhook deliveries pending or in flight, by endpoint', labelNames: ['endpoint'] as const, registers })
+    const webhookOldest = new Gauge({ name: 'wxgate_webhook_queue_oldest_age_seconds', help: 'Age of the oldest webhook delivery pending or in flight (0: none), by endpoint', labelNames: ['endpoint'] as const, registers })
+    const tokenExpiry = new Gauge({ name: 'wxgate_token_expiry_seconds', help: 'Seconds until the stored access token expires (0: none or expired)', labelNames: ['channel'] as const, registers })
+    add(tokenRefreshes)
+    add(apiDuration)
+    add(apiErrors)
+    // Process metrics: prom-client's collectDefaultMetrics runs under Bun but half of it is wrong there (event
+    // loop lag never sampled, V8 heap spaces all 0, "heap" = VmData); these few are read from Bun directly.
+    const cpu = new Counter({ name: 'wxgate_process_cpu_seconds_total', help: 'User and system CPU time of the process', registers })
+    const rss = new Gauge({ name: 'wxgate_process_resident_memory_bytes', help: 'Resident memory of the process', registers })
+    const heap = new Gauge({ name: 'wxgate_process_heap_used_bytes', help: 'JavaScript heap in use', registers })
+    new Gauge({ name: 'wxgate_process_start_time_seconds', help: 'When the process started (Unix time)', registers }).set(startedAt)
+    new Gauge({ name: 'wxgate_build_info', help: 'Always 1; the version in a label', labelNames: ['version'] as const, registers })
+      .labels(src.version).set(1)
+    return { registry, outboxDepth, outboxOldest, webhookDepth, webhookOldest, tokenExpiry, cpu, rss, heap }
+  }
+  let built: ReturnType<typeof build> | undefined
 
   // ---- bound label children -----------------------------------------------------------------------------
   interface ChannelCells {
@@ -186,10 +244,10 @@ export const createMetrics = (src: MetricsSources) => {
     label: string
   }
   const cellsFor = (label: string): ChannelCells => ({
-    duration: callbackDuration({ channel: label }),
+    duration: callbackDuration.bind({ channel: label }),
     outcomes: new Map(),
-    duplicates: callbackDuplicates({ channel: label }),
-    failures: callbackFailures({ channel: label }),
+    duplicates: callbackDuplicates.bind({ channel: label }),
+    failures: callbackFailures.bind({ channel: label }),
     label,
   })
   const channelCells = new Map<string, ChannelCells>()
@@ -208,7 +266,7 @@ export const createMetrics = (src: MetricsSources) => {
     let byOutcome = cells.outcomes.get(type)
     if (!byOutcome) cells.outcomes.set(type, (byOutcome = new Map()))
     let cell = byOutcome.get(outcome)
-    if (!cell) byOutcome.set(outcome, (cell = callbacks({ channel: cells.label, msg_type: type, outcome })))
+    if (!cell) byOutcome.set(outcome, (cell = callbacks.bind({ channel: cells.label, msg_type: type, outcome })))
     return cell
   }
 
@@ -222,7 +280,7 @@ export const createMetrics = (src: MetricsSources) => {
       const byStatus = new Map<number, Inc>()
       f = (status) => {
         let cell = byStatus.get(status)
-        if (!cell) byStatus.set(status, (cell = httpRequests({ route, method: m, status: String(status) })))
+        if (!cell) byStatus.set(status, (cell = httpRequests.bind({ route, method: m, status: String(status) })))
         cell.inc()
       }
       routeCounters.set(key, f)
@@ -230,11 +288,8 @@ export const createMetrics = (src: MetricsSources) => {
     return f
   }
 
-  const endpoints = new Map<string, Observe>()
-
   return {
-    registry,
-    contentType: registry.contentType,
+    contentType: METRICS_CONTENT_TYPE,
     httpCounter,
     /** One callback POST answered (or refused): its duration and outcome. msgType '' when not parsed. */
     callback: (channelId: string, seconds: number, msgType: string, outcome: CallbackOutcome): void => {
@@ -263,9 +318,7 @@ export const createMetrics = (src: MetricsSources) => {
     },
     /** A WeChat API call ended: `error` is undefined on success, else the errcode or the failure kind. */
     wechatCall: (endpoint: string, seconds: number, error: string | undefined): void => {
-      let h = endpoints.get(endpoint)
-      if (!h) endpoints.set(endpoint, (h = apiDuration.labels(endpoint)))
-      h.observe(seconds)
+      apiDuration.observe({ endpoint }, seconds)
       if (error !== undefined) apiErrors.inc({ endpoint, errcode: error })
     },
     /** The text exposition (format 0.0.4), with the scrape-time gauges read first. */
@@ -274,6 +327,7 @@ export const createMetrics = (src: MetricsSources) => {
       // that two scrapes at once never interleave their resets and sets.
       const [outbox, webhookIds, webhooks, expiries] = await Promise.all([src.outboxDepth(), src.webhookEndpointIds?.() ?? [], src.webhookDepth?.() ?? [], src.tokenExpiries()])
       const now = src.now()
+      const { registry, outboxDepth, outboxOldest, webhookDepth, webhookOldest, tokenExpiry, cpu, rss, heap } = await (built ??= build())
       outboxDepth.reset()
       outboxOldest.reset()
       for (const id of src.channelIds()) {

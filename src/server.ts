@@ -2,13 +2,12 @@
  * @module Starts the HTTP server on the configured address with the background jobs, and stops it
  * gracefully: stop accepting, let requests and open transactions finish, close the database.
  */
-import { createApp } from './app'
-import { callbackHandlers } from './http/callback.routes'
-import { clientOf, type PeerSource } from './http/client-ip'
-import { bodyTooLarge } from './http/errors'
-import { bodyLimitFor, MEDIA_BODY_LIMIT } from './http/media.routes'
-import { createRequestObserver } from './http/observe'
+import type { ApiHandler } from './app'
 import { upsertEnvChannel, type Deps } from './deps'
+import { MEDIA_BODY_LIMIT } from './domain/media.service'
+import { callbackHandlers } from './http/callback.handlers'
+import { clientOf, type PeerSource } from './http/client-ip'
+import { createRequestObserver } from './http/observe'
 import { shownDb } from './store/open'
 import { VERSION } from './version'
 
@@ -39,32 +38,47 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   deps.scheduler.every('prune-webhooks', 3600_000, () => deps.webhookWorker.prune(), { runNow: true })
   // Upload rows whose media id WeChat has forgotten (3 days).
   deps.scheduler.every('prune-media', 3600_000, () => deps.media.prune(), { runNow: true })
-  const app = createApp(deps)
   const hostname = opts.hostname ?? deps.config.WXGATE_HOST
   const port = opts.port ?? deps.config.WXGATE_PORT
-  // The callback routes are served by Bun's native router straight to the same handlers the app
-  // mounts (and documents): WeChat's path is the hot one, and skipping the framework's per-request
-  // work roughly halves its cost. Everything else goes through Elysia.
+  // WeChat's callbacks and the health probes are served by Bun's native router, straight to handlers
+  // without a framework: WeChat's path is the hot one, and skipping the framework's per-request work roughly
+  // halves its cost. Everything else goes to the Elysia app (which also mounts and documents the same routes),
+  // built on the first request that needs it: a start serves WeChat without building the API, its OpenAPI
+  // and its pages first (~25 ms and several MB of a start; bench/startup). Requests that arrive meanwhile wait.
   // Both are counted (wxgate_http_requests_total) and logged by the observer, with the real client address.
   const client = clientOf(deps.config.WXGATE_TRUST_PROXY)
   const cb = callbackHandlers({ callbacks: deps.callbacks, defaultChannel: deps.config.WXGATE_CHANNEL, log: deps.log, now: deps.clock.now, metrics: deps.metrics, clientOf: client })
-  const observer = createRequestObserver({ metrics: deps.metrics, log: deps.log, clientOf: client, routes: app.routes })
-  type CallbackRequest = Request & { params?: { channelId?: string } }
-  const native = (route: string) => {
-    const get = observer.bound(route, 'GET')
-    const post = observer.bound(route, 'POST')
-    return {
-      GET: (request: CallbackRequest, server: PeerSource) => {
-        const started = performance.now()
-        return cb.get({ params: request.params, request, server }).then((res) => get(res, request, server, started))
-      },
-      POST: (request: CallbackRequest, server: PeerSource) => {
-        const started = performance.now()
-        return cb.post({ params: request.params, request, server }).then((res) => post(res, request, server, started))
-      },
+  let api: Promise<ApiHandler> | undefined
+  let apiRoutes: ApiHandler['routes'] | undefined
+  const loadApi = (): Promise<ApiHandler> => (api ??= import('./app').then(({ createApiHandler }) => {
+    const handler = createApiHandler(deps)
+    apiRoutes = handler.routes
+    return handler
+  }, (e: unknown) => {
+    api = undefined // tried again by the next request
+    deps.log.error('the API could not be loaded', { error: e })
+    throw e
+  }))
+  const observer = createRequestObserver({ metrics: deps.metrics, log: deps.log, clientOf: client, routes: () => apiRoutes })
+  type NativeRequest = Request & { params?: { channelId?: string } }
+  const native = (route: string, method: string, handle: (request: NativeRequest, server: PeerSource) => Promise<Response>) => {
+    const observed = observer.bound(route, method)
+    return (request: NativeRequest, server: PeerSource) => {
+      const started = performance.now()
+      return handle(request, server).then((res) => observed(res, request, server, started))
     }
   }
-  app.compile()
+  const callbacks = (route: string) => ({
+    GET: native(route, 'GET', (request, server) => cb.get({ params: request.params, request, server })),
+    POST: native(route, 'POST', (request, server) => cb.post({ params: request.params, request, server })),
+  })
+  // The same answers as health.routes.ts gives in the app (its OpenAPI documents them).
+  const health = {
+    '/healthz': { GET: native('/healthz', 'GET', async () => Response.json({ status: 'ok' })) },
+    '/readyz': {
+      GET: native('/readyz', 'GET', async () => ((await deps.db.ping()) ? Response.json({ status: 'ok' }) : Response.json({ status: 'unavailable' }, { status: 503 }))),
+    },
+  }
   const server = Bun.serve({
     hostname,
     port,
@@ -72,8 +86,8 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
     // first (64 KiB for callbacks, API_BODY_LIMIT for the API, MEDIA_BODY_LIMIT for POST /api/media) and
     // answered in their own shape. A media upload streams through its own counting reader (media.routes.ts).
     maxRequestBodySize: Math.max(8 * 1024 * 1024, MEDIA_BODY_LIMIT),
-    routes: { '/wechat': native('/wechat'), '/wechat/:channelId': native('/wechat/:channelId') },
-    fetch: (request, server) => observer.around(request, server, (r) => bodyTooLarge(r, bodyLimitFor(r)) ?? app.fetch(r) as Promise<Response>),
+    routes: { '/wechat': callbacks('/wechat'), '/wechat/:channelId': callbacks('/wechat/:channelId'), ...health },
+    fetch: (request, server) => observer.around(request, server, async (r) => (await loadApi()).fetch(r)),
   })
   const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${server.port}`
   // Said as soon as the port answers (a health check that sees it up finds this line in the journal).

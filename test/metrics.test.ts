@@ -1,6 +1,7 @@
 /** The metrics module on its own: hot-path cells reach the text exactly once, histogram buckets, bounded labels. */
 import { describe, expect, test } from 'bun:test'
-import { createMetrics, type OutboxDepth } from '../src/metrics'
+import { Counter, Histogram, Registry } from 'prom-client'
+import { createMetrics, METRICS_CONTENT_TYPE, WEBHOOK_BUCKETS, WECHAT_API_BUCKETS, type OutboxDepth } from '../src/metrics'
 
 const make = (o: { outbox?: OutboxDepth[]; now?: number } = {}) => createMetrics({
   version: '9.9.9',
@@ -79,5 +80,36 @@ describe('createMetrics', () => {
     a.httpCounter('/api/send', 'POST')(202)
     expect(await b.render()).not.toContain('/api/send')
     expect(await a.render()).toContain('wxgate_http_requests_total{route="/api/send",method="POST",status="202"} 1')
+  })
+
+  test('prom-client is the reference: the cold-path counters and histograms give its own text, and its content type', async () => {
+    expect(METRICS_CONTENT_TYPE).toBe(Registry.PROMETHEUS_CONTENT_TYPE)
+    const m = make()
+    const ref = new Registry()
+    const registers = [ref]
+    const apiDuration = new Histogram({ name: 'wxgate_wechat_api_duration_seconds', help: 'x', labelNames: ['endpoint'], buckets: WECHAT_API_BUCKETS, registers })
+    const apiErrors = new Counter({ name: 'wxgate_wechat_api_errors_total', help: 'x', labelNames: ['endpoint', 'errcode'], registers })
+    const hookDuration = new Histogram({ name: 'wxgate_webhook_delivery_duration_seconds', help: 'x', labelNames: ['endpoint'], buckets: WEBHOOK_BUCKETS, registers })
+    const hookResults = new Counter({ name: 'wxgate_webhook_deliveries_total', help: 'x', labelNames: ['endpoint', 'outcome'], registers })
+    const calls: [string, number, string | undefined][] = [['/cgi-bin/stable_token', 0.03, undefined], ['/cgi-bin/message/template/send', 0.01, '45009'],
+      ['/cgi-bin/message/template/send', 7, 'timeout'], ['/cgi-bin/stable_token', 0.25, undefined], ['/cgi-bin/message/template/send', 0.01, '45009']]
+    for (const [endpoint, seconds, error] of calls) {
+      m.wechatCall(endpoint, seconds, error)
+      apiDuration.observe({ endpoint }, seconds)
+      if (error !== undefined) apiErrors.inc({ endpoint, errcode: error })
+    }
+    const hooks: [string, 'delivered' | 'retry' | 'failed', number][] = [['wh_1', 'delivered', 0.004], ['wh_1', 'retry', 10], ['wh_2', 'delivered', 0.05], ['wh_1', 'delivered', 0.005]]
+    for (const [endpoint, outcome, seconds] of hooks) {
+      m.webhookResult(endpoint, outcome, seconds)
+      hookDuration.observe({ endpoint }, seconds)
+      hookResults.inc({ endpoint, outcome })
+    }
+    const ours = await m.render()
+    const theirs = await ref.metrics()
+    for (const name of ['wxgate_wechat_api_duration_seconds', 'wxgate_wechat_api_errors_total', 'wxgate_webhook_delivery_duration_seconds', 'wxgate_webhook_deliveries_total']) {
+      const samples = (text: string) => lines(text, name).filter((l) => !l.startsWith('#')).sort()
+      expect({ name, samples: samples(ours) }).toEqual({ name, samples: samples(theirs) })
+      expect(samples(ours).length).toBeGreaterThan(0)
+    }
   })
 })

@@ -27,6 +27,13 @@ const MB = 1024 * 1024
  */
 export const MEDIA_LIMITS: Readonly<Record<MediaType, number>> = { image: 10 * MB, voice: 2 * MB, video: 10 * MB, thumb: 64 * 1024 }
 export const MEDIA_MAX_BYTES = Math.max(...Object.values(MEDIA_LIMITS))
+/**
+ * Room for the multipart framing and the small fields around the file (boundaries, part headers, `type`,
+ * `channel`): a declared length over the largest file limit plus this is refused before a byte is read.
+ */
+export const MULTIPART_OVERHEAD = 64 * 1024
+/** The largest upload body (POST /api/media); server.ts sets Bun's hard limit above it. */
+export const MEDIA_BODY_LIMIT = MEDIA_MAX_BYTES + MULTIPART_OVERHEAD
 /** WeChat keeps a temporary media 3 days. */
 export const MEDIA_TTL_MS = 3 * 86_400_000
 /** A stored media id is reused only while it has more than this left (a send made with it must still find it). */

@@ -7,18 +7,12 @@
 import { Elysia } from 'elysia'
 import { z } from 'zod'
 import type { ApiKeyService } from '../domain/apikey.service'
-import { MEDIA_LIMITS, MEDIA_MAX_BYTES, MEDIA_TYPES, type MediaService, type MediaType } from '../domain/media.service'
+import { MEDIA_BODY_LIMIT, MEDIA_LIMITS, MEDIA_MAX_BYTES, MEDIA_TYPES, type MediaService, type MediaType } from '../domain/media.service'
 import { PayloadTooLargeError, ValidationError } from '../lib/errors'
 import { boundaryOf, readMultipart, type MultipartPart } from '../lib/multipart'
 import { auth } from './auth'
 import { API_BODY_LIMIT, ErrorBody } from './errors'
 
-/**
- * Room for the multipart framing and the small fields around the file (boundaries, part headers, `type`,
- * `channel`): a declared length over the largest file limit plus this is refused before a byte is read.
- */
-export const MULTIPART_OVERHEAD = 64 * 1024
-export const MEDIA_BODY_LIMIT = MEDIA_MAX_BYTES + MULTIPART_OVERHEAD
 /** The text fields (`type`, `channel`) are short; one longer than this is not what this route takes. */
 const FIELD_LIMIT = 1024
 

@@ -47,9 +47,22 @@ export const pathOf = (url: string): string => {
 
 const msSince = (started: number) => Math.round((performance.now() - started) * 10) / 10
 
-export const createRequestObserver = (deps: { metrics: Pick<Metrics, 'httpCounter'>; log: Logger; clientOf: ClientOf; routes: readonly RouteDef[] }) => {
+/**
+ * `routes`: the app's routes, or a getter of them once the app is built (server.ts builds it on first use; a
+ * request it serves is matched after it, and until then, e.g. when building it failed, the route is 'other').
+ */
+export const createRequestObserver = (deps: { metrics: Pick<Metrics, 'httpCounter'>; log: Logger; clientOf: ClientOf; routes: readonly RouteDef[] | (() => readonly RouteDef[] | undefined) }) => {
   const log = deps.log.child({ module: 'http' })
-  const match = routeMatcher(deps.routes)
+  const given = deps.routes
+  let matcher = typeof given === 'function' ? undefined : routeMatcher(given)
+  const match = (path: string): string => {
+    if (!matcher && typeof given === 'function') {
+      const routes = given()
+      if (!routes) return 'other'
+      matcher = routeMatcher(routes)
+    }
+    return matcher!(path)
+  }
   const quiet = (route: string, status: number) =>
     route.startsWith('/wechat') || route === '/healthz' || route === '/readyz' || (route === '/bind/:code/status' && status < 400)
 

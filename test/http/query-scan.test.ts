@@ -4,7 +4,7 @@
  * ones: separators, empty pairs, `=` in values, `+`, percent escapes valid and broken, non-ASCII.
  */
 import { expect, test } from 'bun:test'
-import { scanQuery } from '../../src/http/callback.routes'
+import { scanQuery } from '../../src/http/callback.handlers'
 
 const reference = (qs: string): Record<string, string> => {
   const q: Record<string, string> = {}
