@@ -1,5 +1,6 @@
 /** /api: bearer guard and scopes, the error shape, channels, OpenAPI, health — on the real server. */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { createApp } from '../../src/app'
 import { ADMIN_TOKEN, PLAIN, SAFE, startTestServer, type TestServer } from '../support/server'
 import { testSql } from '../support/sql'
 
@@ -24,6 +25,26 @@ describe('health', () => {
     expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ status: 'ok' })
     const r = await fetch(`${s.url}/readyz`)
     expect(r.status).toBe(200)
+  })
+
+  test('the native /healthz and /readyz (server.ts) answer as the app documents them (health.routes.ts)', async () => {
+    const app = createApp(s.deps)
+    for (const path of ['/healthz', '/readyz']) {
+      const native = await fetch(`${s.url}${path}`)
+      const documented = await app.handle(new Request(`http://local${path}`))
+      expect({ path, status: native.status, type: native.headers.get('content-type'), body: await native.text() })
+        .toEqual({ path, status: documented.status, type: documented.headers.get('content-type'), body: await documented.text() })
+    }
+  })
+
+  test('requests that arrive while the app is first built all wait for it and are answered', async () => {
+    const fresh = await startTestServer()
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => fetch(`${fresh.url}${i % 2 ? '/api/channels' : '/docs/json'}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })))
+      expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200))
+    } finally {
+      await fresh.stop()
+    }
   })
 })
 
