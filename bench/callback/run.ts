@@ -3,7 +3,7 @@
  * insert in SQLite → `success`) against a bare Bun.serve that only reads the body and answers `success`.
  *
  *   npx bun bench/callback/run.ts [--duration=10] [--connections=64] [--warmup=2] [--webhook [--webhook-hang]] [--reply-hook]
- *                                 [--postgres] [--baseline=BIN] [--loadgen=wrk|autocannon] [--rebuild] [--keep]
+ *                                 [--postgres] [--baseline=BIN] [--bin=PATH] [--loadgen=wrk|autocannon] [--rebuild] [--keep]
  *
  * - builds dist/wxgate if it is missing (or with --rebuild) and starts it on a free loopback port with a
  *   fresh database in a temporary folder; starts bench/callback/bare-server.ts on another port;
@@ -45,7 +45,6 @@ import { startPostgres, type TestPostgres } from '../../test/support/postgres'
 
 const ROOT = resolve(import.meta.dir, '../..')
 const HERE = import.meta.dir
-const BIN = join(ROOT, 'dist', 'wxgate')
 const HOST = '127.0.0.1'
 const TOKEN = 'benchtoken2026'
 const TARGET_RATIO = 0.5
@@ -69,11 +68,14 @@ const { values: opt } = parseArgs({
     'reply-hook': { type: 'boolean', default: false },
     postgres: { type: 'boolean', default: false },
     baseline: { type: 'string' },
+    bin: { type: 'string' },
     loadgen: { type: 'string', default: 'wrk' },
     help: { type: 'boolean', short: 'h', default: false },
   },
   strict: true,
 })
+/** The build measured: dist/wxgate (built when missing or with --rebuild), or --bin=PATH as it is. */
+const BIN = opt.bin ? resolve(opt.bin) : join(ROOT, 'dist', 'wxgate')
 if (opt.help) {
   console.log('usage: npx bun bench/callback/run.ts [--duration=SECONDS] [--connections=N] [--warmup=SECONDS] [--webhook [--webhook-hang]] [--rebuild] [--keep]')
   process.exit(0)
@@ -238,7 +240,7 @@ const main = async (): Promise<number> => {
   if (!useWrk && !Bun.which('node')) throw new Crash('node is not on PATH: the load generator (autocannon) runs under Node')
   if (!useWrk && !existsSync(join(ROOT, 'node_modules', 'autocannon'))) throw new Crash('autocannon is not installed: run `npm install` in the repository')
 
-  if (opt.rebuild || !existsSync(BIN)) {
+  if (!opt.bin && (opt.rebuild || !existsSync(BIN))) {
     console.error(`run.ts: building ${BIN} (bun run build)`)
     const b = spawn([process.execPath, 'run', 'build'], { cwd: ROOT })
     if ((await b.exited) !== 0) throw new Crash('bun run build failed')

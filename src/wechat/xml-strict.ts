@@ -14,7 +14,8 @@
  * others (`__toString`), so they are all its to read.
  */
 const INHERITED = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype'])
-const inheritedName = (name: string) => INHERITED.has(name)
+/** Every inherited name starts with a lower-case letter or '_'; WeChat's start with a capital, decided by one char. */
+const inheritedName = (name: string) => { const c = name.charCodeAt(0); return !(c >= 65 && c <= 90) && INHERITED.has(name) }
 /** Far below the library's maxNestedTags (32); WeChat's deepest documents have 4 levels. */
 const MAX_DEPTH = 16
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" }
