@@ -40,8 +40,10 @@ export interface DepsOverrides {
   clock?: Clock
   random?: Random
   log?: Logger
-  /** The database, opened by the caller (a SQLite one is migrated here; PostgreSQL by the caller, under its lock). */
+  /** The database, opened by the caller (a SQLite one is migrated here unless `migrated`; PostgreSQL by the caller, under its lock). */
   db?: Db
+  /** The caller applied the migrations already (openDeps: openStore did): they are not checked a second time. */
+  migrated?: boolean
   /** Dispatch rules in order (specific first); later features append theirs here. */
   rules?: Rule[]
   callbackDeadlineMs?: number
@@ -69,7 +71,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   if (isPostgresUrl(config.WXGATE_DB)) for (const s of postgresSecrets(config.WXGATE_DB)) log.addSecret(s)
   if (!o.db && isPostgresUrl(config.WXGATE_DB)) throw new Error('WXGATE_DB is a PostgreSQL URL: open it with openDeps (it connects and migrates first)')
   const db: Db = o.db ?? openDb(config.WXGATE_DB)
-  if (db.kind === 'sqlite') migrate((db as SqliteDb).sqlite, undefined, clock.now())
+  if (db.kind === 'sqlite' && !o.migrated) migrate((db as SqliteDb).sqlite, undefined, clock.now())
   const read = db.read
   /**
    * This process among the instances of one database (SPEC §8): the owner of its leases and claims (token
@@ -203,7 +205,7 @@ export const openDeps = async (config: Config, o: DepsOverrides = {}): Promise<D
   const { db, applied } = o.db ? { db: o.db, applied: [] } : await openStore(config.WXGATE_DB, { log, now: (o.clock ?? systemClock).now() })
   // Of instances started together on an empty database, one applies the migrations (under the lock) and says so.
   if (applied.length) log.info('migrations applied', { migrations: applied })
-  const deps = createDeps(config, { ...o, log, db })
+  const deps = createDeps(config, { ...o, log, db, migrated: o.migrated ?? !o.db })
   try {
     await deps.ready
   } catch (e) {
