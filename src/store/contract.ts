@@ -556,6 +556,27 @@ export interface RateBucketsRepo {
   giveBack(name: string, n: number): Awaitable<void>
 }
 
+/** A console session (console_sessions): the cookie carries the token, the row its sha256. */
+export interface ConsoleSessionRow { id: string; keyId: string; csrf: string; createdAt: number; lastSeenAt: number }
+
+/**
+ * Console sessions (SPEC §9), in the database so that every instance sees a sign-in, a sign-out and a
+ * revocation at once (SPEC §8). `id` is the SHA-256 (hex) of the cookie's token, never the token. Each method
+ * is one statement. The 12 h idle rule is the caller's (it compares lastSeenAt on get; pruneIdle tidies up).
+ */
+export interface ConsoleSessionsRepo {
+  insert(row: ConsoleSessionRow): Awaitable<void>
+  get(id: string): Awaitable<ConsoleSessionRow | undefined>
+  /** A session used again: lastSeenAt = at (only ever moves forward). */
+  touch(id: string, at: number): Awaitable<void>
+  /** Sign-out: true when there was such a session. */
+  delete(id: string): Awaitable<boolean>
+  /** Ends every session opened with this key (its revocation); the count. */
+  deleteByKey(keyId: string): Awaitable<number>
+  /** Deletes the sessions idle since before `before` (ms); the count. */
+  pruneIdle(before: number): Awaitable<number>
+}
+
 /** Every repository, on one connection or inside one transaction. */
 export interface Store {
   channels: ChannelsRepo
@@ -570,6 +591,7 @@ export interface Store {
   media: MediaRepo
   leases: LeasesRepo
   rates: RateBucketsRepo
+  consoleSessions: ConsoleSessionsRepo
   /**
    * Runs `fn` once what this store wrote is committed: for a transaction's store after its COMMIT (never after
    * a rollback; on SQLite after the group commit's batch, on PostgreSQL after the transaction's own), for

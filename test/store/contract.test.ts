@@ -56,7 +56,8 @@ const sqliteImpl = (): Impl => {
 }
 
 const TABLES = ['channels', 'api_keys', 'inbound_messages', 'channel_tokens', 'bind_codes', 'bindings', 'send_requests', 'messages',
-  'message_attempts', 'webhook_endpoints', 'webhook_events', 'webhook_deliveries', 'media_uploads', 'leases', 'rate_buckets']
+  'message_attempts', 'webhook_endpoints', 'webhook_events', 'webhook_deliveries', 'media_uploads', 'leases', 'rate_buckets',
+  'console_sessions']
 
 const postgresImpl = (): Impl => {
   let pg: TestPostgres | undefined
@@ -674,6 +675,53 @@ const cases = (c: () => Ctx) => {
     await tx((t) => t.rates.giveBack('send:c1', 1))
     expect(await tx((t) => t.rates.take('send:c1', 5, p(NOW + 10_000)))).toBe(1)
     expect(await tx((t) => t.rates.take('send:c2', 1, p(NOW)))).toBe(1)
+  })
+
+  const session = (id: string, keyId: string, at = NOW) => ({ id, keyId, csrf: `csrf_${id}`, createdAt: at, lastSeenAt: at })
+
+  test('console sessions: insert and get (times as numbers), an unknown id is undefined; touch moves lastSeenAt forward only', async () => {
+    const { s } = c()
+    await s.consoleSessions.insert(session('h1', 'k1'))
+    expect(await s.consoleSessions.get('h1')).toEqual({ id: 'h1', keyId: 'k1', csrf: 'csrf_h1', createdAt: NOW, lastSeenAt: NOW })
+    expect(await s.consoleSessions.get('h2')).toBeUndefined()
+    await s.consoleSessions.touch('h1', NOW + 5000)
+    expect(await s.consoleSessions.get('h1')).toMatchObject({ createdAt: NOW, lastSeenAt: NOW + 5000 })
+    // A request that read the clock earlier (or another instance's) never moves it back.
+    await s.consoleSessions.touch('h1', NOW + 4000)
+    expect((await s.consoleSessions.get('h1'))?.lastSeenAt).toBe(NOW + 5000)
+    await s.consoleSessions.touch('nope', NOW + 9000)
+    expect(await s.consoleSessions.get('nope')).toBeUndefined()
+  })
+
+  test('console sessions: delete (sign-out) true once then false; deleteByKey counts and leaves other keys\' sessions', async () => {
+    const { s, tx } = c()
+    for (const [id, key] of [['a1', 'k1'], ['a2', 'k1'], ['a3', 'k1'], ['b1', 'k2'], ['t1', 'admin-token:0123456789ab']] as const) await s.consoleSessions.insert(session(id, key))
+    expect(await s.consoleSessions.delete('a3')).toBe(true)
+    expect(await s.consoleSessions.delete('a3')).toBe(false)
+    expect(await s.consoleSessions.delete('zz')).toBe(false)
+    // The revocation and the end of its sessions in one transaction, as the caller does it.
+    await s.apiKeys.insert({ id: 'k1', name: 'ops', keyHash: 'h', prefix: 'wxg_1', scopes: 'admin', createdAt: NOW })
+    expect(await tx(async (t) => { await t.apiKeys.revoke('k1', NOW + 1); return t.consoleSessions.deleteByKey('k1') })).toBe(2)
+    expect(await s.consoleSessions.deleteByKey('k1')).toBe(0)
+    expect(await s.consoleSessions.get('a1')).toBeUndefined()
+    expect(await s.consoleSessions.get('b1')).toMatchObject({ keyId: 'k2' })
+    expect(await s.consoleSessions.deleteByKey('admin-token:0123456789ab')).toBe(1)
+    expect(await s.consoleSessions.get('b1')).toMatchObject({ keyId: 'k2' })
+  })
+
+  test('console sessions: pruneIdle deletes only those last seen before the bound (a touched one stays)', async () => {
+    const { s } = c()
+    const IDLE = 12 * 3600_000
+    await s.consoleSessions.insert(session('old', 'k1', NOW - IDLE - 1))
+    await s.consoleSessions.insert(session('edge', 'k1', NOW - IDLE))
+    await s.consoleSessions.insert(session('used', 'k2', NOW - 2 * IDLE))
+    await s.consoleSessions.touch('used', NOW - 60_000)
+    await s.consoleSessions.insert(session('new', 'k2', NOW))
+    expect(await s.consoleSessions.pruneIdle(NOW - IDLE)).toBe(1)
+    expect(await s.consoleSessions.get('old')).toBeUndefined()
+    for (const id of ['edge', 'used', 'new']) expect((await s.consoleSessions.get(id))?.id).toBe(id)
+    expect(await s.consoleSessions.pruneIdle(NOW - IDLE)).toBe(0)
+    expect(await s.consoleSessions.pruneIdle(NOW + 1)).toBe(3)
   })
 }
 

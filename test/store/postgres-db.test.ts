@@ -52,7 +52,7 @@ describe.skipIf(missing !== undefined)(`the PostgreSQL Db${missing ? ` (skipped:
   beforeAll(async () => {
     pg = await startPostgres()
     db = await openPostgres(pg.url, { max: 5 })
-    expect(await db.migrate(NOW)).toEqual(['0000_init', '0001_feed_xid', '0002_config_version', '0003_instances'])
+    expect(await db.migrate(NOW)).toEqual(['0000_init', '0001_feed_xid', '0002_config_version', '0003_instances', '0004_console_sessions'])
     expect(await db.migrate(NOW)).toEqual([])
     await db.read.channels.upsert({ id: 'c1', appId: 'wx1', appSecret: 's', token: 't' }, NOW)
   }, 60_000)
@@ -60,7 +60,7 @@ describe.skipIf(missing !== undefined)(`the PostgreSQL Db${missing ? ` (skipped:
 
   test('check(): the applied migrations and the server version', async () => {
     const c = await db.check()
-    expect(c.migrations).toEqual(['0000_init', '0001_feed_xid', '0002_config_version', '0003_instances'])
+    expect(c.migrations).toEqual(['0000_init', '0001_feed_xid', '0002_config_version', '0003_instances', '0004_console_sessions'])
     expect(c.version).toMatch(/^\d+/)
     expect(db.kind).toBe('postgres')
   })

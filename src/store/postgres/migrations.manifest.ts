@@ -3,10 +3,12 @@ import m0 from '../../../migrations-pg/0000_init.sql' with { type: 'text' }
 import m1 from '../../../migrations-pg/0001_feed_xid.sql' with { type: 'text' }
 import m2 from '../../../migrations-pg/0002_config_version.sql' with { type: 'text' }
 import m3 from '../../../migrations-pg/0003_instances.sql' with { type: 'text' }
+import m4 from '../../../migrations-pg/0004_console_sessions.sql' with { type: 'text' }
 
 export const migrations: { name: string; sql: string }[] = [
   { name: '0000_init', sql: m0 },
   { name: '0001_feed_xid', sql: m1 },
   { name: '0002_config_version', sql: m2 },
   { name: '0003_instances', sql: m3 },
+  { name: '0004_console_sessions', sql: m4 },
 ]

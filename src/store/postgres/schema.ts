@@ -235,6 +235,18 @@ export const rateBuckets = pgTable('rate_buckets', {
   refilledAt: bigint('refilled_at', { mode: 'number' }).notNull(),
 })
 
+/** Console sessions (see the SQLite schema): the token's SHA-256, its key, its CSRF token, times in ms. */
+export const consoleSessions = pgTable('console_sessions', {
+  id: text('id').primaryKey(),
+  keyId: text('key_id').notNull(),
+  csrf: text('csrf').notNull(),
+  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+  lastSeenAt: bigint('last_seen_at', { mode: 'number' }).notNull(),
+}, (t) => [
+  index('console_sessions_last_seen_idx').on(t.lastSeenAt),
+  index('console_sessions_key_idx').on(t.keyId),
+])
+
 /**
  * Columns the PostgreSQL migrations add that are deliberately not in this schema (so that it stays equal
  * to SQLite's, and drizzle's inserts leave them to their defaults): inbound_messages.tx_id, the webhook

@@ -4,6 +4,7 @@ import { apiKeysRepo } from './apikeys.repo'
 import { bindCodesRepo } from './bindcodes.repo'
 import { bindingsRepo } from './bindings.repo'
 import { channelsRepo } from './channels.repo'
+import { consoleSessionsRepo } from './console-sessions.repo'
 import { toStoreError } from './errors'
 import { inboundRepo } from './inbound.repo'
 import { leasesRepo, rateBucketsRepo } from './leases.repo'
@@ -44,5 +45,6 @@ export const postgresStore = (orm: PgOrm, fail: (e: unknown) => unknown = (e) =>
   media: guard(mediaRepo(orm), fail),
   leases: guard(leasesRepo(orm), fail),
   rates: guard(rateBucketsRepo(orm), fail),
+  consoleSessions: guard(consoleSessionsRepo(orm), fail),
   afterCommit,
 })

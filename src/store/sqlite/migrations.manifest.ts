@@ -11,6 +11,7 @@ import m8 from '../../../migrations/0008_webhook_feed.sql' with { type: 'text' }
 import m9 from '../../../migrations/0009_answering_users.sql' with { type: 'text' }
 import m10 from '../../../migrations/0010_custom_due.sql' with { type: 'text' }
 import m11 from '../../../migrations/0011_instances.sql' with { type: 'text' }
+import m12 from '../../../migrations/0012_console_sessions.sql' with { type: 'text' }
 
 export const migrations: { name: string; sql: string }[] = [
   { name: '0000_init', sql: m0 },
@@ -25,4 +26,5 @@ export const migrations: { name: string; sql: string }[] = [
   { name: '0009_answering_users', sql: m9 },
   { name: '0010_custom_due', sql: m10 },
   { name: '0011_instances', sql: m11 },
+  { name: '0012_console_sessions', sql: m12 },
 ]

@@ -360,3 +360,22 @@ export const rateBuckets = sqliteTable('rate_buckets', {
   tokens: real('tokens').notNull(),
   refilledAt: integer('refilled_at').notNull(),
 })
+
+/**
+ * Console sessions (SPEC §9): the HttpOnly cookie carries a random token, the row only its SHA-256 (`id`, hex),
+ * so a copy of the database opens no session. In the database, not in memory: several instances share one
+ * (SPEC §8), and a sign-out or a revocation on one is in force on all. `keyId` is the API key the session was
+ * opened with (`admin-token:<12 hex>` for WXGATE_ADMIN_TOKEN, which has no api_keys row: hence no foreign key);
+ * its revocation deletes its sessions (key_id index). A session idle 12 h ends: `lastSeenAt` (ms) is
+ * moved by each use, and the prune walks its index. `csrf`: the session's CSRF token, sent back with each change.
+ */
+export const consoleSessions = sqliteTable('console_sessions', {
+  id: text('id').primaryKey(),
+  keyId: text('key_id').notNull(),
+  csrf: text('csrf').notNull(),
+  createdAt: integer('created_at').notNull(),
+  lastSeenAt: integer('last_seen_at').notNull(),
+}, (t) => [
+  index('console_sessions_last_seen_idx').on(t.lastSeenAt),
+  index('console_sessions_key_idx').on(t.keyId),
+])

@@ -4,6 +4,7 @@ import { apiKeysRepo } from './apikeys.repo'
 import { bindCodesRepo } from './bindcodes.repo'
 import { bindingsRepo } from './bindings.repo'
 import { channelsRepo } from './channels.repo'
+import { consoleSessionsRepo } from './console-sessions.repo'
 import type { Database } from 'bun:sqlite'
 import type { Drizzle } from './db'
 import { inboundHistory, inboundRepo } from './inbound.repo'
@@ -30,6 +31,7 @@ export const sqliteStore = (sqlite: Database, orm: Drizzle): Store => {
     media: mediaRepo(orm),
     leases: leasesRepo(orm),
     rates: rateBucketsRepo(orm),
+    consoleSessions: consoleSessionsRepo(orm),
     // On the connection itself (no transaction): each statement is committed when it returns.
     afterCommit: (fn) => { setImmediate(fn) },
   }
