@@ -181,6 +181,8 @@ describe.skipIf(missing !== undefined)(`WXGATE_DB=postgres://…${missing ? ` (s
       await s.messages.insertMessages([{ id: 'msg1', requestId: 'r1', channelId: 'shop', openid: 'o1', subject: 'alice', templateId: 'T', payload: '{}', status: 'queued', attempts: 0, errcode: null, error: null, wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: null }])
       // Claimed by a gateway that is still running (its lease holds): refused until it is stopped.
       await s.messages.claim('msg1', { owner: 'i_old', now, leaseUntil: now + 30_000 })
+      // A console session: left behind by the move (everyone signs in again on PostgreSQL).
+      await s.consoleSessions.insert({ id: 'sess1', keyId: 'k1', csrf: 'c', createdAt: now, lastSeenAt: now })
       const target = await createDb('wxgate_moved')
       const running = onSqlite(['migrate-to', target, '--skip-undelivered'])
       expect(running.code).toBe(1)
@@ -226,6 +228,8 @@ describe.skipIf(missing !== undefined)(`WXGATE_DB=postgres://…${missing ? ` (s
       try {
         const [m] = (await pgDb`SELECT status, uncertain_since IS NOT NULL AS uncertain FROM messages WHERE id = 'msg1'`) as { status: string; uncertain: boolean }[]
         expect(m).toEqual({ status: 'queued', uncertain: true })
+        const [cs] = (await pgDb`SELECT count(*)::int AS n FROM console_sessions`) as { n: number }[]
+        expect(cs!.n).toBe(0)
         // Every copied inbound row is at or before the endpoint's cursor: none is delivered again as new.
         const [f] = (await pgDb`SELECT count(*)::int AS n FROM inbound_messages i, webhook_endpoints e WHERE i.tx_id > e.feed_cursor`) as { n: number }[]
         expect(f!.n).toBe(0)

@@ -26,7 +26,8 @@ if (missing && postgresRequired) throw new Error(`TEST_POSTGRES=required but ${m
 
 const T0 = Date.UTC(2026, 11, 1)
 const TABLES = ['channels', 'api_keys', 'inbound_messages', 'channel_tokens', 'bind_codes', 'bindings', 'send_requests', 'messages',
-  'message_attempts', 'webhook_endpoints', 'webhook_events', 'webhook_deliveries', 'media_uploads', 'leases', 'rate_buckets']
+  'message_attempts', 'webhook_endpoints', 'webhook_events', 'webhook_deliveries', 'media_uploads', 'leases', 'rate_buckets',
+  'console_sessions']
 const SECRET = `whsec_${Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')}`
 
 describe.skipIf(missing !== undefined && !postgresRequired)(`webhooks across two instances on one PostgreSQL${missing ? ` (skipped: ${missing})` : ''}`, () => {
