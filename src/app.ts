@@ -3,6 +3,7 @@ import { Elysia } from 'elysia'
 import type { Deps } from './deps'
 import { bindPageRoutes } from './http/bind-page.routes'
 import { bindRoutes } from './http/bind.routes'
+import { consoleRoutes } from './http/console/console.routes'
 import { callbackRoutes } from './http/callback.routes'
 import { channelsRoutes } from './http/channels.routes'
 import { bodyTooLarge, errorMapper } from './http/errors'
@@ -43,6 +44,7 @@ export const createApp = (deps: Deps) => new Elysia()
   .use(mediaRoutes({ media: deps.media, apiKeys: deps.apiKeys }))
   .use(webhooksRoutes({ webhooks: deps.webhooks, apiKeys: deps.apiKeys }))
   .use(bindPageRoutes({ bind: deps.bind, clock: deps.clock, random: deps.random, simulateScan: deps.simulateScan }))
+  .use(consoleRoutes(deps))
 
 export type App = ReturnType<typeof createApp>
 

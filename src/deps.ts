@@ -7,6 +7,7 @@ import { createApiKeyService } from './domain/apikey.service'
 import { createCallbackService, type CallbackEvents } from './domain/callback.service'
 import { createBindService, type SimulateScan } from './domain/bind.service'
 import { createChannelService } from './domain/channel.service'
+import { createConsoleSessionService } from './domain/console-session.service'
 import { createDispatcher, type Rule } from './domain/dispatch'
 import { createEventsService } from './domain/events.service'
 import { createInboundService } from './domain/inbound.service'
@@ -32,7 +33,7 @@ import { postgresSecrets } from './store/postgres/errors'
 import { openDb, type SqliteDb } from './store/sqlite/db'
 import { migrate } from './store/sqlite/migrate'
 import { createWeChatClient, type FetchLike } from './wechat-api/client'
-import { createMetrics } from './metrics'
+import { createMetrics, type WebhookDepth } from './metrics'
 import { createRateWindow } from './lib/rate-window'
 import { VERSION } from './version'
 
@@ -82,6 +83,22 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
 
   const channels = createChannelService({ db, clock, log, allowEmptyToken: config.WXGATE_ALLOW_EMPTY_TOKEN })
   const channelIds = () => channels.list().map((c) => c.id)
+  // Webhook deliveries not finished, per endpoint (the metrics' gauges, the console): pending rows from the
+  // database, the ones in flight from the worker (they are `delivering` there), and each active endpoint's feed
+  // backlog (the inbound rows after its cursor, webhook-feed.ts).
+  const webhookDepth = async (): Promise<WebhookDepth[]> => {
+    const by = new Map((await read.webhooks.pendingDepth()).map((r) => [r.endpointId, { ...r }]))
+    const feedLag = await Promise.all((await read.webhooks.activeEndpoints()).filter((e) => !e.reply).map(async (e) => {
+      const lag = await read.inbound.lagAfter(e.feedCursor)
+      return { endpointId: e.id, depth: lag.depth, oldestCreatedAt: lag.oldestReceivedAt }
+    }))
+    for (const f of [...webhookWorker.inFlight(), ...feedLag]) {
+      const e = by.get(f.endpointId)
+      if (!e) by.set(f.endpointId, f)
+      else { e.depth += f.depth; e.oldestCreatedAt = e.oldestCreatedAt === null ? f.oldestCreatedAt : Math.min(e.oldestCreatedAt, f.oldestCreatedAt ?? Infinity) }
+    }
+    return [...by.values()]
+  }
   // One registry per instance (tests run several servers in one process). Gauges read the database when scraped.
   const metrics = createMetrics({
     version: VERSION,
@@ -90,24 +107,11 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
     outboxDepth: () => read.messages.outboxDepth(),
     tokenExpiries: () => read.tokens.expiries(),
     webhookEndpointIds: async () => (await read.webhooks.allEndpoints()).map((e) => e.id),
-    // Pending rows from the database, the ones in flight from the worker (they are `delivering` there), and
-    // each active endpoint's feed backlog (the inbound rows after its cursor, webhook-feed.ts).
-    webhookDepth: async () => {
-      const by = new Map((await read.webhooks.pendingDepth()).map((r) => [r.endpointId, { ...r }]))
-      const feedLag = await Promise.all((await read.webhooks.activeEndpoints()).filter((e) => !e.reply).map(async (e) => {
-        const lag = await read.inbound.lagAfter(e.feedCursor)
-        return { endpointId: e.id, depth: lag.depth, oldestCreatedAt: lag.oldestReceivedAt }
-      }))
-      for (const f of [...webhookWorker.inFlight(), ...feedLag]) {
-        const e = by.get(f.endpointId)
-        if (!e) by.set(f.endpointId, f)
-        else { e.depth += f.depth; e.oldestCreatedAt = e.oldestCreatedAt === null ? f.oldestCreatedAt : Math.min(e.oldestCreatedAt, f.oldestCreatedAt ?? Infinity) }
-      }
-      return [...by.values()]
-    },
+    webhookDepth: () => webhookDepth(),
     now: () => clock.now(),
   })
   const apiKeys = createApiKeyService({ db, clock, random, adminToken: config.WXGATE_ADMIN_TOKEN })
+  const consoleSessions = createConsoleSessionService({ db, clock, random, apiKeys })
   // Events out (SPEC §6): written inside the transactions of what causes them, delivered after the commit.
   const events = createEventsService({ db, clock, random })
   const webhooks = createWebhooksService({ db, clock, random, log, events, channelExists: (id) => channels.get(id) !== undefined })
@@ -192,7 +196,7 @@ export const createDeps = (config: Config, o: DepsOverrides = {}) => {
   })()
   ready.catch(() => undefined)
 
-  return { ready, config, clock, random, log, db, instanceId, metrics, channels, apiKeys, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
+  return { ready, config, clock, random, log, db, instanceId, metrics, webhookDepth, channels, apiKeys, consoleSessions, events, webhooks, webhookWorker, dispatcher, callbacks, scheduler, wechat, tokens, bind, outbox, templates, send, inbound, users, media, simulateScan: o.simulateScan }
 }
 export type Deps = ReturnType<typeof createDeps>
 

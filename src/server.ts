@@ -36,6 +36,8 @@ export const startServer = async (deps: Deps, opts: { hostname?: string; port?: 
   deps.scheduler.every('prune-messages', 3600_000, () => deps.send.prune(), { runNow: true })
   // Delivered and failed webhook deliveries (and their events) are kept 7 days.
   deps.scheduler.every('prune-webhooks', 3600_000, () => deps.webhookWorker.prune(), { runNow: true })
+  // Console sessions idle for 12 h (each also ends at its next request once idle that long).
+  deps.scheduler.every('prune-console-sessions', 3600_000, () => deps.consoleSessions.prune(), { runNow: true })
   // Upload rows whose media id WeChat has forgotten (3 days).
   deps.scheduler.every('prune-media', 3600_000, () => deps.media.prune(), { runNow: true })
   const hostname = opts.hostname ?? deps.config.WXGATE_HOST

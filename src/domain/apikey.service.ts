@@ -45,6 +45,10 @@ export const parseScopes = (input: string | string[] | undefined): Scope[] => {
 
 export const hasScope = (p: Principal, needed: Scope): boolean => p.scopes.includes('admin') || p.scopes.includes(needed)
 
+/** WXGATE_ADMIN_TOKEN's key id: the prefix and the first 12 hex of its hash (which token, never the token). */
+const ADMIN_KEY_PREFIX = 'admin-token:'
+const adminKeyId = (hash: Buffer) => ADMIN_KEY_PREFIX + hash.toString('hex').slice(0, 12)
+
 export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random; adminToken?: string }) => {
   const { db, clock, random } = deps
   const repo = db.read.apiKeys
@@ -100,7 +104,12 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
           : 'no API key with the id given; run `wxgate apikey list` for the ids')
       }
       const found = id
-      const revoked = await db.tx((s) => s.apiKeys.revoke(found, clock.now()))
+      // Its console sessions end with it (SPEC §9: at once; each is also checked against its key on every request).
+      const revoked = await db.tx(async (s) => {
+        const r = await s.apiKeys.revoke(found, clock.now())
+        await s.consoleSessions.deleteByKey(found)
+        return r
+      })
       known.clear()
       return { id: found, revoked }
     },
@@ -109,7 +118,7 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
       if (!bearer) throw new UnauthorizedError('missing Authorization: Bearer <api key>')
       const hash = sha256(bearer)
       if (adminHash && timingSafeEqual(adminHash, Buffer.from(hash, 'hex'))) {
-        return { keyId: 'admin-token', name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] }
+        return { keyId: adminKeyId(adminHash), name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] }
       }
       // Lookup by hash: the index compares hashes, so timing reveals nothing about the key itself.
       const v = db.dataVersion()
@@ -127,6 +136,26 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
         lastTouched.set(row.id, now)
         const id = row.id
         void db.tx((s) => s.apiKeys.touch(id, now)).catch(() => undefined)
+      }
+      return { keyId: row.id, name: row.name, scopes: row.scopes.split(',') as Scope[] }
+    },
+    /**
+     * The principal of a key id, while that key is active (a console session is bound to its key: revoked, the
+     * session ends at the next request). `admin-token:<12 hex>` names WXGATE_ADMIN_TOKEN by its hash's start, so a
+     * changed setting ends the sessions opened with the old one. Read through the same dataVersion-checked cache.
+     */
+    principalOf: async (keyId: string): Promise<Principal | undefined> => {
+      if (keyId.startsWith(ADMIN_KEY_PREFIX)) {
+        return adminHash && keyId === adminKeyId(adminHash) ? { keyId, name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] } : undefined
+      }
+      const v = db.dataVersion()
+      if (v !== knownVersion) { known.clear(); knownVersion = v }
+      let row = [...known.values()].find((r) => r.id === keyId)
+      if (!row) {
+        row = (await repo.list()).find((r) => r.id === keyId && r.revokedAt === null)
+        if (!row) return undefined
+        if (known.size >= KNOWN_MAX) known.clear()
+        if (db.dataVersion() === knownVersion) known.set(row.keyHash, row)
       }
       return { keyId: row.id, name: row.name, scopes: row.scopes.split(',') as Scope[] }
     },

@@ -4,6 +4,7 @@
  */
 import { PNG } from 'pngjs'
 import { create as createQr } from 'qrcode'
+import { DESIGN as D } from './design'
 
 export type BindStatus = 'pending' | 'bound' | 'expired'
 
@@ -121,8 +122,8 @@ const pair = ([zh, en]: [string, string]) => `<span class="nw">${zh}</span> / <s
 
 const CSS = `*{box-sizing:border-box}[hidden]{display:none!important}
 html{color-scheme:light;-webkit-text-size-adjust:100%;text-size-adjust:100%}
-body{margin:0;min-height:100vh;min-height:100dvh;display:flex;align-items:center;justify-content:center;padding:16px;background:#f2f3f5;color:#1d2129;font:17px/1.5 -apple-system,BlinkMacSystemFont,"PingFang SC","Hiragino Sans GB","Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei",sans-serif}
-.card{width:100%;max-width:380px;background:#fff;border-radius:16px;padding:28px 20px 24px;box-shadow:0 4px 20px rgba(0,0,0,.08);text-align:center}
+body{margin:0;min-height:100vh;min-height:100dvh;display:flex;align-items:center;justify-content:center;padding:16px;background:${D.bg};color:${D.text};font:17px/1.5 ${D.font}}
+.card{width:100%;max-width:380px;background:${D.card};border-radius:${D.radius};padding:28px 20px 24px;box-shadow:${D.shadow};text-align:center}
 h1{margin:0;font-size:24px;line-height:1.3;font-weight:600}
 .en{display:block;font-size:14px;font-weight:400;color:#4e5969}
 #account{margin:12px 0 0;font-size:17px;font-weight:600;overflow-wrap:anywhere}#account .en{font-weight:400;overflow-wrap:anywhere}
@@ -132,7 +133,7 @@ h1{margin:0;font-size:24px;line-height:1.3;font-weight:600}
 .qr .press{position:absolute;inset:0;width:100%;height:100%;opacity:0;-webkit-touch-callout:default}
 .mark{width:96px;height:96px;margin:28px auto 8px}.mark svg{display:block;width:100%;height:100%}
 #status{margin:8px 0 2px;font-size:21px;font-weight:600}
-body[data-status=bound] #status{color:#067a42}body[data-status=expired] #status{color:#b42318}
+body[data-status=bound] #status{color:${D.greenText}}body[data-status=expired] #status{color:${D.red}}
 .nw{display:inline-block}.hint{margin:0;color:#4e5969;font-size:16px}.msg{margin-top:12px}
 #countdown{margin:10px 0 0;color:#4e5969;font-size:16px;font-variant-numeric:tabular-nums}
 #countdown b{color:#1d2129;font-size:19px}#countdown .en{display:inline;font-size:inherit}#countdown.low b{color:#b42318}

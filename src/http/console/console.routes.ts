@@ -1,0 +1,203 @@
+/**
+ * @module The web console (SPEC §9): `/console/*`, served by the binary, signed in with an API key. Pages are
+ * HTML (render.ts, pages.ts); changes are plain form POSTs carrying the session's CSRF token, answered with a
+ * redirect back to the page (post/redirect/get), so a reload never repeats a change. For the team's network only:
+ * the nginx recipe keeps /console off the public site, as it does /api.
+ */
+import { Elysia } from 'elysia'
+import type { Deps } from '../../deps'
+import { BindCodeInput } from '../../domain/bind.service'
+import { isSignInRefusal, type ConsoleSession } from '../../domain/console-session.service'
+import { parseScopes } from '../../domain/apikey.service'
+import { AppError, ForbiddenError, ValidationError } from '../../lib/errors'
+import { CONSOLE_CSS, CONSOLE_JS } from './assets'
+import { bindingsPage, keysPage, overviewPage, signInPage, type BindCodeShown } from './pages'
+import { consoleHeaders, layout, tr, type Lang, type LayoutView } from './render'
+
+const SESSION_COOKIE = 'wxgate_console'
+const LANG_COOKIE = 'wxgate_lang'
+
+const cookiesOf = (request: Request): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const part of (request.headers.get('cookie') ?? '').split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0) out[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim())
+  }
+  return out
+}
+
+/** Behind nginx with https (X-Forwarded-Proto) or served over https: the cookie is Secure. */
+const isHttps = (request: Request) => request.url.startsWith('https:') || (request.headers.get('x-forwarded-proto') ?? '').split(',')[0]!.trim() === 'https'
+
+const sessionCookie = (request: Request, value: string, maxAgeSeconds?: number) =>
+  `${SESSION_COOKIE}=${value}; Path=/console; HttpOnly; SameSite=Strict${isHttps(request) ? '; Secure' : ''}${maxAgeSeconds !== undefined ? `; Max-Age=${maxAgeSeconds}` : ''}`
+
+const langOf = (request: Request): Lang => (cookiesOf(request)[LANG_COOKIE] === 'en' ? 'en' : 'zh')
+
+/** Only paths of the console are followed after sign-in or a language switch (no open redirect). */
+const safeBack = (to: unknown): string => (typeof to === 'string' && /^\/console(\/[\w\-./%]*)?(\?[\w\-=&%.]*)?$/.test(to) && !to.includes('//') ? to : '/console')
+
+const html = (body: string, status = 200, extra: Record<string, string> = {}) => new Response(body, { status, headers: { ...consoleHeaders(), ...extra } })
+const redirect = (to: string, extra: Record<string, string> = {}) => new Response(null, { status: 303, headers: { location: to, 'cache-control': 'no-store', ...extra } })
+
+/** A form field as one string (a repeated field: its first value). */
+const field = (body: unknown, name: string): string | undefined => {
+  const v = (body as Record<string, unknown> | null | undefined)?.[name]
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined
+}
+const fields = (body: unknown, name: string): string[] => {
+  const v = (body as Record<string, unknown> | null | undefined)?.[name]
+  return typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+}
+
+export const consoleRoutes = (deps: Deps) => {
+  const { consoleSessions: sessions } = deps
+  const publicBase = (request: Request) => (deps.config.WXGATE_PUBLIC_URL ?? new URL(request.url).origin).replace(/\/$/, '')
+
+  /** A change from another site is refused before anything else (SameSite=Strict and the CSRF token stop it too). */
+  const sameOrigin = (request: Request) => {
+    const origin = request.headers.get('origin')
+    if (origin && origin !== 'null' && new URL(origin).host !== (request.headers.get('x-forwarded-host') ?? request.headers.get('host'))) {
+      throw new ForbiddenError('a change from another site is refused')
+    }
+  }
+
+  const page = (request: Request, s: ConsoleSession, path: string, title: [string, string], body: string, status = 200) => {
+    const q = new URL(request.url).searchParams
+    const flash: LayoutView['flash'] = q.get('ok') ? { kind: 'ok', text: q.get('ok')! } : q.get('error') ? { kind: 'error', text: q.get('error')! } : undefined
+    return html(layout({ lang: langOf(request), title, path, body, session: { name: s.principal.name, canChange: s.canChange, csrf: s.csrf }, ...(flash ? { flash } : {}) }), status)
+  }
+
+  /** A page for signed-in sessions; anyone else goes to the sign-in form (and comes back here after it). */
+  const guarded = (handler: (ctx: { request: Request; session: ConsoleSession; lang: Lang; params: Record<string, string> }) => Promise<Response>) =>
+    async ({ request, params }: { request: Request; params: Record<string, string> }) => {
+      const session = await sessions.resolve(cookiesOf(request)[SESSION_COOKIE])
+      if (!session) {
+        const u = new URL(request.url)
+        return redirect(`/console/login?next=${encodeURIComponent(u.pathname + u.search)}`, { 'set-cookie': sessionCookie(request, '', 0) })
+      }
+      return handler({ request, session, lang: langOf(request), params })
+    }
+
+  /**
+   * A change: a signed-in session, the same origin, its CSRF token, and an admin key. Then the action, and back to
+   * `back` with what happened (`ok` / `error` in the query: post/redirect/get). 403 for a missing or wrong CSRF token
+   * or a read key, as SPEC §9 says.
+   */
+  const change = (back: string | ((p: Record<string, string>) => string), action: (ctx: { request: Request; session: ConsoleSession; body: unknown; lang: Lang; params: Record<string, string> }) => Promise<string | Response>) =>
+    async ({ request, params, body }: { request: Request; params: Record<string, string>; body: unknown }) => {
+      const lang = langOf(request)
+      const session = await sessions.resolve(cookiesOf(request)[SESSION_COOKIE])
+      if (!session) return redirect('/console/login')
+      const to = typeof back === 'string' ? back : back(params)
+      try {
+        sameOrigin(request)
+        sessions.checkChange(session, field(body, '_csrf') ?? request.headers.get('x-csrf-token') ?? undefined)
+      } catch (e) {
+        const t = tr(lang)
+        return page(request, session, to, [t('不允许', 'Not allowed'), 'Not allowed'], `<p class="flash error" role="alert">${(e as Error).message}</p><p><a href="${to}">${t('返回', 'Back')}</a></p>`, 403)
+      }
+      try {
+        const r = await action({ request, session, body, lang, params })
+        if (r instanceof Response) return r
+        return redirect(`${to}${to.includes('?') ? '&' : '?'}ok=${encodeURIComponent(r)}`)
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e
+        return redirect(`${to}${to.includes('?') ? '&' : '?'}error=${encodeURIComponent(e.message)}`)
+      }
+    }
+
+  return new Elysia({ name: 'routes/console' })
+    .get('/console/assets/console.css', () => new Response(CONSOLE_CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }), { detail: { hide: true } })
+    .get('/console/assets/console.js', () => new Response(CONSOLE_JS, { headers: { 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }), { detail: { hide: true } })
+    .get('/console/lang', ({ request }) => {
+      const q = new URL(request.url).searchParams
+      const to = q.get('to') === 'en' ? 'en' : 'zh'
+      return redirect(safeBack(q.get('back')), { 'set-cookie': `${LANG_COOKIE}=${to}; Path=/console; Max-Age=31536000; SameSite=Strict` })
+    }, { detail: { hide: true } })
+    .get('/console/login', ({ request }) => {
+      const lang = langOf(request)
+      const next = new URL(request.url).searchParams.get('next') ?? undefined
+      return html(layout({ lang, title: ['登录', 'Sign in'], path: '/console/login', body: signInPage(lang, { next: safeBack(next) }) }), 200)
+    }, { detail: { hide: true } })
+    .post('/console/login', async ({ request, body }) => {
+      const lang = langOf(request)
+      const next = safeBack(field(body, 'next'))
+      const t = tr(lang)
+      try { sameOrigin(request) } catch (e) {
+        return html(layout({ lang, title: ['登录', 'Sign in'], path: '/console/login', body: signInPage(lang, { error: t('来自其他网站的登录请求被拒绝。', 'A sign-in posted from another site is refused.'), next }) }), 403)
+      }
+      try {
+        const { token } = await sessions.signIn(field(body, 'key') ?? '')
+        return redirect(next, { 'set-cookie': sessionCookie(request, token) })
+      } catch (e) {
+        if (!isSignInRefusal(e)) throw e
+        const why = e.status === 401 ? t('密钥无效或已被吊销。', 'The key is wrong or revoked.') : t('这个密钥没有 read 或 admin 权限，不能登录控制台。', 'This key has neither the read nor the admin scope: it cannot open the console.')
+        return html(layout({ lang, title: ['登录', 'Sign in'], path: '/console/login', body: signInPage(lang, { error: why, next }) }), e.status)
+      }
+    }, { detail: { hide: true } })
+    .post('/console/logout', async ({ request, body }) => {
+      const session = await sessions.resolve(cookiesOf(request)[SESSION_COOKIE])
+      if (session) {
+        try {
+          sessions.checkChange({ ...session, canChange: true }, field(body, '_csrf'))
+        } catch { return redirect('/console') }
+        await sessions.signOut(session)
+      }
+      return redirect('/console/login', { 'set-cookie': sessionCookie(request, '', 0) })
+    }, { detail: { hide: true } })
+
+    .get('/console', guarded(async ({ request, session, lang }) => {
+      const now = deps.clock.now()
+      const depth = new Map((await deps.db.read.messages.outboxDepth()).map((r) => [r.channelId, r]))
+      const base = publicBase(request)
+      const channels = await Promise.all(deps.channels.list().map(async (c) => {
+        let tokenStatus, tokenError
+        try { tokenStatus = await deps.tokens.status(c.id) } catch (e) { tokenError = (e as Error).message }
+        const d = depth.get(c.id)
+        return {
+          id: c.id, ...(c.name ? { name: c.name } : {}), appId: c.appId,
+          serverUrl: c.id === deps.config.WXGATE_CHANNEL ? `${base}/wechat` : `${base}/wechat/${c.id}`,
+          ...(session.canChange ? { token: c.token, aesKey: c.aesKey ?? '' } : {}),
+          ...(tokenStatus ? { tokenStatus } : {}), ...(tokenError ? { tokenError } : {}),
+          outbox: { depth: d?.depth ?? 0, oldestCreatedAt: d?.oldestCreatedAt ?? null },
+        }
+      }))
+      const hookDepth = new Map((await deps.webhookDepth()).map((r) => [r.endpointId, r]))
+      const webhooks = (await deps.webhooks.list()).map((w) => ({ id: w.id, url: w.url, enabled: !w.disabled, depth: hookDepth.get(w.id)?.depth ?? 0, oldestCreatedAt: hookDepth.get(w.id)?.oldestCreatedAt ?? null }))
+      return page(request, session, '/console', ['概览', 'Overview'], overviewPage(lang, { channels, webhooks, now, canChange: session.canChange }))
+    }))
+
+    .get('/console/keys', guarded(async ({ request, session, lang }) =>
+      page(request, session, '/console/keys', ['API 密钥', 'API keys'], keysPage(lang, { keys: await deps.apiKeys.list(), csrf: session.csrf, canChange: session.canChange }))))
+    .post('/console/keys', change('/console/keys', async ({ request, session, body, lang }) => {
+      const created = await deps.apiKeys.create(field(body, 'name') ?? '', parseScopes(fields(body, 'scopes').length ? fields(body, 'scopes') : ['send']))
+      // The key is shown once, on this answer itself (never in a URL): no redirect.
+      return page(request, session, '/console/keys', ['API 密钥', 'API keys'], keysPage(lang, { keys: await deps.apiKeys.list(), csrf: session.csrf, canChange: true, created: { key: created.key, name: created.info.name } }))
+    }))
+    .post('/console/keys/:id/revoke', change('/console/keys', async ({ params, lang }) => {
+      await deps.apiKeys.revoke(params.id!)
+      return tr(lang)('密钥已吊销。', 'The key is revoked.')
+    }))
+
+    .get('/console/bindings', guarded(async ({ request, session, lang }) => {
+      const q = new URL(request.url).searchParams.get('q')?.trim() || undefined
+      let bindings = (await deps.bind.listBindings({ ...(q ? { subject: q } : {}), limit: 200 })).items
+      if (q && bindings.length === 0) bindings = (await deps.bind.listBindings({ openid: q, limit: 200 })).items
+      return page(request, session, '/console/bindings', ['绑定', 'Bindings'], bindingsPage(lang, { bindings, csrf: session.csrf, canChange: session.canChange, ...(q ? { q } : {}), channels: deps.channels.list().map((c) => c.id) }))
+    }))
+    .post('/console/bindcode', change('/console/bindings', async ({ request, session, body, lang }) => {
+      const parsed = BindCodeInput.safeParse({ subject: field(body, 'subject'), ...(field(body, 'label') ? { label: field(body, 'label') } : {}), ...(field(body, 'channel') ? { channel: field(body, 'channel') } : {}) })
+      if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; '))
+      const input = parsed.data
+      const c = await deps.bind.create(input, { bindUrlBase: publicBase(request) })
+      const shown: BindCodeShown = { code: c.code, subject: c.subject, ...(c.label ? { label: c.label } : {}), qrContent: c.qr.url, statusUrl: `/bind/${encodeURIComponent(c.code)}/status`, bindUrl: c.bindUrl }
+      const bindings = (await deps.bind.listBindings({ limit: 200 })).items
+      // The live code is on this answer itself (its QR code and status), as a created key is.
+      return page(request, session, '/console/bindings', ['绑定', 'Bindings'], bindingsPage(lang, { bindings, csrf: session.csrf, canChange: true, created: shown, channels: deps.channels.list().map((x) => x.id) }))
+    }))
+    .post('/console/bindings/:id/delete', change('/console/bindings', async ({ params, lang }) => {
+      await deps.bind.deleteBinding(params.id!)
+      return tr(lang)('绑定已删除。', 'The binding is deleted.')
+    }))
+}
