@@ -23,6 +23,7 @@ main{max-width:1080px;margin:0 auto;padding:16px}
 h1{margin:4px 0 16px;font-size:22px;font-weight:600}h2{margin:0 0 12px;font-size:18px;font-weight:600}
 .card{background:${D.card};border-radius:${D.radius};box-shadow:${D.shadow};padding:16px;margin:0 0 16px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:16px}.grid .card{margin:0}
+.facts+h2,.facts+section,p+h2{margin-top:18px}
 .facts{display:grid;grid-template-columns:minmax(96px,max-content) 1fr;gap:6px 12px;margin:0}.facts dt{color:${D.muted}}.facts dd{margin:0;min-width:0}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px;background:${D.bg};padding:1px 4px;border-radius:4px}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
@@ -32,7 +33,7 @@ table{width:100%;border-collapse:collapse;font-size:14px}th,td{text-align:left;p
 .flash{padding:10px 12px;border-radius:10px;margin:0 0 16px}.flash.ok{background:#e8f7ef}.flash.error{background:#fdecea;color:${D.red}}
 form.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;margin:0}
 label{display:flex;flex-direction:column;gap:4px;font-size:14px;color:${D.muted}}
-label.check{flex-direction:row;align-items:center;gap:6px;color:${D.text}}
+label.check{flex-direction:row;align-items:center;gap:6px;color:${D.text}}label.check small{color:${D.muted}}
 input[type=text],input[type=password],input[type=search],select{font:inherit;font-size:16px;padding:8px 10px;border:1px solid ${D.line};border-radius:8px;min-width:0;max-width:100%;background:#fff;color:${D.text}}
 button{font:inherit;font-size:15px;min-height:40px;padding:8px 14px;border-radius:8px;border:1px solid ${D.line};background:#fff;color:${D.text};cursor:pointer}
 button.primary{background:${D.green};border-color:${D.green};color:#fff}button.danger{color:${D.red}}
@@ -77,6 +78,8 @@ export const CONSOLE_JS = `(() => {
           el.className = 'status-big ' + (j.status === 'bound' ? 'ok' : j.status === 'expired' ? 'bad' : '');
           const qr = document.getElementById(el.dataset.qr || '');
           if (qr && j.status !== 'pending') qr.hidden = true;
+          const after = document.getElementById(el.dataset.after || '');
+          if (after && j.status === 'bound') after.hidden = false;
         }
         if (j.status === 'pending') setTimeout(tick, delay);
       } catch (err) {

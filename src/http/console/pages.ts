@@ -56,7 +56,8 @@ const tokenState = (st: TokenStatus | undefined, err: string | undefined, lang: 
   const label: Record<TokenStatus['state'], [string, string, string]> = {
     ok: ['正常', 'ok', 'ok'], refreshing: ['刷新中', 'refreshing', 'warn'], failing: ['获取失败', 'failing', 'bad'], quota_exhausted: ['配额用尽', 'quota used up', 'bad'],
   }
-  const [zh, en, cls] = label[st.state]
+  // Never fetched yet (the first call that needs it fetches it): nothing is wrong.
+  const [zh, en, cls] = st.state === 'ok' && !st.expiresAt ? ['尚未获取（首次调用时获取）', 'not fetched yet (the first call fetches it)', ''] as const : label[st.state]
   const rows: [string, string][] = [
     [t('状态', 'State'), `<span class="${cls}">${t(zh, en)}</span>`],
     [t('过期时间', 'Expires'), time(st.expiresAt, lang)],
@@ -105,6 +106,9 @@ ${facts([
 }
 
 export const SCOPES: Scope[] = ['read', 'send', 'bindcode', 'token', 'admin']
+const SCOPE_HINTS: Record<Scope, [string, string]> = {
+  read: ['只看', 'look'], send: ['发消息', 'send messages'], bindcode: ['绑定码', 'bind codes'], token: ['取 access_token', 'get the access token'], admin: ['全部，含修改', 'everything, changes too'],
+}
 
 export const keysPage = (lang: Lang, o: { keys: ApiKeyInfo[]; csrf: string; canChange: boolean; created?: { key: string; name: string } }): string => {
   const t = tr(lang)
@@ -114,7 +118,7 @@ export const keysPage = (lang: Lang, o: { keys: ApiKeyInfo[]; csrf: string; canC
     : ''
   const create = o.canChange
     ? `<section class="card"><h2>${t('创建密钥', 'Create a key')}</h2>${changeForm('/console/keys', o.csrf, `<label>${t('名称', 'Name')}<input type="text" name="name" required maxlength="64" placeholder="crm"></label>
-<fieldset><legend>${t('权限', 'Scopes')}</legend>${SCOPES.map((s) => `<label class="check"><input type="checkbox" name="scopes" value="${s}"${s === 'send' ? ' checked' : ''}>${s}</label>`).join('')}</fieldset>
+<fieldset><legend>${t('权限', 'Scopes')}</legend>${SCOPES.map((s) => `<label class="check"><input type="checkbox" name="scopes" value="${s}"${s === 'send' ? ' checked' : ''}>${s} <small>${t(...SCOPE_HINTS[s])}</small></label>`).join('')}</fieldset>
 <button class="primary" type="submit">${t('创建', 'Create')}</button>`, { cls: 'row' })}</section>`
     : ''
   const rows = o.keys.map((k) => [
@@ -134,8 +138,9 @@ export const bindingsPage = (lang: Lang, o: { bindings: BindingView[]; csrf: str
   const shown = o.created
     ? `<section class="card" id="bindcode"><h2>${t('绑定码', 'Bind code')}：${esc(o.created.label ?? o.created.subject)}</h2>
 <div class="qr" id="bind-qr">${qrSvg(o.created.qrContent)}</div>
-<p class="status-big" id="bind-status" role="status" aria-live="polite" data-state="pending" data-qr="bind-qr" data-bind-status="${esc(o.created.statusUrl)}" data-words="${esc(words)}">${t('等待扫码', 'waiting for scan')}</p>
-<p>${t('把绑定链接发给同事，或让他用微信扫码：', 'Send the bind link to the colleague, or let them scan:')} <a href="${esc(o.created.bindUrl)}" id="bind-url">${esc(o.created.bindUrl)}</a></p></section>`
+<p class="status-big" id="bind-status" role="status" aria-live="polite" data-state="pending" data-qr="bind-qr" data-after="bind-after" data-bind-status="${esc(o.created.statusUrl)}" data-words="${esc(words)}">${t('等待扫码', 'waiting for scan')}</p>
+<p>${t('把绑定链接发给同事，或让他用微信扫码：', 'Send the bind link to the colleague, or let them scan:')} <a href="${esc(o.created.bindUrl)}" id="bind-url">${esc(o.created.bindUrl)}</a></p>
+<p id="bind-after" hidden><a href="/console/bindings?q=${encodeURIComponent(o.created.subject)}">${t('查看这条绑定', 'See this binding')}</a></p></section>`
     : ''
   const create = o.canChange
     ? `<section class="card"><h2>${t('创建绑定码', 'Create a bind code')}</h2>${changeForm('/console/bindcode', o.csrf, `<label>${t('你的用户 ID（subject）', 'Your user id (subject)')}<input type="text" name="subject" required maxlength="128" placeholder="u-42"></label>

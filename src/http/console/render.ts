@@ -59,7 +59,7 @@ export const layout = (v: LayoutView): string => {
   const flash = v.flash ? `<p class="flash ${v.flash.kind}" role="${v.flash.kind === 'error' ? 'alert' : 'status'}">${esc(v.flash.text)}</p>` : ''
   return `<!doctype html>
 <html lang="${v.lang === 'en' ? 'en' : 'zh-CN'}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${esc(t(...v.title))} · wxgate</title><link rel="stylesheet" href="/console/assets/console.css"><script src="/console/assets/console.js" defer></script></head>
+<title>${esc(t(...v.title))} · wxgate</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/console/assets/console.css"><script src="/console/assets/console.js" defer></script></head>
 <body><header class="top"><a class="brand" href="/console">wxgate <span>${t('控制台', 'console')}</span></a>${who}
 <a class="lang" href="/console/lang?to=${other}&amp;back=${encodeURIComponent(v.path)}" lang="${other === 'en' ? 'en' : 'zh-CN'}">${other === 'en' ? 'English' : '中文'}</a></header>
 ${nav}<main id="main"><h1>${esc(t(...v.title))}</h1>${flash}${v.body}</main></body></html>`

@@ -1,0 +1,142 @@
+/**
+ * The console in real Chromium (Debian's, playwright-core) against the real server and the sandbox WeChat: sign in,
+ * each built page's main flow (create a bind code and watch it turn 已绑定 after a sandbox scan; create and revoke a
+ * key), a read key without any form, a revoked key's session ending, a phone viewport without horizontal scrolling,
+ * and no request to another origin nor any CSP violation on any page. Screenshots go to test-artifacts/console-*.png.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
+import { launchBrowser, phonePage } from '../support/browser'
+import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
+
+const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
+const PAGES = ['/console', '/console/bindings', '/console/keys']
+
+let browser: Browser
+let sb: Sandbox
+let s: TestServer
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  sb = await startSandbox()
+  s = await startTestServer({ env: { WXGATE_WECHAT_API: sb.url } })
+  await s.deps.channels.upsert({ id: 'demo', appId: DEMO_ACCOUNT.appId, appSecret: DEMO_ACCOUNT.appSecret, token: 'demotoken', name: '某某科技服务号' })
+  sb.setCallback(DEMO_ACCOUNT.appId, { url: `${s.url}/wechat/demo`, token: 'demotoken' })
+  browser = await launchBrowser()
+}, 30_000)
+afterAll(async () => {
+  await browser?.close()
+  await s?.stop()
+  await sb?.stop()
+})
+
+const signIn = async (page: Page, key: string) => {
+  await page.goto(`${s.url}/console`)
+  expect(page.url()).toContain('/console/login')
+  await page.fill('input[name=key]', key)
+  await page.click('button[type=submit]')
+  await page.waitForURL(`${s.url}/console`)
+}
+
+/** Nothing wider than the viewport: the page never scrolls sideways (tables scroll inside their own box). */
+const noSidewaysScroll = async (page: Page) => {
+  const [scroll, client] = await page.evaluate('[document.documentElement.scrollWidth, document.documentElement.clientWidth]') as [number, number]
+  expect(scroll).toBeLessThanOrEqual(client)
+}
+
+describe('console in Chromium', () => {
+  test('sign in, then every page on a phone: no sideways scroll, nothing from another origin, no CSP violation; screenshots', async () => {
+    const { page, requests, problems, close } = await phonePage(browser)
+    try {
+      await signIn(page, ADMIN_TOKEN)
+      expect(await page.locator('h1').textContent()).toBe('概览')
+      for (const path of PAGES) {
+        await page.goto(`${s.url}${path}`)
+        await noSidewaysScroll(page)
+        await page.screenshot({ path: join(ARTIFACTS, `console-phone${path.replaceAll('/', '-')}.png`), fullPage: true })
+      }
+      // English one click away, and back.
+      await page.click('a.lang')
+      expect(await page.locator('h1').textContent()).toBe('API keys')
+      await page.screenshot({ path: join(ARTIFACTS, 'console-phone-keys-en.png'), fullPage: true })
+      await page.click('a.lang')
+      expect(await page.locator('h1').textContent()).toBe('API 密钥')
+      const origin = new URL(s.url).origin
+      expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([])
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  }, 60_000)
+
+  test('bindings: create a bind code, watch it turn 已绑定 after the sandbox scan; the binding is listed', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' })
+    const page = await context.newPage()
+    const problems: string[] = []
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()) })
+    try {
+      await signIn(page, ADMIN_TOKEN)
+      await page.goto(`${s.url}/console/bindings`)
+      expect(await page.locator('main').textContent()).toContain('还没有绑定')
+      await page.fill('input[name=subject]', 'u-console-1')
+      await page.fill('input[name=label]', '李四 (ERP)')
+      await page.selectOption('select[name=channel]', 'demo')
+      await page.click('form[action="/console/bindcode"] button[type=submit]')
+      await page.locator('#bind-qr svg').waitFor({ state: 'visible' })
+      expect(await page.locator('#bind-status').textContent()).toBe('等待扫码')
+      await page.screenshot({ path: join(ARTIFACTS, 'console-desktop-bindcode-pending.png'), fullPage: true })
+      const code = new URL((await page.locator('#bind-url').getAttribute('href'))!).pathname.split('/').pop()!
+      await sb.scan({ scene: code, appId: DEMO_ACCOUNT.appId, openid: 'o_console_scan' })
+      await page.locator('#bind-status[data-state=bound]').waitFor({ timeout: 10_000 })
+      expect(await page.locator('#bind-status').textContent()).toBe('已绑定')
+      expect(await page.locator('#bind-qr').isHidden()).toBe(true)
+      await page.screenshot({ path: join(ARTIFACTS, 'console-desktop-bindcode-bound.png'), fullPage: true })
+      await page.goto(`${s.url}/console/bindings?q=u-console-1`)
+      expect(await page.locator('table').textContent()).toContain('o_console_scan')
+      expect(problems).toEqual([])
+    } finally {
+      await context.close()
+    }
+  }, 60_000)
+
+  test('keys: create one (shown once) and revoke it; a read key sees no form; its session ends when revoked', async () => {
+    const admin = await phonePage(browser)
+    const viewer = await phonePage(browser)
+    try {
+      await signIn(admin.page, ADMIN_TOKEN)
+      await admin.page.goto(`${s.url}/console/keys`)
+      await admin.page.fill('input[name=name]', 'viewer-for-test')
+      await admin.page.uncheck('input[name=scopes][value=send]')
+      await admin.page.check('input[name=scopes][value=read]')
+      await admin.page.click('form[action="/console/keys"] button[type=submit]')
+      const key = (await admin.page.locator('#new-key').textContent())!.trim()
+      expect(key).toStartWith('wxg_')
+      await admin.page.screenshot({ path: join(ARTIFACTS, 'console-phone-key-created.png'), fullPage: true })
+
+      await signIn(viewer.page, key)
+      await viewer.page.goto(`${s.url}/console/keys`)
+      expect(await viewer.page.locator('.badge').first().textContent()).toBe('只读')
+      expect(await viewer.page.locator('form[action="/console/keys"]').count()).toBe(0)
+      expect(await viewer.page.locator('form[action$="/revoke"]').count()).toBe(0)
+      await viewer.page.goto(`${s.url}/console/bindings`)
+      expect(await viewer.page.locator('form[action="/console/bindcode"]').count()).toBe(0)
+
+      // The admin revokes it (the confirmation is accepted); the viewer's next page is the sign-in form.
+      await admin.page.goto(`${s.url}/console/keys`)
+      admin.page.once('dialog', (d) => void d.accept())
+      const row = admin.page.locator('tr', { hasText: 'viewer-for-test' })
+      await row.locator('button.danger').click()
+      await admin.page.waitForURL(/ok=/)
+      expect(await admin.page.locator('tr', { hasText: 'viewer-for-test' }).textContent()).toContain('已吊销')
+      await viewer.page.goto(`${s.url}/console/keys`)
+      expect(viewer.page.url()).toContain('/console/login')
+      expect(admin.problems).toEqual([])
+      expect(viewer.problems).toEqual([])
+    } finally {
+      await admin.close()
+      await viewer.close()
+    }
+  }, 60_000)
+})
