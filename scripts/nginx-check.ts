@@ -213,9 +213,9 @@ const main = async () => {
   const answer = async (url: string, init: RequestInit = {}) => {
     try {
       const r = await fetch(url, { redirect: 'manual', signal: T(), ...init })
-      return { status: r.status, body: await r.text(), type: r.headers.get('content-type') ?? '', location: r.headers.get('location') ?? '', server: r.headers.get('server') ?? '' }
+      return { status: r.status, body: await r.text(), type: r.headers.get('content-type') ?? '', location: r.headers.get('location') ?? '', server: r.headers.get('server') ?? '', cookie: r.headers.get('set-cookie') ?? '' }
     } catch (e) {
-      return { status: 0, body: String(e), type: '', location: '', server: '' }
+      return { status: 0, body: String(e), type: '', location: '', server: '', cookie: '' }
     }
   }
   /** The gateway's error shape (SPEC §5): a JSON body {"error":{"code","message"}}, served as application/json. */
@@ -271,6 +271,13 @@ const main = async () => {
   check('GET /api/channels with the admin key through nginx: 200 (127.0.0.1 is allowed)', channels.status === 200 && channels.body.includes('"default"'), show(channels))
   const docs = await answer(`${viaTls}/docs`)
   check('GET /docs through nginx: 200 (allowed)', docs.status === 200 && docs.body.includes('swagger-ui'), show(docs))
+  const consoleLogin = await answer(`${viaTls}/console/login`)
+  check('GET /console/login through nginx: 200, the console\'s sign-in page (allowed)', consoleLogin.status === 200 && consoleLogin.body.includes('/console/login'), show(consoleLogin))
+  const consoleIn = await answer(`${viaTls}/console/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ key: ADMIN }).toString() })
+  // This server block runs without TLS here, so nginx's X-Forwarded-Proto is http and the cookie is not Secure;
+  // behind https it is (X-Forwarded-Proto https: test/http/console.test.ts).
+  check('signing in to the console through nginx: a session cookie, HttpOnly, SameSite=Strict, Path=/console; not Secure over plain http (X-Forwarded-Proto http)',
+    consoleIn.status === 303 && /wxgate_console=[^;]+; Path=\/console; HttpOnly; SameSite=Strict$/.test(consoleIn.cookie ?? ''), `${show(consoleIn)} set-cookie=${consoleIn.cookie}`)
   const big = await answer(`${viaTls}/wechat?${signed()}`, { method: 'POST', body: 'x'.repeat(70 * 1024), headers: { 'content-type': 'text/xml' } })
   check('a callback body over 64 KiB is refused by nginx: 413 (client_max_body_size 64k)', big.status === 413 && /nginx/.test(big.server + big.body), `${show(big)} server=${big.server}`)
   const bigApi = await answer(`${viaTls}/api/send`, { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ openids: ['o_x'], templateId: 'T', data: { thing1: 'x'.repeat(1024 * 1024) } }) })
@@ -317,11 +324,11 @@ const main = async () => {
     forbidden.status === 403 && /nginx/.test(forbidden.server + forbidden.body), `${show(forbidden)} server=${forbidden.server}`)
   check('that 403 is in the API\'s JSON error shape: {"error":{"code":"forbidden","message":…}}, Content-Type application/json',
     forbidden.status === 403 && isApiError(forbidden, 'forbidden'), `${show(forbidden)} content-type=${forbidden.type}`)
-  const others = await Promise.all(['/docs', '/docs/json', '/metrics', '/healthz', '/'].map(async (p) => ({ p, a: await answer(`${viaTls}${p}`) })))
-  check('/docs, /docs/json, /metrics, /healthz and / are 403 too, in the same JSON shape', others.every((o) => o.a.status === 403 && isApiError(o.a, 'forbidden')),
+  const others = await Promise.all(['/docs', '/docs/json', '/metrics', '/healthz', '/console', '/console/login', '/'].map(async (p) => ({ p, a: await answer(`${viaTls}${p}`) })))
+  check('/docs, /docs/json, /metrics, /healthz, /console and / are 403 too, in the same JSON shape', others.every((o) => o.a.status === 403 && isApiError(o.a, 'forbidden')),
     others.map((o) => `${o.p} ${o.a.status} ${o.a.type} ${JSON.stringify(o.a.body.slice(0, 60))}`).join(', '))
   await Bun.sleep(200)
-  check('the refused requests never reached the gateway', !parsed(mark).some((l) => /\/api\/|\/docs|\/metrics|\/healthz/.test(routeOf(l))), JSON.stringify(parsed(mark)))
+  check('the refused requests never reached the gateway', !parsed(mark).some((l) => /\/api\/|\/docs|\/metrics|\/healthz|\/console/.test(routeOf(l))), JSON.stringify(parsed(mark)))
   const echoDenied = await getEcho(viaTls, 'echo-denied')
   check('signed GET /wechat still answers 200 with the echostr', echoDenied.status === 200 && echoDenied.body === 'echo-denied', show(echoDenied))
   const postDenied = await postText(viaTls)
