@@ -60,6 +60,7 @@ export const runDemo = async (args: string[]): Promise<number> => {
   const base = server.url
   // Scans in the sandbox are delivered to this gateway in safe mode, as WeChat would.
   sandbox.setCallback(DEMO_ACCOUNT.appId, { url: `${base}/wechat/${DEMO_CHANNEL.id}`, token: DEMO_CHANNEL.token, aesKey })
+  const consoleLink = await deps.consoleSessions.signInLink(key)
   const sample = await deps.bind.create({ subject: 'demo-user', label: '演示用户 Demo user', ttlSeconds: 3600 }, { bindUrlBase: base })
   const auth = `-H "Authorization: Bearer ${key}"`
   const ts = String(Math.floor(Date.now() / 1000))
@@ -71,6 +72,7 @@ export const runDemo = async (args: string[]): Promise<number> => {
     'wxgate demo is running (sandbox mode, nothing is sent to WeChat).',
     `  database:   ${config.WXGATE_DB}`,
     `  callback:   ${base}/wechat   (channel "${DEMO_CHANNEL.id}", token "${DEMO_CHANNEL.token}")`,
+    `  console:    ${base}/console/login/once/${consoleLink}   (signs you in, once, within 10 minutes; then sign in at ${base}/console with the API key)`,
     `  API docs:   ${base}/docs`,
     `  API key:    ${key}`,
     `  sandbox WeChat API: ${sandbox.url}   (control: ${sandbox.url}/_sandbox/received)`,

@@ -92,6 +92,17 @@ test('the demo starts and its printed curl lines work as printed', async () => {
     expect(`${doctor}\n→ exit ${d.status}\n${d.stdout}${d.stderr}`).toContain('→ exit 0')
     expect(d.stdout).toContain('ok   appid/appsecret')
     expect(d.stdout).toContain('ok   callback url')
+    // The printed console link signs in once: the overview of the demo channel; the same link again is the form.
+    const link = /console:\s+(\S+\/console\/login\/once\/\S+)/.exec(out)?.[1]
+    expect(link).toBeDefined()
+    const first = await fetch(link!, { redirect: 'manual' })
+    expect(first.status).toBe(303)
+    const cookie = /wxgate_console=[^;]+/.exec(first.headers.get('set-cookie') ?? '')?.[0]
+    expect(cookie).toBeDefined()
+    const overview = await fetch(new URL('/console', link!), { headers: { cookie: cookie! } })
+    expect(overview.status).toBe(200)
+    expect(await overview.text()).toContain('wxd3m0000000000001')
+    expect((await fetch(link!, { redirect: 'manual' })).headers.get('location')).toBe('/console/login')
   } finally {
     await child.stop('SIGTERM')
   }

@@ -13,6 +13,8 @@ import { hasScope, type ApiKeyService, type Principal } from './apikey.service'
 
 /** SPEC §9: a session ends after this long without a request. */
 export const CONSOLE_IDLE_MS = 12 * 3600_000
+/** A sign-in link (`wxgate demo`) works once, within this long. */
+export const SIGN_IN_LINK_MS = 10 * 60_000
 /** A session's last use is written at most this often (a page view is no write otherwise). */
 const TOUCH_EVERY_MS = 60_000
 
@@ -31,20 +33,42 @@ export interface ConsoleSession {
 export const createConsoleSessionService = (deps: { db: Db; clock: Clock; random: Random; apiKeys: ApiKeyService; idleMs?: number }) => {
   const { db, clock, random, apiKeys } = deps
   const idleMs = deps.idleMs ?? CONSOLE_IDLE_MS
+  /** Sign-in links of this process: the link's hash → the session's cookie token. Used once, never stored. */
+  const links = new Map<string, { token: string; until: number }>()
+
+  const signIn = async (apiKey: string): Promise<{ token: string; session: ConsoleSession }> => {
+    const principal = await apiKeys.authenticate(apiKey.trim() || undefined)
+    if (!hasScope(principal, 'read')) throw new ForbiddenError('this API key has neither the read nor the admin scope: the console needs one of them')
+    const t = token(random)
+    const now = clock.now()
+    const row = { id: sha256(t), keyId: principal.keyId, csrf: token(random), createdAt: now, lastSeenAt: now }
+    await db.tx((s) => s.consoleSessions.insert(row))
+    return { token: t, session: { id: row.id, csrf: row.csrf, principal, canChange: hasScope(principal, 'admin') } }
+  }
 
   return {
     /**
      * Signs in with an API key: the cookie's token and the session. A key without `read` (nor `admin`) cannot
      * open the console: 403. A wrong or revoked key: 401 (the same answer for both, as the API gives).
      */
-    signIn: async (apiKey: string): Promise<{ token: string; session: ConsoleSession }> => {
-      const principal = await apiKeys.authenticate(apiKey.trim() || undefined)
-      if (!hasScope(principal, 'read')) throw new ForbiddenError('this API key has neither the read nor the admin scope: the console needs one of them')
-      const t = token(random)
-      const now = clock.now()
-      const row = { id: sha256(t), keyId: principal.keyId, csrf: token(random), createdAt: now, lastSeenAt: now }
-      await db.tx((s) => s.consoleSessions.insert(row))
-      return { token: t, session: { id: row.id, csrf: row.csrf, principal, canChange: hasScope(principal, 'admin') } }
+    signIn,
+
+    /**
+     * A link that signs in once (`wxgate demo` prints one): a session opened now with this key, handed to the
+     * first browser that opens the link within SIGN_IN_LINK_MS. Kept in this process only.
+     */
+    signInLink: async (apiKey: string): Promise<string> => {
+      const { token: t } = await signIn(apiKey)
+      const once = token(random)
+      links.set(sha256(once), { token: t, until: clock.now() + SIGN_IN_LINK_MS })
+      return once
+    },
+    /** The session token of a sign-in link, once; undefined for an unknown, used or expired link. */
+    redeemLink: (once: string): string | undefined => {
+      const key = sha256(once)
+      const l = links.get(key)
+      links.delete(key)
+      return l && l.until > clock.now() ? l.token : undefined
     },
 
     /** The session of a cookie's token, or undefined (none, idle too long, or its key revoked: then it is deleted). */

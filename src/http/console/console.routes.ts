@@ -120,6 +120,11 @@ export const consoleRoutes = (deps: Deps) => {
       const next = new URL(request.url).searchParams.get('next') ?? undefined
       return html(layout({ lang, title: ['登录', 'Sign in'], path: '/console/login', body: signInPage(lang, { next: safeBack(next) }) }), 200)
     }, { detail: { hide: true } })
+    // A sign-in link (`wxgate demo`): works once, then the sign-in form as usual.
+    .get('/console/login/once/:once', ({ request, params }) => {
+      const token = sessions.redeemLink(params.once)
+      return token ? redirect('/console', { 'set-cookie': sessionCookie(request, token) }) : redirect('/console/login')
+    }, { detail: { hide: true } })
     .post('/console/login', async ({ request, body }) => {
       const lang = langOf(request)
       const next = safeBack(field(body, 'next'))
