@@ -15,6 +15,8 @@ import { bindingsPage, keysPage, overviewPage, signInPage, type BindCodeShown } 
 import { consoleHeaders, layout, tr, type Lang, type LayoutView } from './render'
 
 const SESSION_COOKIE = 'wxgate_console'
+/** A page of bindings; the next ones behind a link (the API's cursor). */
+const BINDINGS_PER_PAGE = 100
 const LANG_COOKIE = 'wxgate_lang'
 
 const cookiesOf = (request: Request): Record<string, string> => {
@@ -186,10 +188,15 @@ export const consoleRoutes = (deps: Deps) => {
     }))
 
     .get('/console/bindings', guarded(async ({ request, session, lang }) => {
-      const q = new URL(request.url).searchParams.get('q')?.trim() || undefined
-      let bindings = (await deps.bind.listBindings({ ...(q ? { subject: q } : {}), limit: 200 })).items
-      if (q && bindings.length === 0) bindings = (await deps.bind.listBindings({ openid: q, limit: 200 })).items
-      return page(request, session, '/console/bindings', ['绑定', 'Bindings'], bindingsPage(lang, { bindings, csrf: session.csrf, canChange: session.canChange, ...(q ? { q } : {}), channels: deps.channels.list().map((c) => c.id) }))
+      const sp = new URL(request.url).searchParams
+      const q = sp.get('q')?.trim() || undefined
+      const cursor = sp.get('after') ?? undefined
+      let list = await deps.bind.listBindings({ ...(q ? { subject: q } : {}), limit: BINDINGS_PER_PAGE, ...(cursor ? { cursor } : {}) })
+      if (q && list.items.length === 0 && !cursor) list = await deps.bind.listBindings({ openid: q, limit: BINDINGS_PER_PAGE })
+      return page(request, session, '/console/bindings', ['绑定', 'Bindings'], bindingsPage(lang, {
+        bindings: list.items, csrf: session.csrf, canChange: session.canChange, ...(q ? { q } : {}), channels: deps.channels.list().map((c) => c.id),
+        ...(list.nextCursor ? { next: `/console/bindings?${new URLSearchParams({ ...(q ? { q } : {}), after: list.nextCursor })}` } : {}),
+      }))
     }))
     .post('/console/bindcode', change('/console/bindings', async ({ request, session, body, lang }) => {
       const parsed = BindCodeInput.safeParse({ subject: field(body, 'subject'), ...(field(body, 'label') ? { label: field(body, 'label') } : {}), ...(field(body, 'channel') ? { channel: field(body, 'channel') } : {}) })
@@ -197,7 +204,7 @@ export const consoleRoutes = (deps: Deps) => {
       const input = parsed.data
       const c = await deps.bind.create(input, { bindUrlBase: publicBase(request) })
       const shown: BindCodeShown = { code: c.code, subject: c.subject, ...(c.label ? { label: c.label } : {}), qrContent: c.qr.url, statusUrl: `/bind/${encodeURIComponent(c.code)}/status`, bindUrl: c.bindUrl }
-      const bindings = (await deps.bind.listBindings({ limit: 200 })).items
+      const bindings = (await deps.bind.listBindings({ limit: BINDINGS_PER_PAGE })).items
       // The live code is on this answer itself (its QR code and status), as a created key is.
       return page(request, session, '/console/bindings', ['绑定', 'Bindings'], bindingsPage(lang, { bindings, csrf: session.csrf, canChange: true, created: shown, channels: deps.channels.list().map((x) => x.id) }))
     }))

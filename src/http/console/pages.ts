@@ -132,7 +132,7 @@ export const keysPage = (lang: Lang, o: { keys: ApiKeyInfo[]; csrf: string; canC
 
 export interface BindCodeShown { code: string; subject: string; label?: string; qrContent: string; statusUrl: string; bindUrl: string }
 
-export const bindingsPage = (lang: Lang, o: { bindings: BindingView[]; csrf: string; canChange: boolean; q?: string; created?: BindCodeShown; channels: string[] }): string => {
+export const bindingsPage = (lang: Lang, o: { bindings: BindingView[]; csrf: string; canChange: boolean; q?: string; created?: BindCodeShown; channels: string[]; next?: string }): string => {
   const t = tr(lang)
   const words = JSON.stringify({ pending: t('等待扫码', 'waiting for scan'), bound: t('已绑定', 'bound'), expired: t('已过期', 'expired') })
   const shown = o.created
@@ -156,5 +156,6 @@ ${o.channels.length > 1 ? `<label>${t('通道', 'Channel')}<select name="channel
     o.canChange ? changeForm(`/console/bindings/${encodeURIComponent(b.id)}/delete`, o.csrf, `<button class="danger" type="submit">${t('删除', 'Delete')}</button>`, { confirm: t(`删除「${b.subject}」的绑定？`, `Delete the binding of “${b.subject}”?`) }) : '',
   ])
   const empty = o.q ? t('没有匹配的绑定。', 'No binding matches.') : t('还没有绑定：创建一个绑定码，让同事用微信扫码。', 'No binding yet: create a bind code and let a colleague scan it with WeChat.')
-  return shown + create + `<section class="card"><h2>${t('绑定', 'Bindings')}</h2>${search}${table(['subject', 'openid', t('通道', 'Channel'), t('状态', 'State'), t('绑定时间', 'Bound'), ''], rows, empty)}</section>`
+  const more = o.next ? `<p><a href="${esc(o.next)}" rel="next">${t('下一页', 'Next page')}</a></p>` : ''
+  return shown + create + `<section class="card"><h2>${t('绑定', 'Bindings')}</h2>${search}${table(['subject', 'openid', t('通道', 'Channel'), t('状态', 'State'), t('绑定时间', 'Bound'), ''], rows, empty)}${more}</section>`
 }
