@@ -13,7 +13,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../lib/errors'
 import type { Logger } from '../lib/log'
 import type { Random } from '../lib/random'
 import type { Db } from '../store/contract'
-import type { BindingRow, MessageRow, MessageStatus, NewMessage, Store } from '../store/contract'
+import type { AttemptRow, BindingRow, MessageRow, MessageStatus, NewMessage, Store } from '../store/contract'
 import type { ChannelService } from './channel.service'
 import type { EventsService } from './events.service'
 import type { Outbox } from './outbox'
@@ -331,11 +331,11 @@ export const createSendService = (deps: SendServiceDeps) => {
     return messageView(m)
   }
 
-  const list = async (q: { channel?: string; subject?: string; status?: MessageStatus; since?: string; limit?: number; cursor?: string }) => {
+  const list = async (q: { channel?: string; subject?: string; status?: MessageStatus; templateId?: string; since?: string; limit?: number; cursor?: string }) => {
     const limit = q.limit ?? 50
     const since = q.since !== undefined ? Date.parse(q.since) : undefined
     if (since !== undefined && Number.isNaN(since)) throw new ValidationError('since: not an ISO-8601 time')
-    const rows = await repo.list({ channelId: q.channel, subject: q.subject, status: q.status, since, beforeSeq: q.cursor ? cursor.decode(q.cursor) : undefined, limit: limit + 1 })
+    const rows = await repo.list({ channelId: q.channel, subject: q.subject, status: q.status, templateId: q.templateId, since, beforeSeq: q.cursor ? cursor.decode(q.cursor) : undefined, limit: limit + 1 })
     const more = rows.length > limit
     const items = rows.slice(0, limit)
     return { items: items.map(messageView), ...(more ? { nextCursor: cursor.encode(items.at(-1)!.seq) } : {}) }
@@ -361,6 +361,39 @@ export const createSendService = (deps: SendServiceDeps) => {
     return pruned
   }
 
-  return { send, sendCustomer, reply, wait, get, list, prune }
+  /**
+   * A failed message sent again as a new one (the console's "send again", SPEC §9): the same channel, recipient and
+   * content, a new id and so a new client_msg_id, under a request of its own made by `apiKeyId`. Only a failed
+   * message: one still queued or sending would go twice, one sent has arrived.
+   */
+  const sendAgain = async (messageId: string, ctx: { apiKeyId: string }): Promise<{ messageId: string; requestId: string }> => {
+    const made = await db.tx(async (s) => {
+      const m = await s.messages.get(messageId)
+      if (!m) throw new NotFoundError(`no message '${messageId}'`)
+      if (m.status !== 'failed') throw new ConflictError(`only a failed message is sent again; this one is ${m.status}`)
+      const now = clock.now()
+      const requestId = newId('req')
+      const row: NewMessage = {
+        id: newId('msg'), requestId, channelId: m.channelId, openid: m.openid, subject: m.subject, type: m.type, templateId: m.templateId, payload: m.payload, fallback: m.fallback,
+        status: 'queued', attempts: 0, errcode: null, error: null, wechatMsgId: null, nextAttemptAt: now, createdAt: now, sentAt: null, finishedAt: null,
+      }
+      await s.messages.insertMessages([row])
+      const answer: SendAnswer = { id: requestId, recipients: [{ messageId: row.id, ...(row.subject ? { subject: row.subject } : {}), openid: row.openid, status: 'queued' }], unresolved: [] }
+      await s.messages.insertRequest({ id: requestId, apiKeyId: ctx.apiKeyId, idempotencyKey: null, bodyHash: `again:${messageId}`, answer: JSON.stringify(answer), createdAt: now })
+      return { messageId: row.id, requestId, channelId: m.channelId }
+    })
+    outbox.kick()
+    log.info('message sent again', { from: messageId, messageId: made.messageId, requestId: made.requestId, channel: made.channelId })
+    return { messageId: made.messageId, requestId: made.requestId }
+  }
+
+  /** One message with its attempts (oldest first), for the console's timeline. */
+  const timeline = async (messageId: string): Promise<{ message: MessageView; requestId: string; attempts: AttemptRow[] }> => {
+    const m = await repo.get(messageId)
+    if (!m) throw new NotFoundError(`no message '${messageId}'`)
+    return { message: messageView(m), requestId: m.requestId, attempts: [...(await repo.attemptsOf(messageId))].sort((a, b) => a.at - b.at || a.id - b.id) }
+  }
+
+  return { send, sendCustomer, reply, wait, get, list, prune, sendAgain, timeline }
 }
 export type SendService = ReturnType<typeof createSendService>

@@ -144,6 +144,8 @@ export interface MessageFilter {
   channelId?: string
   subject?: string
   status?: MessageStatus
+  /** A template message's template id (the console's filter). */
+  templateId?: string
   /** createdAt >= since (ms) */
   since?: number
   /** Newest first: only rows with seq below this (pagination cursor). */

@@ -13,7 +13,7 @@ import { launchBrowser, phonePage } from '../support/browser'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
 
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
-const PAGES = ['/console', '/console/bindings', '/console/keys']
+const PAGES = ['/console', '/console/bindings', '/console/messages', '/console/keys']
 
 let browser: Browser
 let sb: Sandbox
@@ -98,6 +98,41 @@ describe('console in Chromium', () => {
       expect(problems).toEqual([])
     } finally {
       await context.close()
+    }
+  }, 60_000)
+
+  test('messages: find a failed message, read its timeline (the errcode and what it means), send it again', async () => {
+    // A template message to a user WeChat does not know: errcode 40003, a permanent failure.
+    const sent = await fetch(`${s.url}/api/send?wait=true`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'demo', openids: ['o_nobody_here'], templateId: 'TPL_DEMO_ORDER_PAID', data: { thing1: '巧克力', amount2: '¥39.80', time3: '2026年11月24日 15:01' } }),
+    })
+    expect(sent.status).toBe(200)
+    const { page, problems, close } = await phonePage(browser)
+    try {
+      await signIn(page, ADMIN_TOKEN)
+      await page.goto(`${s.url}/console/messages`)
+      await page.selectOption('select[name=status]', 'failed')
+      await page.click('form[action="/console/messages"] button[type=submit]')
+      await page.waitForURL(/status=failed/)
+      const row = page.locator('tbody tr', { hasText: 'o_nobody_here' })
+      expect(await row.textContent()).toContain('40003')
+      await row.locator('a').click()
+      await page.waitForURL(/\/console\/messages\/msg_/)
+      const timeline = (await page.locator('.timeline').textContent())!
+      expect(timeline).toContain('API 请求被接受')
+      expect(timeline).toContain('第1 次调用微信')
+      expect(timeline).toContain('errcode 40003')
+      await noSidewaysScroll(page)
+      await page.screenshot({ path: join(ARTIFACTS, 'console-phone-message-timeline.png'), fullPage: true })
+      page.once('dialog', (d) => void d.accept())
+      await page.click('form[action$="/again"] button')
+      await page.waitForURL(/ok=/)
+      expect(await page.locator('.flash.ok').textContent()).toContain('已作为新消息发送')
+      expect(await page.locator('.timeline').textContent()).toContain('o_nobody_here')
+      expect(problems).toEqual([])
+    } finally {
+      await close()
     }
   }, 60_000)
 

@@ -44,7 +44,13 @@ fieldset{border:0;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:6px 14px}le
 .qr{width:100%;max-width:240px}.qr svg{display:block;width:100%;height:auto}
 .status-big{font-size:20px;font-weight:600}
 .login{max-width:420px;margin:40px auto}.login label{margin-bottom:12px}.login input{width:100%}.login button{width:100%}
-details>summary{cursor:pointer;color:#0b57d0}`
+details>summary{cursor:pointer;color:#0b57d0}
+.timeline{list-style:none;margin:0 0 16px;padding:0;border-left:3px solid ${D.line}}
+.step{display:grid;grid-template-columns:minmax(140px,max-content) 1fr;gap:4px 12px;padding:8px 0 8px 14px;position:relative}
+.step::before{content:"";position:absolute;left:-8px;top:14px;width:13px;height:13px;border-radius:50%;background:${D.subtle}}
+.step.ok::before{background:${D.green}}.step.bad::before{background:${D.red}}.step.warn::before{background:${D.amber}}
+.step .when{color:${D.muted};font-size:14px}
+@media (max-width:520px){.step{grid-template-columns:1fr}}`
 
 /** The console's script: a few behaviours bound by data attributes (no inline handlers: the CSP forbids them). */
 export const CONSOLE_JS = `(() => {

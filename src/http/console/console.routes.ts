@@ -12,11 +12,14 @@ import { parseScopes } from '../../domain/apikey.service'
 import { AppError, ForbiddenError, ValidationError } from '../../lib/errors'
 import { CONSOLE_CSS, CONSOLE_JS } from './assets'
 import { bindingsPage, keysPage, overviewPage, signInPage, type BindCodeShown } from './pages'
+import { messagePage, messagesPage, STATUSES } from './pages-messages'
+import type { MessageStatus } from '../../store/contract'
 import { consoleHeaders, layout, tr, type Lang, type LayoutView } from './render'
 
 const SESSION_COOKIE = 'wxgate_console'
 /** A page of bindings; the next ones behind a link (the API's cursor). */
 const BINDINGS_PER_PAGE = 100
+const MESSAGES_PER_PAGE = 50
 const LANG_COOKIE = 'wxgate_lang'
 
 const cookiesOf = (request: Request): Record<string, string> => {
@@ -173,6 +176,26 @@ export const consoleRoutes = (deps: Deps) => {
       const hookDepth = new Map((await deps.webhookDepth()).map((r) => [r.endpointId, r]))
       const webhooks = (await deps.webhooks.list()).map((w) => ({ id: w.id, url: w.url, enabled: !w.disabled, depth: hookDepth.get(w.id)?.depth ?? 0, oldestCreatedAt: hookDepth.get(w.id)?.oldestCreatedAt ?? null }))
       return page(request, session, '/console', ['概览', 'Overview'], overviewPage(lang, { channels, webhooks, now, canChange: session.canChange }))
+    }))
+
+    .get('/console/messages', guarded(async ({ request, session, lang }) => {
+      const sp = new URL(request.url).searchParams
+      const status = STATUSES.includes(sp.get('status') as MessageStatus) ? sp.get('status') as MessageStatus : undefined
+      const subject = sp.get('subject')?.trim() || undefined
+      const template = sp.get('template')?.trim() || undefined
+      const cursor = sp.get('before') ?? undefined
+      const list = await deps.send.list({ ...(status ? { status } : {}), ...(subject ? { subject } : {}), ...(template ? { templateId: template } : {}), limit: MESSAGES_PER_PAGE, ...(cursor ? { cursor } : {}) })
+      const next = list.nextCursor ? `/console/messages?${new URLSearchParams({ ...(status ? { status } : {}), ...(subject ? { subject } : {}), ...(template ? { template } : {}), before: list.nextCursor })}` : undefined
+      return page(request, session, '/console/messages', ['消息', 'Messages'], messagesPage(lang, { items: list.items, filters: { ...(status ? { status } : {}), ...(subject ? { subject } : {}), ...(template ? { template } : {}) }, ...(next ? { next } : {}) }))
+    }))
+    .get('/console/messages/:id', guarded(async ({ request, session, lang, params }) => {
+      const tl = await deps.send.timeline(params.id!).catch((e: unknown) => { if (e instanceof AppError && e.status === 404) return undefined; throw e })
+      if (!tl) return page(request, session, '/console/messages', ['消息', 'Messages'], `<p class="flash error" role="alert">${tr(lang)('没有这条消息。', 'No such message.')}</p>`, 404)
+      return page(request, session, '/console/messages', ['消息', 'Message'], messagePage(lang, { m: tl.message, requestId: tl.requestId, attempts: tl.attempts, canChange: session.canChange, csrf: session.csrf }))
+    }))
+    .post('/console/messages/:id/again', change((p) => `/console/messages/${encodeURIComponent(p.id!)}`, async ({ session, params, lang }) => {
+      const made = await deps.send.sendAgain(params.id!, { apiKeyId: session.principal.keyId })
+      return redirect(`/console/messages/${encodeURIComponent(made.messageId)}?ok=${encodeURIComponent(tr(lang)('已作为新消息发送。', 'Sent again as a new message.'))}`)
     }))
 
     .get('/console/keys', guarded(async ({ request, session, lang }) =>

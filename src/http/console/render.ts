@@ -31,6 +31,7 @@ export interface NavItem { path: string; zh: string; en: string }
 export const NAV: NavItem[] = [
   { path: '/console', zh: '概览', en: 'Overview' },
   { path: '/console/bindings', zh: '绑定', en: 'Bindings' },
+  { path: '/console/messages', zh: '消息', en: 'Messages' },
   { path: '/console/keys', zh: 'API 密钥', en: 'API keys' },
 ]
 

@@ -76,6 +76,7 @@ export const messagesRepo = (orm: Drizzle) => {
       if (f.channelId !== undefined) where.push(eq(messages.channelId, f.channelId))
       if (f.subject !== undefined) where.push(eq(messages.subject, f.subject))
       if (f.status !== undefined) where.push(eq(messages.status, f.status))
+      if (f.templateId !== undefined) where.push(eq(messages.templateId, f.templateId))
       if (f.since !== undefined) where.push(gte(messages.createdAt, f.since))
       if (f.beforeSeq !== undefined) where.push(lt(messages.seq, f.beforeSeq))
       return orm.select().from(messages).where(and(...where)).orderBy(desc(messages.seq)).limit(f.limit).all()
