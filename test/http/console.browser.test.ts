@@ -13,7 +13,7 @@ import { launchBrowser, phonePage } from '../support/browser'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
 
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
-const PAGES = ['/console', '/console/bindings', '/console/messages', '/console/keys']
+const PAGES = ['/console', '/console/bindings', '/console/messages', '/console/inbound', '/console/keys']
 
 let browser: Browser
 let sb: Sandbox
@@ -130,6 +130,34 @@ describe('console in Chromium', () => {
       await page.waitForURL(/ok=/)
       expect(await page.locator('.flash.ok').textContent()).toContain('已作为新消息发送')
       expect(await page.locator('.timeline').textContent()).toContain('o_nobody_here')
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+    }
+  }, 60_000)
+
+  test('inbound: a user\'s message, their window, and a reply from the box that reaches them', async () => {
+    const openid = 'o_demo_user_0001'
+    const r = await sb.userSends({ appId: DEMO_ACCOUNT.appId, openid, text: '你好，订单什么时候到？' })
+    expect(r.status).toBe(200)
+    const { page, problems, close } = await phonePage(browser)
+    try {
+      await signIn(page, ADMIN_TOKEN)
+      await page.goto(`${s.url}/console/inbound`)
+      const row = page.locator('tbody tr', { hasText: '你好，订单什么时候到？' })
+      await row.locator('a').click()
+      await page.waitForURL(/openid=/)
+      expect(await page.locator('main').textContent()).toContain('开启')
+      await page.fill('input[name=content]', '您好，今天发货')
+      await page.click('form[action$="/reply"] button[type=submit]')
+      await page.waitForURL(/ok=/)
+      expect(await page.locator('.flash.ok').textContent()).toContain('回复已进入发件箱')
+      await noSidewaysScroll(page)
+      await page.screenshot({ path: join(ARTIFACTS, 'console-phone-inbound-user.png'), fullPage: true })
+      // The outbox sends it to the sandbox user as a customer-service message.
+      const got = async () => sb.customMessages(DEMO_ACCOUNT.appId).some((m) => JSON.stringify(m).includes('您好，今天发货'))
+      for (let i = 0; i < 100 && !(await got()); i++) await Bun.sleep(50)
+      expect(await got()).toBe(true)
       expect(problems).toEqual([])
     } finally {
       await close()

@@ -13,6 +13,7 @@ import { AppError, ForbiddenError, ValidationError } from '../../lib/errors'
 import { CONSOLE_CSS, CONSOLE_JS } from './assets'
 import { bindingsPage, keysPage, overviewPage, signInPage, type BindCodeShown } from './pages'
 import { messagePage, messagesPage, STATUSES } from './pages-messages'
+import { inboundPage, userInboundPage } from './pages-inbound'
 import type { MessageStatus } from '../../store/contract'
 import { consoleHeaders, layout, tr, type Lang, type LayoutView } from './render'
 
@@ -196,6 +197,32 @@ export const consoleRoutes = (deps: Deps) => {
     .post('/console/messages/:id/again', change((p) => `/console/messages/${encodeURIComponent(p.id!)}`, async ({ session, params, lang }) => {
       const made = await deps.send.sendAgain(params.id!, { apiKeyId: session.principal.keyId })
       return redirect(`/console/messages/${encodeURIComponent(made.messageId)}?ok=${encodeURIComponent(tr(lang)('已作为新消息发送。', 'Sent again as a new message.'))}`)
+    }))
+
+    .get('/console/inbound', guarded(async ({ request, session, lang }) => {
+      const sp = new URL(request.url).searchParams
+      const openid = sp.get('openid')?.trim() || undefined
+      const channel = sp.get('channel')?.trim() || undefined
+      const cursor = sp.get('before') ?? undefined
+      const list = await deps.inbound.list({ ...(openid ? { openid } : {}), ...(channel ? { channel } : {}), limit: 50, ...(cursor ? { cursor } : {}) })
+      // WeChat's delivery reports (one per template message) are the messages page's business, not a conversation.
+      const items = list.items.filter((m) => m.event !== 'TEMPLATESENDJOBFINISH')
+      const next = list.next ? `/console/inbound?${new URLSearchParams({ ...(openid ? { openid } : {}), ...(channel ? { channel } : {}), before: list.next })}` : undefined
+      if (!openid) return page(request, session, '/console/inbound', ['收到的消息', 'Inbound'], inboundPage(lang, { items, ...(next ? { next } : {}) }))
+      const user = await deps.users.get(openid, channel)
+      return page(request, session, '/console/inbound', ['收到的消息', 'Inbound'], userInboundPage(lang, { user, items, canChange: session.canChange, csrf: session.csrf, ...(next ? { next } : {}) }))
+    }))
+    .post('/console/inbound/:id/reply', change((p) => `/console/inbound/${encodeURIComponent(p.id!)}/user`, async ({ session, body, params, lang }) => {
+      const content = field(body, 'content')?.trim() ?? ''
+      if (!content) throw new ValidationError(tr(lang)('回复不能为空。', 'The reply is empty.'))
+      await deps.send.reply(params.id!, { type: 'text', text: { content } }, { apiKeyId: session.principal.keyId })
+      return tr(lang)('回复已进入发件箱。', 'The reply is in the outbox.')
+    }))
+    // Back to the user's page of an inbound message (after a reply).
+    .get('/console/inbound/:id/user', guarded(async ({ request, params }) => {
+      const m = await deps.inbound.get(params.id!)
+      const q = new URL(request.url).search
+      return redirect(`/console/inbound?${new URLSearchParams({ openid: m.openid, channel: m.channel })}${q ? `&${q.slice(1)}` : ''}`)
     }))
 
     .get('/console/keys', guarded(async ({ request, session, lang }) =>

@@ -32,6 +32,7 @@ export const NAV: NavItem[] = [
   { path: '/console', zh: '概览', en: 'Overview' },
   { path: '/console/bindings', zh: '绑定', en: 'Bindings' },
   { path: '/console/messages', zh: '消息', en: 'Messages' },
+  { path: '/console/inbound', zh: '收到的消息', en: 'Inbound' },
   { path: '/console/keys', zh: 'API 密钥', en: 'API keys' },
 ]
 
