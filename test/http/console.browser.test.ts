@@ -13,7 +13,7 @@ import { launchBrowser, phonePage } from '../support/browser'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
 
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
-const PAGES = ['/console', '/console/bindings', '/console/messages', '/console/inbound', '/console/keys']
+const PAGES = ['/console', '/console/bindings', '/console/messages', '/console/inbound', '/console/webhooks', '/console/keys']
 
 let browser: Browser
 let sb: Sandbox
@@ -161,6 +161,52 @@ describe('console in Chromium', () => {
       expect(problems).toEqual([])
     } finally {
       await close()
+    }
+  }, 60_000)
+
+  test('webhooks: a test event answered 410 fails and disables the endpoint; enabled again, the failed delivery is retried and delivered', async () => {
+    let answer = 410
+    const got: string[] = []
+    const rx = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: async (r) => { got.push(r.headers.get('webhook-id') ?? ''); await r.text(); return new Response(null, { status: answer }) } })
+    const hook = await s.deps.webhooks.create({ url: `http://127.0.0.1:${rx.port}/hook`, events: ['*'], description: 'console test receiver' })
+    const { page, problems, close } = await phonePage(browser)
+    try {
+      await signIn(page, ADMIN_TOKEN)
+      await page.goto(`${s.url}/console/webhooks`)
+      await page.click(`a[href="/console/webhooks/${hook.id}"]`)
+      await page.click('form[action$="/test"] button')
+      await page.waitForURL(/ok=/)
+      for (let i = 0; i < 100 && got.length === 0; i++) await Bun.sleep(50)
+      for (let i = 0; i < 100 && !(await s.deps.webhooks.get(hook.id)).disabled; i++) await Bun.sleep(50)
+      await page.goto(`${s.url}/console/webhooks/${hook.id}`)
+      expect(await page.locator('main').textContent()).toContain('已停用')
+      expect(await page.locator('tbody').textContent()).toContain('HTTP 410')
+      await page.screenshot({ path: join(ARTIFACTS, 'console-phone-webhook-failed.png'), fullPage: true })
+      answer = 204
+      await page.click('form[action$="/enable"] button')
+      await page.waitForURL(/ok=/)
+      await page.click('form[action*="/retry"] button')
+      await page.waitForURL(/ok=/)
+      for (let i = 0; i < 100 && got.length < 2; i++) await Bun.sleep(50)
+      expect(got.length).toBe(2)
+      // Sent again with the same webhook-id.
+      expect(got[1]).toBe(got[0])
+      for (let i = 0; i < 50; i++) {
+        await page.goto(`${s.url}/console/webhooks/${hook.id}`)
+        if ((await page.locator('tbody').textContent())!.includes('已投递')) break
+        await Bun.sleep(100)
+      }
+      expect(await page.locator('tbody').textContent()).toContain('已投递')
+      await noSidewaysScroll(page)
+      // Rotate: the new secret is shown once.
+      page.once('dialog', (d) => void d.accept())
+      await page.click('form[action$="/rotate"] button')
+      expect((await page.locator('#new-secret').textContent())!.trim()).toStartWith('whsec_')
+      expect(problems).toEqual([])
+    } finally {
+      await close()
+      await s.deps.webhooks.remove(hook.id)
+      await rx.stop(true)
     }
   }, 60_000)
 

@@ -27,11 +27,11 @@ h1{margin:4px 0 16px;font-size:22px;font-weight:600}h2{margin:0 0 12px;font-size
 .facts{display:grid;grid-template-columns:minmax(96px,max-content) 1fr;gap:6px 12px;margin:0}.facts dt{color:${D.muted}}.facts dd{margin:0;min-width:0}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px;background:${D.bg};padding:1px 4px;border-radius:4px}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
-table{width:100%;border-collapse:collapse;font-size:14px}th,td{text-align:left;padding:8px;border-bottom:1px solid ${D.line};vertical-align:top}th{color:${D.muted};font-weight:500;white-space:nowrap}
+table{width:100%;min-width:560px;border-collapse:collapse;font-size:14px}td{overflow-wrap:break-word}th,td{text-align:left;padding:8px;border-bottom:1px solid ${D.line};vertical-align:top}th{color:${D.muted};font-weight:500;white-space:nowrap}
 .empty{color:${D.muted};margin:8px 0}
 .ok{color:${D.greenText}}.bad{color:${D.red}}.warn{color:${D.amber}}
 .flash{padding:10px 12px;border-radius:10px;margin:0 0 16px}.flash.ok{background:#e8f7ef}.flash.error{background:#fdecea;color:${D.red}}
-form.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;margin:0}
+form.row,div.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;margin:0}div.row{margin-top:14px}div.row form{margin:0}
 label{display:flex;flex-direction:column;gap:4px;font-size:14px;color:${D.muted}}
 label.check{flex-direction:row;align-items:center;gap:6px;color:${D.text}}label.check small{color:${D.muted}}
 input[type=text],input[type=password],input[type=search],select{font:inherit;font-size:16px;padding:8px 10px;border:1px solid ${D.line};border-radius:8px;min-width:0;max-width:100%;background:#fff;color:${D.text}}

@@ -14,6 +14,7 @@ import { CONSOLE_CSS, CONSOLE_JS } from './assets'
 import { bindingsPage, keysPage, overviewPage, signInPage, type BindCodeShown } from './pages'
 import { messagePage, messagesPage, STATUSES } from './pages-messages'
 import { inboundPage, userInboundPage } from './pages-inbound'
+import { webhookPage, webhooksPage } from './pages-webhooks'
 import type { MessageStatus } from '../../store/contract'
 import { consoleHeaders, layout, tr, type Lang, type LayoutView } from './render'
 
@@ -112,6 +113,14 @@ export const consoleRoutes = (deps: Deps) => {
         return redirect(`${to}${to.includes('?') ? '&' : '?'}error=${encodeURIComponent(e.message)}`)
       }
     }
+
+  const webhookView = async (request: Request, session: ConsoleSession, lang: Lang, id: string, secret?: { secret: string; previousSecretExpiresAt: string }) => {
+    const w = await deps.webhooks.get(id).catch((e: unknown) => { if (e instanceof AppError && e.status === 404) return undefined; throw e })
+    if (!w) return page(request, session, '/console/webhooks', ['Webhooks', 'Webhooks'], `<p class="flash error" role="alert">${tr(lang)('没有这个端点。', 'No such endpoint.')}</p>`, 404)
+    const depth = (await deps.webhookDepth()).find((r) => r.endpointId === id)?.depth ?? 0
+    const deliveries = (await deps.webhooks.deliveries(id, { limit: 30 })).items
+    return page(request, session, '/console/webhooks', ['Webhooks', 'Webhooks'], webhookPage(lang, { w, depth, deliveries, canChange: session.canChange, csrf: session.csrf, ...(secret ? { secret } : {}) }))
+  }
 
   return new Elysia({ name: 'routes/console' })
     .get('/console/assets/console.css', () => new Response(CONSOLE_CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }), { detail: { hide: true } })
@@ -223,6 +232,32 @@ export const consoleRoutes = (deps: Deps) => {
       const m = await deps.inbound.get(params.id!)
       const q = new URL(request.url).search
       return redirect(`/console/inbound?${new URLSearchParams({ openid: m.openid, channel: m.channel })}${q ? `&${q.slice(1)}` : ''}`)
+    }))
+
+    .get('/console/webhooks', guarded(async ({ request, session, lang }) => {
+      const depth = new Map((await deps.webhookDepth()).map((r) => [r.endpointId, r.depth]))
+      const endpoints = (await deps.webhooks.list()).map((w) => ({ ...w, depth: depth.get(w.id) ?? 0 }))
+      return page(request, session, '/console/webhooks', ['Webhooks', 'Webhooks'], webhooksPage(lang, { endpoints }))
+    }))
+    .get('/console/webhooks/:id', guarded(async ({ request, session, lang, params }) => webhookView(request, session, lang, params.id!)))
+    .post('/console/webhooks/:id/test', change((p) => `/console/webhooks/${encodeURIComponent(p.id!)}`, async ({ params, lang }) => {
+      const { eventId } = await deps.webhooks.test(params.id!)
+      return tr(lang)(`测试事件 ${eventId} 已排队。`, `Test event ${eventId} queued.`)
+    }))
+    .post('/console/webhooks/:id/enable', change((p) => `/console/webhooks/${encodeURIComponent(p.id!)}`, async ({ params, lang }) => {
+      await deps.webhooks.update(params.id!, { disabled: false })
+      return tr(lang)('端点已重新启用。', 'The endpoint is enabled again.')
+    }))
+    .post('/console/webhooks/:id/rotate', change((p) => `/console/webhooks/${encodeURIComponent(p.id!)}`, async ({ request, session, lang, params }) => {
+      const secret = await deps.webhooks.rotateSecret(params.id!)
+      // The new secret is shown once, on this answer itself (never in a URL).
+      return webhookView(request, session, lang, params.id!, secret)
+    }))
+    .post('/console/webhooks/deliveries/:id/retry', change(() => '/console/webhooks', async ({ request, params, lang }) => {
+      await deps.webhooks.retry(params.id!)
+      const endpoint = new URL(request.url).searchParams.get('endpoint')
+      const ok = tr(lang)('已重新排队，稍后投递。', 'Queued again: it goes out in a moment.')
+      return redirect(`/console/webhooks${endpoint ? `/${encodeURIComponent(endpoint)}` : ''}?ok=${encodeURIComponent(ok)}`)
     }))
 
     .get('/console/keys', guarded(async ({ request, session, lang }) =>
