@@ -91,6 +91,25 @@ export const runDoctor = async (config: Config, opts: DoctorOptions = {}): Promi
 
 type Line = (status: Status, check: string, detail: string) => void
 
+/**
+ * The channel checks of `wxgate doctor` (from "channel" on: credentials for real, the token, the callback URL) on a
+ * running gateway's own deps, for the console: its lines (secrets redacted) and whether one FAILed.
+ */
+export const doctorChannel = async (deps: Deps, opts: Pick<DoctorOptions, 'channel' | 'url' | 'timeoutMs'> = {}): Promise<{ lines: string[]; failed: boolean }> => {
+  const lines: string[] = []
+  const secrets = new Set<string>()
+  let failed = false
+  for (const s of [deps.config.WXGATE_APPSECRET, deps.config.WXGATE_TOKEN, deps.config.WXGATE_AES_KEY, deps.config.WXGATE_ADMIN_TOKEN]) if (s) secrets.add(s)
+  const line: Line = (status, check, detail) => {
+    if (status === 'FAIL') failed = true
+    let text = `${PREFIX[status]} ${check}: ${detail}`
+    for (const s of secrets) if (s.length >= 6) text = text.split(s).join('[redacted]')
+    lines.push(text)
+  }
+  await checkChannel(deps, opts, line, secrets)
+  return { lines, failed }
+}
+
 /** PostgreSQL: connects, migrates (under the migration lock), and names the server and what is applied. */
 const checkPostgres = async (url: string, line: Line): Promise<Db | undefined> => {
   let db: PostgresDb | undefined

@@ -13,7 +13,7 @@ import { launchBrowser, phonePage } from '../support/browser'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
 
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
-const PAGES = ['/console', '/console/bindings', '/console/messages', '/console/inbound', '/console/webhooks', '/console/keys']
+const PAGES = ['/console', '/console/bindings', '/console/messages', '/console/inbound', '/console/webhooks', '/console/channels', '/console/keys']
 
 let browser: Browser
 let sb: Sandbox
@@ -207,6 +207,40 @@ describe('console in Chromium', () => {
       await close()
       await s.deps.webhooks.remove(hook.id)
       await rx.stop(true)
+    }
+  }, 60_000)
+
+  test('channels: edit the bind reply, run doctor on the sandbox account (its lines), add a channel', async () => {
+    const { page, problems, close } = await phonePage(browser)
+    try {
+      await signIn(page, ADMIN_TOKEN)
+      await page.goto(`${s.url}/console/channels`)
+      const demo = page.locator('section.card', { hasText: '某某科技服务号' })
+      await demo.locator('input[name=bound]').fill('绑定成功！欢迎使用 CRM 通知')
+      await demo.locator('form[action="/console/channels/demo"] button[type=submit]').click()
+      await page.waitForURL(/ok=/)
+      expect(s.deps.channels.get('demo')!.replies.bound).toBe('绑定成功！欢迎使用 CRM 通知')
+      // The secrets were kept as they were.
+      expect(s.deps.channels.get('demo')!.token).toBe('demotoken')
+      await page.locator('section.card', { hasText: '某某科技服务号' }).locator('form[action$="/doctor"] button').click()
+      const lines = (await page.locator('#doctor pre').textContent())!
+      expect(lines).toContain('ok   appid/appsecret')
+      expect(lines).toContain('ok   callback url')
+      expect(lines).not.toContain('demotoken')
+      await noSidewaysScroll(page)
+      await page.screenshot({ path: join(ARTIFACTS, 'console-phone-channels-doctor.png'), fullPage: true })
+      await page.goto(`${s.url}/console/channels`)
+      await page.fill('form[action="/console/channels"] input[name=id]', 'shop')
+      await page.fill('form[action="/console/channels"] input[name=appId]', 'wx1234567890abcdef')
+      await page.fill('form[action="/console/channels"] input[name=appSecret]', 'shop-secret-value')
+      await page.fill('form[action="/console/channels"] input[name=token]', 'shoptoken')
+      await page.click('form[action="/console/channels"] button[type=submit]')
+      await page.waitForURL(/ok=/)
+      expect(await page.locator('.flash.ok').textContent()).toContain('通道 shop 已添加')
+      expect(s.deps.channels.get('shop')?.appId).toBe('wx1234567890abcdef')
+      expect(problems).toEqual([])
+    } finally {
+      await close()
     }
   }, 60_000)
 

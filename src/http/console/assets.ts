@@ -33,6 +33,8 @@ table{width:100%;min-width:560px;border-collapse:collapse;font-size:14px}td{over
 .flash{padding:10px 12px;border-radius:10px;margin:0 0 16px}.flash.ok{background:#e8f7ef}.flash.error{background:#fdecea;color:${D.red}}
 form.row,div.row{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-end;margin:0}div.row{margin-top:14px}div.row form{margin:0}
 label{display:flex;flex-direction:column;gap:4px;font-size:14px;color:${D.muted}}
+form.stack{display:flex;flex-direction:column;gap:10px;margin-top:12px}form.stack input{width:100%}form.stack button{align-self:flex-start}
+pre.secret{white-space:pre-wrap;margin:0}
 label.check{flex-direction:row;align-items:center;gap:6px;color:${D.text}}label.check small{color:${D.muted}}
 input[type=text],input[type=password],input[type=search],select{font:inherit;font-size:16px;padding:8px 10px;border:1px solid ${D.line};border-radius:8px;min-width:0;max-width:100%;background:#fff;color:${D.text}}
 button{font:inherit;font-size:15px;min-height:40px;padding:8px 14px;border-radius:8px;border:1px solid ${D.line};background:#fff;color:${D.text};cursor:pointer}

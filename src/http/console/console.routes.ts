@@ -9,12 +9,13 @@ import type { Deps } from '../../deps'
 import { BindCodeInput } from '../../domain/bind.service'
 import { isSignInRefusal, type ConsoleSession } from '../../domain/console-session.service'
 import { parseScopes } from '../../domain/apikey.service'
-import { AppError, ForbiddenError, ValidationError } from '../../lib/errors'
+import { AppError, ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors'
 import { CONSOLE_CSS, CONSOLE_JS } from './assets'
 import { bindingsPage, keysPage, overviewPage, signInPage, type BindCodeShown } from './pages'
 import { messagePage, messagesPage, STATUSES } from './pages-messages'
 import { inboundPage, userInboundPage } from './pages-inbound'
 import { webhookPage, webhooksPage } from './pages-webhooks'
+import { channelsPage } from './pages-channels'
 import type { MessageStatus } from '../../store/contract'
 import { consoleHeaders, layout, tr, type Lang, type LayoutView } from './render'
 
@@ -258,6 +259,39 @@ export const consoleRoutes = (deps: Deps) => {
       const endpoint = new URL(request.url).searchParams.get('endpoint')
       const ok = tr(lang)('已重新排队，稍后投递。', 'Queued again: it goes out in a moment.')
       return redirect(`/console/webhooks${endpoint ? `/${encodeURIComponent(endpoint)}` : ''}?ok=${encodeURIComponent(ok)}`)
+    }))
+
+    .get('/console/channels', guarded(async ({ request, session, lang }) =>
+      page(request, session, '/console/channels', ['通道', 'Channels'], channelsPage(lang, { channels: deps.channels.list(), canChange: session.canChange, csrf: session.csrf }))))
+    .post('/console/channels', change('/console/channels', async ({ body, lang }) => {
+      const aesKey = field(body, 'aesKey')?.trim()
+      const name = field(body, 'name')?.trim()
+      const { created, channel } = await deps.channels.upsert({
+        id: field(body, 'id')?.trim(), appId: field(body, 'appId')?.trim(), appSecret: field(body, 'appSecret'), token: field(body, 'token')?.trim() ?? '',
+        ...(aesKey ? { aesKey } : {}), ...(name ? { name } : {}),
+      })
+      return tr(lang)(`通道 ${channel.id} 已${created ? '添加' : '更新'}。`, `Channel ${channel.id} ${created ? 'added' : 'updated'}.`)
+    }))
+    .post('/console/channels/:id', change('/console/channels', async ({ body, params, lang }) => {
+      const c = deps.channels.get(params.id!)
+      if (!c) throw new NotFoundError(`no channel '${params.id}'`)
+      const text = (k: string) => field(body, k)?.trim() || undefined
+      const name = text('name')
+      // The secrets stay as they are: the form never carries them.
+      await deps.channels.upsert({
+        id: c.id, appId: c.appId, appSecret: c.appSecret, token: c.token, aesKey: c.aesKey, name: name ?? null,
+        replies: { ...(text('bound') ? { bound: text('bound') } : {}), ...(text('alreadyUsed') ? { alreadyUsed: text('alreadyUsed') } : {}), ...(text('expired') ? { expired: text('expired') } : {}) },
+      })
+      return tr(lang)(`通道 ${c.id} 已保存。`, `Channel ${c.id} saved.`)
+    }))
+    .post('/console/channels/:id/doctor', change('/console/channels', async ({ request, session, lang, params }) => {
+      if (!deps.channels.get(params.id!)) throw new NotFoundError(`no channel '${params.id}'`)
+      // Loaded on first use: the checks are the CLI's (`wxgate doctor`), on this gateway's own deps.
+      const { doctorChannel } = await import('../../doctor')
+      const c = deps.channels.get(params.id!)!
+      const url = `${publicBase(request)}/wechat${c.id === deps.config.WXGATE_CHANNEL ? '' : `/${c.id}`}`
+      const result = await doctorChannel(deps, { channel: c.id, url })
+      return page(request, session, '/console/channels', ['通道', 'Channels'], channelsPage(lang, { channels: deps.channels.list(), canChange: session.canChange, csrf: session.csrf, doctor: { channel: c.id, ...result } }))
     }))
 
     .get('/console/keys', guarded(async ({ request, session, lang }) =>

@@ -34,6 +34,7 @@ export const NAV: NavItem[] = [
   { path: '/console/messages', zh: '消息', en: 'Messages' },
   { path: '/console/inbound', zh: '收到的消息', en: 'Inbound' },
   { path: '/console/webhooks', zh: 'Webhooks', en: 'Webhooks' },
+  { path: '/console/channels', zh: '通道', en: 'Channels' },
   { path: '/console/keys', zh: 'API 密钥', en: 'API keys' },
 ]
 
