@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import type { Subprocess } from 'bun'
 import { alive, createProcs, Crash, freePort, procCpu, stopProcess, tail } from '../lib/procs'
-import { DEMO_ACCOUNT } from '../../src/sandbox'
+import { DEMO_ACCOUNT, DEMO_TEMPLATES } from '../../src/sandbox'
 import { seed, type Seeded } from './seed'
 
 const ROOT = resolve(import.meta.dir, '../..')
@@ -38,25 +38,36 @@ const ADMIN = 'bench-admin-token-0123456789abcdef'
 const CHANNEL = 'default'
 const TARGET_MS = 300
 
-/** What a page's path may depend on: the seeded samples, and what the run found (the last bindings page). */
-interface PathCtx { seeded: Seeded; lastBindingsPage?: string }
-interface Entry { name: string; path: string | ((c: PathCtx) => string | undefined) }
+/**
+ * What a page's path may depend on: the seeded samples, and `lastPageOf(path)`: the last page of a list, found as a
+ * person would, by following its "next page" links (`rel="next"`) from `path`; undefined when it has none.
+ */
+interface PathCtx { seeded: Seeded; lastPageOf: (path: string) => Promise<string | undefined> }
+interface Entry { name: string; path: string | ((c: PathCtx) => string | undefined | Promise<string | undefined>) }
 
 /**
- * The console pages timed, in order. Add a page here; a path that answers 404 is reported "not built" (pages
- * being added while this was written: messages, a message, inbound, webhooks, channels).
+ * The console pages timed, in order. Add a page here; a path that answers 404 is reported "not built" (so this
+ * list may run ahead of the console: webhooks and channels were not built when it was written).
  */
 const PAGES: Entry[] = [
   { name: 'overview', path: '/console' },
   { name: 'bindings (first 100)', path: '/console/bindings' },
   { name: 'bindings ?q=<subject>', path: (c) => `/console/bindings?q=${encodeURIComponent(c.seeded.sample.subject)}` },
   { name: 'bindings ?q=<openid>', path: (c) => `/console/bindings?q=${encodeURIComponent(c.seeded.sample.openid)}` },
-  { name: 'bindings, last page (cursor)', path: (c) => c.lastBindingsPage },
+  { name: 'bindings, last page', path: (c) => c.lastPageOf('/console/bindings') },
   { name: 'keys', path: '/console/keys' },
   { name: 'messages', path: '/console/messages' },
+  { name: 'messages ?status=failed', path: '/console/messages?status=failed' },
+  { name: 'messages ?status=queued', path: '/console/messages?status=queued' },
+  { name: 'messages ?subject=', path: (c) => `/console/messages?subject=${encodeURIComponent(c.seeded.sample.subject)}` },
+  { name: 'messages ?template=', path: `/console/messages?template=${DEMO_TEMPLATES[1]}` },
+  { name: 'messages ?template=<none sent>', path: '/console/messages?template=TPL_NEVER_SENT' },
+  { name: 'messages, last page', path: (c) => c.lastPageOf('/console/messages') },
   { name: 'message (failed, attempts)', path: (c) => `/console/messages/${c.seeded.sample.failedMessageId}` },
   { name: 'message (delivered, 2 tries)', path: (c) => `/console/messages/${c.seeded.sample.deliveredMessageId}` },
   { name: 'inbound', path: '/console/inbound' },
+  { name: 'inbound ?openid= (a user)', path: (c) => `/console/inbound?openid=${encodeURIComponent(c.seeded.sample.openid)}` },
+  { name: 'inbound, last page', path: (c) => c.lastPageOf('/console/inbound') },
   { name: 'webhooks', path: '/console/webhooks' },
   { name: 'channels', path: '/console/channels' },
 ]
@@ -66,6 +77,7 @@ const API: Entry[] = [
   { name: '/healthz (the HTTP floor)', path: '/healthz' },
   { name: 'api messages ?limit=50', path: '/api/messages?limit=50' },
   { name: 'api messages ?limit=200', path: '/api/messages?limit=200' },
+  { name: 'api messages ?status=failed', path: '/api/messages?limit=50&status=failed' },
   { name: 'api message :id', path: (c) => `/api/messages/${c.seeded.sample.failedMessageId}` },
   { name: 'api bindings ?limit=100', path: '/api/bindings?limit=100' },
   { name: 'api bindings ?subject=', path: (c) => `/api/bindings?subject=${encodeURIComponent(c.seeded.sample.subject)}` },
@@ -250,25 +262,29 @@ const main = async (): Promise<number> => {
   const oneMessage = await fetch(`${base}/api/messages/${seeded.sample.failedMessageId}`, { headers: bearer })
   await oneMessage.arrayBuffer()
 
-  // The last page of bindings, found as a user would: following the "next page" links.
-  const ctx: PathCtx = { seeded }
-  {
-    let path = '/console/bindings'
-    for (let i = 0; i < 1000; i++) {
-      const r = await timedGet(`${base}${path}`, session)
-      const next = /<a href="([^"]+)" rel="next">/.exec(r.body)?.[1]?.replaceAll('&amp;', '&')
-      if (r.status !== 200 || !next) break
-      path = next
-      ctx.lastBindingsPage = next
-    }
+  const lastPages = new Map<string, { path?: string; hops: number }>()
+  const ctx: PathCtx = {
+    seeded,
+    lastPageOf: async (start) => {
+      let path = start
+      let hops = 0
+      for (; hops < 10_000; hops++) {
+        const r = await timedGet(`${base}${path}`, session)
+        const next = r.status === 200 ? /<a href="([^"]+)" rel="next">/.exec(r.body)?.[1]?.replaceAll('&amp;', '&') : undefined
+        if (!next) break
+        path = next
+      }
+      lastPages.set(start, { ...(hops > 0 ? { path } : {}), hops })
+      return hops > 0 ? path : undefined
+    },
   }
 
   const callsBefore = (await sandboxCalls()).length
   const measure = async (entries: Entry[], headers: Record<string, string>, isPage: boolean): Promise<Result[]> => {
     const out: Result[] = []
     for (const e of entries) {
-      const path = typeof e.path === 'string' ? e.path : e.path(ctx)
-      if (!path) { out.push({ name: e.name, built: false, note: 'no path (e.g. no next-page link)' }); continue }
+      const path = typeof e.path === 'string' ? e.path : await e.path(ctx)
+      if (!path) { out.push({ name: e.name, built: false, note: 'no path (no next-page link: one page only, or the list is not built)' }); continue }
       const warm = await timedGet(`${base}${path}`, headers)
       if (warm.status === 404) { out.push({ name: e.name, path, built: false, note: 'not built (404)' }); continue }
       if (warm.status !== 200) throw new Crash(`GET ${path}: HTTP ${warm.status} at the warm-up${warm.status === 303 ? ` (to ${warm.headers.get('location')})` : ''}: ${warm.body.slice(0, 300)}`)
@@ -317,7 +333,7 @@ const main = async (): Promise<number> => {
     }
   }
   console.log('')
-  console.log(`wxgate console benchmark: ${BIN} (tree at ${commit}), bun ${Bun.version}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
+  console.log(`wxgate console benchmark: ${BIN} (bench tree at ${commit}), bun ${Bun.version}, ${cpus().length} CPUs, ${new Date().toISOString()}`)
   console.log(`stored: ${before.messages} messages ${JSON.stringify(before.byStatus)}, ${before.attempts} attempts, ${before.bindings} bindings (${seeded.subjects} subjects), ` +
     `${seeded.sendRequests} send requests, ${before.inbound} inbound, ${before.webhookEvents} webhook events; the API lists ${apiCounts.messages} messages, ${apiCounts.bindings} bindings`)
   console.log(`${runs} sequential GETs per page after one warm-up ("first"), one keep-alive connection; ms from fetch to the whole body read;`)
@@ -333,11 +349,12 @@ const main = async (): Promise<number> => {
   const missed = built.filter((r) => !r.pass)
   console.log(`WeChat calls made while timing: ${callsDuring.length}${callsDuring.length ? ` (${[...new Set(callsDuring)].join(', ')})` : ''}`)
   console.log(`rows after the run: ${after.messages} messages, ${after.bindings} bindings, statuses ${unchanged ? 'as seeded' : `CHANGED ${JSON.stringify(after.byStatus)}`}`)
+  for (const [start, l] of lastPages) console.log(`last page of ${start}: ${l.path ?? '(no next link)'}, after ${l.hops} "next" link(s)`)
   console.log(`pages built: ${built.length} of ${pages.length}${pages.some((r) => !r.built) ? ` (not: ${pages.filter((r) => !r.built).map((r) => r.name).join(', ')})` : ''}`)
   console.log(`every built page's slowest answer < ${TARGET_MS} ms: ${missed.length === 0 ? 'PASS' : `FAIL (${missed.map((r) => `${r.name} ${fmt(r.maxMs)} ms`).join(', ')})`}`)
   console.log('')
   console.log('json: ' + JSON.stringify({
-    date: new Date().toISOString(), bin: BIN, commit, bun: Bun.version, cpus: cpus().length, runs, targetMs: TARGET_MS,
+    date: new Date().toISOString(), bin: BIN, benchCommit: commit, bun: Bun.version, cpus: cpus().length, runs, targetMs: TARGET_MS,
     stored: { ...before, sendRequests: seeded.sendRequests, subjects: seeded.subjects }, apiCounts, seedMs: seeded.ms, coldLoginMs, coldOverviewMs: coldOverview.ms,
     pages: pages.map(({ ms: _ms, ...r }) => ({ ...r, ms: _ms?.map((x) => Math.round(x * 100) / 100) })),
     api: api.map(({ ms: _ms, ...r }) => ({ ...r, ms: _ms?.map((x) => Math.round(x * 100) / 100) })),
