@@ -42,12 +42,12 @@ const TARGET_MS = 300
  * What a page's path may depend on: the seeded samples, and `lastPageOf(path)`: the last page of a list, found as a
  * person would, by following its "next page" links (`rel="next"`) from `path`; undefined when it has none.
  */
-interface PathCtx { seeded: Seeded; lastPageOf: (path: string) => Promise<string | undefined> }
+interface PathCtx { seeded: Seeded; endpointId: string; lastPageOf: (path: string) => Promise<string | undefined> }
 interface Entry { name: string; path: string | ((c: PathCtx) => string | undefined | Promise<string | undefined>) }
 
 /**
  * The console pages timed, in order. Add a page here; a path that answers 404 is reported "not built" (so this
- * list may run ahead of the console: webhooks and channels were not built when it was written).
+ * list may run ahead of the console: the channels page was not built when it was written).
  */
 const PAGES: Entry[] = [
   { name: 'overview', path: '/console' },
@@ -69,6 +69,7 @@ const PAGES: Entry[] = [
   { name: 'inbound ?openid= (a user)', path: (c) => `/console/inbound?openid=${encodeURIComponent(c.seeded.sample.openid)}` },
   { name: 'inbound, last page', path: (c) => c.lastPageOf('/console/inbound') },
   { name: 'webhooks', path: '/console/webhooks' },
+  { name: 'webhook (its deliveries)', path: (c) => `/console/webhooks/${encodeURIComponent(c.endpointId)}` },
   { name: 'channels', path: '/console/channels' },
 ]
 
@@ -265,6 +266,7 @@ const main = async (): Promise<number> => {
   const lastPages = new Map<string, { path?: string; hops: number }>()
   const ctx: PathCtx = {
     seeded,
+    endpointId,
     lastPageOf: async (start) => {
       let path = start
       let hops = 0
