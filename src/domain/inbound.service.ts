@@ -72,13 +72,15 @@ export interface InboundServiceDeps {
 export const createInboundService = (deps: InboundServiceDeps) => {
   const inbound = deps.db.read.inbound
 
-  const list = async (q: InboundQuery): Promise<{ items: InboundView[]; next?: string }> => {
+  /** `o.withoutDeliveryReports`: the console's conversations, without WeChat's TEMPLATESENDJOBFINISH reports. */
+  const list = async (q: InboundQuery, o: { withoutDeliveryReports?: boolean } = {}): Promise<{ items: InboundView[]; next?: string }> => {
     const limit = q.limit ?? 50
     const since = q.since !== undefined ? Date.parse(q.since) : undefined
     if (since !== undefined && Number.isNaN(since)) throw new ValidationError('since: not an ISO-8601 time')
     const rows = await inbound.history({
       channelId: q.channel, openid: q.openid, subject: q.subject, type: q.type, since,
       beforeId: q.cursor !== undefined ? cursor.decode(q.cursor) : undefined,
+      ...(o.withoutDeliveryReports ? { withoutDeliveryReports: true } : {}),
       limit: limit + 1,
     })
     const more = rows.length > limit

@@ -224,6 +224,8 @@ export interface InboundFilter {
   since?: number
   /** Newest first: only rows with id below this (pagination cursor). */
   beforeId?: number
+  /** Leave out WeChat's delivery reports (TEMPLATESENDJOBFINISH): the console's conversations. */
+  withoutDeliveryReports?: boolean
   limit: number
 }
 
@@ -378,6 +380,8 @@ export interface InboundRepo {
   newestCursor(): Awaitable<number>
   /** Rows after the feed cursor `after` and the oldest one's arrival (an endpoint's feed backlog, for the metrics). */
   lagAfter(after: number): Awaitable<{ depth: number; oldestReceivedAt: number | null }>
+  /** Per channel: callbacks received since `since` (ms), WeChat's delivery reports (TEMPLATESENDJOBFINISH) not counted. */
+  countsSince(since: number): Awaitable<{ channelId: string; n: number }[]>
   /** The inbound history (GET /api/inbound), newest first. */
   history(f: InboundFilter): Awaitable<InboundHistoryRow[]>
   historyRow(id: number): Awaitable<InboundHistoryRow | undefined>
@@ -420,6 +424,8 @@ export interface MessagesRepo {
   renewLeases(owner: string, until: number): Awaitable<number>
   /** The outbox per channel (queued + sending) with its oldest message's creation time, for /metrics. */
   outboxDepth(): Awaitable<{ channelId: string; depth: number; oldestCreatedAt: number | null }[]>
+  /** Per channel and status: messages accepted since `since` (ms). */
+  countsSince(since: number): Awaitable<{ channelId: string; status: string; n: number }[]>
   /** Every `sending` row goes back to the queue (uncertain since its last call; one process only: SQLite's start); how many. */
   requeueSending(now: number): Awaitable<number>
   /**

@@ -265,6 +265,12 @@ describe('console in Chromium', () => {
       expect(await viewer.page.locator('form[action$="/revoke"]').count()).toBe(0)
       await viewer.page.goto(`${s.url}/console/bindings`)
       expect(await viewer.page.locator('form[action="/console/bindcode"]').count()).toBe(0)
+      // On every page: no form that changes anything (only sign-out, and the GET filters).
+      for (const path of PAGES) {
+        await viewer.page.goto(`${s.url}${path}`)
+        const changing = await viewer.page.locator('form[method=post]:not([action="/console/logout"])').count()
+        expect({ path, changing }).toEqual({ path, changing: 0 })
+      }
 
       // The admin revokes it (the confirmation is accepted); the viewer's next page is the sign-in form.
       await admin.page.goto(`${s.url}/console/keys`)

@@ -230,6 +230,27 @@ const cases = (c: () => Ctx) => {
     expect(await s.inbound.historyRow(999_999)).toBeUndefined()
   })
 
+  test('the console: counts since a time (messages by channel and status, callbacks without delivery reports); history without delivery reports', async () => {
+    const { s, tx } = c()
+    await channel(s, 'c1')
+    await channel(s, 'c2')
+    await tx(async (t) => {
+      await t.messages.insertMessages([message('m1', { createdAt: NOW - 10 }), message('m2', { status: 'failed', createdAt: NOW }), message('m3', { status: 'failed', createdAt: NOW + 1 }),
+        message('m4', { channelId: 'c2', status: 'delivered', createdAt: NOW + 2 })])
+      await t.inbound.insert(inbound({ dedupKey: 'x1', receivedAt: NOW - 10 }))
+      await t.inbound.insert(inbound({ dedupKey: 'x2', receivedAt: NOW }))
+      await t.inbound.insert(inbound({ dedupKey: 'x3', msgType: 'event', event: 'TEMPLATESENDJOBFINISH', receivedAt: NOW + 1 }))
+      await t.inbound.insert(inbound({ dedupKey: 'x4', msgType: 'event', event: 'subscribe', channelId: 'c2', receivedAt: NOW + 2 }))
+    })
+    expect(await s.messages.countsSince(NOW)).toEqual([{ channelId: 'c1', status: 'failed', n: 2 }, { channelId: 'c2', status: 'delivered', n: 1 }])
+    expect(await s.inbound.countsSince(NOW)).toEqual([{ channelId: 'c1', n: 1 }, { channelId: 'c2', n: 1 }])
+    const all = await s.inbound.history({ limit: 10 })
+    const talk = await s.inbound.history({ limit: 10, withoutDeliveryReports: true })
+    expect(all.length - talk.length).toBe(1)
+    expect(talk.some((r) => r.event === 'TEMPLATESENDJOBFINISH')).toBe(false)
+    expect(talk.some((r) => r.event === 'subscribe')).toBe(true)
+  })
+
   test('inbound prune: at most `limit` rows received before, never past maxCursor', async () => {
     const { s } = c()
     await channel(s, 'c1')

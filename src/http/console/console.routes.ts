@@ -171,6 +171,10 @@ export const consoleRoutes = (deps: Deps) => {
     .get('/console', guarded(async ({ request, session, lang }) => {
       const now = deps.clock.now()
       const depth = new Map((await deps.db.read.messages.outboxDepth()).map((r) => [r.channelId, r]))
+      const since = now - 24 * 3600_000
+      const sends = new Map<string, Record<string, number>>()
+      for (const r of await deps.db.read.messages.countsSince(since)) (sends.get(r.channelId) ?? sends.set(r.channelId, {}).get(r.channelId)!)[r.status] = r.n
+      const callbacks = new Map((await deps.db.read.inbound.countsSince(since)).map((r) => [r.channelId, r.n]))
       const base = publicBase(request)
       const channels = await Promise.all(deps.channels.list().map(async (c) => {
         let tokenStatus, tokenError
@@ -182,6 +186,7 @@ export const consoleRoutes = (deps: Deps) => {
           ...(session.canChange ? { token: c.token, aesKey: c.aesKey ?? '' } : {}),
           ...(tokenStatus ? { tokenStatus } : {}), ...(tokenError ? { tokenError } : {}),
           outbox: { depth: d?.depth ?? 0, oldestCreatedAt: d?.oldestCreatedAt ?? null },
+          last24h: { sends: sends.get(c.id) ?? {}, callbacks: callbacks.get(c.id) ?? 0 },
         }
       }))
       const hookDepth = new Map((await deps.webhookDepth()).map((r) => [r.endpointId, r]))
@@ -214,9 +219,9 @@ export const consoleRoutes = (deps: Deps) => {
       const openid = sp.get('openid')?.trim() || undefined
       const channel = sp.get('channel')?.trim() || undefined
       const cursor = sp.get('before') ?? undefined
-      const list = await deps.inbound.list({ ...(openid ? { openid } : {}), ...(channel ? { channel } : {}), limit: 50, ...(cursor ? { cursor } : {}) })
       // WeChat's delivery reports (one per template message) are the messages page's business, not a conversation.
-      const items = list.items.filter((m) => m.event !== 'TEMPLATESENDJOBFINISH')
+      const list = await deps.inbound.list({ ...(openid ? { openid } : {}), ...(channel ? { channel } : {}), limit: 50, ...(cursor ? { cursor } : {}) }, { withoutDeliveryReports: true })
+      const items = list.items
       const next = list.next ? `/console/inbound?${new URLSearchParams({ ...(openid ? { openid } : {}), ...(channel ? { channel } : {}), before: list.next })}` : undefined
       if (!openid) return page(request, session, '/console/inbound', ['收到的消息', 'Inbound'], inboundPage(lang, { items, ...(next ? { next } : {}) }))
       const user = await deps.users.get(openid, channel)

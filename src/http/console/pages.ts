@@ -35,6 +35,8 @@ export interface ChannelOverview {
   tokenStatus?: TokenStatus
   tokenError?: string
   outbox: { depth: number; oldestCreatedAt: number | null }
+  /** The last 24 h: messages accepted, by status, and callbacks received. */
+  last24h: { sends: Record<string, number>; callbacks: number }
 }
 
 export interface OverviewView {
@@ -72,6 +74,12 @@ const tokenState = (st: TokenStatus | undefined, err: string | undefined, lang: 
   return facts(rows)
 }
 
+const last24 = (l: ChannelOverview['last24h'], t: ReturnType<typeof tr>): string => {
+  const total = Object.values(l.sends).reduce((a, b) => a + b, 0)
+  const part = (k: string, zh: string, en: string, cls: string) => (l.sends[k] ? ` · <span class="${cls}">${t(zh, en)} ${l.sends[k]}</span>` : '')
+  return `${t(`发送 ${total} 条`, `${total} sent`)}${part('delivered', '已送达', 'delivered', 'ok')}${part('failed', '失败', 'failed', 'bad')}<br>${t(`收到回调 ${l.callbacks} 条`, `${l.callbacks} callbacks received`)}`
+}
+
 export const overviewPage = (lang: Lang, v: OverviewView): string => {
   const t = tr(lang)
   if (v.channels.length === 0) {
@@ -92,6 +100,7 @@ ${facts([
   ['Token', secret(`token-${esc(c.id)}`, c.token, 'Token')],
   ['EncodingAESKey', secret(`aes-${esc(c.id)}`, c.aesKey, 'EncodingAESKey')],
   [t('发件箱', 'Outbox'), `${c.outbox.depth} ${t('条待发', 'queued')}${c.outbox.depth ? ` · ${t('最早', 'oldest')} ${age(c.outbox.oldestCreatedAt, v.now, t)}` : ''}`],
+  [t('最近 24 小时', 'Last 24 h'), last24(c.last24h, t)],
 ])}
 <h2>access_token</h2>${tokenState(c.tokenStatus, c.tokenError, lang)}</section>`
   })

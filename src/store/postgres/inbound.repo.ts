@@ -71,6 +71,10 @@ export const inboundRepo = (orm: PgOrm): InboundRepo => {
       return rows.map((r) => ({ ...r, id: Number(r.id), cursor: Number(r.cursor), receivedAt: Number(r.receivedAt) }))
     },
     newestCursor: async () => Number((await rowsOf<{ n: string }>(orm.execute(sql`SELECT ${NEWEST_CURSOR} AS n`)))[0]!.n),
+    countsSince: async (since) => (await rowsOf<{ channelId: string; n: number }>(orm.execute(sql`
+      SELECT channel_id AS "channelId", count(*)::int AS n FROM ${im}
+      WHERE received_at >= ${since} AND NOT (msg_type = 'event' AND event IS NOT DISTINCT FROM 'TEMPLATESENDJOBFINISH')
+      GROUP BY channel_id ORDER BY channel_id`))),
     lagAfter: async (after) => {
       const [r] = await rowsOf<{ n: number; oldest: string | null }>(orm.execute(sql`SELECT count(*)::int AS n, min(received_at) AS oldest FROM ${im} WHERE tx_id > ${after}`))
       return { depth: r!.n, oldestReceivedAt: r!.oldest === null ? null : Number(r!.oldest) }
@@ -83,6 +87,7 @@ export const inboundRepo = (orm: PgOrm): InboundRepo => {
       if (f.type !== undefined) where.push(or(eq(im.msgType, f.type), eq(im.event, f.type))!)
       if (f.since !== undefined) where.push(sql`${im.receivedAt} >= ${f.since}`)
       if (f.beforeId !== undefined) where.push(lt(im.id, f.beforeId))
+      if (f.withoutDeliveryReports) where.push(sql`${im.event} IS DISTINCT FROM 'TEMPLATESENDJOBFINISH'`)
       return orm.select(history).from(im).leftJoin(bindings, senderBinding).where(and(...where)).orderBy(desc(im.id)).limit(f.limit)
     },
     historyRow: async (id) => (await orm.select(history).from(im).leftJoin(bindings, senderBinding).where(eq(im.id, id)))[0],

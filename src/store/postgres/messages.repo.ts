@@ -53,6 +53,8 @@ export const messagesRepo = (orm: PgOrm): MessagesRepo => {
         .where(and(eq(messages.status, 'queued'), sql`${messages.id} = (SELECT m.id FROM messages m WHERE m.id = ${id} AND m.status = 'queued' FOR UPDATE SKIP LOCKED)`)).returning())[0],
     renewLeases: async (owner, until) =>
       (await orm.update(messages).set({ leaseUntil: until }).where(and(eq(messages.status, 'sending'), eq(messages.leaseOwner, owner))).returning({ id: messages.id })).length,
+    countsSince: async (since) => rowsOf<{ channelId: string; status: string; n: number }>(orm.execute(sql`
+      SELECT channel_id AS "channelId", status, count(*)::int AS n FROM messages WHERE created_at >= ${since} GROUP BY channel_id, status ORDER BY channel_id, status`)),
     outboxDepth: async () => {
       // As on SQLite: per (status, channel) the count and the creation time of its first (min seq) row.
       const groups = await rowsOf<{ channelId: string; n: number; oldest: string }>(orm.execute(sql`

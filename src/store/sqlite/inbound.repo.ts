@@ -29,6 +29,9 @@ const prepare = (sqlite: Database) => ({
     'FROM inbound_messages i LEFT JOIN bindings b ON b.channel_id = i.channel_id AND b.openid = i.from_user WHERE i.id > ? ORDER BY i.id LIMIT ?'),
   maxId: sqlite.prepare<{ id: number }, []>('SELECT coalesce(max(id), 0) AS id FROM inbound_messages'),
   lag: sqlite.prepare<{ n: number; oldest: number | null }, [number]>('SELECT count(*) AS n, min(received_at) AS oldest FROM inbound_messages WHERE id > ?'),
+  // Walks inbound_received_at_idx from `since`.
+  countsSince: sqlite.prepare<{ channelId: string; n: number }, [number]>(
+    "SELECT channel_id AS channelId, count(*) AS n FROM inbound_messages WHERE received_at >= ? AND NOT (msg_type = 'event' AND event IS 'TEMPLATESENDJOBFINISH') GROUP BY channel_id ORDER BY channel_id"),
 })
 const statements = (sqlite: Database) => {
   let s = cache.get(sqlite)
@@ -69,6 +72,7 @@ export const inboundRepo = (db: Pick<Db, 'sqlite'>) => {
     /** The newest row's id (0 when there is none): where a new endpoint's feed starts. */
     newestCursor: (): number => st().maxId.get()!.id,
     /** Rows after `afterId` and the oldest one's arrival (an endpoint's feed backlog, for the metrics). */
+    countsSince: (since: number): { channelId: string; n: number }[] => st().countsSince.all(since),
     lagAfter: (afterId: number): { depth: number; oldestReceivedAt: number | null } => {
       const r = st().lag.get(afterId)!
       return { depth: r.n, oldestReceivedAt: r.oldest }
@@ -97,6 +101,7 @@ export const inboundHistory = (db: Pick<Db, 'sqlite'>) => ({
     if (f.type !== undefined) { where.push('(i.msg_type = ? OR i.event = ?)'); params.push(f.type, f.type) }
     if (f.since !== undefined) { where.push('i.received_at >= ?'); params.push(f.since) }
     if (f.beforeId !== undefined) { where.push('i.id < ?'); params.push(f.beforeId) }
+    if (f.withoutDeliveryReports) where.push("i.event IS NOT 'TEMPLATESENDJOBFINISH'")
     const text = `${HISTORY_COLUMNS}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY i.id DESC LIMIT ?`
     return db.sqlite.query<InboundHistoryRow, (string | number)[]>(text).all(...params, f.limit)
   },

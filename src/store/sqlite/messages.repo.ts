@@ -103,6 +103,8 @@ export const messagesRepo = (orm: Drizzle) => {
      * messages kept: ~0.6 ms per 10k queued rows (108k queued among 500k rows: 6.5 ms). seq order is
      * acceptance order, so the row of min(seq) is the oldest.
      */
+    countsSince: (since: number): { channelId: string; status: string; n: number }[] =>
+      orm.all<{ channelId: string; status: string; n: number }>(sql`SELECT channel_id AS channelId, status, count(*) AS n FROM messages WHERE created_at >= ${since} GROUP BY channel_id, status ORDER BY channel_id, status`),
     outboxDepth: (): { channelId: string; depth: number; oldestCreatedAt: number | null }[] => {
       const groups = orm.all<{ channelId: string; n: number; oldest: number }>(sql`
         SELECT g.channel_id AS channelId, g.n AS n, m.created_at AS oldest
