@@ -17,7 +17,7 @@ import { inboundPage, userInboundPage } from './pages-inbound'
 import { webhookPage, webhooksPage } from './pages-webhooks'
 import { channelsPage } from './pages-channels'
 import type { MessageStatus } from '../../store/contract'
-import { consoleHeaders, layout, tr, type Lang, type LayoutView } from './render'
+import { consoleHeaders, esc, layout, tr, type Lang, type LayoutView } from './render'
 
 const SESSION_COOKIE = 'wxgate_console'
 /** A page of bindings; the next ones behind a link (the API's cursor). */
@@ -65,9 +65,10 @@ export const consoleRoutes = (deps: Deps) => {
   /** A change from another site is refused before anything else (SameSite=Strict and the CSRF token stop it too). */
   const sameOrigin = (request: Request) => {
     const origin = request.headers.get('origin')
-    if (origin && origin !== 'null' && new URL(origin).host !== (request.headers.get('x-forwarded-host') ?? request.headers.get('host'))) {
-      throw new ForbiddenError('a change from another site is refused')
-    }
+    if (!origin || origin === 'null') return
+    let host: string | undefined
+    try { host = new URL(origin).host } catch { /* not a URL: refused below */ }
+    if (host !== (request.headers.get('x-forwarded-host') ?? request.headers.get('host'))) throw new ForbiddenError('a change from another site is refused')
   }
 
   const page = (request: Request, s: ConsoleSession, path: string, title: [string, string], body: string, status = 200) => {
@@ -103,7 +104,7 @@ export const consoleRoutes = (deps: Deps) => {
         sessions.checkChange(session, field(body, '_csrf') ?? request.headers.get('x-csrf-token') ?? undefined)
       } catch (e) {
         const t = tr(lang)
-        return page(request, session, to, [t('不允许', 'Not allowed'), 'Not allowed'], `<p class="flash error" role="alert">${(e as Error).message}</p><p><a href="${to}">${t('返回', 'Back')}</a></p>`, 403)
+        return page(request, session, to, [t('不允许', 'Not allowed'), 'Not allowed'], `<p class="flash error" role="alert">${esc((e as Error).message)}</p><p><a href="${esc(to)}">${t('返回', 'Back')}</a></p>`, 403)
       }
       try {
         const r = await action({ request, session, body, lang, params })
