@@ -123,6 +123,8 @@ describe('console in Chromium', () => {
       expect(timeline).toContain('API 请求被接受')
       expect(timeline).toContain('第1 次调用微信')
       expect(timeline).toContain('errcode 40003')
+      // Said in Chinese, what it means.
+      expect(timeline).toContain('openid 无效')
       await noSidewaysScroll(page)
       await page.screenshot({ path: join(ARTIFACTS, 'console-phone-message-timeline.png'), fullPage: true })
       page.once('dialog', (d) => void d.accept())
@@ -241,6 +243,32 @@ describe('console in Chromium', () => {
       expect(problems).toEqual([])
     } finally {
       await close()
+    }
+  }, 60_000)
+
+  test('the keyboard alone: sign in, move through the menu and open a page (Tab, Enter); focus is visible', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' })
+    const page = await context.newPage()
+    try {
+      await page.goto(`${s.url}/console/login`)
+      // The key field has the focus from the start (autofocus); Enter submits.
+      await page.keyboard.type(ADMIN_TOKEN)
+      await page.keyboard.press('Enter')
+      await page.waitForURL(`${s.url}/console`)
+      // Tab through the header into the menu until the messages link has the focus, then open it.
+      let focused = ''
+      for (let i = 0; i < 12 && focused !== '/console/messages'; i++) {
+        await page.keyboard.press('Tab')
+        focused = await page.evaluate('document.activeElement && document.activeElement.getAttribute("href") || ""') as string
+      }
+      expect(focused).toBe('/console/messages')
+      const outline = await page.evaluate('getComputedStyle(document.activeElement).outlineStyle') as string
+      expect(outline).not.toBe('none')
+      await page.keyboard.press('Enter')
+      await page.waitForURL(`${s.url}/console/messages`)
+      expect(await page.locator('h1').textContent()).toBe('消息')
+    } finally {
+      await context.close()
     }
   }, 60_000)
 

@@ -21,6 +21,17 @@ const HINTS_ZH: Record<number, string> = {
   45047: '这个窗口内的客服消息已用完：等用户下一次发消息',
   89503: '需要管理员在公众平台批准这个 IP',
 }
+/** The errcode meanings of src/wechat/errcodes.ts in Chinese, for the console (an unknown code shows the English one). */
+const MEANINGS_ZH: Record<number, string> = {
+  [-1]: '微信系统繁忙', 40001: 'AppSecret 错误，或 access_token 无效、已被替换', 40002: 'grant_type 无效', 40003: 'openid 无效：写错了、属于其他公众号，或用户没有关注',
+  40007: 'media_id 无效', 40013: 'AppID 无效', 40014: 'access_token 无效', 40036: 'template_id 长度无效', 40037: 'template_id 无效', 40125: 'AppSecret 无效',
+  40164: '调用方 IP 不在 IP 白名单中', 40243: 'AppSecret 已被冻结', 41001: '缺少 access_token', 42001: 'access_token 已过期', 43004: '用户没有关注公众号',
+  43019: '用户被公众号拉黑', 43101: '用户拒收这条消息', 45002: '内容太长（客服文字消息最多 2048 字节）', 45008: '图文太多（客服图文消息只能有一条）',
+  45009: '接口今日调用次数已用完', 45011: '接口每分钟调用次数已用完，下一分钟重试', 45015: '超出回复时限，或用户已取消关注', 45047: '客服消息条数已用完',
+  47001: '数据格式错误', 47003: '参数无效', 48001: '公众号没有这个接口的权限', 48006: '本月清零配额的次数已用完', 50001: '用户未授权', 50002: '用户受限',
+  50007: '公众号已被冻结', 89503: '这个 IP 的调用需要管理员确认',
+}
+
 /** What wxgate's own error words mean (the message's `error` when WeChat gave no errcode). */
 const ERRORS_ZH: Record<string, string> = {
   not_subscribed: '用户已取消关注', delivery_unknown: '调用结果未知（9 分钟规则）：没有再发，以免重复', outside_window: '不在 48 小时窗口内',
@@ -41,9 +52,10 @@ export const errcodeLine = (code: number | null | undefined, error: string | nul
   }
   const info = errcodeInfo(code)
   const hint = lang === 'zh' ? HINTS_ZH[code] ?? info.hint : info.hint
+  const meaning = lang === 'zh' ? MEANINGS_ZH[code] ?? info.meaning : info.meaning
   // The stored error often starts with the meaning itself, then WeChat's own errmsg: that part only, once.
   const rest = error ? (error.startsWith(info.meaning) ? error.slice(info.meaning.length).trim() : error) : ''
-  return `<span class="bad">errcode ${code}</span> ${esc(info.meaning)}${rest ? ` <span class="empty">${esc(rest)}</span>` : ''}${hint ? `<br><b>${t('怎么办', 'What to do')}：</b>${esc(hint)}` : ''}`
+  return `<span class="bad">errcode ${code}</span> ${esc(meaning)}${rest ? ` <span class="empty">${esc(rest)}</span>` : ''}${hint ? `<br><b>${t('怎么办', 'What to do')}：</b>${esc(hint)}` : ''}`
 }
 
 export interface MessageFilters { status?: MessageStatus; subject?: string; template?: string }

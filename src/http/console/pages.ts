@@ -7,6 +7,7 @@ import type { BindingView } from '../../domain/bind.service'
 import type { TokenStatus } from '../../domain/token.service'
 import { FORCE_MAX_PER_DAY } from '../../domain/token.service'
 import { qrSvg } from '../bind-page'
+import { errcodeLine } from './pages-messages'
 import { changeForm, esc, facts, table, time, tr, type Lang } from './render'
 
 export const signInPage = (lang: Lang, o: { error?: string; next?: string }): string => {
@@ -68,8 +69,10 @@ const tokenState = (st: TokenStatus | undefined, err: string | undefined, lang: 
   ]
   for (const [api, until] of Object.entries(st.quota ?? {})) rows.push([t('配额用尽', 'Quota used up'), `<code>${esc(api)}</code> ${t('恢复于', 'back at')} ${time(until, lang)}`])
   if (st.lastError) {
-    rows.push([t('最近错误', 'Last error'), `<span class="bad">${st.lastError.errcode ?? ''} ${esc(st.lastError.errmsg)}</span> ${time(st.lastError.at, lang)}`
-      + (st.lastError.hint ? `<br>${esc(st.lastError.hint)}` : '')])
+    const e = st.lastError
+    // The errcode with its meaning and wxgate's hint; the token service's own hint names specifics (the IP to whitelist).
+    rows.push([t('最近错误', 'Last error'), `${time(e.at, lang)}<br>${e.errcode !== null ? errcodeLine(e.errcode, e.errmsg, lang) : `<span class="bad">${esc(e.errmsg)}</span>`}`
+      + (e.hint ? `<br>${esc(e.hint)}` : '')])
   }
   return facts(rows)
 }
