@@ -140,6 +140,12 @@ describe('changes', () => {
   })
 })
 
+test('the console is not in the OpenAPI document (pages, not API)', async () => {
+  const doc = await (await fetch(`${s.url}/docs/json`)).json() as { paths: Record<string, unknown> }
+  expect(Object.keys(doc.paths).filter((p) => p.startsWith('/console'))).toEqual([])
+  expect(Object.keys(doc.paths)).toContain('/api/send')
+})
+
 describe('sessions (the service, on an injected clock)', () => {
   test('idle for 12 h: ended; used within 12 h: kept, its idle time starting again', async () => {
     let now = Date.now()

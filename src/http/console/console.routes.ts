@@ -124,24 +124,25 @@ export const consoleRoutes = (deps: Deps) => {
     return page(request, session, '/console/webhooks', ['Webhooks', 'Webhooks'], webhookPage(lang, { w, depth, deliveries, canChange: session.canChange, csrf: session.csrf, ...(secret ? { secret } : {}) }))
   }
 
-  return new Elysia({ name: 'routes/console' })
-    .get('/console/assets/console.css', () => new Response(CONSOLE_CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }), { detail: { hide: true } })
-    .get('/console/assets/console.js', () => new Response(CONSOLE_JS, { headers: { 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }), { detail: { hide: true } })
+  // Every route of the console is a page or a form's target, not API: none is in the OpenAPI document.
+  return new Elysia({ name: 'routes/console', detail: { hide: true } })
+    .get('/console/assets/console.css', () => new Response(CONSOLE_CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }))
+    .get('/console/assets/console.js', () => new Response(CONSOLE_JS, { headers: { 'content-type': 'application/javascript; charset=utf-8', 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' } }))
     .get('/console/lang', ({ request }) => {
       const q = new URL(request.url).searchParams
       const to = q.get('to') === 'en' ? 'en' : 'zh'
       return redirect(safeBack(q.get('back')), { 'set-cookie': `${LANG_COOKIE}=${to}; Path=/console; Max-Age=31536000; SameSite=Strict` })
-    }, { detail: { hide: true } })
+    })
     .get('/console/login', ({ request }) => {
       const lang = langOf(request)
       const next = new URL(request.url).searchParams.get('next') ?? undefined
       return html(layout({ lang, title: ['登录', 'Sign in'], path: '/console/login', body: signInPage(lang, { next: safeBack(next) }) }), 200)
-    }, { detail: { hide: true } })
+    })
     // A sign-in link (`wxgate demo`): works once, then the sign-in form as usual.
     .get('/console/login/once/:once', ({ request, params }) => {
       const token = sessions.redeemLink(params.once)
       return token ? redirect('/console', { 'set-cookie': sessionCookie(request, token) }) : redirect('/console/login')
-    }, { detail: { hide: true } })
+    })
     .post('/console/login', async ({ request, body }) => {
       const lang = langOf(request)
       const next = safeBack(field(body, 'next'))
@@ -157,7 +158,7 @@ export const consoleRoutes = (deps: Deps) => {
         const why = e.status === 401 ? t('密钥无效或已被吊销。', 'The key is wrong or revoked.') : t('这个密钥没有 read 或 admin 权限，不能登录控制台。', 'This key has neither the read nor the admin scope: it cannot open the console.')
         return html(layout({ lang, title: ['登录', 'Sign in'], path: '/console/login', body: signInPage(lang, { error: why, next }) }), e.status)
       }
-    }, { detail: { hide: true } })
+    })
     .post('/console/logout', async ({ request, body }) => {
       const session = await sessions.resolve(cookiesOf(request)[SESSION_COOKIE])
       if (session) {
@@ -167,7 +168,7 @@ export const consoleRoutes = (deps: Deps) => {
         await sessions.signOut(session)
       }
       return redirect('/console/login', { 'set-cookie': sessionCookie(request, '', 0) })
-    }, { detail: { hide: true } })
+    })
 
     .get('/console', guarded(async ({ request, session, lang }) => {
       const now = deps.clock.now()
