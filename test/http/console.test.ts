@@ -69,6 +69,12 @@ describe('sign-in', () => {
     expect(await refused.text()).toContain('read')
   })
 
+  test('a malformed cookie header is no session (the sign-in form), not an error', async () => {
+    const res = await fetch(`${s.url}/console`, { redirect: 'manual', headers: { cookie: 'wxgate_console=%E0%A4%A; other=x' } })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toStartWith('/console/login')
+  })
+
   test('a sign-in posted from another site is refused', async () => {
     const res = await signIn(ADMIN_TOKEN, { origin: 'https://evil.example' })
     expect(res.status).toBe(403)

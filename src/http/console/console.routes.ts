@@ -17,46 +17,12 @@ import { inboundPage, userInboundPage } from './pages-inbound'
 import { webhookPage, webhooksPage } from './pages-webhooks'
 import { channelsPage } from './pages-channels'
 import type { MessageStatus } from '../../store/contract'
-import { consoleHeaders, esc, layout, tr, type Lang, type LayoutView } from './render'
+import { cookiesOf, field, fields, html, langOf, LANG_COOKIE, redirect, safeBack, SESSION_COOKIE, sessionCookie } from './http'
+import { esc, layout, tr, type Lang, type LayoutView } from './render'
 
-const SESSION_COOKIE = 'wxgate_console'
 /** A page of bindings; the next ones behind a link (the API's cursor). */
 const BINDINGS_PER_PAGE = 100
 const MESSAGES_PER_PAGE = 50
-const LANG_COOKIE = 'wxgate_lang'
-
-const cookiesOf = (request: Request): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const part of (request.headers.get('cookie') ?? '').split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0) out[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim())
-  }
-  return out
-}
-
-/** Behind nginx with https (X-Forwarded-Proto) or served over https: the cookie is Secure. */
-const isHttps = (request: Request) => request.url.startsWith('https:') || (request.headers.get('x-forwarded-proto') ?? '').split(',')[0]!.trim() === 'https'
-
-const sessionCookie = (request: Request, value: string, maxAgeSeconds?: number) =>
-  `${SESSION_COOKIE}=${value}; Path=/console; HttpOnly; SameSite=Strict${isHttps(request) ? '; Secure' : ''}${maxAgeSeconds !== undefined ? `; Max-Age=${maxAgeSeconds}` : ''}`
-
-const langOf = (request: Request): Lang => (cookiesOf(request)[LANG_COOKIE] === 'en' ? 'en' : 'zh')
-
-/** Only paths of the console are followed after sign-in or a language switch (no open redirect). */
-const safeBack = (to: unknown): string => (typeof to === 'string' && /^\/console(\/[\w\-./%]*)?(\?[\w\-=&%.]*)?$/.test(to) && !to.includes('//') ? to : '/console')
-
-const html = (body: string, status = 200, extra: Record<string, string> = {}) => new Response(body, { status, headers: { ...consoleHeaders(), ...extra } })
-const redirect = (to: string, extra: Record<string, string> = {}) => new Response(null, { status: 303, headers: { location: to, 'cache-control': 'no-store', ...extra } })
-
-/** A form field as one string (a repeated field: its first value). */
-const field = (body: unknown, name: string): string | undefined => {
-  const v = (body as Record<string, unknown> | null | undefined)?.[name]
-  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined
-}
-const fields = (body: unknown, name: string): string[] => {
-  const v = (body as Record<string, unknown> | null | undefined)?.[name]
-  return typeof v === 'string' ? [v] : Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
-}
 
 export const consoleRoutes = (deps: Deps) => {
   const { consoleSessions: sessions } = deps
