@@ -75,7 +75,9 @@ describe('sign-in', () => {
     expect(res.headers.get('location')).toStartWith('/console/login')
   })
 
-  test('a sign-in posted from another site is refused', async () => {
+  test('a sign-in posted from another site is refused; from this host on another port (nginx on :8443, Host without it) it is not', async () => {
+    const host = new URL(s.url).hostname
+    expect((await signIn(ADMIN_TOKEN, { origin: `https://${host}:8443` })).status).toBe(303)
     const res = await signIn(ADMIN_TOKEN, { origin: 'https://evil.example' })
     expect(res.status).toBe(403)
     expect(cookieOf(res)).toBeUndefined()

@@ -28,13 +28,18 @@ export const consoleRoutes = (deps: Deps) => {
   const { consoleSessions: sessions } = deps
   const publicBase = (request: Request) => (deps.config.WXGATE_PUBLIC_URL ?? new URL(request.url).origin).replace(/\/$/, '')
 
-  /** A change from another site is refused before anything else (SameSite=Strict and the CSRF token stop it too). */
+  /**
+   * A change from another site is refused before anything else (SameSite=Strict and the CSRF token stop it too).
+   * Host names are compared without their ports: behind nginx on a port other than 443 the browser's Origin carries
+   * the port and nginx's `Host $host` does not; the CSRF token is what tells the console's own forms apart.
+   */
+  const hostname = (h: string | null) => (h ?? '').replace(/:\d+$/, '').toLowerCase()
   const sameOrigin = (request: Request) => {
     const origin = request.headers.get('origin')
     if (!origin || origin === 'null') return
-    let host: string | undefined
-    try { host = new URL(origin).host } catch { /* not a URL: refused below */ }
-    if (host !== (request.headers.get('x-forwarded-host') ?? request.headers.get('host'))) throw new ForbiddenError('a change from another site is refused')
+    let from: string | undefined
+    try { from = new URL(origin).hostname.toLowerCase() } catch { /* not a URL: refused below */ }
+    if (from !== hostname(request.headers.get('x-forwarded-host') ?? request.headers.get('host'))) throw new ForbiddenError('a change from another site is refused')
   }
 
   const page = (request: Request, s: ConsoleSession, path: string, title: [string, string], body: string, status = 200) => {
