@@ -95,7 +95,7 @@ type Line = (status: Status, check: string, detail: string) => void
  * The channel checks of `wxgate doctor` (from "channel" on: credentials for real, the token, the callback URL) on a
  * running gateway's own deps, for the console: its lines (secrets redacted) and whether one FAILed.
  */
-export const doctorChannel = async (deps: Deps, opts: Pick<DoctorOptions, 'channel' | 'url' | 'timeoutMs'> = {}): Promise<{ lines: string[]; failed: boolean }> => {
+export const doctorChannel = async (deps: Deps, opts: Pick<DoctorOptions, 'channel' | 'url' | 'timeoutMs'> & { skipEnvChannel?: boolean } = {}): Promise<{ lines: string[]; failed: boolean }> => {
   const lines: string[] = []
   const secrets = new Set<string>()
   let failed = false
@@ -164,13 +164,14 @@ const checkDatabase = (path: string, line: Line): Db | undefined => {
 }
 
 /** Checks 3-6 for one channel (without the channel, 4-6 cannot run). */
-const checkChannel = async (deps: Deps, opts: DoctorOptions, line: Line, secrets: Set<string>): Promise<void> => {
+const checkChannel = async (deps: Deps, opts: DoctorOptions & { skipEnvChannel?: boolean }, line: Line, secrets: Set<string>): Promise<void> => {
   const config = deps.config
   const id = opts.channel ?? config.WXGATE_CHANNEL
 
-  // 3. channel, callback token, aes-key
+  // 3. channel, callback token, aes-key. (A running gateway wrote the environment's channel at its start; the
+  // console's doctor does not write it again: it would undo a change made through the API since.)
   try {
-    await upsertEnvChannel(deps)
+    if (!opts.skipEnvChannel) await upsertEnvChannel(deps)
   } catch (e) {
     line('FAIL', 'channel', `the environment's channel '${config.WXGATE_CHANNEL}' is refused: ${excerpt(errorText(e), 80)} — fix WXGATE_APPID/APPSECRET/TOKEN/AES_KEY`)
   }

@@ -45,7 +45,9 @@ export const parseScopes = (input: string | string[] | undefined): Scope[] => {
 
 export const hasScope = (p: Principal, needed: Scope): boolean => p.scopes.includes('admin') || p.scopes.includes(needed)
 
-/** WXGATE_ADMIN_TOKEN's key id: the prefix and the first 12 hex of its hash (which token, never the token). */
+/** WXGATE_ADMIN_TOKEN's key id in the API (it scopes idempotency keys: kept as it always was). */
+const ADMIN_TOKEN_ID = 'admin-token'
+/** Its id in a console session: with the first 12 hex of its hash (which token, never the token), so a changed setting ends the sessions. */
 const ADMIN_KEY_PREFIX = 'admin-token:'
 const adminKeyId = (hash: Buffer) => ADMIN_KEY_PREFIX + hash.toString('hex').slice(0, 12)
 
@@ -118,7 +120,7 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
       if (!bearer) throw new UnauthorizedError('missing Authorization: Bearer <api key>')
       const hash = sha256(bearer)
       if (adminHash && timingSafeEqual(adminHash, Buffer.from(hash, 'hex'))) {
-        return { keyId: adminKeyId(adminHash), name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] }
+        return { keyId: ADMIN_TOKEN_ID, name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] }
       }
       // Lookup by hash: the index compares hashes, so timing reveals nothing about the key itself.
       const v = db.dataVersion()
@@ -146,7 +148,7 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
      */
     principalOf: async (keyId: string): Promise<Principal | undefined> => {
       if (keyId.startsWith(ADMIN_KEY_PREFIX)) {
-        return adminHash && keyId === adminKeyId(adminHash) ? { keyId, name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] } : undefined
+        return adminHash && keyId === adminKeyId(adminHash) ? { keyId: ADMIN_TOKEN_ID, name: 'WXGATE_ADMIN_TOKEN', scopes: ['admin'] } : undefined
       }
       const v = db.dataVersion()
       if (v !== knownVersion) { known.clear(); knownVersion = v }
@@ -159,6 +161,8 @@ export const createApiKeyService = (deps: { db: Db; clock: Clock; random: Random
       }
       return { keyId: row.id, name: row.name, scopes: row.scopes.split(',') as Scope[] }
     },
+    /** The key id a console session keeps for this principal (WXGATE_ADMIN_TOKEN: with its hash's start, see principalOf). */
+    sessionKeyIdOf: (p: Principal): string => (p.keyId === ADMIN_TOKEN_ID && adminHash ? adminKeyId(adminHash) : p.keyId),
     authorize: (p: Principal, needed: Scope): void => {
       if (!hasScope(p, needed)) throw new ForbiddenError(`this API key lacks the '${needed}' scope`)
     },

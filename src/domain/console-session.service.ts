@@ -41,7 +41,7 @@ export const createConsoleSessionService = (deps: { db: Db; clock: Clock; random
     if (!hasScope(principal, 'read')) throw new ForbiddenError('this API key has neither the read nor the admin scope: the console needs one of them')
     const t = token(random)
     const now = clock.now()
-    const row = { id: sha256(t), keyId: principal.keyId, csrf: token(random), createdAt: now, lastSeenAt: now }
+    const row = { id: sha256(t), keyId: apiKeys.sessionKeyIdOf(principal), csrf: token(random), createdAt: now, lastSeenAt: now }
     await db.tx((s) => s.consoleSessions.insert(row))
     return { token: t, session: { id: row.id, csrf: row.csrf, principal, canChange: hasScope(principal, 'admin') } }
   }

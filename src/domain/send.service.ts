@@ -371,6 +371,14 @@ export const createSendService = (deps: SendServiceDeps) => {
       const m = await s.messages.get(messageId)
       if (!m) throw new NotFoundError(`no message '${messageId}'`)
       if (m.status !== 'failed') throw new ConflictError(`only a failed message is sent again; this one is ${m.status}`)
+      if (!channels.get(m.channelId)) throw new ConflictError(`the channel '${m.channelId}' of this message no longer exists`)
+      // The recipient as `send` would find them now: a user who unfollowed, or a subject no longer bound to this
+      // OpenID (unbound, or bound to another WeChat account since), is not sent the copy.
+      if (m.error === 'not_subscribed') throw new ConflictError('the user does not follow the account (not_subscribed): nothing to send again')
+      if (m.subject !== null) {
+        const b = await s.bindings.byOpenid(m.channelId, m.openid)
+        if (!b || b.subject !== m.subject || b.status !== 'active') throw new ConflictError(`'${m.subject}' is no longer bound to this OpenID (or unfollowed): send to the subject again through POST /api/send`)
+      }
       const now = clock.now()
       const requestId = newId('req')
       const row: NewMessage = {
@@ -379,7 +387,10 @@ export const createSendService = (deps: SendServiceDeps) => {
       }
       await s.messages.insertMessages([row])
       const answer: SendAnswer = { id: requestId, recipients: [{ messageId: row.id, ...(row.subject ? { subject: row.subject } : {}), openid: row.openid, status: 'queued' }], unresolved: [] }
-      await s.messages.insertRequest({ id: requestId, apiKeyId: ctx.apiKeyId, idempotencyKey: null, bodyHash: `again:${messageId}`, answer: JSON.stringify(answer), createdAt: now })
+      // Once per message and key (a double click, two tabs): the unique (API key, idempotency key) index decides.
+      if (!(await s.messages.insertRequest({ id: requestId, apiKeyId: ctx.apiKeyId, idempotencyKey: `again:${messageId}`, bodyHash: `again:${messageId}`, answer: JSON.stringify(answer), createdAt: now }))) {
+        throw new ConflictError('this message was sent again already')
+      }
       return { messageId: row.id, requestId, channelId: m.channelId }
     })
     outbox.kick()

@@ -132,6 +132,12 @@ describe('console in Chromium', () => {
       await page.waitForURL(/ok=/)
       expect(await page.locator('.flash.ok').textContent()).toContain('已作为新消息发送')
       expect(await page.locator('.timeline').textContent()).toContain('o_nobody_here')
+      // The same failed message a second time (a second tab, a double click): refused, nothing sent twice.
+      await page.goBack()
+      page.once('dialog', (d) => void d.accept())
+      await page.click('form[action$="/again"] button')
+      await page.waitForURL(/error=/)
+      expect(await page.locator('.flash.error').textContent()).toContain('sent again already')
       expect(problems).toEqual([])
     } finally {
       await close()

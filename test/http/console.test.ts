@@ -154,6 +154,45 @@ test('the console is not in the OpenAPI document (pages, not API)', async () => 
   expect(Object.keys(doc.paths)).toContain('/api/send')
 })
 
+describe('review fixes', () => {
+  test('a bad cursor or an unknown id is said in an HTML page, not as the API\'s JSON', async () => {
+    const cookie = cookieOf(await signIn(ADMIN_TOKEN))!
+    const res = await get('/console/messages?before=not-a-cursor', cookie)
+    expect(res.status).toBe(422)
+    expect(res.headers.get('content-type')).toContain('text/html')
+    expect(await res.text()).toContain('出错了')
+  })
+
+  test('a read session sees webhook URLs without their query (a robot\'s token); an admin sees them whole', async () => {
+    const hook = await s.deps.webhooks.create({ url: 'https://oapi.example.com/robot/send?access_token=SECRET123', events: ['*'] })
+    try {
+      const reader = await s.deps.apiKeys.create('viewer-2', ['read'])
+      const rc = cookieOf(await signIn(reader.key))!
+      for (const path of ['/console', '/console/webhooks', `/console/webhooks/${hook.id}`]) {
+        const body = await (await get(path, rc)).text()
+        expect({ path, leaks: body.includes('SECRET123') }).toEqual({ path, leaks: false })
+      }
+      expect(await (await get('/console/webhooks', rc)).text()).toContain('https://oapi.example.com/robot/send?…')
+      expect(await (await get('/console/webhooks', cookieOf(await signIn(ADMIN_TOKEN))!)).text()).toContain('access_token=SECRET123')
+    } finally {
+      await s.deps.webhooks.remove(hook.id)
+    }
+  })
+
+  test('adding a channel with an id that exists is refused (it would replace its secrets)', async () => {
+    const cookie = cookieOf(await signIn(ADMIN_TOKEN))!
+    const before = s.deps.channels.get('default')!
+    const res = await post('/console/channels', cookie, { _csrf: (await csrfOf(cookie))!, id: 'default', appId: 'wx_other', appSecret: 'other-secret', token: 'othertoken' })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toContain('error=')
+    expect(s.deps.channels.get('default')!.appSecret).toBe(before.appSecret)
+  })
+
+  test('a sign-in from an opaque origin (Origin: null) is refused', async () => {
+    expect((await signIn(ADMIN_TOKEN, { origin: 'null' })).status).toBe(403)
+  })
+})
+
 describe('sessions (the service, on an injected clock)', () => {
   test('idle for 12 h: ended; used within 12 h: kept, its idle time starting again', async () => {
     let now = Date.now()

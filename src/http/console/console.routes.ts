@@ -9,7 +9,7 @@ import type { Deps } from '../../deps'
 import { BindCodeInput } from '../../domain/bind.service'
 import { isSignInRefusal, type ConsoleSession } from '../../domain/console-session.service'
 import { parseScopes } from '../../domain/apikey.service'
-import { AppError, ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors'
+import { AppError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../../lib/errors'
 import { CONSOLE_CSS, CONSOLE_JS } from './assets'
 import { bindingsPage, keysPage, overviewPage, signInPage, type BindCodeShown } from './pages'
 import { messagePage, messagesPage, STATUSES } from './pages-messages'
@@ -17,7 +17,7 @@ import { inboundPage, userInboundPage } from './pages-inbound'
 import { webhookPage, webhooksPage } from './pages-webhooks'
 import { channelsPage } from './pages-channels'
 import type { MessageStatus } from '../../store/contract'
-import { cookiesOf, field, fields, html, langOf, LANG_COOKIE, redirect, safeBack, SESSION_COOKIE, sessionCookie } from './http'
+import { cookiesOf, field, fields, html, isHttps, langOf, LANG_COOKIE, redirect, safeBack, SESSION_COOKIE, sessionCookie } from './http'
 import { esc, layout, tr, type Lang, type LayoutView } from './render'
 
 /** A page of bindings; the next ones behind a link (the API's cursor). */
@@ -26,7 +26,8 @@ const MESSAGES_PER_PAGE = 50
 
 export const consoleRoutes = (deps: Deps) => {
   const { consoleSessions: sessions } = deps
-  const publicBase = (request: Request) => (deps.config.WXGATE_PUBLIC_URL ?? new URL(request.url).origin).replace(/\/$/, '')
+  // Without WXGATE_PUBLIC_URL: the request's own origin, https when nginx says so (X-Forwarded-Proto).
+  const publicBase = (request: Request) => (deps.config.WXGATE_PUBLIC_URL ?? new URL(request.url).origin.replace(/^http:/, isHttps(request) ? 'https:' : 'http:')).replace(/\/$/, '')
 
   /**
    * A change from another site is refused before anything else (SameSite=Strict and the CSRF token stop it too).
@@ -56,7 +57,14 @@ export const consoleRoutes = (deps: Deps) => {
         const u = new URL(request.url)
         return redirect(`/console/login?next=${encodeURIComponent(u.pathname + u.search)}`, { 'set-cookie': sessionCookie(request, '', 0) })
       }
-      return handler({ request, session, lang: langOf(request), params })
+      try {
+        return await handler({ request, session, lang: langOf(request), params })
+      } catch (e) {
+        // A bad cursor, an unknown channel or id: said in the page, not as the API's JSON.
+        if (!(e instanceof AppError)) throw e
+        const lang = langOf(request)
+        return page(request, session, new URL(request.url).pathname, [tr(lang)('出错了', 'Something is wrong'), 'Something is wrong'], `<p class="flash error" role="alert">${esc(e.message)}</p><p><a href="/console">${tr(lang)('返回概览', 'Back to the overview')}</a></p>`, e.status)
+      }
     }
 
   /**
@@ -118,7 +126,8 @@ export const consoleRoutes = (deps: Deps) => {
       const lang = langOf(request)
       const next = safeBack(field(body, 'next'))
       const t = tr(lang)
-      try { sameOrigin(request) } catch (e) {
+      // An opaque origin (a sandboxed frame, a data: page) could sign a browser into someone else's session.
+      try { if (request.headers.get('origin') === 'null') throw new ForbiddenError('opaque origin'); sameOrigin(request) } catch {
         return html(layout({ lang, title: ['登录', 'Sign in'], path: '/console/login', body: signInPage(lang, { error: t('来自其他网站的登录请求被拒绝。', 'A sign-in posted from another site is refused.'), next }) }), 403)
       }
       try {
@@ -216,7 +225,7 @@ export const consoleRoutes = (deps: Deps) => {
     .get('/console/webhooks', guarded(async ({ request, session, lang }) => {
       const depth = new Map((await deps.webhookDepth()).map((r) => [r.endpointId, r.depth]))
       const endpoints = (await deps.webhooks.list()).map((w) => ({ ...w, depth: depth.get(w.id) ?? 0 }))
-      return page(request, session, '/console/webhooks', ['Webhooks', 'Webhooks'], webhooksPage(lang, { endpoints }))
+      return page(request, session, '/console/webhooks', ['Webhooks', 'Webhooks'], webhooksPage(lang, { endpoints, canChange: session.canChange }))
     }))
     .get('/console/webhooks/:id', guarded(async ({ request, session, lang, params }) => webhookView(request, session, lang, params.id!)))
     .post('/console/webhooks/:id/test', change((p) => `/console/webhooks/${encodeURIComponent(p.id!)}`, async ({ params, lang }) => {
@@ -244,13 +253,17 @@ export const consoleRoutes = (deps: Deps) => {
     .post('/console/channels', change('/console/channels', async ({ body, lang }) => {
       const aesKey = field(body, 'aesKey')?.trim()
       const name = field(body, 'name')?.trim()
+      const id = field(body, 'id')?.trim() ?? ''
+      if (deps.channels.get(id)) throw new ConflictError(tr(lang)(`通道 ${id} 已存在：在它的卡片上修改，或换一个 id。`, `channel ${id} exists already: edit it on its card, or pick another id.`))
       const { created, channel } = await deps.channels.upsert({
-        id: field(body, 'id')?.trim(), appId: field(body, 'appId')?.trim(), appSecret: field(body, 'appSecret'), token: field(body, 'token')?.trim() ?? '',
+        id, appId: field(body, 'appId')?.trim(), appSecret: field(body, 'appSecret'), token: field(body, 'token')?.trim() ?? '',
         ...(aesKey ? { aesKey } : {}), ...(name ? { name } : {}),
       })
       return tr(lang)(`通道 ${channel.id} 已${created ? '添加' : '更新'}。`, `Channel ${channel.id} ${created ? 'added' : 'updated'}.`)
     }))
     .post('/console/channels/:id', change('/console/channels', async ({ body, params, lang }) => {
+      // Read from the database, not the cache: another instance or the CLI may have changed a secret meanwhile.
+      await deps.channels.load()
       const c = deps.channels.get(params.id!)
       if (!c) throw new NotFoundError(`no channel '${params.id}'`)
       const text = (k: string) => field(body, k)?.trim() || undefined
@@ -268,7 +281,7 @@ export const consoleRoutes = (deps: Deps) => {
       const { doctorChannel } = await import('../../doctor')
       const c = deps.channels.get(params.id!)!
       const url = `${publicBase(request)}/wechat${c.id === deps.config.WXGATE_CHANNEL ? '' : `/${c.id}`}`
-      const result = await doctorChannel(deps, { channel: c.id, url })
+      const result = await doctorChannel(deps, { channel: c.id, url, skipEnvChannel: true })
       return page(request, session, '/console/channels', ['通道', 'Channels'], channelsPage(lang, { channels: deps.channels.list(), canChange: session.canChange, csrf: session.csrf, doctor: { channel: c.id, ...result } }))
     }))
 

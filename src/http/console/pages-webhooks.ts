@@ -4,7 +4,7 @@
  * rotate the secret (the new one shown once), enable a disabled endpoint again.
  */
 import type { DeliveryView, WebhookView } from '../../domain/webhooks.service'
-import { changeForm, esc, facts, table, time, tr, type Lang } from './render'
+import { changeForm, esc, facts, shownUrl, table, time, tr, type Lang } from './render'
 
 const DELIVERY_TEXT: Record<DeliveryView['status'], [string, string, string]> = {
   pending: ['待投递', 'pending', 'warn'], delivered: ['已投递', 'delivered', 'ok'], failed: ['失败', 'failed', 'bad'],
@@ -16,10 +16,10 @@ const state = (w: WebhookView, lang: Lang) => {
   return `<span class="bad">${t('已停用', 'disabled')}</span>${w.disabledReason ? `：${esc(w.disabledReason)}` : ''}`
 }
 
-export const webhooksPage = (lang: Lang, o: { endpoints: (WebhookView & { depth: number })[] }): string => {
+export const webhooksPage = (lang: Lang, o: { endpoints: (WebhookView & { depth: number })[]; canChange: boolean }): string => {
   const t = tr(lang)
   const rows = o.endpoints.map((w) => [
-    `<a href="/console/webhooks/${encodeURIComponent(w.id)}">${esc(w.url)}</a>${w.description ? `<br><span class="empty">${esc(w.description)}</span>` : ''}`,
+    `<a href="/console/webhooks/${encodeURIComponent(w.id)}">${esc(shownUrl(w.url, o.canChange))}</a>${w.description ? `<br><span class="empty">${esc(w.description)}</span>` : ''}`,
     w.reply ? `<span class="badge">${t('回复钩子', 'reply hook')}</span>` : esc(w.events.join(', ')),
     esc(w.channel ?? t('全部', 'all')),
     state(w, lang),
@@ -53,7 +53,7 @@ ${changeForm(`/console/webhooks/${id}/rotate`, o.csrf, `<button type="submit">${
       d.status === 'failed' && o.canChange && !w.disabled ? changeForm(`/console/webhooks/deliveries/${encodeURIComponent(d.id)}/retry?endpoint=${id}`, o.csrf, `<button type="submit">${t('重试', 'Retry')}</button>`) : '',
     ]
   })
-  return `${shown}<section class="card"><h2>${esc(w.url)}</h2>${facts([
+  return `${shown}<section class="card"><h2>${esc(shownUrl(w.url, o.canChange))}</h2>${facts([
     ['id', `<code>${esc(w.id)}</code>`],
     [t('事件', 'Events'), w.reply ? t('回复钩子（回答用户）', 'reply hook (answers users)') : esc(w.events.join(', '))],
     [t('通道', 'Channel'), esc(w.channel ?? t('全部', 'all'))],

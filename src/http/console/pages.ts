@@ -8,7 +8,7 @@ import type { TokenStatus } from '../../domain/token.service'
 import { FORCE_MAX_PER_DAY } from '../../domain/token.service'
 import { qrSvg } from '../bind-page'
 import { errcodeLine } from './pages-messages'
-import { changeForm, esc, facts, table, time, tr, type Lang } from './render'
+import { changeForm, esc, facts, shownUrl, table, time, tr, type Lang } from './render'
 
 export const signInPage = (lang: Lang, o: { error?: string; next?: string }): string => {
   const t = tr(lang)
@@ -110,7 +110,7 @@ ${facts([
   const hooks = v.webhooks.length === 0
     ? `<p class="empty">${t('没有 webhook 端点。', 'No webhook endpoint.')}</p>`
     : table([t('端点', 'Endpoint'), t('状态', 'State'), t('积压', 'Queue'), t('最早', 'Oldest')], v.webhooks.map((w) => [
-      `<span class="mono">${esc(w.url)}</span>`,
+      `<span class="mono">${esc(shownUrl(w.url, v.canChange))}</span>`,
       w.enabled ? `<span class="ok">${t('启用', 'enabled')}</span>` : `<span class="bad">${t('已停用', 'disabled')}</span>`,
       `${w.depth}`, age(w.oldestCreatedAt, v.now, t),
     ]), '')

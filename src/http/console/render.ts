@@ -21,7 +21,9 @@ export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'se
 export const consoleHeaders = (): Record<string, string> => ({
   'content-type': 'text/html; charset=utf-8',
   'cache-control': 'no-store',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with the console's own form posts,
+  // and the sign-in refuses an opaque origin (a sandboxed frame elsewhere could sign a browser into another session).
+  'referrer-policy': 'same-origin',
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'content-security-policy': CONSOLE_CSP,
@@ -80,6 +82,20 @@ export const table = (head: string[], rows: string[][], empty: string): string =
 /** A form that changes something: POST with the session's CSRF token; `confirm` asks first (console.js). */
 export const changeForm = (action: string, csrf: string, inner: string, o: { confirm?: string; cls?: string } = {}): string =>
   `<form method="post" action="${esc(action)}"${o.cls ? ` class="${o.cls}"` : ''}${o.confirm ? ` data-confirm="${esc(o.confirm)}"` : ''}><input type="hidden" name="_csrf" value="${esc(csrf)}">${inner}</form>`
+
+/**
+ * A webhook URL as a read session sees it: without its query and credentials, which often carry the receiver's
+ * token (DingTalk, WeCom and Feishu robots: `?access_token=…`, `?key=…`); the API shows endpoints to admin keys only.
+ */
+export const shownUrl = (url: string, full: boolean): string => {
+  if (full) return url
+  try {
+    const u = new URL(url)
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`
+  } catch {
+    return '…'
+  }
+}
 
 export const time = (iso: string | null | undefined, lang: Lang): string => {
   if (!iso) return '—'
