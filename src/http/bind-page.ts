@@ -5,6 +5,7 @@
 import { PNG } from 'pngjs'
 import { create as createQr } from 'qrcode'
 import { DESIGN as D } from './design'
+import { esc } from './html'
 
 export type BindStatus = 'pending' | 'bound' | 'expired'
 
@@ -36,9 +37,6 @@ export interface BindPageView {
 const DEFAULT_POLL_MS = 2000
 /** Four modules of white around the symbol, as ISO/IEC 18004 asks. */
 const QUIET_ZONE = 4
-
-const escapeHtml = (s: string): string =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
 
 /** JSON that is safe inside `<script>`: no `<`, `>` or `&` (so no `</script>` or `<!--`), no JS-only line breaks. */
 const jsonForScript = (v: unknown): string =>
@@ -206,7 +204,7 @@ const shell = (title: string, nonce: string, body: string, status?: BindStatus):
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <meta name="robots" content="noindex, nofollow">
-<title>${escapeHtml(title)}</title>
+<title>${esc(title)}</title>
 <style nonce="${nonce}">${CSS}</style>
 </head>
 <body${status ? ` data-status="${status}"` : ''}>
@@ -230,9 +228,9 @@ export const renderBindPage = (v: BindPageView): string => {
   const parts = [
     '<h1>绑定微信 <span class="en">Bind WeChat</span></h1>',
     pending && v.accountName
-      ? `<p id="account">关注「${escapeHtml(v.accountName)}」并完成绑定<span class="en">Follow “${escapeHtml(v.accountName)}” to finish binding</span></p>`
+      ? `<p id="account">关注「${esc(v.accountName)}」并完成绑定<span class="en">Follow “${esc(v.accountName)}” to finish binding</span></p>`
       : '',
-    v.label ? `<p id="label">绑定到：${escapeHtml(v.label)}</p>` : '',
+    v.label ? `<p id="label">绑定到：${esc(v.label)}</p>` : '',
     pending ? `<div id="qrbox" class="qr">${qrSvg(v.qrContent)}<img id="qr-press" class="press" src="${qrPngDataUri(v.qrContent)}" alt=""></div>` : '',
     mark('bound'),
     mark('expired'),
@@ -250,7 +248,7 @@ export const renderBindPage = (v: BindPageView): string => {
 
 /** A plain message page in the same style, e.g. 404 "二维码不存在 / unknown code". */
 export const renderBindMessagePage = (o: { title: string; message: string; nonce: string }): string =>
-  shell(o.title, checkNonce(o.nonce), `<h1>${o.title.split(' / ').map((t) => `<span class="nw">${escapeHtml(t)}</span>`).join(' / ')}</h1>\n<p class="hint msg">${escapeHtml(o.message)}</p>`)
+  shell(o.title, checkNonce(o.nonce), `<h1>${o.title.split(' / ').map((t) => `<span class="nw">${esc(t)}</span>`).join(' / ')}</h1>\n<p class="hint msg">${esc(o.message)}</p>`)
 
 /** Response headers for both pages: no caching, no referrer, and a CSP that allows nothing but our nonce'd inline code. */
 export const bindPageHeaders = (nonce: string): Record<string, string> => {

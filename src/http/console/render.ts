@@ -8,8 +8,9 @@
  */
 export type Lang = 'zh' | 'en'
 
-export const esc = (v: unknown): string =>
-  String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!)
+import { esc } from '../html'
+
+export { esc }
 
 /** The text in the page's language. */
 export const tr = (lang: Lang) => (zh: string, en: string): string => (lang === 'en' ? en : zh)
