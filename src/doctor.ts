@@ -55,16 +55,8 @@ const errorText = (e: unknown): string => {
 }
 
 export const runDoctor = async (config: Config, opts: DoctorOptions = {}): Promise<number> => {
-  const write = opts.out ?? ((l: string) => process.stdout.write(l + '\n'))
   const secrets = new Set<string>()
-  let failed = false
-  const line = (status: Status, check: string, detail: string) => {
-    if (status === 'FAIL') failed = true
-    let text = `${PREFIX[status]} ${check}: ${detail}`
-    // A last guard: whatever a message carries, a secret is never printed.
-    for (const s of secrets) if (s.length >= 6) text = text.split(s).join('[redacted]')
-    write(text)
-  }
+  const { line, failed } = lineWriter(opts.out ?? ((l: string) => process.stdout.write(l + '\n')), secrets)
   for (const s of [config.WXGATE_APPSECRET, config.WXGATE_TOKEN, config.WXGATE_AES_KEY, config.WXGATE_ADMIN_TOKEN, ...postgresSecrets(config.WXGATE_DB)]) if (s) secrets.add(s)
 
   // 1. settings (loadConfig already succeeded, or the CLI would have exited 2)
@@ -82,7 +74,7 @@ export const runDoctor = async (config: Config, opts: DoctorOptions = {}): Promi
     deps = createDeps(config, { db, log: memoryLogger('warn').logger })
     await deps.ready
     await checkChannel(deps, opts, line, secrets)
-    return failed ? 1 : 0
+    return failed() ? 1 : 0
   } finally {
     if (deps) await deps.db.tx(() => undefined).catch(() => undefined)
     await db.close()
@@ -91,6 +83,18 @@ export const runDoctor = async (config: Config, opts: DoctorOptions = {}): Promi
 
 type Line = (status: Status, check: string, detail: string) => void
 
+/** The check lines, written to `write`; whether one FAILed. A last guard: whatever a message carries, a secret is never printed. */
+const lineWriter = (write: (line: string) => void, secrets: Set<string>): { line: Line; failed: () => boolean } => {
+  let failed = false
+  const line: Line = (status, check, detail) => {
+    if (status === 'FAIL') failed = true
+    let text = `${PREFIX[status]} ${check}: ${detail}`
+    for (const s of secrets) if (s.length >= 6) text = text.split(s).join('[redacted]')
+    write(text)
+  }
+  return { line, failed: () => failed }
+}
+
 /**
  * The channel checks of `wxgate doctor` (from "channel" on: credentials for real, the token, the callback URL) on a
  * running gateway's own deps, for the console: its lines (secrets redacted) and whether one FAILed.
@@ -98,16 +102,10 @@ type Line = (status: Status, check: string, detail: string) => void
 export const doctorChannel = async (deps: Deps, opts: Pick<DoctorOptions, 'channel' | 'url' | 'timeoutMs'> & { skipEnvChannel?: boolean } = {}): Promise<{ lines: string[]; failed: boolean }> => {
   const lines: string[] = []
   const secrets = new Set<string>()
-  let failed = false
   for (const s of [deps.config.WXGATE_APPSECRET, deps.config.WXGATE_TOKEN, deps.config.WXGATE_AES_KEY, deps.config.WXGATE_ADMIN_TOKEN]) if (s) secrets.add(s)
-  const line: Line = (status, check, detail) => {
-    if (status === 'FAIL') failed = true
-    let text = `${PREFIX[status]} ${check}: ${detail}`
-    for (const s of secrets) if (s.length >= 6) text = text.split(s).join('[redacted]')
-    lines.push(text)
-  }
+  const { line, failed } = lineWriter((l) => lines.push(l), secrets)
   await checkChannel(deps, opts, line, secrets)
-  return { lines, failed }
+  return { lines, failed: failed() }
 }
 
 /** PostgreSQL: connects, migrates (under the migration lock), and names the server and what is applied. */
