@@ -30,7 +30,8 @@ export interface ApiKeyInfo {
   lastUsedAt?: string
 }
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
+/** Hex sha256: how keys (and console session tokens) are stored. */
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const base64url = (b: Uint8Array) => Buffer.from(b).toString('base64url')
 
 export const parseScopes = (input: string | string[] | undefined): Scope[] => {

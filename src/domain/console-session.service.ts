@@ -4,12 +4,12 @@
  * principal is looked up on every request). The cookie holds a random token; the row only its sha256. Each session
  * has a CSRF token that every change must carry.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { Clock } from '../lib/clock'
 import { ForbiddenError, UnauthorizedError } from '../lib/errors'
 import type { Random } from '../lib/random'
 import type { Db } from '../store/contract'
-import { hasScope, type ApiKeyService, type Principal } from './apikey.service'
+import { hasScope, sha256, type ApiKeyService, type Principal } from './apikey.service'
 
 /** SPEC §9: a session ends after this long without a request. */
 export const CONSOLE_IDLE_MS = 12 * 3600_000
@@ -18,7 +18,6 @@ export const SIGN_IN_LINK_MS = 10 * 60_000
 /** A session's last use is written at most this often (a page view is no write otherwise). */
 const TOUCH_EVERY_MS = 60_000
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
 const token = (random: Random) => Buffer.from(random.bytes(32)).toString('base64url')
 
 export interface ConsoleSession {
