@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { DEMO_ACCOUNT, startSandbox, type Sandbox } from '../../src/sandbox'
-import { launchBrowser, phonePage } from '../support/browser'
+import { desktopPage, launchBrowser, phonePage } from '../support/browser'
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../support/server'
 
 const ARTIFACTS = join(import.meta.dir, '..', '..', 'test-artifacts')
@@ -72,10 +72,7 @@ describe('console in Chromium', () => {
   }, 60_000)
 
   test('bindings: create a bind code, watch it turn 已绑定 after the sandbox scan; the binding is listed', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' })
-    const page = await context.newPage()
-    const problems: string[] = []
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()) })
+    const { page, problems, close } = await desktopPage(browser)
     try {
       await signIn(page, ADMIN_TOKEN)
       await page.goto(`${s.url}/console/bindings`)
@@ -97,7 +94,7 @@ describe('console in Chromium', () => {
       expect(await page.locator('table').textContent()).toContain('o_console_scan')
       expect(problems).toEqual([])
     } finally {
-      await context.close()
+      await close()
     }
   }, 60_000)
 
@@ -253,8 +250,7 @@ describe('console in Chromium', () => {
   }, 60_000)
 
   test('the keyboard alone: sign in, move through the menu and open a page (Tab, Enter); focus is visible', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'zh-CN' })
-    const page = await context.newPage()
+    const { page, problems, close } = await desktopPage(browser)
     try {
       await page.goto(`${s.url}/console/login`)
       // The key field has the focus from the start (autofocus); Enter submits.
@@ -273,8 +269,9 @@ describe('console in Chromium', () => {
       await page.keyboard.press('Enter')
       await page.waitForURL(`${s.url}/console/messages`)
       expect(await page.locator('h1').textContent()).toBe('消息')
+      expect(problems).toEqual([])
     } finally {
-      await context.close()
+      await close()
     }
   }, 60_000)
 

@@ -27,8 +27,15 @@ export interface PhonePage {
 }
 
 /** An iPhone-12-sized page (390×844 CSS px, 2× pixels, touch) in a fresh context. */
-export const phonePage = async (browser: Browser): Promise<PhonePage> => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'zh-CN' })
+export const phonePage = (browser: Browser): Promise<PhonePage> =>
+  recordedPage(browser, { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'zh-CN' })
+
+/** A desktop page (1280×900) in a fresh context, recorded as phonePage's is. */
+export const desktopPage = (browser: Browser): Promise<PhonePage> =>
+  recordedPage(browser, { viewport: { width: 1280, height: 900 }, locale: 'zh-CN' })
+
+const recordedPage = async (browser: Browser, options: Parameters<Browser['newContext']>[0]): Promise<PhonePage> => {
+  const context = await browser.newContext(options)
   const page = await context.newPage()
   const requests: string[] = []
   const problems: string[] = []
